@@ -1,0 +1,3 @@
+from pv.cli import main
+
+raise SystemExit(main())

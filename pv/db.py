@@ -1,0 +1,91 @@
+"""Engine and sessions for SQLite (default) and PostgreSQL.
+
+SQLite is set up for several writers: WAL, a busy timeout, and write
+transactions begun with BEGIN IMMEDIATE. A deferred transaction that reads and
+then writes cannot wait for the lock and fails with "database is locked" (or,
+with Python's default transaction handling, silently loses updates); taking the
+write lock at BEGIN makes concurrent writers queue instead (reliability.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, create_engine
+
+WRITE_OPTION = "pv_write"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if is_sqlite(url):
+        memory = make_url(url).database in (None, "", ":memory:")
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if memory:
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine, wal=not memory)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy (below) emit BEGIN itself instead of the sqlite3 module.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if wal:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction takes the write lock up front; commits on success."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.connection(execution_options={WRITE_OPTION: True})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per database URL per process."""
+    from pv.settings import get_settings
+
+    url = url or get_settings().database_url
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+    return _engines[url]

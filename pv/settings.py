@@ -1,0 +1,30 @@
+"""Configuration, read from the environment (prefix PV_) once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PV_", extra="ignore")
+
+    database_url: str = "sqlite:///./pv.sqlite"
+    # Sessions: idle and absolute expiry (minutes).
+    session_idle_minutes: int = 30
+    session_absolute_minutes: int = 12 * 60
+    # Cookies are marked Secure when the app is served over HTTPS (behind a proxy).
+    secure_cookies: bool = False
+    # Upload limits (spreadsheet import).
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_max_unpacked_bytes: int = 200 * 1024 * 1024
+    upload_max_rows: int = 200_000
+    # Treatment-emergence window after the last dose (days), used by analysis.
+    teae_window_days: int = 30
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
