@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import NaiveDatetime
-
 from sqlmodel import Field, SQLModel
 
 

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 from sqlalchemy import insert
-from sqlmodel import select
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from pv import paths
 from pv.db import write_session

@@ -1,0 +1,71 @@
+"""ISO 8601 dates as clinical data collects them: complete or partial ("2021", "2021-03").
+
+A partial date is stored exactly as typed; comparisons use its earliest and latest
+possible instants, so "2021-03" may be before, after or equal to "2021-03-15".
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+_ISO = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?)?)?$"
+)
+PRECISIONS = ("year", "month", "day", "minute", "second")
+
+
+@dataclass(frozen=True)
+class PartialDate:
+    text: str
+    precision: str
+    earliest: datetime
+    latest: datetime
+
+    @property
+    def complete(self) -> bool:
+        return self.precision not in ("year", "month")
+
+    @property
+    def earliest_date(self) -> date:
+        return self.earliest.date()
+
+    @property
+    def latest_date(self) -> date:
+        return self.latest.date()
+
+
+def parse_dtc(text: str) -> PartialDate:
+    """Parse an SDTM --DTC value; raises ValueError with a readable message."""
+    t = text.strip()
+    m = _ISO.match(t)
+    if not m:
+        raise ValueError(
+            f"'{text}' is not an ISO 8601 date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm"
+        )
+    y = int(m["y"])
+    if y < 1900:
+        raise ValueError(f"'{text}': year {y} is before 1900")
+    if m["m"] is None:
+        return PartialDate(t, "year", datetime(y, 1, 1), datetime(y, 12, 31, 23, 59, 59))
+    mo = int(m["m"])
+    if not 1 <= mo <= 12:
+        raise ValueError(f"'{text}': month {mo} does not exist")
+    last = calendar.monthrange(y, mo)[1]
+    if m["d"] is None:
+        return PartialDate(t, "month", datetime(y, mo, 1), datetime(y, mo, last, 23, 59, 59))
+    d = int(m["d"])
+    if not 1 <= d <= last:
+        raise ValueError(f"'{text}': day {d} does not exist in {y}-{mo:02d}")
+    day = date(y, mo, d)
+    if m["H"] is None:
+        return PartialDate(t, "day", datetime.combine(day, time.min),
+                           datetime.combine(day, time(23, 59, 59)))  # fmt: skip
+    hh, mm, ss = int(m["H"]), int(m["M"]), int(m["S"] or 0)
+    if hh > 23 or mm > 59 or ss > 59:
+        raise ValueError(f"'{text}': {hh:02d}:{mm:02d} is not a time of day")
+    at = datetime(y, mo, d, hh, mm, ss)
+    return PartialDate(t, "second" if m["S"] else "minute", at, at)

@@ -1,0 +1,231 @@
+"""The only write path for adverse events: create, follow up, submit.
+
+Every change is validated by `rules.check_event` (all problems at once), guarded by the
+event's version (optimistic concurrency), and written to the audit trail with the old
+and new value of each field, so that the audit history alone rebuilds every event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from pv.audit.service import Actor, diff, record
+from pv.events.dates import parse_dtc
+from pv.events.models import RELATED_VALUES, AdverseEvent, Status
+from pv.events.rules import EventInput, Findings, check_event
+from pv.exposure.models import Exposure
+from pv.study.models import ArmDrug, Drug, Subject
+from pv.terminology.models import Term
+from pv.terminology.search import current_release
+from pv.timeutil import today, utcnow
+
+# The fields the audit trail carries; replaying it rebuilds exactly these.
+EVENT_FIELDS = (
+    "study_id", "subject_id", "site_id", "aeseq", "status", "version", "aeterm", "term_id",
+    "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
+    "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
+    "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
+)  # fmt: skip
+INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(EventInput))
+
+
+class ValidationFailed(ValueError):
+    def __init__(self, findings: Findings):
+        self.findings = findings
+        super().__init__("; ".join(f"{i.field}: {i.message}" for i in findings.errors))
+
+
+class VersionConflict(Exception):
+    """The event changed since the caller read it; `current` is what is stored now."""
+
+    def __init__(self, current: AdverseEvent):
+        self.current = current
+        super().__init__(f"event {current.id} is at version {current.version}")
+
+
+class NotEditable(Exception):
+    pass
+
+
+def snapshot(event: AdverseEvent) -> dict[str, Any]:
+    return {f: getattr(event, f) for f in EVENT_FIELDS}
+
+
+def to_input(event: AdverseEvent) -> EventInput:
+    return EventInput(**{f: getattr(event, f) for f in INPUT_FIELDS})
+
+
+def subject_drugs(session: Session, subject: Subject) -> list[Drug]:
+    """The subject's study drugs: those of their arm (all the study's when not randomized)."""
+    q = select(Drug).where(Drug.study_id == subject.study_id)
+    if subject.arm_id is not None:
+        q = q.join(ArmDrug, ArmDrug.drug_id == Drug.id).where(ArmDrug.arm_id == subject.arm_id)
+    return list(session.exec(q.order_by(Drug.name)))
+
+
+def _term(session: Session, code: str | None) -> tuple[Term | None, str]:
+    release = current_release(session)
+    label = release.label if release else "CTCAE 5.0"
+    if not code or release is None:
+        return None, label
+    term = session.exec(
+        select(Term).where(Term.release_id == release.id, Term.code == code.strip())
+    ).first()
+    return term, label
+
+
+def _aesi(session: Session, subject: Subject, code: str | None, onset: str | None,
+          drugs: Sequence[Drug]) -> str:  # fmt: skip
+    from pv.terminology.aesi import load_aesi
+
+    catalog = load_aesi()
+    keys = catalog.classify(code)
+    rule_drug = catalog.rules.get("possible_infusion_reaction", {}).get("drug")
+    belimumab = [d for d in drugs if d.key == rule_drug]
+    if code and onset and belimumab:
+        try:
+            when = parse_dtc(onset)
+        except ValueError:
+            when = None
+        if when is not None and when.complete:
+            starts = [e.start for e in session.exec(
+                select(Exposure).where(Exposure.subject_id == subject.id,
+                                       Exposure.drug_id == belimumab[0].id,
+                                       Exposure.frequency == "ONCE"))]  # fmt: skip
+            if any(catalog.possible_infusion_reaction(code=code, onset=t, infusion_starts=starts)
+                   for t in (when.earliest, when.latest)):  # fmt: skip
+                keys.append("possible_infusion_reaction")
+    return ",".join(keys)
+
+
+def _apply(session: Session, event: AdverseEvent, subject: Subject, data: EventInput,
+           term: Term | None, label: str, drugs: Sequence[Drug]) -> None:  # fmt: skip
+    for name in INPUT_FIELDS:
+        setattr(event, name, getattr(data, name))
+    event.term_id = term.id if term else None
+    event.aedecod = term.term if term else None
+    event.aebodsys = term.soc if term else None
+    event.terminology = label if term else None
+    event.related = any(v in RELATED_VALUES for v in data.aerel.values())
+    event.drug_withdrawn = "DRUG WITHDRAWN" in data.aeacn.values()
+    event.aesi = _aesi(session, subject, event.aelltcd, event.aestdtc, drugs)
+
+
+def _clean(data: EventInput) -> EventInput:
+    """Blank text is no value; Y/N criteria are off unless set; empty per-drug answers dropped."""
+    values = dataclasses.asdict(data)
+    for k, v in values.items():
+        if isinstance(v, str):
+            v = v.strip()
+            values[k] = v or None
+    values["aerel"] = {k: v for k, v in (data.aerel or {}).items() if v}
+    values["aeacn"] = {k: v for k, v in (data.aeacn or {}).items() if v}
+    return EventInput(**values)
+
+
+def validate(session: Session, subject: Subject, data: EventInput, *, submit: bool
+             ) -> tuple[Findings, Term | None, str, list[Drug]]:  # fmt: skip
+    term, label = _term(session, data.aelltcd)
+    drugs = subject_drugs(session, subject)
+    findings = check_event(
+        data,
+        term=term,
+        drug_keys=[d.key for d in drugs],
+        consent_date=subject.consent_date,
+        today=today(),
+        submit=submit,
+        release_label=label,
+    )
+    return findings, term, label, drugs
+
+
+def create_event(*, session: Session, actor: Actor, subject: Subject, data: EventInput,
+                 submit: bool = False) -> tuple[AdverseEvent, Findings]:  # fmt: skip
+    data = _clean(data)
+    findings, term, label, drugs = validate(session, subject, data, submit=submit)
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    seq = session.exec(
+        select(func.coalesce(func.max(AdverseEvent.aeseq), 0)).where(
+            AdverseEvent.subject_id == subject.id)
+    ).one()  # fmt: skip
+    now = utcnow()
+    event = AdverseEvent(
+        study_id=subject.study_id, subject_id=subject.id, site_id=subject.site_id,  # type: ignore[arg-type]
+        aeseq=int(seq) + 1, aeterm=data.aeterm or "", created_by=actor.user_id,
+        status=Status.submitted if submit else Status.draft, created_at=now, updated_at=now,
+        submitted_at=now if submit else None,
+    )  # fmt: skip
+    _apply(session, event, subject, data, term, label, drugs)
+    session.add(event)
+    session.flush()
+    record(session=session, actor=actor, action="submit" if submit else "create",
+           entity_type="adverse_event", entity_id=event.id, study_id=event.study_id,
+           site_id=event.site_id, changes=diff({}, snapshot(event)))  # fmt: skip
+    return event, findings
+
+
+def lock_for_update(session: Session, event_id: int) -> AdverseEvent | None:
+    """Load an event inside the write transaction (FOR UPDATE on PostgreSQL)."""
+    return session.get(AdverseEvent, event_id, with_for_update=True, populate_existing=True)
+
+
+def update_event(*, session: Session, actor: Actor, event_id: int, data: EventInput,
+                 expected_version: int, reason: str | None = None, submit: bool = False
+                 ) -> tuple[AdverseEvent, Findings]:  # fmt: skip
+    """Save a new version of an event (a draft edit, a submission or a follow-up)."""
+    event = lock_for_update(session, event_id)
+    if event is None:
+        raise LookupError(event_id)
+    if event.version != expected_version:
+        raise VersionConflict(event)
+    if event.status == Status.locked:
+        raise NotEditable("the event is locked; an administrator must unlock it first")
+    subject = session.get(Subject, event.subject_id)
+    assert subject is not None
+    data = _clean(data)
+    submitted = event.status != Status.draft
+    findings, term, label, drugs = validate(session, subject, data, submit=submit or submitted)
+    reason = (reason or "").strip() or None
+    if submitted and reason is None:
+        findings.error("reason", "a change to a submitted event needs a reason")
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    before = snapshot(event)
+    _apply(session, event, subject, data, term, label, drugs)
+    action = "update"
+    if submit and event.status == Status.draft:
+        event.status, event.submitted_at, action = Status.submitted, utcnow(), "submit"
+    changes = diff(before, snapshot(event))
+    if not changes:
+        return event, findings
+    event.version += 1
+    event.updated_at = utcnow()
+    changes["version"] = [before["version"], event.version]
+    session.add(event)
+    session.flush()
+    record(session=session, actor=actor, action=action, entity_type="adverse_event",
+           entity_id=event.id, study_id=event.study_id, site_id=event.site_id,
+           changes=changes, reason=reason)  # fmt: skip
+    return event, findings
+
+
+def replay(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Rebuild an event's fields from its audit entries (oldest first)."""
+    state: dict[str, Any] = {}
+    for changes in entries:
+        for name, (_old, new) in changes.items():
+            state[name] = new
+    return state
+
+
+def onset_datetime(event: AdverseEvent) -> datetime | None:
+    if not event.aestdtc:
+        return None
+    return parse_dtc(event.aestdtc).earliest

@@ -1,0 +1,92 @@
+"""Commands: db upgrade, status, study import, site add."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pv.audit.service import Actor
+from pv.cli import CommandError, database
+from pv.db import read_session, write_session
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="apply the migrations (creates the database)")
+    up.set_defaults(func=_db_upgrade)
+
+    st = sub.add_parser("status", help="studies, arms, subjects, events and terminologies")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=_status)
+
+    study = sub.add_parser("study", help="studies")
+    study_sub = study.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+    imp = study_sub.add_parser("import", help="create or update a study from a "
+                               "ClinicalTrials.gov API v2 study JSON")  # fmt: skip
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=_study_import)
+
+    site = sub.add_parser("site", help="trial sites")
+    site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    add = site_sub.add_parser("add", help="add a site to a study")
+    add.add_argument("--study", required=True)
+    add.add_argument("--id", required=True, dest="code")
+    add.add_argument("--name", required=True)
+    add.set_defaults(func=_site_add)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from pv.migrate import current_revision
+
+    engine = database(upgrade=True)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pv.status import format_status, status
+
+    with read_session(database(upgrade=True)) as session:
+        data = status(session)
+    print(json.dumps(data, indent=2) if args.json else format_status(data))
+    return 0
+
+
+def import_study_file(engine, path: Path, actor: Actor):  # type: ignore[no-untyped-def]
+    from pv.study.ctgov import RecordError, parse_ctgov
+    from pv.study.service import import_ctgov
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CommandError(f"{path}: no such file") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: not valid JSON ({exc})") from exc
+    try:
+        spec = parse_ctgov(record)
+    except RecordError as exc:
+        raise CommandError(f"{path}: " + "; ".join(exc.problems)) from exc
+    with write_session(engine) as session:
+        study, created = import_ctgov(session=session, actor=actor, spec=spec)
+        return study.id, created
+
+
+def _study_import(args: argparse.Namespace) -> int:
+    study_id, created = import_study_file(database(upgrade=True), args.file, Actor.system("cli"))
+    print(f"{'created' if created else 'updated'} study {study_id}")
+    return 0
+
+
+def _site_add(args: argparse.Namespace) -> int:
+    from pv.study.service import StudyError, add_site
+
+    with write_session(database(upgrade=True)) as session:
+        try:
+            site = add_site(session=session, actor=Actor.system("cli"), study_id=args.study,
+                            code=args.code, name=args.name)  # fmt: skip
+        except StudyError as exc:
+            raise CommandError(str(exc)) from exc
+        print(f"added site {site.code} ({site.name}) to {args.study}")
+    return 0

@@ -1,0 +1,165 @@
+"""The only write path for studies, arms, drugs, sites and subjects."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, select
+
+from pv.audit.service import Actor, diff, record
+from pv.study.ctgov import StudySpec
+from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
+from pv.timeutil import utcnow
+
+_STUDY_FIELDS = (
+    "title", "official_title", "sponsor", "phase", "overall_status", "study_type", "allocation",
+    "masking", "enrollment", "start_date", "completion_date", "brief_summary", "min_age_years",
+    "max_age_years", "sex",
+)  # fmt: skip
+
+
+class StudyError(ValueError):
+    """A request the study data cannot satisfy; the message says why."""
+
+
+def drug_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:40]
+
+
+def _values(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in fields}
+
+
+def import_ctgov(*, session: Session, actor: Actor, spec: StudySpec) -> tuple[Study, bool]:
+    """Create the study from a parsed record, or update it when the NCT id exists.
+
+    Returns (study, created). Arms, drugs and sites are matched by label/name; ones
+    missing from a newer record are kept (subjects may point at them).
+    """
+    study = session.exec(select(Study).where(Study.nct_id == spec.nct_id)).first()
+    created = study is None
+    new_values = {f: getattr(spec, f) for f in _STUDY_FIELDS}
+    if study is None:
+        study = Study(id=spec.nct_id, nct_id=spec.nct_id, source="ctgov", **new_values)
+        session.add(study)
+        changes = diff({}, new_values)
+    else:
+        changes = diff(_values(study, _STUDY_FIELDS), new_values)
+        for k, v in new_values.items():
+            setattr(study, k, v)
+        study.updated_at = utcnow()
+    session.flush()
+
+    drugs: dict[str, Drug] = {
+        d.name: d for d in session.exec(select(Drug).where(Drug.study_id == study.id))
+    }
+    for d in spec.drugs:
+        drug = drugs.get(d.name) or Drug(study_id=study.id, name=d.name, key=drug_key(d.name))
+        drug.intervention_type = d.intervention_type
+        drug.description = d.description
+        drug.other_names = "; ".join(d.other_names) or None
+        session.add(drug)
+        drugs[d.name] = drug
+    session.flush()
+
+    arms = {a.label: a for a in session.exec(select(Arm).where(Arm.study_id == study.id))}
+    for pos, a in enumerate(spec.arms):
+        arm = arms.get(a.label) or Arm(study_id=study.id, label=a.label, code=a.code)
+        arm.arm_type, arm.description = a.arm_type, a.description
+        arm.is_control, arm.position, arm.code = a.is_control, pos, a.code
+        session.add(arm)
+        session.flush()
+        wanted = {drugs[n].id for n in a.drug_names}
+        links = session.exec(select(ArmDrug).where(ArmDrug.arm_id == arm.id)).all()
+        for link in links:
+            if link.drug_id not in wanted:
+                session.delete(link)
+        for drug_id in wanted - {link.drug_id for link in links}:
+            session.add(ArmDrug(arm_id=arm.id, drug_id=drug_id))  # type: ignore[arg-type]
+
+    sites = {s.name: s for s in session.exec(select(Site).where(Site.study_id == study.id))}
+    next_code = len(sites) + 1
+    for s in spec.sites:
+        site = sites.get(s.name)
+        if site is None:
+            site = Site(study_id=study.id, code=f"{next_code:02d}", name=s.name)
+            next_code += 1
+            sites[s.name] = site
+        site.city, site.country = s.city, s.country
+        session.add(site)
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action="create" if created else "update",
+        entity_type="study",
+        entity_id=study.id,
+        study_id=study.id,
+        changes=changes,
+        reason="imported from ClinicalTrials.gov record",
+    )
+    return study, created
+
+
+def add_site(*, session: Session, actor: Actor, study_id: str, code: str, name: str,
+             city: str | None = None, country: str | None = None) -> Site:  # fmt: skip
+    if session.get(Study, study_id) is None:
+        raise StudyError(f"no study '{study_id}'")
+    code = code.strip()
+    if not code or not name.strip():
+        raise StudyError("a site needs an id and a name")
+    if session.exec(select(Site).where(Site.study_id == study_id, Site.code == code)).first():
+        raise StudyError(f"site '{code}' already exists in {study_id}")
+    site = Site(study_id=study_id, code=code, name=name.strip(), city=city, country=country)
+    session.add(site)
+    session.flush()
+    record(session=session, actor=actor, action="create", entity_type="site",
+           entity_id=site.id, study_id=study_id, site_id=site.id,
+           changes=diff({}, {"code": code, "name": site.name}))  # fmt: skip
+    return site
+
+
+SUBJECT_FIELDS = ("usubjid", "subjid", "arm_id", "sex", "age", "weight_kg", "consent_date",
+                  "randomization_date", "end_of_study_date")  # fmt: skip
+
+
+def add_subject(
+    *,
+    session: Session,
+    actor: Actor,
+    study_id: str,
+    site: Site,
+    subjid: str,
+    arm: Arm | None = None,
+    sex: str | None = None,
+    age: int | None = None,
+    weight_kg: float | None = None,
+    consent_date: date | None = None,
+    randomization_date: date | None = None,
+    end_of_study_date: date | None = None,
+) -> Subject:
+    """Create a subject. USUBJID is STUDYID-SITE-SUBJID, as SDTM builds it."""
+    subjid = subjid.strip()
+    if not subjid:
+        raise StudyError("subject id is required")
+    if site.study_id != study_id or (arm is not None and arm.study_id != study_id):
+        raise StudyError("site and arm must belong to the study")
+    usubjid = f"{study_id}-{site.code}-{subjid}"
+    if session.exec(
+        select(Subject).where(Subject.study_id == study_id, Subject.usubjid == usubjid)
+    ).first():
+        raise StudyError(f"subject {usubjid} already exists")
+    subject = Subject(
+        study_id=study_id, site_id=site.id, usubjid=usubjid, subjid=subjid,  # type: ignore[arg-type]
+        arm_id=arm.id if arm else None, sex=sex, age=age, weight_kg=weight_kg,
+        consent_date=consent_date, randomization_date=randomization_date,
+        end_of_study_date=end_of_study_date,
+    )  # fmt: skip
+    session.add(subject)
+    session.flush()
+    record(session=session, actor=actor, action="create", entity_type="subject",
+           entity_id=subject.id, study_id=study_id, site_id=site.id,
+           changes=diff({}, _values(subject, SUBJECT_FIELDS)))  # fmt: skip
+    return subject
