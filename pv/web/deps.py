@@ -1,0 +1,145 @@
+"""Request dependencies: database sessions, the signed-in user, CSRF, scoping helpers."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from pv.audit.service import Actor
+from pv.auth.models import Role, User
+from pv.auth.service import actor_for, session_for, touch, user_for_token, visible_site_ids
+from pv.db import read_session, write_session
+from pv.events.models import AdverseEvent
+from pv.study.models import Subject
+
+SESSION_COOKIE = "pv_session"
+LOGIN_CSRF_COOKIE = "pv_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class LoginRequired(Exception):
+    """Raised for a page request without a valid session: redirect to the log-in page."""
+
+
+def engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def db(request: Request) -> Iterator[Session]:
+    with read_session(engine(request)) as session:
+        yield session
+
+
+DB = Annotated[Session, Depends(db)]
+
+
+@dataclass
+class Auth:
+    user: User
+    sites: set[int] | None  # None: all sites
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return actor_for(self.user)
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    def can_see_site(self, site_id: int) -> bool:
+        return self.sites is None or site_id in self.sites
+
+
+def _origin_ok(request: Request) -> bool:
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return True  # not sent by every client; the token below is what protects
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
+async def _check_csrf(request: Request, expected: str) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, expected) or not _origin_ok(request):
+        raise HTTPException(403, "CSRF check failed: reload the page and try again")
+
+
+async def web_auth(request: Request) -> Auth:
+    """The signed-in user of a browser request; unsafe methods must carry the CSRF token."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired()
+    with write_session(engine(request)) as session:
+        found = session_for(session, token, request.app.state.settings)
+        if found is None:
+            raise LoginRequired()
+        user, row = found
+        touch(session, row)
+        auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
+    if request.method in UNSAFE:
+        await _check_csrf(request, row.csrf_token)
+    return auth
+
+
+def api_auth(request: Request) -> Auth:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+    with read_session(engine(request)) as session:
+        user = user_for_token(session, token.strip())
+        if user is None:
+            raise HTTPException(401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"})
+        return Auth(user=user, sites=visible_site_ids(session, user))
+
+
+WebAuth = Annotated[Auth, Depends(web_auth)]
+ApiAuth = Annotated[Auth, Depends(api_auth)]
+
+
+def require(auth: Auth, *roles: str) -> None:
+    if auth.role not in roles:
+        raise HTTPException(403, "your role may not do this")
+
+
+# Who may do what with adverse events (the rest is scoped by site).
+EVENT_READERS = (Role.investigator, Role.officer, Role.admin)
+EVENT_WRITERS = (Role.investigator, Role.admin)
+
+
+def subject_or_404(session: Session, auth: Auth, subject: Subject | None) -> Subject:
+    """A subject the user may see; another site's subject is indistinguishable from none."""
+    if subject is None or not auth.can_see_site(subject.site_id):
+        raise HTTPException(404, "no such subject")
+    return subject
+
+
+def event_or_404(session: Session, auth: Auth, event_id: int) -> AdverseEvent:
+    event = session.get(AdverseEvent, event_id)
+    if event is None or not auth.can_see_site(event.site_id):
+        raise HTTPException(404, "no such event")
+    if event.status == "draft" and auth.role not in (Role.investigator, Role.admin):
+        raise HTTPException(404, "no such event")  # drafts belong to the site until submitted
+    return event
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+

@@ -1,0 +1,66 @@
+"""Error pages and JSON errors: clear messages, never a stack trace, SQL or path."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pv.web.deps import LoginRequired
+from pv.web.templating import is_htmx, templates
+
+log = logging.getLogger(__name__)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        out.append({"field": ".".join(loc) or "(body)", "message": str(err.get("msg", "invalid"))})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = "/login?next=" + quote(request.url.path)
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        if request.method != "GET":
+            return Response("log in first", status_code=401)
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path == "/openapi.json":
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))  # fmt: skip
+        return templates.TemplateResponse(
+            request, "error.html", {"request": request, "status": exc.status_code,
+                                    "message": exc.detail}, status_code=exc.status_code)  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = validation_errors(exc)
+        if _is_api(request):
+            return JSONResponse({"errors": errors}, status_code=422)
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return templates.TemplateResponse(
+            request, "error.html", {"request": request, "status": 422, "message": message},
+            status_code=422)  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        return Response("Something went wrong; the error was logged.", status_code=500,
+                        media_type="text/plain")  # fmt: skip

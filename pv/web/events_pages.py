@@ -1,0 +1,190 @@
+"""Investigator screens for adverse events: list, report form, follow-up, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from pv.audit.models import AuditEntry
+from pv.db import write_session
+from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, AdverseEvent, Status
+from pv.events.rules import EventInput
+from pv.events.service import (
+    NotEditable, ValidationFailed, VersionConflict, create_event, subject_drugs, to_input,
+    update_event,
+)  # fmt: skip
+from pv.study.models import Arm, Site, Subject
+from pv.web.deps import (
+    DB, EVENT_READERS, EVENT_WRITERS, Auth, WebAuth, engine, event_or_404, require,
+    subject_or_404,
+)  # fmt: skip
+from pv.web.forms import event_from_form, form_values
+from pv.web.templating import render
+from pv.web.terms import term_by_code
+
+router = APIRouter()
+PAGE_SIZE = 25
+SORTS = {
+    "updated": AdverseEvent.updated_at.desc(),  # type: ignore[attr-defined]
+    "onset": AdverseEvent.aestdtc.desc(),  # type: ignore[union-attr]
+    "grade": AdverseEvent.aetoxgr.desc(),  # type: ignore[union-attr]
+    "subject": Subject.usubjid,
+}
+
+
+def _scoped(q: Any, auth: Auth) -> Any:
+    if auth.sites is not None:
+        return q.where(AdverseEvent.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+    return q.where(AdverseEvent.status != Status.draft)
+
+
+@router.get("/events")
+def event_list(request: Request, auth: WebAuth, session: DB, subject: str = "", status: str = "",
+               serious: str = "", q: str = "", sort: str = "updated", page: int = 1) -> Response:  # fmt: skip
+    require(auth, *EVENT_READERS)
+    base = select(AdverseEvent, Subject.usubjid).join(Subject, Subject.id == AdverseEvent.subject_id)
+    base = _scoped(base, auth)
+    if subject:
+        base = base.where(Subject.usubjid.contains(subject.strip()))  # type: ignore[attr-defined]
+    if status in Status.__members__:
+        base = base.where(AdverseEvent.status == status)
+    if serious in ("Y", "N"):
+        base = base.where(AdverseEvent.aeser == (serious == "Y"))
+    if q.strip():
+        like = f"%{q.strip().lower()}%"
+        base = base.where(or_(func.lower(AdverseEvent.aeterm).like(like),
+                              func.lower(AdverseEvent.aedecod).like(like)))  # fmt: skip
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    page = max(page, 1)
+    order = SORTS.get(sort, SORTS["updated"])
+    rows = session.exec(base.order_by(order, AdverseEvent.id.desc())  # type: ignore[union-attr]
+                        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()  # fmt: skip
+    ctx = {"auth": auth, "rows": rows, "total": total, "page": page,
+           "pages": max(1, -(-total // PAGE_SIZE)), "statuses": list(Status.__members__),
+           "f": {"subject": subject, "status": status, "serious": serious, "q": q, "sort": sort}}  # fmt: skip
+    return render(request, "events/list.html", ctx, partial="events/_table.html")
+
+
+def _form_context(session: Session, auth: Auth, subject: Subject, values: dict[str, Any],
+                  errors: dict[str, str], **extra: Any) -> dict[str, Any]:  # fmt: skip
+    term = term_by_code(session, values["aelltcd"]) if values.get("aelltcd") else None
+    return {"auth": auth, "subject": subject, "drugs": subject_drugs(session, subject),
+            "values": values, "errors": errors, "term": term, "outcomes": OUTCOMES,
+            "relationships": RELATIONSHIPS, "actions": ACTIONS, **extra}  # fmt: skip
+
+
+@router.get("/events/new")
+def new_event(request: Request, auth: WebAuth, session: DB, subject: int) -> Response:
+    require(auth, *EVENT_WRITERS)
+    subj = subject_or_404(session, auth, session.get(Subject, subject))
+    values = form_values(EventInput())
+    return render(request, "events/form.html", _form_context(session, auth, subj, values, {}))
+
+
+def _errors(exc: ValidationFailed) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for issue in exc.findings.errors:
+        out[issue.field] = f"{out[issue.field]} · {issue.message}" if issue.field in out else issue.message
+    return out
+
+
+@router.post("/events")
+async def create_event_page(request: Request, auth: WebAuth) -> Response:
+    require(auth, *EVENT_WRITERS)
+    form = await request.form()
+    subject_id = str(form.get("subject_id") or "")
+    with write_session(engine(request)) as session:
+        subj = subject_or_404(session, auth, session.get(Subject, int(subject_id))
+                              if subject_id.isdigit() else None)  # fmt: skip
+        drugs = subject_drugs(session, subj)
+        data, errors = event_from_form(form, [d.key for d in drugs])
+        submit = form.get("action") == "submit"
+        if not errors:
+            try:
+                event, _ = create_event(session=session, actor=auth.actor, subject=subj,
+                                        data=data, submit=submit)  # fmt: skip
+                return RedirectResponse(f"/events/{event.id}?saved=1", status_code=303)
+            except ValidationFailed as exc:
+                errors = _errors(exc)
+        session.rollback()  # nothing of a refused form is stored
+        ctx = _form_context(session, auth, subj, form_values(data), errors)
+        return render(request, "events/form.html", ctx, status_code=422)
+
+
+def _history(session: Session, event: AdverseEvent) -> list[AuditEntry]:
+    return list(session.exec(
+        select(AuditEntry).where(AuditEntry.entity_type == "adverse_event",
+                                 AuditEntry.entity_id == str(event.id)).order_by(AuditEntry.id)
+    ))  # fmt: skip
+
+
+def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[str, Any]:
+    subject = session.get(Subject, event.subject_id)
+    assert subject is not None
+    return {"auth": auth, "event": event, "subject": subject,
+            "site": session.get(Site, event.site_id),
+            "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
+            "drugs": subject_drugs(session, subject), "history": _history(session, event)}  # fmt: skip
+
+
+@router.get("/events/{event_id}")
+def event_page(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+    require(auth, *EVENT_READERS)
+    event = event_or_404(session, auth, event_id)
+    return render(request, "events/detail.html", _event_context(session, auth, event))
+
+
+@router.get("/events/{event_id}/history")
+def event_history(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+    require(auth, *EVENT_READERS)
+    event = event_or_404(session, auth, event_id)
+    return render(request, "events/_history.html", _event_context(session, auth, event))
+
+
+@router.get("/events/{event_id}/edit")
+def edit_event(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+    require(auth, *EVENT_WRITERS)
+    event = event_or_404(session, auth, event_id)
+    subject = session.get(Subject, event.subject_id)
+    assert subject is not None
+    ctx = _form_context(session, auth, subject, form_values(to_input(event)), {}, event=event,
+                        version=event.version)  # fmt: skip
+    return render(request, "events/form.html", ctx)
+
+
+@router.post("/events/{event_id}")
+async def update_event_page(request: Request, auth: WebAuth, event_id: int) -> Response:
+    require(auth, *EVENT_WRITERS)
+    form = await request.form()
+    version = str(form.get("version") or "")
+    reason = str(form.get("reason") or "")
+    with write_session(engine(request)) as session:
+        event = event_or_404(session, auth, event_id)
+        subject = session.get(Subject, event.subject_id)
+        assert subject is not None
+        data, errors = event_from_form(form, [d.key for d in subject_drugs(session, subject)])
+        extra: dict[str, Any] = {"event": event, "version": version, "reason": reason}
+        status_code = 422
+        if not version.isdigit():
+            raise HTTPException(422, "the form lost its version; reload the event")
+        if not errors:
+            try:
+                update_event(session=session, actor=auth.actor, event_id=event_id, data=data,
+                             expected_version=int(version), reason=reason,
+                             submit=form.get("action") == "submit")  # fmt: skip
+                return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
+            except ValidationFailed as exc:
+                errors = _errors(exc)
+            except VersionConflict as exc:
+                status_code = 409
+                extra["conflict"] = form_values(to_input(exc.current))
+                extra["conflict_version"] = exc.current.version
+            except NotEditable as exc:
+                raise HTTPException(409, str(exc)) from exc
+        session.rollback()  # nothing of a refused form is stored
+        ctx = _form_context(session, auth, subject, form_values(data), errors, **extra)
+        return render(request, "events/form.html", ctx, status_code=status_code)

@@ -1,0 +1,49 @@
+"""Form data <-> EventInput, with a message per field that cannot be converted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from pv.events.models import SERIOUS_CRITERIA
+from pv.events.rules import EventInput
+
+TEXT_FIELDS = ("aeterm", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt", "narrative")
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def event_from_form(form: FormData, drug_keys: list[str]) -> tuple[EventInput, dict[str, str]]:
+    errors: dict[str, str] = {}
+    data = EventInput(**{name: _text(form, name) for name in TEXT_FIELDS})
+    grade = _text(form, "aetoxgr")
+    if grade is not None:
+        if grade.isdigit():
+            data.aetoxgr = int(grade)
+        else:
+            errors["aetoxgr"] = "choose a grade from 1 to 5"
+    serious = _text(form, "aeser")
+    data.aeser = {"Y": True, "N": False}.get(serious or "")
+    for c in SERIOUS_CRITERIA:
+        setattr(data, c, bool(data.aeser) and form.get(c) == "Y")
+    data.ongoing = form.get("ongoing") == "Y"
+    data.aerel = {k: v for k in drug_keys if (v := _text(form, f"aerel.{k}"))}
+    data.aeacn = {k: v for k in drug_keys if (v := _text(form, f"aeacn.{k}"))}
+    return data, errors
+
+
+def form_values(data: EventInput) -> dict[str, Any]:
+    """What the form shows: exactly what was typed or stored."""
+    values: dict[str, Any] = {name: getattr(data, name) for name in TEXT_FIELDS}
+    values["aetoxgr"] = data.aetoxgr
+    values["aeser"] = {True: "Y", False: "N"}.get(data.aeser)  # type: ignore[arg-type]
+    for c in SERIOUS_CRITERIA:
+        values[c] = getattr(data, c)
+    values["ongoing"] = data.ongoing
+    values["aerel"] = dict(data.aerel)
+    values["aeacn"] = dict(data.aeacn)
+    return values

@@ -1,0 +1,87 @@
+"""Log-in, log-out and the home page (study, arms with subject counts, latest events)."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func
+from sqlmodel import select
+
+from pv.auth.service import login, logout
+from pv.db import write_session
+from pv.events.models import AdverseEvent, Status
+from pv.study.models import Arm, Site, Study, Subject
+from pv.web.deps import DB, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebAuth, engine, new_token
+from pv.web.templating import render
+
+router = APIRouter()
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> Response:
+    token = new_token()
+    resp = render(request, "auth/login.html", {"login_csrf": token, "next": _safe_next(next)})
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                    secure=request.app.state.settings.secure_cookies)  # fmt: skip
+    return resp
+
+
+@router.post("/login")
+def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
+                 csrf_token: str = Form(""), next: str = Form("/")) -> Response:  # fmt: skip
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return render(request, "auth/login.html", {"error": "Your log-in form expired; try again.",
+                      "login_csrf": expected, "next": _safe_next(next), "username": username},
+                      status_code=403)  # fmt: skip
+    with write_session(engine(request)) as session:
+        result = login(session=session, username=username.strip(), password=password)
+    if result is None:
+        return render(request, "auth/login.html", {"error": "Wrong username or password.",
+                      "login_csrf": expected, "next": _safe_next(next), "username": username},
+                      status_code=401)  # fmt: skip
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(SESSION_COOKIE, result.session_token, httponly=True, samesite="lax",
+                    secure=request.app.state.settings.secure_cookies, path="/")  # fmt: skip
+    resp.delete_cookie(LOGIN_CSRF_COOKIE)
+    return resp
+
+
+@router.post("/logout")
+def logout_submit(request: Request, auth: WebAuth) -> Response:
+    with write_session(engine(request)) as session:
+        logout(session=session, token=request.cookies.get(SESSION_COOKIE, ""))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/")
+def home(request: Request, auth: WebAuth, session: DB) -> Response:
+    studies = []
+    for study in session.exec(select(Study).order_by(Study.id)):
+        arms = session.exec(select(Arm).where(Arm.study_id == study.id)
+                            .order_by(Arm.position, Arm.id)).all()  # fmt: skip
+        q = select(Subject.arm_id, func.count()).where(Subject.study_id == study.id)
+        if auth.sites is not None:
+            q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+        counts = dict(session.exec(q.group_by(Subject.arm_id)).all())
+        studies.append({"study": study, "arms": [(a, counts.get(a.id, 0)) for a in arms],
+                        "subjects": sum(counts.values())})  # fmt: skip
+    latest = []
+    if auth.role != "dsmb":
+        q2 = (select(AdverseEvent, Subject.usubjid, Site.code)
+              .join(Subject, Subject.id == AdverseEvent.subject_id)
+              .join(Site, Site.id == AdverseEvent.site_id))  # fmt: skip
+        if auth.sites is not None:
+            q2 = q2.where(AdverseEvent.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+        else:
+            q2 = q2.where(AdverseEvent.status != Status.draft)
+        latest = session.exec(q2.order_by(AdverseEvent.updated_at.desc()).limit(10)).all()  # type: ignore[attr-defined]
+    return render(request, "home.html", {"auth": auth, "studies": studies, "latest": latest})

@@ -1,0 +1,121 @@
+"""Subjects of the user's sites: list and add."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from pv.auth.models import Role
+from pv.db import write_session
+from pv.events.models import AdverseEvent
+from pv.study.models import Arm, Site, Subject
+from pv.study.service import StudyError, add_subject
+from pv.web.deps import DB, EVENT_READERS, Auth, WebAuth, engine, require
+from pv.web.templating import render
+
+router = APIRouter()
+PAGE_SIZE = 50
+
+
+def _sites(session: Session, auth: Auth) -> list[Site]:
+    q = select(Site).order_by(Site.study_id, Site.code)
+    if auth.sites is not None:
+        q = q.where(Site.id.in_(auth.sites))  # type: ignore[union-attr]
+    return list(session.exec(q))
+
+
+@router.get("/subjects")
+def subject_list(request: Request, auth: WebAuth, session: DB, q: str = "", page: int = 1) -> Response:
+    require(auth, *EVENT_READERS)
+    events = (select(AdverseEvent.subject_id, func.count().label("n"))
+              .group_by(AdverseEvent.subject_id).subquery())  # fmt: skip
+    base = (select(Subject, Site.code, Arm.label, events.c.n)
+            .join(Site, Site.id == Subject.site_id)
+            .outerjoin(Arm, Arm.id == Subject.arm_id)
+            .outerjoin(events, events.c.subject_id == Subject.id))  # fmt: skip
+    if auth.sites is not None:
+        base = base.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+    if q.strip():
+        base = base.where(Subject.usubjid.contains(q.strip()))  # type: ignore[attr-defined]
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    page = max(page, 1)
+    rows = session.exec(base.order_by(Subject.usubjid).offset((page - 1) * PAGE_SIZE)
+                        .limit(PAGE_SIZE)).all()  # fmt: skip
+    return render(request, "subjects/list.html", {
+        "auth": auth, "rows": rows, "total": total, "page": page, "q": q,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "can_add": auth.role in (Role.investigator, Role.admin)})  # fmt: skip
+
+
+def _form_ctx(session: Session, auth: Auth, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    sites = _sites(session, auth)
+    arms = list(session.exec(select(Arm).where(Arm.study_id.in_({s.study_id for s in sites}))  # type: ignore[attr-defined]
+                             .order_by(Arm.position)))  # fmt: skip
+    return {"auth": auth, "sites": sites, "arms": arms, "values": values, "errors": errors}
+
+
+@router.get("/subjects/new")
+def new_subject(request: Request, auth: WebAuth, session: DB) -> Response:
+    require(auth, Role.investigator, Role.admin)
+    return render(request, "subjects/form.html", _form_ctx(session, auth, {}, {}))
+
+
+def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    values = {k: str(form.get(k) or "").strip() for k in
+              ("site", "subjid", "arm", "sex", "age", "weight_kg", "consent_date", "randomization_date")}  # fmt: skip
+    parsed: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if not values["subjid"]:
+        errors["subjid"] = "the subject id is required"
+    if values["sex"] and values["sex"] not in ("M", "F", "U"):
+        errors["sex"] = "M, F or U"
+    for name, kind, lo, hi in (("age", int, 0, 120), ("weight_kg", float, 1, 400)):
+        if values[name]:
+            try:
+                v = kind(values[name])
+                if not lo <= v <= hi:
+                    raise ValueError
+                parsed[name] = v
+            except ValueError:
+                errors[name] = f"a number from {lo} to {hi}"
+    for name in ("consent_date", "randomization_date"):
+        if values[name]:
+            try:
+                parsed[name] = date.fromisoformat(values[name])
+                if parsed[name] > date.today():
+                    errors[name] = "the date is in the future"
+            except ValueError:
+                errors[name] = "a date as YYYY-MM-DD"
+    return values, parsed, errors
+
+
+@router.post("/subjects")
+async def create_subject(request: Request, auth: WebAuth) -> Response:
+    require(auth, Role.investigator, Role.admin)
+    form = await request.form()
+    values, parsed, errors = _parse(form)
+    with write_session(engine(request)) as session:
+        sites = {str(s.id): s for s in _sites(session, auth)}
+        site = sites.get(values["site"])
+        if site is None:
+            errors["site"] = "choose one of your sites"
+        arm = None
+        if values["arm"]:
+            arm = session.get(Arm, int(values["arm"])) if values["arm"].isdigit() else None
+            if arm is None or (site and arm.study_id != site.study_id):
+                errors["arm"] = "choose an arm of the site's study"
+        if not errors and site is not None:
+            try:
+                add_subject(session=session, actor=auth.actor, study_id=site.study_id, site=site,
+                            subjid=values["subjid"], arm=arm, sex=values["sex"] or None, **parsed)  # fmt: skip
+                return RedirectResponse("/subjects", status_code=303)
+            except StudyError as exc:
+                errors["subjid"] = str(exc)
+        session.rollback()
+        return render(request, "subjects/form.html", _form_ctx(session, auth, values, errors),
+                      status_code=422)  # fmt: skip
