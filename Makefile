@@ -1,0 +1,45 @@
+# pv-tracker: `make demo` runs the demo; `make test` runs the whole test suite.
+# Both set everything up first (virtualenv, Python packages, front-end assets, Chromium).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export PV_DATABASE_URL ?= sqlite:///./pv.sqlite
+
+.PHONY: demo test setup browser lint bench clean
+
+demo: setup
+	$(BIN)/pvtracker demo --port $(PORT)
+
+test: setup browser
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml package.json package-lock.json
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	npm ci --no-audit --no-fund
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# Browser tests drive the system Chromium (Debian package `chromium`) through Playwright;
+# Playwright's own browser download is not used (locked-down networks).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium (Debian package) for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+lint: setup
+	$(BIN)/ruff check pv tests
+	$(BIN)/ruff format --check pv tests
+
+bench: setup
+	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_tables.py
+	$(BIN)/python bench/bench_upload.py
+
+clean:
+	rm -rf $(VENV) node_modules pv.sqlite pv.sqlite-wal pv.sqlite-shm
