@@ -35,17 +35,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
 
-    from pv.web import errors, pages, subjects, events_pages, terms
+    from pv.web import api, errors, events_pages, pages, subjects, terms
 
     errors.install(app)
-    for module in (pages, subjects, events_pages, terms):
+    for module in (pages, subjects, events_pages, terms, api):
         app.include_router(module.router)
-    try:
-        from pv.web import api
-    except ImportError:  # TEMP until the API module lands
-        pass
-    else:
-        app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
 

@@ -47,7 +47,8 @@ def _demo(args: argparse.Namespace) -> int:
     engine = database(upgrade=True)
     summary = build_demo(engine, seed=args.seed)
     ensure_demo_users(engine)
-    print(f"Demo trial {summary.study_id}: {summary.subjects} subjects, {summary.events} "
+    subjects = sum(summary.subjects_per_arm.values())
+    print(f"Demo trial {summary.study_id}: {subjects} subjects, {summary.events} "
           f"adverse events ({summary.serious} serious, {summary.deaths} death).")  # fmt: skip
     print("Log in with (username / password):")
     for username, role, password in DEMO_USERS:

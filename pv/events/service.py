@@ -8,7 +8,7 @@ and new value of each field, so that the audit history alone rebuilds every even
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from pv.events.models import RELATED_VALUES, AdverseEvent, Status
 from pv.events.rules import EventInput, Findings, check_event
 from pv.exposure.models import Exposure
 from pv.study.models import ArmDrug, Drug, Subject
+from pv.terminology.aesi import AesiCatalog
 from pv.terminology.models import Term
 from pv.terminology.search import current_release
 from pv.timeutil import today, utcnow
@@ -80,53 +81,85 @@ def _term(session: Session, code: str | None) -> tuple[Term | None, str]:
     return term, label
 
 
-def _aesi(session: Session, subject: Subject, code: str | None, onset: str | None,
-          drugs: Sequence[Drug]) -> str:  # fmt: skip
-    from pv.terminology.aesi import load_aesi
+def aesi_value(catalog: AesiCatalog, code: str | None, onset: str | None,
+               rule_drug: Drug | None, infusion_starts: Callable[[Drug], Sequence[datetime]]
+               ) -> str:  # fmt: skip
+    """The event's AESI grouping keys (comma-separated), derived from its coded term.
 
-    catalog = load_aesi()
+    "possible_infusion_reaction" is added when the subject receives the rule's drug
+    (`rule_drug`, None when not) and a complete onset falls within the window of one of
+    its infusions; `infusion_starts(drug)` is only called in that case.
+    """
     keys = catalog.classify(code)
-    rule_drug = catalog.rules.get("possible_infusion_reaction", {}).get("drug")
-    belimumab = [d for d in drugs if d.key == rule_drug]
-    if code and onset and belimumab:
+    if code and onset and rule_drug is not None:
         try:
             when = parse_dtc(onset)
         except ValueError:
             when = None
         if when is not None and when.complete:
-            starts = [e.start for e in session.exec(
-                select(Exposure).where(Exposure.subject_id == subject.id,
-                                       Exposure.drug_id == belimumab[0].id,
-                                       Exposure.frequency == "ONCE"))]  # fmt: skip
+            starts = infusion_starts(rule_drug)
             if any(catalog.possible_infusion_reaction(code=code, onset=t, infusion_starts=starts)
                    for t in (when.earliest, when.latest)):  # fmt: skip
                 keys.append("possible_infusion_reaction")
     return ",".join(keys)
 
 
+def infusion_rule_drug(catalog: AesiCatalog, drugs: Sequence[Drug]) -> Drug | None:
+    """The subject's drug named by the possible-infusion-reaction rule, if they receive it."""
+    rule_drug = catalog.rules.get("possible_infusion_reaction", {}).get("drug")
+    return next((d for d in drugs if d.key == rule_drug), None)
+
+
+def _aesi(session: Session, subject: Subject, code: str | None, onset: str | None,
+          drugs: Sequence[Drug]) -> str:  # fmt: skip
+    from pv.terminology.aesi import load_aesi
+
+    catalog = load_aesi()
+
+    def starts(drug: Drug) -> list[datetime]:
+        return [e.start for e in session.exec(
+            select(Exposure).where(Exposure.subject_id == subject.id,
+                                   Exposure.drug_id == drug.id,
+                                   Exposure.frequency == "ONCE"))]  # fmt: skip
+
+    return aesi_value(catalog, code, onset, infusion_rule_drug(catalog, drugs), starts)
+
+
+def derived_fields(data: EventInput, term: Term | None, label: str) -> dict[str, Any]:
+    """Fields derived from the input and its coded term (all but `aesi`)."""
+    return {
+        "term_id": term.id if term else None,
+        "aedecod": term.term if term else None,
+        "aebodsys": term.soc if term else None,
+        "terminology": label if term else None,
+        "related": any(v in RELATED_VALUES for v in data.aerel.values()),
+        "drug_withdrawn": "DRUG WITHDRAWN" in data.aeacn.values(),
+    }
+
+
 def _apply(session: Session, event: AdverseEvent, subject: Subject, data: EventInput,
            term: Term | None, label: str, drugs: Sequence[Drug]) -> None:  # fmt: skip
     for name in INPUT_FIELDS:
         setattr(event, name, getattr(data, name))
-    event.term_id = term.id if term else None
-    event.aedecod = term.term if term else None
-    event.aebodsys = term.soc if term else None
-    event.terminology = label if term else None
-    event.related = any(v in RELATED_VALUES for v in data.aerel.values())
-    event.drug_withdrawn = "DRUG WITHDRAWN" in data.aeacn.values()
+    for name, value in derived_fields(data, term, label).items():
+        setattr(event, name, value)
     event.aesi = _aesi(session, subject, event.aelltcd, event.aestdtc, drugs)
 
 
-def _clean(data: EventInput) -> EventInput:
+def clean_input(data: EventInput) -> EventInput:
     """Blank text is no value; Y/N criteria are off unless set; empty per-drug answers dropped."""
-    values = dataclasses.asdict(data)
-    for k, v in values.items():
+    values: dict[str, Any] = {}
+    for name in INPUT_FIELDS:
+        v = getattr(data, name)
         if isinstance(v, str):
-            v = v.strip()
-            values[k] = v or None
+            v = v.strip() or None
+        values[name] = v
     values["aerel"] = {k: v for k, v in (data.aerel or {}).items() if v}
     values["aeacn"] = {k: v for k, v in (data.aeacn or {}).items() if v}
     return EventInput(**values)
+
+
+_clean = clean_input
 
 
 def validate(session: Session, subject: Subject, data: EventInput, *, submit: bool
@@ -151,6 +184,13 @@ def create_event(*, session: Session, actor: Actor, subject: Subject, data: Even
     findings, term, label, drugs = validate(session, subject, data, submit=submit)
     if not findings.ok:
         raise ValidationFailed(findings)
+    # AESEQ is max + 1 within the subject: lock the subject row first so that concurrent
+    # creates for one subject queue here instead of reading the same max (PostgreSQL, READ
+    # COMMITTED). FOR NO KEY UPDATE leaves foreign-key checks on the subject unblocked.
+    # SQLite ignores the clause; its BEGIN IMMEDIATE already serializes writers.
+    session.exec(
+        select(Subject.id).where(Subject.id == subject.id).with_for_update(key_share=True)
+    ).one()
     seq = session.exec(
         select(func.coalesce(func.max(AdverseEvent.aeseq), 0)).where(
             AdverseEvent.subject_id == subject.id)

@@ -1,0 +1,72 @@
+"""AET01: overview of adverse events, one row per category, subjects n (%) and events.
+
+pre: events of the safety population (all AEs for the first row, TEAEs for the rest);
+count: distinct subjects and events per category; post: each arm against control.
+Rows are "overall" rows; the category name is also written to the CSV `term` column.
+Grade >= 3 uses the CTCAE grade, or the severity SEVERE where only severity was
+collected (imported data); fatal means outcome FATAL, "results in death" or grade 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from pv.analysis.counting import Context, cells, count, text_in
+from pv.analysis.table import Row, Table
+
+NAME = "AET01"
+TITLE = "Overview of adverse events"
+COLUMNS = frozenset({"aeser", "aetoxgr", "aesev", "related", "drug_withdrawn", "aesdth", "aeout"})
+
+
+def fatal(ev: pd.DataFrame) -> np.ndarray:
+    out = ev["aesdth"].to_numpy(bool) | (ev["grade"].to_numpy() == 5)
+    return out | text_in(ev["aeout"], {"FATAL"})
+
+
+# (label, predicate on TEAEs); the "any AE" row is added separately (it is not TEAE-only).
+CATEGORIES: list[tuple[str, Callable[[pd.DataFrame], np.ndarray]]] = [
+    ("Any TEAE", lambda ev: np.ones(len(ev), dtype=bool)),
+    ("Serious TEAE", lambda ev: ev["aeser"].to_numpy(bool)),
+    ("TEAE of grade 3 or higher (or severe)", lambda ev: ev["grade"].to_numpy() >= 3),
+    ("Related TEAE", lambda ev: ev["related"].to_numpy(bool)),
+    (
+        "TEAE leading to discontinuation of study drug",
+        lambda ev: ev["drug_withdrawn"].to_numpy(bool),
+    ),
+    ("TEAE leading to death", fatal),
+]
+
+
+def pre(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return ctx.safety_events(), ctx.teaes()
+
+
+def category_counts(ctx: Context, teaes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(subjects, events) shaped (categories, arms) for CATEGORIES over these TEAEs."""
+    subj, ev = [], []
+    for _, predicate in CATEGORIES:
+        s, e = count(ctx, teaes[predicate(teaes)])
+        subj.append(s[0])
+        ev.append(e[0])
+    return np.vstack(subj), np.vstack(ev)
+
+
+def build(ctx: Context) -> Table:
+    all_events, teaes = pre(ctx)
+    any_s, any_e = count(ctx, all_events)
+    cat_s, cat_e = category_counts(ctx, teaes)
+    subjects, events = np.vstack([any_s, cat_s]), np.vstack([any_e, cat_e])
+    labels = ["Any AE"] + [label for label, _ in CATEGORIES]
+    built = cells(ctx, subjects, events)
+    rows = [Row("overall", lab, term=lab, cells=c) for lab, c in zip(labels, built, strict=True)]
+    return Table(
+        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        control=None if ctx.control is None else ctx.arms[ctx.control].label,
+        rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
+        footnotes=["Grade >= 3 uses the CTCAE grade, or severity SEVERE where no grade was "
+                   "collected. Death: outcome fatal, 'results in death' or grade 5."],
+    )  # fmt: skip

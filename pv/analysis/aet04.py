@@ -1,0 +1,109 @@
+"""AET04: TEAEs by highest CTCAE grade per subject, by SOC and preferred term.
+
+pre: TEAEs with their grade (CTCAE grade, else severity mapped MILD=1, MODERATE=2,
+SEVERE=3); count: per row (overall, SOC, term) the highest grade of each subject, then
+subjects per grade group 1-2, 3-4 and 5 (and "Missing" when no grade was collected);
+events count every record of the group's grades. post: a header row ("Any grade") and
+one row per grade group, the group in the CSV `grade` column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pv.analysis.counting import Context, category_codes, cells, count, order
+from pv.analysis.table import Row, Table
+
+NAME = "AET04"
+TITLE = "Treatment-emergent adverse events by highest grade, system organ class and preferred term"
+COLUMNS = frozenset({"aebodsys", "aedecod", "aetoxgr", "aesev"})
+GROUPS = ("1-2", "3-4", "5", "Missing")
+GROUP_OF_GRADE = np.array([3, 0, 0, 1, 1, 2], dtype=np.int64)  # grade 0 = missing
+OVERALL = "Subjects with at least one TEAE"
+
+
+def highest(ctx: Context, ev: pd.DataFrame, codes: np.ndarray, levels: int) -> np.ndarray:
+    """Subjects shaped (levels, groups, arms) by their highest grade within each level."""
+    n_subj = max(ctx.n_subjects, 1)
+    key = codes.astype(np.int64) * n_subj + ev["subj"].to_numpy(np.int64)
+    grade = ev["grade"].to_numpy(np.int64).clip(0, 5)
+    sort = np.argsort(key, kind="stable")
+    key, grade = key[sort], grade[sort]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    top = np.maximum.reduceat(grade, starts) if len(key) else grade
+    level, who = key[starts] // n_subj, key[starts] % n_subj
+    arm = ctx.data.subjects["arm"].to_numpy(np.int64)[who]
+    a, g = ctx.n_arms, len(GROUPS)
+    flat = (level * g + GROUP_OF_GRADE[top]) * a + arm
+    return np.bincount(flat, minlength=levels * g * a).reshape(levels, g, a)
+
+
+def _events_by_group(ctx: Context, ev: pd.DataFrame, codes: np.ndarray, levels: int) -> np.ndarray:
+    group = GROUP_OF_GRADE[ev["grade"].to_numpy(np.int64).clip(0, 5)]
+    flat = (codes.astype(np.int64) * len(GROUPS) + group) * ctx.n_arms + ev["arm"].to_numpy(
+        np.int64
+    )
+    size = levels * len(GROUPS) * ctx.n_arms
+    return np.bincount(flat, minlength=size).reshape(levels, len(GROUPS), ctx.n_arms)
+
+
+def build(ctx: Context) -> Table:
+    ev = ctx.teaes()
+    soc, soc_labels = category_codes(ev["aebodsys"])
+    term, term_labels = category_codes(ev["aedecod"])
+    pair_ids, pair = np.unique(soc * (len(term_labels) + 1) + term, return_inverse=True)
+    pair_soc = pair_ids // (len(term_labels) + 1)
+    pair_term = [term_labels[t] for t in pair_ids % (len(term_labels) + 1)]
+    levels = {
+        "overall": (np.zeros(len(ev), dtype=np.int64), 1),
+        "soc": (soc, len(soc_labels)),
+        "term": (pair, len(pair_ids)),
+    }
+    by = {k: (count(ctx, ev, c, n), highest(ctx, ev, c, n), _events_by_group(ctx, ev, c, n))
+          for k, (c, n) in levels.items()}  # fmt: skip
+    plan: list[tuple[str, int, str | None, str | None]] = [("overall", 0, None, None)]
+    soc_subj = by["soc"][0][0]
+    for s in order(ctx, soc_labels, soc_subj, key="soc_order"):
+        if soc_subj[s].sum():
+            plan.append(("soc", s, soc_labels[s], None))
+            members = np.flatnonzero(pair_soc == s)
+            for j in order(ctx, [pair_term[m] for m in members], by["term"][0][0][members]):
+                plan.append(("term", members[j], soc_labels[s], pair_term[members[j]]))
+    used = [g for g in range(len(GROUPS)) if by["overall"][1][0, g].sum() or g < 3]
+    subjects, events, meta = [], [], []
+    for kind, i, soc_label, term_label in plan:
+        (s_any, e_any), top, e_group = by[kind]
+        subjects.append(s_any[i])
+        events.append(e_any[i])
+        meta.append((kind, soc_label, term_label, "Any"))
+        for g in used:
+            subjects.append(top[i, g])
+            events.append(e_group[i, g])
+            meta.append((kind, soc_label, term_label, GROUPS[g]))
+    built = cells(ctx, np.vstack(subjects), np.vstack(events))
+    rows = []
+    for (kind, soc_label, term_label, grade), c in zip(meta, built, strict=True):
+        label = {"overall": OVERALL, "soc": soc_label, "term": term_label}[kind]
+        if grade != "Any":
+            label = f"Grade {grade}" if grade != "Missing" else "Grade missing"
+        indent = {"overall": 0, "soc": 0, "term": 1}[kind] + (grade != "Any")
+        rows.append(
+            Row(
+                kind,
+                str(label),
+                soc=soc_label,
+                term=term_label,
+                grade=grade,
+                cells=c,
+                indent=indent,
+            )
+        )
+    return Table(
+        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        control=None if ctx.control is None else ctx.arms[ctx.control].label,
+        rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
+        footnotes=["Each subject is counted once per row, under the highest grade reported for "
+                   "that row; where no CTCAE grade was collected, severity is used "
+                   "(MILD = 1, MODERATE = 2, SEVERE = 3)."],
+    )  # fmt: skip

@@ -1,0 +1,183 @@
+"""AET05: exposure-adjusted incidence rate of first occurrence, per 100 patient-years.
+
+pre: TEAEs and each safety subject's time at risk (first dose to the end of the TEAE
+window, or the data end / cut-off while dosing is ongoing; data.py). count: per row the
+subjects with a first occurrence and their person-time, which stops at the first event;
+post: rate = subjects / patient-years x 100 with the exact Poisson (Garwood) 95% CI,
+and each arm against control: incidence rate ratio with the exact conditional 95% CI and
+two-sided p (the CSV p_value). For the overall row and each AESI grouping also a Poisson
+regression with a log(patient-years) offset and Kaplan-Meier time to first event per arm
+with the log-rank p. Rows: any TEAE, the AESI groupings (pre-specified ones kept at zero),
+then SOCs and preferred terms. Patient-years = days / 365.25.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pv.analysis import aesi, stats
+from pv.analysis.counting import Context, category_codes, order
+from pv.analysis.table import TOTAL, Cell, Row, Table
+
+NAME = "AET05"
+TITLE = "Exposure-adjusted incidence rate of treatment-emergent adverse events (first occurrence)"
+COLUMNS = frozenset({"aebodsys", "aedecod", "aesi"})
+DAYS_PER_YEAR = 365.25
+
+
+def first_events(ctx: Context, ev: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """One row per (level, subject): the day of the subject's first event, days at risk."""
+    subj = ev["subj"].to_numpy(np.int64)
+    key = codes.astype(np.int64) * max(ctx.n_subjects, 1) + subj
+    first = pd.DataFrame({"key": key, "adt": ev["adt"].to_numpy()}).groupby("key")["adt"].min()
+    who = (first.index.to_numpy() % max(ctx.n_subjects, 1)).astype(np.int64)
+    sj = ctx.data.subjects
+    risk = sj["risk_days"].to_numpy()[who]
+    t = np.clip(first.to_numpy() - sj["first_dose"].to_numpy()[who] + 1, 1, risk)
+    return pd.DataFrame({
+        "level": first.index.to_numpy() // max(ctx.n_subjects, 1), "subj": who,
+        "arm": sj["arm"].to_numpy()[who].astype(np.int64), "t": t, "risk": risk,
+    })  # fmt: skip
+
+
+def person_time(ctx: Context, firsts: pd.DataFrame, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(subjects with a first event, patient-years at risk), shaped (levels, arms)."""
+    a = ctx.n_arms
+    safety = ctx.data.safety
+    risk_total = np.bincount(
+        safety["arm"].to_numpy(np.int64), weights=safety["risk_days"], minlength=a
+    )
+    flat = firsts["level"].to_numpy() * a + firsts["arm"].to_numpy()
+    n = np.bincount(flat, minlength=levels * a).reshape(levels, a)
+    lost = np.bincount(
+        flat, weights=(firsts["risk"] - firsts["t"]).to_numpy(), minlength=levels * a
+    )
+    return n, (risk_total[None, :] - lost.reshape(levels, a)) / DAYS_PER_YEAR
+
+
+def _survival(ctx: Context, firsts: pd.DataFrame) -> dict[str, object]:
+    safety = ctx.data.safety
+    time = safety["risk_days"].to_numpy().copy()
+    event = np.zeros(len(safety))
+    pos = pd.Index(safety.index).get_indexer(firsts["subj"].to_numpy())
+    time[pos], event[pos] = firsts["t"].to_numpy(), 1.0
+    group = safety["arm"].to_numpy()
+    km = {
+        arm.label: stats.kaplan_meier(time[group == i], event[group == i])
+        for i, arm in enumerate(ctx.arms)
+    }
+    return {"km": km, "logrank_p": stats.logrank(time, event, group), "time_unit": "days"}
+
+
+def _rows(ctx: Context, meta: list[tuple[str, str, str | None, str | None]], n: np.ndarray,
+          events: np.ndarray, py: np.ndarray) -> list[Row]:  # fmt: skip
+    """Rows with rates, exact CIs and rate ratios; arrays shaped (rows, arms)."""
+    lo, hi = stats.poisson_exact_ci(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate, rate_lo, rate_hi = (np.where(py > 0, 100 * v / py, np.nan) for v in (n, lo, hi))
+    c = ctx.control
+    ratios = {}
+    if c is not None:
+        for i in range(ctx.n_arms):
+            if i != c:
+                ratios[i] = stats.rate_ratio_exact(n[:, i], py[:, i], n[:, c], py[:, c])
+    tot_n, tot_e, tot_py = n.sum(axis=1), events.sum(axis=1), py.sum(axis=1)
+    tl, th = stats.poisson_exact_ci(tot_n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tot_rate = np.where(tot_py > 0, 100 / tot_py, np.nan)
+    big_n = [a.N for a in ctx.arms]
+    rows = []
+    for r, (kind, label, soc, term) in enumerate(meta):
+        row = Row(kind, label, soc=soc, term=term, indent=int(kind == "term"))
+        for i, arm in enumerate(ctx.arms):
+            cell = Cell(n=int(n[r, i]), N=big_n[i], events=int(events[r, i]), pyears=float(py[r, i]),
+                        rate=_num(rate[r, i]), rate_low=_num(rate_lo[r, i]), rate_high=_num(rate_hi[r, i]))  # fmt: skip
+            if i in ratios:
+                irr, low, high, p = (_num(v[r]) for v in ratios[i])
+                cell.irr, cell.irr_low, cell.irr_high, cell.p_value = irr, low, high, p
+            row.cells[arm.label] = cell
+        row.cells[TOTAL] = Cell(
+            n=int(tot_n[r]), N=sum(big_n), events=int(tot_e[r]), pyears=float(tot_py[r]),
+            rate=_num(tot_n[r] * tot_rate[r]), rate_low=_num(tl[r] * tot_rate[r]),
+            rate_high=_num(th[r] * tot_rate[r]),
+        )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def build(ctx: Context) -> Table:
+    ev = ctx.teaes()
+    groups = [("Any TEAE", np.ones(len(ev), dtype=bool), None)]
+    keys = aesi.groupings(ctx.data.events, aesi.wanted_keys(ctx.params))
+    groups += [(label, aesi.member(ev, key), key) for key, label in keys]
+    meta, ns, es, pys, extras = [], [], [], [], []
+    for label, mask, key in groups:
+        sub = ev[mask]
+        firsts = first_events(ctx, sub, np.zeros(len(sub), dtype=np.int64))
+        n, py = person_time(ctx, firsts, 1)
+        extra = _survival(ctx, firsts)
+        if ctx.control is not None:
+            glm = stats.poisson_regression(n[0].tolist(), py[0].tolist(), ctx.control)
+            extra["poisson_regression"] = {a.label: g for a, g in zip(ctx.arms, glm, strict=True)}
+        if key:
+            extra["aesi"] = key
+        meta.append(("overall", label, None, label))
+        ns.append(n[0])
+        es.append(np.bincount(sub["arm"].to_numpy(np.int64), minlength=ctx.n_arms))
+        pys.append(py[0])
+        extras.append(extra)
+    s_meta, s_n, s_e, s_py = _soc_terms(ctx, ev)
+    meta += s_meta
+    rows = _rows(ctx, meta, np.vstack(ns + s_n), np.vstack(es + s_e), np.vstack(pys + s_py))
+    for row, extra in zip(rows, extras, strict=False):
+        row.extra.update(extra)
+    return Table(
+        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        control=None if ctx.control is None else ctx.arms[ctx.control].label,
+        rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
+        footnotes=[
+            "Rate: subjects with the event per 100 patient-years at risk; time at risk runs "
+            "from the first dose to the first occurrence, or to the end of the TEAE window "
+            "(the data cut-off while dosing continues). Patient-years = days / 365.25.",
+            "95% CI for rates: exact Poisson (Garwood). Rate ratio against the control arm: "
+            "exact conditional 95% CI and two-sided p (binomial, conditional on the total).",
+            "Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
+            "Kaplan-Meier time to first event with the log-rank test.",
+        ],
+    )  # fmt: skip
+
+
+def _soc_terms(ctx: Context, ev: pd.DataFrame) -> tuple[list, list, list, list]:
+    """Meta and (n, events, patient-years) per SOC and term row, in AET02 order."""
+    soc, soc_labels = category_codes(ev["aebodsys"])
+    term, term_labels = category_codes(ev["aedecod"])
+    width = len(term_labels) + 1
+    pair_ids, pair = np.unique(soc * width + term, return_inverse=True)
+    n_soc, py_soc = person_time(ctx, first_events(ctx, ev, soc), len(soc_labels))
+    n_pair, py_pair = person_time(ctx, first_events(ctx, ev, pair), len(pair_ids))
+    a = ctx.n_arms
+    ev_arm = ev["arm"].to_numpy(np.int64)
+    e_soc = np.bincount(soc * a + ev_arm, minlength=len(soc_labels) * a).reshape(-1, a)
+    e_pair = np.bincount(pair * a + ev_arm, minlength=len(pair_ids) * a).reshape(-1, a)
+    pair_soc, pair_term = pair_ids // width, [term_labels[t] for t in pair_ids % width]
+    meta, ns, es, pys = [], [], [], []
+    for s in order(ctx, soc_labels, n_soc, key="soc_order"):
+        if n_soc[s].sum() == 0:
+            continue
+        meta.append(("soc", soc_labels[s], soc_labels[s], None))
+        ns.append(n_soc[s])
+        es.append(e_soc[s])
+        pys.append(py_soc[s])
+        members = np.flatnonzero(pair_soc == s)
+        for j in order(ctx, [pair_term[m] for m in members], n_pair[members]):
+            m = members[j]
+            meta.append(("term", pair_term[m], soc_labels[s], pair_term[m]))
+            ns.append(n_pair[m])
+            es.append(e_pair[m])
+            pys.append(py_pair[m])
+    return meta, ns, es, pys

@@ -1,0 +1,168 @@
+"""The one entry point for every rendering: CLI, web page and JSON API.
+
+    build_table(engine, "STUDY", "AET02", control="Placebo", cutoff=date(2024, 6, 30))
+
+returns a `Table`; `build_tables` builds several from one data load (the benchmark and
+the DSMB workbook use it). Parameters (all optional, recorded on the table):
+
+- window_days (int, 30), worsening (bool, True), imputation ("first-dose" | "earliest"):
+  the TEAE rule, see teae.py;
+- order / soc_order: "frequency" (default), "alpha" or "arm:<label or code>";
+- threshold (AET10, percent, default 5); aesi (AET01_AESI/AET05: list of grouping keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from pv.analysis import (
+    aet01,
+    aet01_aesi,
+    aet02,
+    aet02_sae,
+    aet04,
+    aet05,
+    aet10,
+    dtht01,
+)
+from pv.analysis.counting import Context
+from pv.analysis.data import StudyData, load_study
+from pv.analysis.table import ArmInfo, Table
+from pv.analysis.teae import TEAERule
+from pv.timeutil import utcnow
+
+TABLES: dict[str, ModuleType] = {
+    m.NAME: m for m in (aet01, aet01_aesi, aet02, aet02_sae, aet04, aet05, aet10, dtht01)
+}
+TABLE_NAMES = tuple(TABLES)
+RULE_KEYS = ("window_days", "worsening", "imputation")
+STAT_FOOTNOTES = (
+    "Percentages use the number of subjects in the safety population of each arm "
+    "(randomized or assigned to an arm and dosed with any study drug) as denominator.",
+    "A subject is counted once per row; system organ class and overall rows count "
+    "subjects, not the sum of the rows below them. Events count every record.",
+)
+COMPARISON_FOOTNOTE = (
+    "Each arm is compared with {control}: risk difference with the Newcombe hybrid score "
+    "(Wilson) 95% CI; two-sided p-value from Fisher's exact test."
+)
+
+
+class TableError(ValueError):
+    """Bad request: unknown table, arm or parameter."""
+
+
+def build_table(
+    engine: Engine,
+    study_id: str,
+    name: str,
+    *,
+    control: str | None = None,
+    cutoff: date | None = None,
+    params: dict[str, Any] | None = None,
+) -> Table:
+    return build_tables(engine, study_id, [name], control=control, cutoff=cutoff, params=params)[0]
+
+
+def build_tables(
+    engine: Engine,
+    study_id: str,
+    names: Iterable[str],
+    *,
+    control: str | None = None,
+    cutoff: date | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[Table]:
+    names = [_table_name(n) for n in names]
+    params = dict(params or {})
+    rule = _rule(params)
+    columns: set[str] = set()
+    for n in names:
+        columns |= TABLES[n].COLUMNS
+    data = load_study(engine, study_id, columns=columns, rule=rule, cutoff=cutoff)
+    return [build_from_data(data, n, control=control, params=params) for n in names]
+
+
+def build_from_data(
+    data: StudyData, name: str, *, control: str | None = None, params: dict[str, Any] | None = None
+) -> Table:
+    module = TABLES[_table_name(name)]
+    params = dict(params or {})
+    ctx = _context(data, control, params)
+    table = module.build(ctx)
+    table.generated_at = utcnow()
+    table.params = {
+        **params,
+        "control": table.control,
+        "cutoff": data.cutoff.isoformat() if data.cutoff else None,
+        "teae_rule": data.rule.as_dict(),
+    }
+    table.footnotes = [
+        data.rule.footnote(),
+        *STAT_FOOTNOTES,
+        *(
+            [COMPARISON_FOOTNOTE.format(control=table.control)]
+            if table.control
+            else ["No control arm: comparisons are not shown."]
+        ),
+        *table.footnotes,
+        f"Data cut-off: {data.cutoff.isoformat()}."
+        if data.cutoff
+        else "Data cut-off: none (all data).",
+    ]
+    return table
+
+
+def _table_name(name: str) -> str:
+    key = name.strip().upper()
+    if key not in TABLES:
+        raise TableError(f"unknown table {name!r}; choose from {', '.join(TABLE_NAMES)}")
+    return key
+
+
+def _rule(params: dict[str, Any]) -> TEAERule:
+    given = {k: params[k] for k in RULE_KEYS if k in params}
+    try:
+        if "window_days" in given:
+            given["window_days"] = int(given["window_days"])
+        if "worsening" in given:
+            given["worsening"] = str(given["worsening"]).lower() not in ("0", "false", "no")
+        return TEAERule(**given)
+    except (TypeError, ValueError) as exc:
+        raise TableError(str(exc)) from exc
+
+
+def _context(data: StudyData, control: str | None, params: dict[str, Any]) -> Context:
+    sizes = data.arm_sizes()
+    arms = [
+        ArmInfo(
+            id=int(a.id),
+            label=str(a.label),
+            code=str(a.code),
+            N=int(sizes[i]),
+            is_control=bool(a.is_control),
+        )
+        for i, a in enumerate(data.arms.itertuples())
+    ]
+    position: int | None = None
+    if control is not None:
+        matches = [i for i, a in enumerate(arms) if control in (a.label, a.code)]
+        if not matches:
+            choices = ", ".join(a.label for a in arms)
+            raise TableError(f"no arm {control!r} in study {data.study_id}; arms: {choices}")
+        position = matches[0]
+    else:
+        flagged = [i for i, a in enumerate(arms) if a.is_control]
+        position = flagged[0] if flagged else None
+    for i, a in enumerate(arms):
+        a.is_control = i == position
+    return Context(data=data, arms=arms, control=position, params=params)
+
+
+def now() -> datetime:
+    return utcnow()

@@ -1,0 +1,89 @@
+"""`pvtracker tables`: standard safety tables for one study, as text, CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from pv.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "tables",
+        help="print standard safety tables (AET01, AET02, ...)",
+        description="Build standard safety tables for a study (safety population).",
+    )
+    p.add_argument("--study", required=True, help="study id")
+    p.add_argument(
+        "--table",
+        required=True,
+        help="table name (AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01); "
+        "several separated by commas, or 'all'",
+    )
+    p.add_argument("--control", help="control arm label or code (default: the comparator arm)")
+    p.add_argument("--cutoff", help="data cut-off date, YYYY-MM-DD")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="table parameter, e.g. window_days=30, order=alpha, threshold=10 (repeatable)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pv.analysis import render
+    from pv.analysis.api import TABLE_NAMES, TableError, build_tables
+    from pv.analysis.data import StudyNotFound
+    from pv.cli import database
+
+    cutoff = _date(args.cutoff) if args.cutoff else None
+    names = TABLE_NAMES if args.table.lower() == "all" else args.table.split(",")
+    params = dict(_param(p) for p in args.param)
+    try:
+        tables = build_tables(
+            database(upgrade=True),
+            args.study,
+            names,
+            control=args.control,
+            cutoff=cutoff,
+            params=params,
+        )
+    except (TableError, StudyNotFound) as exc:
+        raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
+    if args.format == "csv":
+        text = render.to_csv(tables)
+    elif args.format == "json":
+        text = (
+            render.to_json(tables[0])
+            if len(tables) == 1
+            else "[\n" + ",\n".join(render.to_json(t) for t in tables) + "\n]"
+        )
+        text += "\n"
+    else:
+        text = "\n".join(render.to_text(t) for t in tables)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"--cutoff must be a date YYYY-MM-DD, not {text!r}") from exc
+
+
+def _param(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise CommandError(f"--param takes KEY=VALUE, not {text!r}")
+    return key.strip(), value.strip()

@@ -1,0 +1,274 @@
+"""Loading a study for analysis: plain Core selects of the needed columns into DataFrames.
+
+No ORM objects: a trial with a million adverse events must load at the speed of the
+database driver, so rows are fetched through the DBAPI cursor in chunks and each chunk
+is turned into compact columns at once (strings become categoricals). Nothing here
+writes to the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pv.analysis import teae
+from pv.events.models import AdverseEvent
+from pv.exposure.models import Exposure
+from pv.study.models import Arm, Study, Subject
+
+CHUNK = 100_000
+TEXT = ("aebodsys", "aedecod", "aesev", "aeout", "aesi", "aestdtc", "aeendtc", "worsened_dtc")
+FLAGS = ("aeser", "aesdth", "related", "drug_withdrawn", "preexisting")
+BASE_COLUMNS = ("subject_id", "aestdtc", "preexisting", "worsened_dtc")
+SEVERITY_GRADE = {"MILD": 1, "MODERATE": 2, "SEVERE": 3}
+
+
+class StudyNotFound(LookupError):
+    pass
+
+
+@dataclass
+class StudyData:
+    study_id: str
+    title: str
+    arms: pd.DataFrame  # one row per arm, in display order: id, label, code, is_control
+    subjects: pd.DataFrame  # position-indexed: id, usubjid, arm (position or -1), dosing
+    events: pd.DataFrame  # one row per non-draft AE within the cut-off
+    rule: teae.TEAERule
+    cutoff: date | None
+    data_end: float  # day number: the cut-off, or the last date seen in the study
+    columns: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def safety(self) -> pd.DataFrame:
+        return self.subjects[self.subjects["safety"]]
+
+    def arm_sizes(self) -> np.ndarray:
+        s = self.safety
+        return np.bincount(s["arm"].to_numpy(), minlength=len(self.arms))
+
+
+def load_study(
+    engine: Engine,
+    study_id: str,
+    *,
+    columns: set[str] | frozenset[str] = frozenset(),
+    rule: teae.TEAERule | None = None,
+    cutoff: date | None = None,
+) -> StudyData:
+    """Everything the tables need for one study, with TEAE flags derived."""
+    rule = rule or teae.TEAERule()
+    wanted = tuple(dict.fromkeys(BASE_COLUMNS + tuple(sorted(columns))))
+    opts = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**opts) as conn, conn.begin():
+        study = conn.execute(sa.select(Study.title).where(Study.id == study_id)).first()
+        if study is None:
+            raise StudyNotFound(f"no study {study_id!r}")
+        arms = _arms(conn, study_id)
+        subjects = _subjects(conn, study_id, arms)
+        exposure = _exposure(conn, study_id)
+        events = _events(conn, study_id, wanted)
+    cut = teae.day_number(cutoff) if cutoff else None
+    subjects = _dosing(subjects, exposure, cut)
+    events = _derive(events, subjects, rule, cut)
+    data_end = cut if cut is not None else _last_day(exposure, events)
+    subjects = _time_at_risk(subjects, rule, data_end)
+    return StudyData(
+        study_id=study_id,
+        title=study[0],
+        arms=arms,
+        subjects=subjects,
+        events=events,
+        rule=rule,
+        cutoff=cutoff,
+        data_end=data_end,
+        columns=frozenset(wanted),
+    )
+
+
+def _fetch(conn: Connection, stmt: sa.Select, names: tuple[str, ...]) -> pd.DataFrame:
+    """Run a Core select through the raw DBAPI cursor; strings arrive as categoricals."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.params
+    args: object = (
+        tuple(params[k] for k in compiled.positiontup or ())
+        if conn.dialect.paramstyle in ("qmark", "format", "numeric")
+        else params
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        chunks = []
+        while rows := cursor.fetchmany(CHUNK):
+            frame = pd.DataFrame.from_records(rows, columns=list(names), coerce_float=False)
+            for name in names:
+                if name in TEXT:
+                    frame[name] = frame[name].astype("category")
+            chunks.append(frame)
+    finally:
+        cursor.close()
+    if not chunks:
+        return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+    if len(chunks) == 1:
+        return chunks[0]
+    out = {}
+    for name in names:
+        parts = [c[name] for c in chunks]
+        if name in TEXT:
+            out[name] = pd.Series(pd.api.types.union_categoricals(parts))
+        else:
+            out[name] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(out)
+
+
+def _arms(conn: Connection, study_id: str) -> pd.DataFrame:
+    stmt = (
+        sa.select(Arm.id, Arm.label, Arm.code, Arm.is_control)
+        .where(Arm.study_id == study_id)
+        .order_by(Arm.position, Arm.id)
+    )
+    rows = conn.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=["id", "label", "code", "is_control"])
+    frame["is_control"] = frame["is_control"].astype(bool)
+    return frame.reset_index(drop=True)
+
+
+def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFrame:
+    stmt = sa.select(Subject.id, Subject.usubjid, Subject.arm_id).where(
+        Subject.study_id == study_id
+    )
+    frame = _fetch(conn, stmt, ("id", "usubjid", "arm_id"))
+    arm_pos = pd.Index(arms["id"]).get_indexer(pd.to_numeric(frame["arm_id"]))
+    frame["arm"] = arm_pos.astype(np.int16)
+    return frame.drop(columns="arm_id").reset_index(drop=True)
+
+
+def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
+    stmt = (
+        sa.select(Exposure.subject_id, Exposure.frequency, Exposure.start, Exposure.end)
+        .join(Subject, Subject.id == Exposure.subject_id)
+        .where(Subject.study_id == study_id)
+    )
+    frame = _fetch(conn, stmt, ("subject_id", "frequency", "start", "end"))
+    for col in ("start", "end"):
+        moment = pd.to_datetime(frame[col], errors="coerce", format="mixed")
+        frame[col] = (moment.dt.normalize() - pd.Timestamp(0)).dt.days.astype(float)
+    return frame
+
+
+def _events(conn: Connection, study_id: str, names: tuple[str, ...]) -> pd.DataFrame:
+    cols = [getattr(AdverseEvent, n) for n in names]
+    stmt = sa.select(*cols).where(AdverseEvent.study_id == study_id, AdverseEvent.status != "draft")
+    return _fetch(conn, stmt, names)
+
+
+def _dosing(subjects: pd.DataFrame, exposure: pd.DataFrame, cut: float | None) -> pd.DataFrame:
+    """First and last dose day per subject, whether dosing is ongoing, safety flag."""
+    ex = exposure.dropna(subset=["start"])
+    if cut is not None:
+        ex = ex[ex["start"] <= cut].copy()
+        ex["end"] = np.minimum(ex["end"], cut)
+    daily = ex["frequency"].astype(str).str.upper().eq("QD").to_numpy()
+    last = np.where(daily & ex["end"].notna().to_numpy(), ex["end"], ex["start"])
+    per = (
+        pd.DataFrame(
+            {
+                "subject_id": pd.to_numeric(ex["subject_id"]).to_numpy(),
+                "first": ex["start"].to_numpy(),
+                "last": last,
+                "ongoing": daily & ex["end"].isna().to_numpy(),
+            }
+        )
+        .groupby("subject_id")
+        .agg(first=("first", "min"), last=("last", "max"), ongoing=("ongoing", "any"))
+    )
+    subjects = subjects.copy()
+    pos = per.reindex(pd.to_numeric(subjects["id"]).to_numpy())
+    subjects["first_dose"] = pos["first"].to_numpy()
+    subjects["last_dose"] = pos["last"].to_numpy()
+    subjects["ongoing"] = pos["ongoing"].fillna(False).to_numpy(dtype=bool)
+    subjects["safety"] = (subjects["arm"] >= 0) & subjects["first_dose"].notna()
+    return subjects
+
+
+def _derive(
+    events: pd.DataFrame, subjects: pd.DataFrame, rule: teae.TEAERule, cut: float | None
+) -> pd.DataFrame:
+    """Per-event subject position, arm, analysis date, imputation flag and TEAE flag."""
+    ids = pd.Index(pd.to_numeric(subjects["id"]).to_numpy())
+    subj = ids.get_indexer(pd.to_numeric(events["subject_id"]).to_numpy())
+    first = subjects["first_dose"].to_numpy()[subj]
+    onset, flag = teae.impute(events["aestdtc"], first, rule)
+    pre = _flag(events["preexisting"])
+    worsened = None
+    if pre.any():
+        worsened, _ = teae.impute(events["worsened_dtc"], first, rule)
+    te, analysis = teae.treatment_emergent(
+        onset,
+        worsened,
+        pre,
+        first,
+        subjects["last_dose"].to_numpy()[subj],
+        subjects["ongoing"].to_numpy()[subj],
+        rule,
+    )
+    out = events.drop(columns=["subject_id", "aestdtc", "worsened_dtc", "preexisting"])
+    for name in FLAGS:
+        if name in out:
+            out[name] = _flag(out[name])
+    out["subj"] = subj.astype(np.int32)
+    out["arm"] = subjects["arm"].to_numpy()[subj]
+    out["adt"] = analysis
+    out["adt_flag"] = pd.Categorical(flag)
+    out["te"] = te
+    out["safety"] = subjects["safety"].to_numpy()[subj]
+    if "aetoxgr" in out or "aesev" in out:
+        out["grade"] = _grades(out)
+    if cut is not None:
+        keep = ~(analysis > cut)
+        out = out[keep].reset_index(drop=True)
+    return out
+
+
+def _flag(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").fillna(0).to_numpy().astype(bool)
+
+
+def _grades(events: pd.DataFrame) -> np.ndarray:
+    """CTCAE grade, else severity mapped MILD=1, MODERATE=2, SEVERE=3; 0 when unknown."""
+    grade = np.zeros(len(events), dtype=np.int8)
+    if "aesev" in events:
+        sev = events["aesev"].astype(object).str.upper().map(SEVERITY_GRADE)
+        grade = sev.fillna(0).to_numpy().astype(np.int8)
+    if "aetoxgr" in events:
+        tox = pd.to_numeric(events["aetoxgr"], errors="coerce").to_numpy()
+        grade = np.where(np.isnan(tox), grade, tox).astype(np.int8)
+    return grade
+
+
+def _last_day(exposure: pd.DataFrame, events: pd.DataFrame) -> float:
+    candidates = [
+        exposure["start"].max(),
+        exposure["end"].max(),
+        np.nanmax(events["adt"], initial=np.nan),
+    ]
+    values = [float(v) for v in candidates if v is not None and not pd.isna(v)]
+    return max(values) if values else float("nan")
+
+
+def _time_at_risk(subjects: pd.DataFrame, rule: teae.TEAERule, data_end: float) -> pd.DataFrame:
+    """Days from first dose to the end of the TEAE window (or the data end), inclusive."""
+    end = np.where(
+        subjects["ongoing"],
+        data_end,
+        np.minimum(subjects["last_dose"] + rule.window_days, data_end),
+    )
+    days = end - subjects["first_dose"].to_numpy() + 1
+    subjects = subjects.copy()
+    subjects["risk_days"] = np.where(subjects["safety"], np.maximum(days, 1.0), 0.0)
+    return subjects

@@ -1,0 +1,127 @@
+"""Renderings of a Table: a clinical-style text table, long CSV and JSON.
+
+Only here are numbers rounded (percentages to one decimal, differences and rates to one
+decimal on the percent scale, p-values to three decimals): everything upstream is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import textwrap
+
+from pv.analysis.table import CSV_COLUMNS, TOTAL, Cell, Table
+
+LABEL_WIDTH = 44
+
+
+def to_json(table: Table) -> str:
+    return json.dumps(table.to_dict(), indent=2)
+
+
+def to_csv(tables: list[Table]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for table in tables:
+        for rec in table.long_records():
+            writer.writerow({k: _csv_value(k, rec[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def _csv_value(key: str, value: object) -> object:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if key == "pct":
+        return f"{value:.1f}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def pct(c: Cell) -> str:
+    if c.n is None:
+        return ""
+    if c.n == 0 or not c.N:
+        return "0"
+    return f"{c.n} ({c.pct:.1f}%)"
+
+
+def p_text(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _num(v: float | None, scale: float = 1.0) -> str:
+    return "" if v is None or not math.isfinite(v) else f"{v * scale:.1f}"
+
+
+def _ratio(v: float | None) -> str:
+    if v is None:
+        return ""
+    return "inf" if math.isinf(v) else f"{v:.2f}"
+
+
+def _incidence(c: Cell) -> str:
+    text = pct(c)
+    return f"{text} [{c.events}]" if c.events is not None and c.n else text
+
+
+def _rate(c: Cell) -> str:
+    if c.pyears is None:
+        return ""
+    return f"{c.n} / {c.pyears:.1f} PY  {_num(c.rate)} ({_num(c.rate_low)}, {_num(c.rate_high)})"
+
+
+def _comparison(c: Cell, rates: bool) -> str:
+    if rates:
+        if c.irr is None:
+            return ""
+        return f"{_ratio(c.irr)} ({_ratio(c.irr_low)}, {_ratio(c.irr_high)})"
+    if c.rd is None:
+        return ""
+    return f"{_num(c.rd, 100)} ({_num(c.rd_low, 100)}, {_num(c.rd_high, 100)})"
+
+
+def to_text(table: Table) -> str:
+    rates = any(c.pyears is not None for r in table.rows for c in r.cells.values())
+    cols = table.columns
+    others = [a.label for a in table.arms if table.control and a.label != table.control]
+    code = {a.label: a.code for a in table.arms}
+    header = [f"{a.label} (N={a.N})" for a in table.arms] + [f"{TOTAL} (N={sum(a.N for a in table.arms)})"]
+    comp_head = []
+    for label in others:
+        what = "IRR" if rates else "RD %"
+        comp_head += [f"{code[label]} vs {code[table.control or '']} {what} (95% CI)", "p"]
+    body = []
+    for r in table.rows:
+        label = ("  " * r.indent) + r.label
+        values = [(_rate if rates else _incidence)(r.cells[c]) if c in r.cells else "" for c in cols]
+        for o in others:
+            c = r.cells.get(o)
+            values += [_comparison(c, rates), p_text(c.p_value)] if c else ["", ""]
+        body.append((label, values))
+    heads = header + comp_head
+    widths = [max([len(h)] + [len(v[i]) for _, v in body]) for i, h in enumerate(heads)]
+    lw = min(max([len(lab) for lab, _ in body] + [20]), LABEL_WIDTH)
+    lines = [f"{table.study_id} — {table.name}: {table.title}"]
+    lines.append(f"{table.population}. Data cut-off: {table.cutoff or 'none'}. "
+                 f"Control arm: {table.control or 'none'}.")  # fmt: skip
+    lines.append("")
+    top = " " * lw + "  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
+    rule = "-" * len(top)
+    unit = "n / patient-years  rate per 100 PY (95% CI)" if rates else "n (%) [events]"
+    lines += [rule, top, " " * lw + "  " + unit, rule]
+    for label, values in body:
+        wrapped = textwrap.wrap(label, lw, subsequent_indent="    ") or [""]
+        for extra in wrapped[:-1]:
+            lines.append(extra)
+        cells = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"{wrapped[-1].ljust(lw)}  {cells}")
+    lines.append(rule)
+    lines += [textwrap.fill(f, len(rule) if len(rule) > 60 else 100) for f in table.footnotes]
+    lines += table.notes
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,690 @@
+"""The demo trial: NCT04660565 with 60 simulated subjects, their dosing and their AEs.
+
+Everything is planned in memory first from one `random.Random(seed)` (same seed, same
+data: subjects, doses, event texts and dates; the wall clock is never used for data),
+then written through the services (`import_ctgov`, `add_subject`, `add_exposure`,
+`create_event` with submit=True) in one write transaction, so the demo obeys exactly
+the rules real data obeys.
+
+The simulated regimen follows the trial record: prednisone 0.6-0.8 mg/kg/day (a
+multiple of 5 mg) for 2-4 weeks, then tapered by 5 mg every 1-2 weeks to 5 mg/day by
+week 12, then 5 mg/day to the end of study. For heavier subjects a 5 mg step every week
+cannot reach 5 mg/day by month 3 from their starting dose (75 mg needs 14 steps), so the
+taper takes 10 mg steps while that is needed to keep the month-3 target. Belimumab
+10 mg/kg IV at weeks 0, 2, 4, then every 4 weeks (last at week 48), combination arm only;
+an infusion is skipped after a serious infection and stopped after anaphylaxis or death.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import case, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from pv.audit.service import Actor
+from pv.db import write_session
+from pv.events.models import AdverseEvent
+from pv.events.rules import EventInput
+from pv.events.service import create_event
+from pv.exposure.service import add_exposure
+from pv.study.ctgov import parse_ctgov
+from pv.study.models import Arm, ArmDrug, Drug, Site, Subject
+from pv.study.service import add_subject, import_ctgov
+from pv.terminology.ctcae import load_ctcae
+
+STUDY_RECORD = Path(__file__).with_name("NCT04660565.json")
+SITE_CODE = "01"
+N_SUBJECTS = 60
+ENROLMENT_START = date(2021, 1, 11)
+ENROLMENT_DAYS = 180
+PREDNISONE, BELIMUMAB = "prednisone", "belimumab"
+# Belimumab: weeks 0, 2, 4, then every 4 weeks to week 48 (day offsets from the first dose).
+INFUSION_DAYS = (0, 14, 28, *range(56, 337, 28))
+TAPER_TARGET_DAY = 84  # 5 mg/day reached by week 12 at the latest
+
+RECOVERED = "RECOVERED/RESOLVED"
+RECOVERING = "RECOVERING/RESOLVING"
+NOT_RECOVERED = "NOT RECOVERED/NOT RESOLVED"
+SEQUELAE = "RECOVERED/RESOLVED WITH SEQUELAE"
+FATAL = "FATAL"
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    study_id: str
+    subjects_per_arm: dict[str, int]
+    events: int
+    serious: int
+    deaths: int
+    events_per_arm: dict[str, int] = field(default_factory=dict)
+    created: bool = True  # False when the study already had subjects and nothing was added
+
+
+# --- The AE catalogue -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _AE:
+    code: str  # CTCAE v5.0 (MedDRA LLT) code
+    term: str  # CTCAE term, for reading only
+    kind: str  # infection | gc | other | hypersensitivity
+    verbatims: tuple[str, ...]
+    rate: tuple[float, float]  # expected events per subject-year: (monotherapy, combination)
+    grades: tuple[tuple[int, float], ...]  # (grade, weight); only grades CTCAE defines
+    timing: str  # early (high-dose months) | infection | any | late
+    days: tuple[int, int]  # duration range when it resolves
+    chronic: float = 0.0  # probability it is still present at the end of study
+    treatment: tuple[str, ...] = ()
+    hospital: float = 0.0  # probability a grade >= 3 event is hospitalised (serious)
+
+
+_CATALOGUE: tuple[_AE, ...] = (
+    # Infections (CTCAE codes of the AESI infection grouping).
+    _AE("10046300", "Upper respiratory infection", "infection",
+        ("URTI", "upper respiratory tract infection", "common cold", "coryza and sore throat",
+         "viral URI"),
+        (0.4, 0.65), ((2, 0.97), (3, 0.03)), "infection", (5, 14),
+        treatment=("symptomatic treatment", "paracetamol", "amoxicillin 500 mg tid 7 days"),
+        hospital=1.0),
+    _AE("10046571", "Urinary tract infection", "infection",
+        ("UTI", "urinary tract infection", "E. coli urinary tract infection",
+         "lower urinary tract infection"),
+        (0.09, 0.25), ((2, 0.95), (3, 0.05)), "infection", (5, 10),
+        treatment=("nitrofurantoin", "levofloxacin 500 mg qd", "fosfomycin"), hospital=1.0),
+    _AE("10061229", "Lung infection", "infection",
+        ("chest infection", "pneumonia", "community-acquired pneumonia",
+         "right lower lobe pneumonia"),
+        (0.05, 0.17), ((2, 0.7), (3, 0.3)), "infection", (10, 21),
+        treatment=("moxifloxacin 400 mg qd", "amoxicillin-clavulanate",
+                   "ceftriaxone and azithromycin IV"), hospital=1.0),
+    _AE("10040555", "Shingles", "infection",
+        ("herpes zoster", "shingles", "herpes zoster, T6 dermatome", "herpes zoster left flank"),
+        (0.03, 0.12), ((1, 0.15), (2, 0.8), (3, 0.05)), "infection", (14, 30),
+        treatment=("valaciclovir 1 g tid 7 days", "famciclovir"), hospital=1.0),
+    _AE("10040753", "Sinusitis", "infection",
+        ("sinusitis", "acute sinusitis", "maxillary sinusitis"),
+        (0.04, 0.1), ((2, 1.0),), "infection", (7, 14),
+        treatment=("amoxicillin", "nasal saline irrigation")),
+    _AE("10034835", "Pharyngitis", "infection",
+        ("pharyngitis", "sore throat, bacterial pharyngitis", "tonsillopharyngitis"),
+        (0.04, 0.1), ((2, 1.0),), "infection", (4, 10),
+        treatment=("amoxicillin", "cefuroxime axetil")),
+    _AE("10055078", "Bronchial infection", "infection",
+        ("acute bronchitis", "bronchitis", "infective bronchitis"),
+        (0.05, 0.12), ((2, 1.0),), "infection", (7, 21),
+        treatment=("azithromycin", "cough syrup")),
+    _AE("10043649", "Thrush", "infection",
+        ("oral thrush", "oral candidiasis"),
+        (0.04, 0.08), ((1, 0.6), (2, 0.4)), "early", (5, 14),
+        treatment=("nystatin suspension", "fluconazole 50 mg qd")),
+    _AE("10080137", "Herpes simplex reactivation", "infection",
+        ("cold sore", "herpes labialis", "HSV reactivation, lip"),
+        (0.02, 0.06), ((1, 0.7), (2, 0.3)), "infection", (5, 10),
+        treatment=("aciclovir cream", "valaciclovir")),
+    _AE("10040872", "Skin infection", "infection",
+        ("cellulitis left lower leg", "skin infection", "infected skin abrasion"),
+        (0.01, 0.04), ((2, 1.0),), "infection", (7, 14),
+        treatment=("cefalexin 500 mg qid",)),
+    _AE("10058838", "Enterocolitis infectious", "infection",
+        ("infectious gastroenteritis", "acute gastroenteritis"),
+        (0.02, 0.05), ((2, 1.0),), "infection", (2, 6),
+        treatment=("oral rehydration", "norfloxacin")),
+    # Glucocorticoid toxicity (GTI domains), both arms, mostly in the high-dose months.
+    _AE("10020639", "Hyperglycemia", "gc",
+        ("steroid-induced hyperglycaemia", "raised fasting blood glucose", "hyperglycemia",
+         "steroid induced diabetes mellitus"),
+        (0.24, 0.22), ((1, 0.3), (2, 0.6), (3, 0.1)), "early", (30, 120), chronic=0.3,
+        treatment=("diet", "metformin 500 mg bid", "gliclazide", "insulin glargine"),
+        hospital=0.3),
+    _AE("10020772", "Hypertension", "gc",
+        ("hypertension", "elevated blood pressure", "worsening of hypertension",
+         "high blood pressure"),
+        (0.18, 0.16), ((1, 0.2), (2, 0.7), (3, 0.1)), "early", (30, 150), chronic=0.45,
+        treatment=("amlodipine 5 mg qd", "nifedipine ER", "valsartan 80 mg qd")),
+    _AE("10022437", "Insomnia", "gc",
+        ("insomnia", "difficulty sleeping", "poor sleep on high-dose prednisone",
+         "sleep disturbance"),
+        (0.24, 0.22), ((1, 0.7), (2, 0.3)), "early", (14, 60),
+        treatment=("sleep hygiene", "zolpidem 5 mg prn", "estazolam")),
+    _AE("10047896", "Weight gain", "gc",
+        ("weight gain", "weight increased (+6 kg)", "weight gain, increased appetite"),
+        (0.16, 0.14), ((1, 0.8), (2, 0.2)), "early", (60, 180), chronic=0.5,
+        treatment=("dietary advice",)),
+    _AE("10011655", "Cushingoid", "gc",
+        ("cushingoid features", "moon face", "Cushingoid appearance", "moon facies"),
+        (0.22, 0.2), ((1, 0.7), (2, 0.3)), "early", (60, 200), chronic=0.35),
+    _AE("10031282", "Osteoporosis", "gc",
+        ("osteoporosis on DXA", "reduced bone mineral density (T-score -2.7)",
+         "osteoporosis lumbar spine"),
+        (0.06, 0.05), ((1, 0.6), (2, 0.4)), "late", (1, 1), chronic=1.0,
+        treatment=("calcium and vitamin D", "alendronate 70 mg weekly")),
+    _AE("10037847", "Rash acneiform", "gc",
+        ("steroid acne", "acneiform rash on chest and back"),
+        (0.06, 0.06), ((1, 0.8), (2, 0.2)), "early", (21, 60),
+        treatment=("topical clindamycin",)),
+    _AE("10022998", "Irritability", "gc",
+        ("mood swings", "irritability"),
+        (0.05, 0.04), ((1, 0.8), (2, 0.2)), "early", (14, 45)),
+    _AE("10006504", "Bruising", "gc",
+        ("easy bruising", "bruising on forearms"),
+        (0.05, 0.04), ((1, 1.0),), "any", (10, 30)),
+    _AE("10062572", "Generalized muscle weakness", "gc",
+        ("proximal muscle weakness", "steroid myopathy", "weakness of thighs"),
+        (0.03, 0.03), ((1, 0.5), (2, 0.5)), "early", (30, 90)),
+    _AE("10007739", "Cataract", "gc",
+        ("posterior subcapsular cataract", "cataract right eye"),
+        (0.02, 0.02), ((1, 0.6), (2, 0.4)), "late", (1, 1), chronic=1.0),
+    _AE("10041569", "Spinal fracture", "gc",
+        ("vertebral compression fracture L1", "osteoporotic fracture T12"),
+        (0.02, 0.02), ((2, 0.5), (3, 0.5)), "any", (42, 90),
+        treatment=("analgesics, brace", "percutaneous vertebroplasty"), hospital=0.6),
+    # Other common events.
+    _AE("10013946", "Dyspepsia", "other",
+        ("dyspepsia", "epigastric discomfort", "indigestion"),
+        (0.08, 0.08), ((1, 0.7), (2, 0.3)), "early", (7, 30),
+        treatment=("omeprazole 20 mg qd",)),
+    _AE("10050068", "Edema limbs", "other",
+        ("ankle swelling", "bilateral leg oedema"),
+        (0.05, 0.05), ((1, 1.0),), "early", (14, 45)),
+    _AE("10021018", "Hypokalemia", "other",
+        ("low potassium", "hypokalaemia"),
+        (0.03, 0.03), ((1, 0.7), (2, 0.3)), "early", (7, 21),
+        treatment=("potassium chloride",)),
+    _AE("10019211", "Headache", "other",
+        ("headache", "tension headache"),
+        (0.06, 0.1), ((1, 0.8), (2, 0.2)), "any", (1, 4), treatment=("paracetamol",)),
+    _AE("10028813", "Nausea", "other",
+        ("nausea",), (0.04, 0.06), ((1, 0.8), (2, 0.2)), "any", (1, 5)),
+    _AE("10012727", "Diarrhea", "other",
+        ("diarrhoea", "loose stools"), (0.03, 0.06), ((1, 0.8), (2, 0.2)), "any", (2, 5)),
+    _AE("10016256", "Fatigue", "other",
+        ("fatigue", "tiredness"), (0.04, 0.06), ((1, 0.8), (2, 0.2)), "any", (7, 30)),
+    _AE("10003239", "Arthralgia", "other",
+        ("joint pain", "arthralgia knees"), (0.04, 0.04), ((1, 0.7), (2, 0.3)), "any", (7, 30)),
+    _AE("10003988", "Back pain", "other",
+        ("low back pain",), (0.03, 0.03), ((1, 0.7), (2, 0.3)), "any", (5, 21)),
+    # Hypersensitivity not tied to an infusion (e.g. to a concomitant antibiotic).
+    _AE("10046735", "Urticaria", "hypersensitivity",
+        ("urticaria", "hives after taking amoxicillin"),
+        (0.02, 0.02), ((1, 0.6), (2, 0.4)), "any", (2, 7),
+        treatment=("loratadine 10 mg qd", "cetirizine")),
+)  # fmt: skip
+
+_INFUSION_REACTION = _AE("10051792", "Infusion related reaction", "infusion",
+                         ("infusion reaction", "infusion-related reaction (chills, flushing)",
+                          "mild infusion reaction, infusion slowed",
+                          "infusion reaction with rigors and fever"),
+                         (0, 0), ((1, 0.55), (2, 0.45)), "any", (0, 0),
+                         treatment=("infusion slowed", "chlorphenamine IV",
+                                    "paracetamol and antihistamine"))  # fmt: skip
+_INFUSION_HYPERSENSITIVITY = (
+    ("10001718", ("allergic reaction after belimumab infusion",
+                  "pruritic rash on arms the evening after infusion",
+                  "allergic reaction, facial flushing and itching")),
+    ("10046735", ("urticaria after infusion", "hives on trunk after belimumab")),
+)  # fmt: skip
+_ANAPHYLAXIS = "10002218"
+_SEPSIS = "10040047"
+
+_COURSE = {
+    "10061229": "Chest CT showed lobar consolidation; admitted for intravenous ceftriaxone "
+                "and azithromycin, oxygen by nasal cannula.",
+    "10046300": "Admitted with high fever and dehydration; treated with intravenous fluids "
+                "and antibiotics.",
+    "10046571": "Admitted with fever, flank pain and E. coli bacteriuria; intravenous "
+                "ceftriaxone, switched to oral levofloxacin.",
+    "10040555": "Extensive painful vesicular eruption; admitted for intravenous aciclovir "
+                "and analgesia.",
+    "10020639": "Admitted with fasting glucose above 20 mmol/L for initiation of insulin "
+                "therapy and diabetes education.",
+    "10041569": "Acute back pain after a minor fall; MRI showed an osteoporotic compression "
+                "fracture; admitted for analgesia and vertebroplasty.",
+}  # fmt: skip
+
+
+# --- Planning -------------------------------------------------------------------------
+
+
+@dataclass
+class _Event:
+    onset: datetime  # true onset, for ordering and derivations
+    data: EventInput
+    story: tuple[str, str, str] | None = None  # serious: (verbatim, course, ending)
+
+
+@dataclass
+class _SubjectPlan:
+    subjid: str
+    combination: bool
+    sex: str
+    age: int
+    weight_kg: float
+    consent: date
+    randomized: date
+    end_of_study: date
+    prednisone: list[tuple[date, date, int]]  # (first day, last day, mg/day)
+    infusions: list[tuple[datetime, datetime]] = field(default_factory=list)  # start, end
+    events: list[_Event] = field(default_factory=list)
+    death: date | None = None
+
+    def dose_on(self, day: date) -> int:
+        for first, last, mg in self.prednisone:
+            if first <= day <= last:
+                return mg
+        return 0
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[int, float], ...]) -> int:
+    return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
+
+
+def _plus_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    for day in (d.day, 30, 29, 28):
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    raise AssertionError(d)
+
+
+def _iso_minute(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M")
+
+
+def _taper(rng: random.Random, weight: float, first: date, end: date
+           ) -> list[tuple[date, date, int]]:  # fmt: skip
+    """Daily-dose periods: induction, the taper to 5 mg/day by week 12, maintenance."""
+    dose = rng.choice([d for d in range(5, 100, 5) if 0.6 * weight <= d <= 0.8 * weight])
+    steps: list[tuple[int, int]] = [(0, dose)]  # (day offset the dose starts, mg/day)
+    day = rng.choice((14, 21, 28))  # induction: 2-4 weeks
+
+    def reached(mg: int, next_step: int, *, fast: bool) -> int:
+        """The day 5 mg/day is reached stepping every week from `next_step`; `fast` allows
+        10 mg steps above 30 mg/day."""
+        while mg > 5:
+            mg -= 10 if fast and mg > 30 else 5
+            if mg > 5:
+                next_step += 7
+        return next_step
+
+    while dose > 5:
+        # 5 mg steps unless they cannot reach the target; then 10 mg while above 30 mg/day.
+        slow = reached(dose - 5, day + 7, fast=False) <= TAPER_TARGET_DAY
+        step = 5 if slow or dose <= 30 else 10
+        nxt = max(dose - step, 5)
+        interval = rng.choice((7, 14))
+        if nxt > 5 and reached(nxt, day + interval, fast=True) > TAPER_TARGET_DAY:
+            interval = 7
+        steps.append((day, nxt))
+        dose, day = nxt, day + interval
+    total = (end - first).days
+    out = []
+    for i, (start, mg) in enumerate(steps):
+        stop = steps[i + 1][0] - 1 if i + 1 < len(steps) else total
+        if start <= total:
+            out.append((first + timedelta(days=start), first + timedelta(days=min(stop, total)),
+                        mg))  # fmt: skip
+    return out
+
+
+def _onset_day(rng: random.Random, timing: str, span: int) -> int:
+    if timing == "early":
+        d = rng.triangular(1, min(150, span), 25)
+    elif timing == "infection":
+        d = rng.triangular(2, span, 45)
+    elif timing == "late":
+        d = rng.choice((180, 365)) + rng.randint(-10, 0)
+    else:
+        d = rng.uniform(1, span)
+    return int(d)
+
+
+_R, _PR, _UR, _NR = "RELATED", "POSSIBLY RELATED", "UNLIKELY RELATED", "NOT RELATED"
+# Investigator causality by kind of event and drug: (value, weight) pairs.
+_CAUSALITY: dict[tuple[str, str], tuple[tuple[str, int], ...]] = {
+    ("infection", PREDNISONE): ((_PR, 6), (_R, 1), (_UR, 3)),
+    ("infection", BELIMUMAB): ((_PR, 5), (_R, 1), (_UR, 3), (_NR, 1)),
+    ("gc", PREDNISONE): ((_R, 6), (_PR, 4)),
+    ("gc", BELIMUMAB): ((_NR, 6), (_UR, 4)),
+    ("other", PREDNISONE): ((_PR, 3), (_UR, 4), (_NR, 3)),
+    ("other", BELIMUMAB): ((_PR, 3), (_UR, 4), (_NR, 3)),
+    ("hypersensitivity", PREDNISONE): ((_NR, 8), (_UR, 2)),
+    ("hypersensitivity", BELIMUMAB): ((_UR, 5), (_NR, 5)),
+    ("infusion", PREDNISONE): ((_NR, 9), (_UR, 1)),
+    ("infusion", BELIMUMAB): ((_R, 6), (_PR, 4)),
+}
+
+
+def _relationship(rng: random.Random, kind: str, drug: str) -> str:
+    options = _CAUSALITY[(kind, drug)]
+    return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
+
+
+def _narrative(p: _SubjectPlan, verbatim: str, onset: date, course: str, ending: str) -> str:
+    sex = "Male" if p.sex == "M" else "Female"
+    arm = "combination (prednisone + belimumab)" if p.combination else "prednisone monotherapy"
+    day = (onset - p.randomized).days + 1
+    drugs = f"prednisone {p.dose_on(onset)} mg/day"
+    before = [start for start, _ in p.infusions if start.date() <= onset]
+    if p.combination and before:
+        drugs += f", last belimumab infusion {before[-1].date().isoformat()}"
+    return (f"{sex}, {p.age} years, {arm} arm. On study day {day} ({onset.isoformat()}; "
+            f"{drugs}) the subject presented with {verbatim}. {course} {ending}")  # fmt: skip
+
+
+def _plan_event(rng: random.Random, p: _SubjectPlan, ae: _AE, onset_day: int) -> _Event:
+    span = (p.end_of_study - p.randomized).days
+    onset = p.randomized + timedelta(days=onset_day)
+    grade = _weighted(rng, ae.grades)
+    verbatim = rng.choice(ae.verbatims)
+    drugs = [PREDNISONE, BELIMUMAB] if p.combination else [PREDNISONE]
+    rel = {d: _relationship(rng, ae.kind, d) for d in drugs}
+    acn = {d: "DOSE NOT CHANGED" for d in drugs}
+    serious = grade >= 3 and rng.random() < ae.hospital
+    story = None
+    data = EventInput(aeterm=verbatim, aelltcd=ae.code, aetoxgr=grade, aeser=serious,
+                      aeshosp=serious, aerel=rel, aeacn=acn)  # fmt: skip
+    if ae.treatment:
+        data.aecontrt = rng.choice(ae.treatment)
+    duration = rng.randint(*ae.days)
+    end = onset + timedelta(days=duration)
+    if rng.random() < ae.chronic or end > p.end_of_study or (p.death and end >= p.death):
+        data.ongoing = True
+        data.aeout = rng.choice((NOT_RECOVERED, NOT_RECOVERED, RECOVERING))
+    else:
+        data.aeendtc = end.isoformat()
+        data.aeout = RECOVERED
+        if ae.code in ("10040555", "10041569") and rng.random() < 0.3:
+            data.aeout = SEQUELAE
+    if serious:
+        if ae.kind == "infection" and p.combination:
+            data.aeacn[BELIMUMAB] = "DRUG INTERRUPTED"
+        data.aecontrt = data.aecontrt or "hospital treatment"
+        stay = rng.randint(4, 12)
+        if data.ongoing:
+            ending = f"Discharged after {stay} days; not resolved at the end of study."
+        else:
+            ending = f"Discharged after {stay} days; resolved on {data.aeendtc}."
+        story = (verbatim, _COURSE.get(ae.code, ""), ending)
+    # Some onset dates are collected to the month only; they are stored as collected.
+    partial = 0.04 if ae.kind == "infection" else 0.09
+    if not serious and ae.kind != "hypersensitivity" and rng.random() < partial:
+        data.aestdtc = onset.strftime("%Y-%m")
+    if data.aestdtc is None:
+        data.aestdtc = onset.isoformat()
+    assert 0 <= onset_day <= span
+    return _Event(datetime.combine(onset, time(0)), data, story)
+
+
+def _infusion_event(rng: random.Random, p: _SubjectPlan, start: datetime, code: str,
+                    verbatims: tuple[str, ...], kind: str, *, hours: tuple[float, float],
+                    grades: tuple[tuple[int, float], ...]) -> _Event:  # fmt: skip
+    onset = start + timedelta(minutes=5 * round(rng.uniform(*hours) * 12))
+    grade = _weighted(rng, grades)
+    rel = {PREDNISONE: _relationship(rng, "infusion", PREDNISONE),
+           BELIMUMAB: _relationship(rng, "infusion", BELIMUMAB)}  # fmt: skip
+    # A grade 2 infusion reaction interrupts the running infusion; later reactions do not.
+    interrupted = kind == "infusion" and grade >= 2
+    acn = {PREDNISONE: "DOSE NOT CHANGED",
+           BELIMUMAB: "DRUG INTERRUPTED" if interrupted else "DOSE NOT CHANGED"}  # fmt: skip
+    end = onset + timedelta(minutes=rng.randint(30, 360))
+    data = EventInput(aeterm=rng.choice(verbatims), aelltcd=code, aetoxgr=grade, aeser=False,
+                      aerel=rel, aeacn=acn, aeout=RECOVERED, aestdtc=_iso_minute(onset),
+                      aeendtc=_iso_minute(end) if kind == "infusion" else end.date().isoformat(),
+                      aecontrt=rng.choice(("loratadine 10 mg", "chlorphenamine 4 mg",
+                                           "cetirizine 10 mg")))  # fmt: skip
+    if kind == "infusion":
+        data.aecontrt = rng.choice(_INFUSION_REACTION.treatment)
+    return _Event(onset, data)
+
+
+def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
+    """The whole demo trial, in memory; a pure function of the seed."""
+    rng = random.Random(seed)
+    # Screening order = subject number; randomization in permuted blocks of 4 (30/30).
+    arms: list[bool] = []
+    for _ in range(N_SUBJECTS // 4):
+        block = [False, False, True, True]
+        rng.shuffle(block)
+        arms += block
+    offsets = sorted(rng.randint(0, ENROLMENT_DAYS) for _ in range(N_SUBJECTS))
+    plans: list[_SubjectPlan] = []
+    for i, (combination, off) in enumerate(zip(arms, offsets, strict=True)):
+        randomized = ENROLMENT_START + timedelta(days=off)
+        if randomized.weekday() >= 5:  # randomize on working days
+            randomized += timedelta(days=7 - randomized.weekday())
+        sex = "M" if rng.random() < 0.65 else "F"
+        age = max(28, min(75, round(rng.gauss(57, 10))))
+        mean, sd = (70, 9) if sex == "M" else (60, 7)
+        weight = max(50.0, min(95.0, round(rng.gauss(mean, sd) * 2) / 2))
+        eos = _plus_months(randomized, 12)
+        plans.append(_SubjectPlan(
+            subjid=f"{i + 1:03d}", combination=combination, sex=sex, age=age, weight_kg=weight,
+            consent=randomized - timedelta(days=rng.randint(2, 7)), randomized=randomized,
+            end_of_study=eos, prednisone=_taper(rng, weight, randomized, eos),
+        ))  # fmt: skip
+
+    # Exactly one death: sepsis in an older subject on the combination.
+    older = [p for p in plans if p.combination and p.age >= 60] or [
+        p for p in plans if p.combination
+    ]
+    dead = rng.choice(older)
+    sepsis_day = rng.randint(140, 230)
+    dead.death = dead.randomized + timedelta(days=sepsis_day + rng.randint(3, 9))
+    dead.end_of_study = dead.death
+    dead.prednisone = [
+        (a, min(b, dead.death), mg) for a, b, mg in dead.prednisone if a <= dead.death
+    ]
+
+    hypersensitive = set(rng.sample([p.subjid for p in plans if p.combination], 3))
+    # Half of the seeds also get one anaphylaxis at an infusion (belimumab then withdrawn).
+    candidate = rng.choice([p.subjid for p in plans if p.combination and p is not dead])
+    anaphylaxis = candidate if rng.random() < 0.5 else None
+
+    for p in plans:
+        span = (p.end_of_study - p.randomized).days
+        limit = sepsis_day if p is dead else span
+        for ae in _CATALOGUE:
+            rate = ae.rate[1] if p.combination else ae.rate[0]
+            if ae.code == "10046571" and p.sex == "F":
+                rate *= 2.5
+            for _ in range(_poisson(rng, rate)):
+                day = _onset_day(rng, ae.timing, span)
+                if 0 <= day < limit:
+                    p.events.append(_plan_event(rng, p, ae, day))
+        if not p.combination:
+            continue
+        # Belimumab: skip the next infusion (from week 8) after a serious infection.
+        skipped: set[int] = set()
+        for ev in p.events:
+            if ev.data.aeser and ev.data.aeacn.get(BELIMUMAB) == "DRUG INTERRUPTED":
+                day = (ev.onset.date() - p.randomized).days
+                nxt = [d for d in INFUSION_DAYS if d >= max(day, 56)]
+                if nxt and nxt[0] - day <= 28:
+                    skipped.add(nxt[0])
+        last_day = sepsis_day - 1 if p is dead else span
+        for d in INFUSION_DAYS:
+            if d in skipped or d > last_day:
+                continue
+            start = datetime.combine(
+                p.randomized + timedelta(days=d), time(rng.randint(9, 10), 5 * rng.randint(0, 11))
+            )
+            p.infusions.append((start, start + timedelta(minutes=rng.randint(60, 75))))
+        if p.subjid == anaphylaxis:
+            k = rng.randint(3, min(6, len(p.infusions) - 1))
+            start = p.infusions[k][0]
+            ev = _infusion_event(rng, p, start, _ANAPHYLAXIS, (
+                "anaphylaxis during belimumab infusion", "anaphylactic reaction"), "infusion",
+                hours=(0.25, 1.0), grades=((3, 1.0),))  # fmt: skip
+            ev.data.aeser, ev.data.aesmie = True, True
+            ev.data.aeacn = {PREDNISONE: "DOSE NOT CHANGED", BELIMUMAB: "DRUG WITHDRAWN"}
+            ev.data.aerel = {PREDNISONE: "NOT RELATED", BELIMUMAB: "RELATED"}
+            ev.data.aeendtc = (ev.onset.date() + timedelta(days=1)).isoformat()
+            ev.data.aecontrt = "adrenaline 0.5 mg IM, hydrocortisone IV, chlorphenamine IV"
+            ev.data.narrative = _narrative(
+                p, "generalized urticaria, wheeze and hypotension (BP 82/50) 30 minutes into "
+                "the belimumab infusion", start.date(),
+                "The infusion was stopped; treated with intramuscular adrenaline, intravenous "
+                "hydrocortisone and chlorphenamine, observed overnight.",
+                "Recovered the next day; belimumab permanently discontinued.")  # fmt: skip
+            p.events.append(ev)
+            p.infusions = p.infusions[: k + 1]
+        # Infusion-related reactions on infusion days, mostly at the first infusions.
+        if rng.random() < 0.35:
+            first = min(int(rng.expovariate(0.7)), len(p.infusions) - 1)
+            n, second = len(p.infusions), rng.random() < 0.25
+            again = rng.randint(first + 1, n - 1) if second and first + 1 < n else None
+            for idx in (first, again):
+                if idx is None:
+                    continue
+                p.events.append(_infusion_event(
+                    rng, p, p.infusions[idx][0], _INFUSION_REACTION.code,
+                    _INFUSION_REACTION.verbatims, "infusion", hours=(0.3, 3.0),
+                    grades=_INFUSION_REACTION.grades))  # fmt: skip
+        # Hypersensitivity-type events within 24 h of an infusion (possible infusion reaction).
+        if p.subjid in hypersensitive:
+            code, verbatims = rng.choice(_INFUSION_HYPERSENSITIVITY)
+            start = rng.choice(p.infusions[:4])[0]
+            p.events.append(
+                _infusion_event(
+                    rng,
+                    p,
+                    start,
+                    code,
+                    verbatims,
+                    "hypersensitivity",
+                    hours=(2.0, 20.0),
+                    grades=((1, 0.5), (2, 0.5)),
+                )
+            )
+
+    # The death.
+    onset = dead.randomized + timedelta(days=sepsis_day)
+    assert dead.death is not None
+    data = EventInput(
+        aeterm="septic shock secondary to pneumonia", aelltcd=_SEPSIS, aetoxgr=5, aeser=True,
+        aesdth=True, aeshosp=True, aeslife=True,
+        aerel={PREDNISONE: "POSSIBLY RELATED", BELIMUMAB: "POSSIBLY RELATED"},
+        aeacn={PREDNISONE: "DRUG WITHDRAWN", BELIMUMAB: "DRUG WITHDRAWN"}, aeout=FATAL,
+        aestdtc=onset.isoformat(), aeendtc=dead.death.isoformat(),
+        aecontrt="meropenem, vancomycin, noradrenaline, mechanical ventilation",
+        narrative=_narrative(
+            dead, "fever 39.6 C, productive cough, dyspnoea and hypotension", onset,
+            "Chest CT showed bilateral lower lobe consolidation; blood cultures grew Klebsiella "
+            "pneumoniae. Admitted to the ICU with septic shock and treated with meropenem, "
+            "vasopressors and mechanical ventilation; multi-organ failure developed.",
+            f"The subject died on {dead.death.isoformat()} (study day "
+            f"{(dead.death - dead.randomized).days + 1}); no autopsy. Study drugs withdrawn."),
+    )  # fmt: skip
+    dead.events.append(_Event(datetime.combine(onset, time(0)), data))
+    for p in plans:
+        p.events.sort(key=lambda e: e.onset)
+        for ev in p.events:
+            if ev.story is not None:
+                verbatim, course, ending = ev.story
+                ev.data.narrative = _narrative(p, verbatim, ev.onset.date(), course, ending)
+    return plans
+
+
+# --- Writing --------------------------------------------------------------------------
+
+
+def _summary(session: Session, study_id: str, created: bool) -> DemoSummary:
+    arms = session.exec(
+        select(Arm).where(Arm.study_id == study_id).order_by(col(Arm.position))
+    ).all()
+    subjects = dict(
+        session.exec(
+            select(Subject.arm_id, func.count())
+            .where(Subject.study_id == study_id)
+            .group_by(col(Subject.arm_id))
+        ).all()
+    )
+    ae = AdverseEvent
+    events = dict(
+        session.exec(
+            select(Subject.arm_id, func.count())
+            .join(ae, col(ae.subject_id) == col(Subject.id))
+            .where(Subject.study_id == study_id)
+            .group_by(col(Subject.arm_id))
+        ).all()
+    )
+    total, serious, deaths = session.exec(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((col(ae.aeser), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((col(ae.aesdth), 1), else_=0)), 0),
+        ).where(ae.study_id == study_id)
+    ).one()
+    return DemoSummary(
+        study_id=study_id,
+        subjects_per_arm={a.label: int(subjects.get(a.id, 0)) for a in arms},
+        events=int(total),
+        serious=int(serious),
+        deaths=int(deaths),
+        events_per_arm={a.label: int(events.get(a.id, 0)) for a in arms},
+        created=created,
+    )
+
+
+def build_demo(engine: Engine, *, seed: int = 42) -> DemoSummary:
+    """Create the demo trial (idempotent-safe: a study that has subjects is left as it is)."""
+    load_ctcae(engine)
+    spec = parse_ctgov(json.loads(STUDY_RECORD.read_text(encoding="utf-8")))
+    actor = Actor.system("demo")
+    with write_session(engine) as session:
+        has_subjects = session.exec(
+            select(func.count()).select_from(Subject).where(Subject.study_id == spec.nct_id)
+        ).one()
+        if has_subjects:
+            return _summary(session, spec.nct_id, created=False)
+        study, _ = import_ctgov(session=session, actor=actor, spec=spec)
+        site = session.exec(
+            select(Site).where(Site.study_id == study.id, Site.code == SITE_CODE)
+        ).one()
+        drugs = {d.key: d for d in session.exec(select(Drug).where(Drug.study_id == study.id))}
+        arms = session.exec(select(Arm).where(Arm.study_id == study.id)).all()
+        with_belimumab = {
+            link.arm_id
+            for link in session.exec(select(ArmDrug).where(ArmDrug.drug_id == drugs[BELIMUMAB].id))
+        }
+        combination = next(a for a in arms if a.id in with_belimumab)
+        monotherapy = next(a for a in arms if a.id not in with_belimumab)
+        for p in plan_demo(seed):
+            subject = add_subject(
+                session=session, actor=actor, study_id=study.id, site=site, subjid=p.subjid,
+                arm=combination if p.combination else monotherapy, sex=p.sex, age=p.age,
+                weight_kg=p.weight_kg, consent_date=p.consent, randomization_date=p.randomized,
+                end_of_study_date=p.end_of_study,
+            )  # fmt: skip
+            for first, last, mg in p.prednisone:
+                add_exposure(session=session, actor=actor, subject=subject,
+                             drug=drugs[PREDNISONE], dose=mg, unit="mg", route="ORAL",
+                             frequency="QD", start=datetime.combine(first, time(0)),
+                             end=datetime.combine(last, time(0)))  # fmt: skip
+            for start, end in p.infusions:
+                add_exposure(session=session, actor=actor, subject=subject,
+                             drug=drugs[BELIMUMAB], dose=10, unit="mg/kg", route="INTRAVENOUS",
+                             frequency="ONCE", start=start, end=end)  # fmt: skip
+            for ev in p.events:
+                create_event(session=session, actor=actor, subject=subject, data=ev.data,
+                             submit=True)  # fmt: skip
+        session.flush()
+        return _summary(session, study.id, created=True)

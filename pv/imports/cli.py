@@ -1,0 +1,77 @@
+"""`pvtracker import sdtm`: load an external study from SDTM datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TextIO
+
+from pv.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("import", help="import data from files")
+    sub = p.add_subparsers(dest="import_kind", required=True, metavar="KIND")
+    sdtm = sub.add_parser(
+        "sdtm",
+        help="import a study from SDTM DM, AE, EX (and SUPPAE) datasets",
+        description="Import an external study from SDTM datasets (.xpt or .csv). "
+        "The study gets its own id (DM.STUDYID unless --study-id); an existing id is refused.",
+    )
+    sdtm.add_argument("--dm", required=True, help="DM dataset (.xpt or .csv)")
+    sdtm.add_argument("--ae", required=True, help="AE dataset (.xpt or .csv)")
+    sdtm.add_argument("--ex", required=True, help="EX dataset (.xpt or .csv)")
+    sdtm.add_argument("--suppae", help="SUPPAE dataset, for the sponsor's TEAE flag (AETRTEM)")
+    sdtm.add_argument("--study-id", help="study id to create (default: DM.STUDYID)")
+    sdtm.set_defaults(func=run_sdtm)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ten times a second (TTY only)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.tty or (done < total and now - self._last < 0.1):
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * self.width)
+        self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {frac:4.0%} {done}/{total}")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run_sdtm(args: argparse.Namespace) -> int:
+    from pv.audit.service import Actor
+    from pv.cli import database
+    from pv.imports.sdtm import SDTMImportError, import_sdtm
+
+    try:
+        result = import_sdtm(
+            engine=database(upgrade=True),
+            actor=Actor.system("sdtm-import"),
+            dm=args.dm,
+            ae=args.ae,
+            ex=args.ex,
+            suppae=args.suppae,
+            study_id=args.study_id,
+            progress=ProgressBar("Importing"),
+        )
+    except SDTMImportError as exc:
+        raise CommandError(str(exc)) from exc
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"Imported study {result.study_id}: {result.subjects} subjects "
+        f"({result.safety} in the safety population), arms {', '.join(result.arms)} "
+        f"(control: {result.control or 'none'}), {result.sites} sites, {result.drugs} drugs, "
+        f"{result.exposures} exposure records, {result.events} adverse events."
+    )
+    return 0

@@ -1,0 +1,388 @@
+"""The JSON API, /api/v1: subjects and adverse events, with a personal bearer token.
+
+Access (every query is scoped, and another site's data is indistinguishable from none):
+
+- investigators read and write the subjects and events of their own sites (drafts included);
+- safety officers read every site's subjects and submitted events, and write nothing here;
+- admins read and write everything;
+- DSMB members get 403 on every route here: they read aggregate reports, not patient-level
+  data.
+
+Status codes: 401 no or bad token; 403 role not allowed; 404 unknown or another site's
+subject/event (never 403: existence is not revealed); 422 invalid input, as
+`{"errors": [{"field": ..., "message": ...}]}` with every problem at once, each naming its
+SDTM field (`aerel.<drug>` for one drug); 409 stale `version` (the body carries the stored
+event as `current`) or a duplicate subject; 423 the event is locked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from pv.auth.models import Role
+from pv.db import write_session
+from pv.events import service
+from pv.events.models import SERIOUS_CRITERIA, AdverseEvent, Status
+from pv.events.rules import EventInput, Issue, check_event
+from pv.study.models import Arm, Site, Study, Subject
+from pv.study.service import StudyError, add_subject
+from pv.timeutil import today
+from pv.web import api_schemas as sch
+from pv.web.deps import DB, EVENT_READERS, EVENT_WRITERS, ApiAuth, Auth, event_or_404, require
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["api"],
+    # Documents the bearer scheme in /openapi.json; `api_auth` does the checking.
+    dependencies=[Depends(HTTPBearer(auto_error=False))],
+    responses={
+        401: {"model": sch.Detail, "description": "no or invalid bearer token"},
+        403: {"model": sch.Detail, "description": "the role may not use this route"},
+    },
+)
+MAX_LIMIT = 200
+T = TypeVar("T")
+
+
+def _readers(auth: ApiAuth) -> Auth:
+    require(auth, *EVENT_READERS)
+    return auth
+
+
+def _writers(auth: ApiAuth) -> Auth:
+    require(auth, *EVENT_WRITERS)
+    return auth
+
+
+Reader = Annotated[Auth, Depends(_readers)]
+Writer = Annotated[Auth, Depends(_writers)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")]
+Offset = Annotated[int, Query(ge=0, le=sch.INT_MAX)]
+EventId = Annotated[int, Path(ge=1, le=sch.INT_MAX)]
+NOT_FOUND = {404: {"model": sch.Detail, "description": "no such item (or another site's)"}}
+INVALID = {
+    422: {"model": sch.ErrorList, "description": "invalid input; each error names its field"}
+}
+
+
+class _Reply(Exception):
+    """An error answer built inside a write transaction; raising it rolls the transaction back."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        self.status, self.body = status, body
+
+
+def _errors(issues: Iterable[Issue]) -> _Reply:
+    return _Reply(422, {"errors": [sch.problem(i).model_dump() for i in issues]})
+
+
+def _write(request: Request, work: Callable[[Session], T]) -> T | JSONResponse:
+    try:
+        with write_session(request.app.state.engine) as session:
+            return work(session)
+    except _Reply as reply:
+        return JSONResponse(reply.body, status_code=reply.status)
+    except IntegrityError:  # a concurrent request stored the same thing first
+        return JSONResponse({"detail": "a concurrent change conflicted; retry"}, status_code=409)
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+def _subjects(auth: Auth) -> Any:
+    q = (
+        select(Subject, Site, Arm)
+        .join(Site, Site.id == Subject.site_id)
+        .join(Arm, Arm.id == Subject.arm_id, isouter=True)
+    )
+    if auth.sites is not None:
+        q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+    return q
+
+
+@router.get("/subjects", response_model=sch.SubjectPage)
+def list_subjects(
+    auth: Reader,
+    session: DB,
+    study: sch.SafeStr | None = None,
+    site: sch.SafeStr | None = None,
+    arm: sch.SafeStr | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> sch.SubjectPage:
+    """The subjects of the caller's sites (every site for officers and admins).
+
+    `site` is a site code, `arm` an arm code or label; ordered by USUBJID.
+    """
+    q = _subjects(auth)
+    if study:
+        q = q.where(Subject.study_id == study)
+    if site:
+        q = q.where(Site.code == site)
+    if arm:
+        q = q.where(or_(Arm.code == arm, Arm.label == arm))
+    total = session.exec(select(func.count()).select_from(q.subquery())).one()
+    rows = session.exec(q.order_by(Subject.usubjid, Subject.id).offset(offset).limit(limit))
+    return sch.SubjectPage(
+        total=total, limit=limit, offset=offset, items=[sch.subject_out(*row) for row in rows]
+    )
+
+
+@router.get("/subjects/{usubjid}", response_model=sch.SubjectOut, responses=NOT_FOUND)
+def get_subject(auth: Reader, session: DB, usubjid: sch.SafeStr) -> sch.SubjectOut:
+    """One subject; 404 when it does not exist or belongs to another site."""
+    row = session.exec(_subjects(auth).where(Subject.usubjid == usubjid)).first()
+    if row is None:
+        raise HTTPException(404, "no such subject")
+    return sch.subject_out(*row)
+
+
+@router.post(
+    "/subjects",
+    status_code=201,
+    response_model=sch.SubjectOut,
+    responses={**INVALID, 409: {"model": sch.Detail, "description": "subject exists"}},
+)
+def create_subject(request: Request, auth: Writer, body: sch.SubjectIn) -> Any:
+    """Add a subject; USUBJID is built as STUDYID-SITE-SUBJID and returned.
+
+    Investigators add subjects to their own sites only: any other site code (existing or
+    not) is `422 site: unknown site`. `arm` is the arm code or label. Dates must not lie in
+    the future, and randomization not before consent.
+    """
+
+    def work(session: Session) -> sch.SubjectOut:
+        problems: list[Issue] = []
+        study = session.get(Study, body.study_id)
+        arm = None
+        if study is None:
+            raise _errors([Issue("study_id", "unknown study")])
+        site = session.exec(
+            select(Site).where(Site.study_id == study.id, Site.code == body.site)
+        ).first()
+        if site is None or site.id is None or not auth.can_see_site(site.id):
+            problems.append(Issue("site", "unknown site"))
+        if body.arm is not None:
+            arms = session.exec(select(Arm).where(Arm.study_id == study.id)).all()
+            arm = next((a for a in arms if body.arm in (a.code, a.label)), None)
+            if arm is None:
+                problems.append(
+                    Issue("arm", "unknown arm; one of: " + ", ".join(a.code for a in arms))
+                )
+        for name in ("consent_date", "randomization_date"):
+            value = getattr(body, name)
+            if value is not None and value > today():
+                problems.append(Issue(name, f"{value} is in the future"))
+        consent, randomized = body.consent_date, body.randomization_date
+        if consent and randomized and randomized < consent:
+            problems.append(Issue("randomization_date", "randomization precedes consent"))
+        if problems or site is None:
+            raise _errors(problems)
+        if session.exec(
+            select(Subject.id).where(
+                Subject.study_id == study.id,
+                Subject.usubjid == f"{study.id}-{site.code}-{body.subjid}",
+            )
+        ).first():
+            raise _Reply(409, {"detail": "this subject already exists"})
+        try:
+            subject = add_subject(
+                session=session, actor=auth.actor, study_id=study.id, site=site, arm=arm,
+                subjid=body.subjid, sex=body.sex, age=body.age, weight_kg=body.weight_kg,
+                consent_date=body.consent_date, randomization_date=body.randomization_date,
+            )  # fmt: skip
+        except StudyError as exc:
+            raise _errors([Issue("subjid", str(exc))]) from None
+        return sch.subject_out(subject, site, arm)
+
+    return _write(request, work)
+
+
+# --- adverse events -------------------------------------------------------------------------
+
+
+def _event_out(event: AdverseEvent, subject: Subject, site: Site, arm: Arm | None,
+               warnings: list[Issue] | None = None) -> sch.EventOut:  # fmt: skip
+    if warnings is None:  # warnings depend on the dates and the consent date only
+        data, consent = service.to_input(event), subject.consent_date
+        warnings = check_event(data, term=None, drug_keys=[], consent_date=consent,
+                               today=today(), submit=False).warnings  # fmt: skip
+    return sch.event_out(event, subject, site, arm, warnings)
+
+
+def _events(auth: Auth) -> Any:
+    q = (
+        select(AdverseEvent, Subject, Site, Arm)
+        .join(Subject, Subject.id == AdverseEvent.subject_id)
+        .join(Site, Site.id == AdverseEvent.site_id)
+        .join(Arm, Arm.id == Subject.arm_id, isouter=True)
+    )
+    if auth.sites is not None:
+        q = q.where(AdverseEvent.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+    if auth.role not in (Role.investigator, Role.admin):
+        q = q.where(AdverseEvent.status != Status.draft)  # drafts stay with the site
+    return q
+
+
+def _full(
+    session: Session, event: AdverseEvent, warnings: list[Issue] | None = None
+) -> sch.EventOut:
+    subject = session.get(Subject, event.subject_id)
+    site = session.get(Site, event.site_id)
+    assert subject is not None and site is not None
+    arm = session.get(Arm, subject.arm_id) if subject.arm_id is not None else None
+    return _event_out(event, subject, site, arm, warnings)
+
+
+@router.get("/events", response_model=sch.EventPage)
+def list_events(
+    auth: Reader,
+    session: DB,
+    usubjid: sch.SafeStr | None = None,
+    status: Status | None = None,
+    serious: Literal["Y", "N"] | None = None,
+    term: Annotated[sch.SafeStr | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> sch.EventPage:
+    """Adverse events the caller may see, oldest first.
+
+    Filters: `usubjid` (exact; another site's subject simply matches nothing), `status`,
+    `serious` (Y/N), `term` (part of the verbatim or coded term, any case). Officers see
+    submitted events only; drafts stay with the site.
+    """
+    q = _events(auth)
+    if usubjid:
+        q = q.where(Subject.usubjid == usubjid)
+    if status:
+        q = q.where(AdverseEvent.status == status.value)
+    if serious:
+        q = q.where(AdverseEvent.aeser == (serious == "Y"))
+    if term:
+        words = term.strip().lower()
+        q = q.where(
+            or_(
+                func.lower(AdverseEvent.aeterm).contains(words, autoescape=True),
+                func.lower(AdverseEvent.aedecod).contains(words, autoescape=True),
+            )
+        )
+    total = session.exec(select(func.count()).select_from(q.subquery())).one()
+    rows = session.exec(q.order_by(AdverseEvent.id).offset(offset).limit(limit))
+    return sch.EventPage(
+        total=total, limit=limit, offset=offset, items=[_event_out(*row) for row in rows]
+    )
+
+
+@router.get("/events/{event_id}", response_model=sch.EventOut, responses=NOT_FOUND)
+def get_event(auth: Reader, session: DB, event_id: EventId) -> sch.EventOut:
+    """One event; 404 when it does not exist or belongs to another site."""
+    return _full(session, event_or_404(session, auth, event_id))
+
+
+_FLAGS = {"aeser", "aeongo", *SERIOUS_CRITERIA}
+_FIELDS = tuple(f for f in sch.EventIn.model_fields if f not in ("usubjid", "submit"))
+
+
+def _overlay(
+    data: EventInput, body: sch.EventIn | sch.EventPatch, names: Iterable[str]
+) -> EventInput:
+    """Copy the named API fields onto an EventInput, converting Y/N and merging per drug."""
+    for name in names:
+        value = getattr(body, name)
+        if name == "aeser":
+            data.aeser = None if value is None else value == "Y"
+        elif name in _FLAGS:
+            setattr(data, "ongoing" if name == "aeongo" else name, value == "Y")
+        elif name in ("aerel", "aeacn"):
+            merged = dict(getattr(data, name)) if value is not None else {}
+            for key, answer in (value or {}).items():
+                if answer is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = answer
+            setattr(data, name, merged)
+        else:
+            setattr(data, name, value)
+    return data
+
+
+@router.post("/events", status_code=201, response_model=sch.EventOut, responses=INVALID)
+def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
+    """Report an adverse event.
+
+    A post is a **submission** (every completeness rule applies) unless `"submit": false`,
+    which saves a draft to complete later with PATCH. An unknown USUBJID, or another site's,
+    is `422 usubjid: no such subject` (the body was understood, it names nothing the caller
+    can see), exactly as for a subject that does not exist.
+    """
+
+    def work(session: Session) -> sch.EventOut:
+        q = select(Subject).where(Subject.usubjid == body.usubjid)
+        if auth.sites is not None:
+            q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+        subject = session.exec(q.order_by(Subject.id)).first()
+        if subject is None:
+            raise _errors([Issue("usubjid", "no such subject")])
+        data = _overlay(EventInput(), body, _FIELDS)
+        try:
+            event, findings = service.create_event(
+                session=session, actor=auth.actor, subject=subject, data=data, submit=body.submit
+            )
+        except service.ValidationFailed as exc:
+            raise _errors(exc.findings.errors) from None
+        return _full(session, event, findings.warnings)
+
+    return _write(request, work)
+
+
+@router.patch(
+    "/events/{event_id}",
+    response_model=sch.EventOut,
+    responses={
+        **NOT_FOUND,
+        **INVALID,
+        409: {"model": sch.Conflict, "description": "stale version"},
+        423: {"model": sch.Detail, "description": "the event is locked"},
+    },
+)
+def update_event_api(
+    request: Request, auth: Writer, event_id: EventId, body: sch.EventPatch
+) -> Any:
+    """Change an event: a partial update from `version`, the version it is based on.
+
+    Fields left out keep their stored values; `null` clears one; `aerel`/`aeacn` are merged
+    per drug (null removes a drug's answer). Once submitted, every change needs a `reason`
+    (422 naming `reason` without one) and makes a new version. `"submit": true` submits a
+    draft. A stale `version` is 409 with the stored event as `current`; a locked event 423.
+    """
+
+    def work(session: Session) -> sch.EventOut:
+        service.lock_for_update(session, event_id)
+        event = event_or_404(session, auth, event_id)
+        data = _overlay(service.to_input(event), body, body.model_fields_set & set(_FIELDS))
+        try:
+            event, findings = service.update_event(
+                session=session, actor=auth.actor, event_id=event_id, data=data,
+                expected_version=body.version, reason=body.reason, submit=body.submit,
+            )  # fmt: skip
+        except service.VersionConflict as exc:
+            current = _full(session, exc.current).model_dump(mode="json")
+            detail = (
+                f"the event changed: it is at version {exc.current.version}, not {body.version}"
+            )
+            raise _Reply(409, {"detail": detail, "current": current}) from None
+        except service.NotEditable as exc:
+            raise _Reply(423, {"detail": str(exc)}) from None
+        except service.ValidationFailed as exc:
+            raise _errors(exc.findings.errors) from None
+        return _full(session, event, findings.warnings)
+
+    return _write(request, work)

@@ -1,0 +1,243 @@
+"""Request and response bodies of the JSON API (/api/v1). Field names are SDTM, lower case.
+
+Every request body forbids unknown fields, so a misspelt field is a 422 naming it instead
+of being silently ignored. Y/N flags are the strings "Y" and "N"; dates are ISO 8601 text
+and may be partial ("2021", "2021-03"): they are stored and returned exactly as sent.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA, AdverseEvent
+from pv.events.rules import MAX_TEXT, Issue
+from pv.study.models import Arm, Site, Subject
+
+INT_MAX = 2**31 - 1  # an INTEGER column's largest value
+
+
+def _safe(text: str) -> str:
+    """Refuse what a database cannot store: NUL characters and unpaired surrogates."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
+SafeStr = Annotated[str, AfterValidator(_safe)]
+YN = Literal["Y", "N"]
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+Relationship = Literal[RELATIONSHIPS]  # type: ignore[valid-type]
+Action = Literal[ACTIONS]  # type: ignore[valid-type]
+DrugKey = Annotated[SafeStr, Field(min_length=1, max_length=40)]
+Dtc = Annotated[
+    SafeStr,
+    Field(max_length=20, description="ISO 8601; partial allowed: YYYY, YYYY-MM, YYYY-MM-DD"),
+]
+LongText = Annotated[SafeStr, Field(max_length=MAX_TEXT)]
+Grade = Annotated[int, Field(strict=True, ge=1, le=5, description="CTCAE grade 1-5")]
+MAX_DRUGS = 20
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    field: str = Field(description="the SDTM name of the field (`aerel.<drug>` for one drug)")
+    message: str
+
+
+class ErrorList(BaseModel):
+    """422: every problem found at once, each naming its field."""
+
+    errors: list[Problem]
+
+
+class Detail(BaseModel):
+    detail: str
+
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+class SubjectIn(_Body):
+    study_id: SafeStr = Field(max_length=64, examples=["NCT04660565"])
+    site: SafeStr = Field(max_length=40, description="site code, e.g. '01'", examples=["01"])
+    subjid: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        examples=["0012"],
+        description='kept exactly as typed ("007" stays "007"); letters, digits, . _ -',
+    )
+    arm: SafeStr | None = Field(default=None, max_length=200, description="arm code or label")
+    sex: Literal["M", "F", "U"] | None = None
+    age: int | None = Field(default=None, strict=True, ge=0, le=120)
+    weight_kg: float | None = Field(default=None, gt=0, le=500)
+    consent_date: date | None = None
+    randomization_date: date | None = None
+
+
+class SubjectOut(BaseModel):
+    usubjid: str
+    subjid: str
+    study_id: str
+    site: str
+    site_name: str
+    arm: str | None
+    arm_label: str | None
+    sex: str | None
+    age: int | None
+    weight_kg: float | None
+    consent_date: date | None
+    randomization_date: date | None
+    end_of_study_date: date | None
+
+
+class SubjectPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[SubjectOut]
+
+
+# --- adverse events -------------------------------------------------------------------------
+
+
+class _EventFields(_Body):
+    aeterm: SafeStr | None = Field(default=None, max_length=200, description="verbatim term")
+    aelltcd: SafeStr | None = Field(
+        default=None, max_length=20, description="CTCAE code as text", examples=["10002218"]
+    )
+    aetoxgr: Grade | None = None
+    aeser: YN | None = None
+    aesdth: YN | None = None
+    aeslife: YN | None = None
+    aeshosp: YN | None = None
+    aesdisab: YN | None = None
+    aescong: YN | None = None
+    aesmie: YN | None = None
+    aestdtc: Dtc | None = None
+    aeendtc: Dtc | None = None
+    aeout: Outcome | None = None
+    aerel: dict[DrugKey, Relationship | None] | None = Field(
+        default=None,
+        max_length=MAX_DRUGS,
+        description="investigator's causality per study drug key, e.g. "
+        '{"belimumab": "RELATED", "prednisone": "NOT RELATED"}',
+    )
+    aeacn: dict[DrugKey, Action | None] | None = Field(
+        default=None, max_length=MAX_DRUGS, description="action taken with each study drug"
+    )
+    aeongo: YN | None = Field(default=None, description="ongoing at the time of the report")
+    aecontrt: LongText | None = Field(default=None, description="treatment given")
+    narrative: LongText | None = None
+
+
+class EventIn(_EventFields):
+    """A new adverse event. Posting submits it unless `"submit": false` saves a draft."""
+
+    usubjid: SafeStr = Field(max_length=80)
+    submit: bool = Field(
+        default=True, description="false: save a draft (completeness rules wait for the submission)"
+    )
+
+
+class EventPatch(_EventFields):
+    """A partial update: fields left out keep their stored values; null clears one.
+
+    `aerel`/`aeacn` are merged per drug key (null removes that drug's answer).
+    """
+
+    version: int = Field(
+        strict=True, ge=1, le=INT_MAX, description="the version the change is based on"
+    )
+    reason: SafeStr | None = Field(
+        default=None, max_length=1000, description="required once the event is submitted"
+    )
+    submit: bool = Field(default=False, description="true submits a draft")
+
+
+class EventOut(BaseModel):
+    id: int
+    version: int
+    status: str
+    usubjid: str
+    study_id: str
+    site: str
+    arm: str | None
+    aeseq: int
+    aeterm: str
+    aelltcd: str | None
+    aedecod: str | None = Field(description="CTCAE term of the code")
+    aebodsys: str | None = Field(description="system organ class")
+    terminology: str | None = Field(description="terminology release used, e.g. CTCAE 5.0")
+    aetoxgr: int | None
+    aeser: YN
+    aesdth: YN
+    aeslife: YN
+    aeshosp: YN
+    aesdisab: YN
+    aescong: YN
+    aesmie: YN
+    aestdtc: str | None
+    aeendtc: str | None
+    aeout: str | None
+    aerel: dict[str, str]
+    aeacn: dict[str, str]
+    aeongo: YN
+    aecontrt: str | None
+    narrative: str | None
+    related: bool = Field(description="related to any study drug (investigator)")
+    drug_withdrawn: bool
+    aesi: list[str] = Field(description="AESI grouping keys derived from the coded term")
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    warnings: list[Problem] = Field(
+        default_factory=list, description="e.g. onset before informed consent"
+    )
+
+
+class EventPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[EventOut]
+
+
+class Conflict(BaseModel):
+    """409: the event changed since `version`; `current` is what is stored now."""
+
+    detail: str
+    current: EventOut
+
+
+def problem(issue: Issue) -> Problem:
+    # EventInput.ongoing is AEONGO in the API; every other name is already the SDTM one.
+    return Problem(field="aeongo" if issue.field == "ongoing" else issue.field,
+                   message=issue.message)  # fmt: skip
+
+
+def subject_out(subject: Subject, site: Site, arm: Arm | None) -> SubjectOut:
+    return SubjectOut(**subject.model_dump(exclude={"site_id", "arm_id"}), site=site.code,
+                      site_name=site.name, arm=arm.code if arm else None,
+                      arm_label=arm.label if arm else None)  # fmt: skip
+
+
+def event_out(event: AdverseEvent, subject: Subject, site: Site, arm: Arm | None,
+              warnings: list[Issue]) -> EventOut:  # fmt: skip
+    values = event.model_dump(exclude={"site_id", "subject_id", "ongoing", "aesi"})
+    values.update({flag: "Y" if getattr(event, flag) else "N" for flag in SERIOUS_CRITERIA})
+    return EventOut(**values | {"aeser": "Y" if event.aeser else "N", "usubjid": subject.usubjid,
+                    "aeongo": "Y" if event.ongoing else "N", "site": site.code,
+                    "arm": arm.code if arm else None,
+                    "aesi": [k for k in (event.aesi or "").split(",") if k],
+                    "warnings": [problem(w) for w in warnings]})  # fmt: skip

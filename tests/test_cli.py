@@ -1,0 +1,67 @@
+"""The command line end to end on a fresh database: demo, status, users and tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from pv.cli import main
+from pv.db import _engines
+from pv.settings import get_settings
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch, capsys):
+    monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+
+    def run(*args, stdin=None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield run
+    get_settings.cache_clear()
+    _engines.pop(db_url, None)
+
+
+def test_demo_then_status_json(cli):
+    code, out, _ = cli("demo", "--no-serve", "--seed", "7")
+    assert code == 0
+    for username in ("investigator", "officer", "dsmb", "admin"):
+        assert username in out
+    code, out, _ = cli("status", "--json")
+    data = json.loads(out)
+    study = data["studies"][0]
+    assert study["id"] == "NCT04660565" and len(study["arms"]) == 2
+    assert study["subjects"] == 60 and sum(a["subjects"] for a in study["arms"]) == 60
+    assert study["events"] > 0
+    assert {"name": "CTCAE", "version": "5.0", "terms": 837} in data["terminologies"]
+    # a second run adds nothing
+    cli("demo", "--no-serve", "--seed", "7")
+    assert json.loads(cli("status", "--json")[1]) == data
+
+
+def test_site_and_user_commands(cli):
+    cli("demo", "--no-serve")
+    assert cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Second")[0] == 0
+    code, _, err = cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Again")
+    assert code == 2 and "already exists" in err
+    code, out, _ = cli("user", "add", "inv2", "--role", "investigator", "--site", "02",
+                       "--password-stdin", stdin="a long enough password\n")  # fmt: skip
+    assert code == 0
+    code, _, err = cli("user", "add", "nobody", "--role", "investigator", "--password-stdin",
+                       stdin="a long enough password\n")  # fmt: skip
+    assert code == 2 and "at least one site" in err
+    code, _, err = cli("user", "add", "weak", "--role", "officer", "--password-stdin", stdin="short\n")
+    assert code == 2 and "10 characters" in err
+    code, out, _ = cli("user", "token", "inv2")
+    token = out.strip().splitlines()[-1]
+    assert code == 0 and token.startswith("pvt_") and len(token) > 30
+    assert cli("user", "disable", "inv2")[0] == 0
+    code, _, err = cli("user", "token", "inv2")
+    assert code == 2 and "disabled" in err
