@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from pv.db import make_engine
 from pv.migrate import upgrade
@@ -53,14 +56,26 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     load_ctcae(eng)
     eng.dispose()
     yield name
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_drop(name)
 
 
 def _pg_admin(sql: str) -> None:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(sql))
     admin.dispose()
+
+
+def _pg_drop(name: str) -> None:
+    """Drop a test database. Without superuser rights, a lingering background connection
+    (autovacuum) can make DROP fail for a moment: retry, and leave it behind rather than
+    fail a test that passed (the cluster is a throw-away test server)."""
+    for attempt in range(10):
+        try:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except DBAPIError:
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture
@@ -74,7 +89,7 @@ def db_url(_template: str, tmp_path: Path) -> Iterator[str]:
     name = f"pvt_{uuid.uuid4().hex[:12]}"
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template}"')
     yield str(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_drop(name)
 
 
 @pytest.fixture

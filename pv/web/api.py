@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pv.auth.models import Role
 from pv.db import write_session
@@ -67,8 +67,10 @@ Writer = Annotated[Auth, Depends(_writers)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")]
 Offset = Annotated[int, Query(ge=0, le=sch.INT_MAX)]
 EventId = Annotated[int, Path(ge=1, le=sch.INT_MAX)]
-NOT_FOUND = {404: {"model": sch.Detail, "description": "no such item (or another site's)"}}
-INVALID = {
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": sch.Detail, "description": "no such item (or another site's)"}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": sch.ErrorList, "description": "invalid input; each error names its field"}
 }
 
@@ -100,11 +102,11 @@ def _write(request: Request, work: Callable[[Session], T]) -> T | JSONResponse:
 def _subjects(auth: Auth) -> Any:
     q = (
         select(Subject, Site, Arm)
-        .join(Site, Site.id == Subject.site_id)
-        .join(Arm, Arm.id == Subject.arm_id, isouter=True)
+        .join(Site, col(Site.id) == Subject.site_id)
+        .join(Arm, col(Arm.id) == Subject.arm_id, isouter=True)
     )
     if auth.sites is not None:
-        q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+        q = q.where(col(Subject.site_id).in_(auth.sites))
     return q
 
 
@@ -128,7 +130,7 @@ def list_subjects(
     if site:
         q = q.where(Site.code == site)
     if arm:
-        q = q.where(or_(Arm.code == arm, Arm.label == arm))
+        q = q.where(or_(col(Arm.code) == arm, col(Arm.label) == arm))
     total = session.exec(select(func.count()).select_from(q.subquery())).one()
     rows = session.exec(q.order_by(Subject.usubjid, Subject.id).offset(offset).limit(limit))
     return sch.SubjectPage(
@@ -221,12 +223,12 @@ def _event_out(event: AdverseEvent, subject: Subject, site: Site, arm: Arm | Non
 def _events(auth: Auth) -> Any:
     q = (
         select(AdverseEvent, Subject, Site, Arm)
-        .join(Subject, Subject.id == AdverseEvent.subject_id)
-        .join(Site, Site.id == AdverseEvent.site_id)
-        .join(Arm, Arm.id == Subject.arm_id, isouter=True)
+        .join(Subject, col(Subject.id) == AdverseEvent.subject_id)
+        .join(Site, col(Site.id) == AdverseEvent.site_id)
+        .join(Arm, col(Arm.id) == Subject.arm_id, isouter=True)
     )
     if auth.sites is not None:
-        q = q.where(AdverseEvent.site_id.in_(auth.sites))  # type: ignore[attr-defined]
+        q = q.where(col(AdverseEvent.site_id).in_(auth.sites))
     if auth.role not in (Role.investigator, Role.admin):
         q = q.where(AdverseEvent.status != Status.draft)  # drafts stay with the site
     return q
@@ -327,8 +329,8 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
     def work(session: Session) -> sch.EventOut:
         q = select(Subject).where(Subject.usubjid == body.usubjid)
         if auth.sites is not None:
-            q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
-        subject = session.exec(q.order_by(Subject.id)).first()
+            q = q.where(col(Subject.site_id).in_(auth.sites))
+        subject = session.exec(q.order_by(col(Subject.id))).first()
         if subject is None:
             raise _errors([Issue("usubjid", "no such subject")])
         data = _overlay(EventInput(), body, _FIELDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import select
@@ -13,7 +13,9 @@ from pv.audit.service import Actor
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.study.service import add_subject
-from tests.web.conftest import AppEnv
+
+if TYPE_CHECKING:
+    from tests.web.conftest import AppEnv
 
 API = "/api/v1"
 ANAPHYLAXIS = "10002218"
@@ -132,6 +134,23 @@ def test_stale_version_is_409_with_the_current_event(env: AppEnv) -> None:
     assert body["current"]["version"] == 2 and body["current"]["aetoxgr"] == 4
     assert body["current"]["aecontrt"] == "adrenaline IM"  # nothing of the stale edit stored
     assert env.client.get(url, headers=auth).json()["aecontrt"] == "adrenaline IM"
+
+
+def test_concurrent_patches_from_one_version_one_wins(env: AppEnv) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ev = post_event(env).json()
+
+    def patch(i: int) -> int:
+        body = {"version": 1, "aecontrt": f"treatment {i}", "reason": f"follow-up {i}"}
+        return env.client.patch(f"{API}/events/{ev['id']}", json=body,
+                                headers=env.auth("inv1")).status_code  # fmt: skip
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = sorted(pool.map(patch, range(10)))
+    assert codes == [200] + [409] * 9
+    assert env.client.get(f"{API}/events/{ev['id']}", headers=env.auth("inv1")).json()[
+        "version"] == 2  # fmt: skip
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -379,7 +398,7 @@ def test_subject_filters(env: AppEnv) -> None:
 READS = [("GET", "/subjects"), ("GET", "/subjects/{own}"), ("GET", "/events"),
          ("GET", "/events/{ev}")]  # fmt: skip
 WRITES = [("POST", "/subjects"), ("POST", "/events"), ("PATCH", "/events/{ev}")]
-EXPECTED = {  # user -> (reads, writes) on site 01's data
+EXPECTED: dict[str, tuple[int, int | dict[str, int]]] = {  # user -> (reads, writes), site 01
     "inv1": (200, {"POST": 201, "PATCH": 200}),
     "inv2": (404, {"POST": 422, "PATCH": 404}),
     "officer": (200, 403),
@@ -424,7 +443,7 @@ def test_without_a_valid_token_401(env: AppEnv, header: str | None) -> None:
     ev = post_event(env).json()
     for method, path in READS + WRITES:
         url = API + path.format(ev=ev["id"], own=s1(env))
-        body = {} if method != "GET" else None
+        body: dict[str, Any] | None = {} if method != "GET" else None
         resp = env.client.request(method, url, json=body, headers=headers)
         assert resp.status_code == 401, (method, path, resp.text)
         assert resp.headers["www-authenticate"] == "Bearer"

@@ -1,0 +1,243 @@
+"""A running pv-tracker: uvicorn in a subprocess on 127.0.0.1, on the test's own database.
+
+`live_server` prepares the database at `db_url` (the demo study imported, sites 01 and 02,
+an investigator of site 01 with a password and an API token, a safety officer, a subject
+in the combination arm), starts `python -m uvicorn pv.web.asgi:app` on a free port with
+PV_DATABASE_URL pointing at that database, waits until it answers, and stops it by its PID
+afterwards, whatever happened in the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from pv.audit.service import Actor
+from pv.auth.service import create_user, issue_token
+from pv.db import make_engine, write_session
+from pv.study.ctgov import parse_ctgov
+from pv.study.models import Arm, Site
+from pv.study.service import add_site, add_subject, import_ctgov
+
+STUDY_RECORD = Path(__file__).resolve().parents[2] / "pv" / "demo" / "NCT04660565.json"
+STUDY_ID = "NCT04660565"
+COMBINATION_ARM = "Combination therapy Group"
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+HOST = "127.0.0.1"
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    db_url: str
+    pid: int
+    log_path: Path
+    study_id: str
+    site_id: int  # site 01
+    other_site_id: int  # site 02
+    investigator: str
+    investigator_password: str
+    investigator_token: str
+    officer: str
+    officer_password: str
+    officer_token: str
+    subject_id: int
+    usubjid: str
+    drug_keys: list[str] = field(default_factory=list)
+
+    def api(self, token: str | None = None, **kwargs: object) -> httpx.Client:
+        """An HTTP client for the API, with the investigator's token unless told otherwise."""
+        headers = {"Authorization": f"Bearer {token or self.investigator_token}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@dataclass
+class _Seed:
+    site_id: int
+    other_site_id: int
+    subject_id: int
+    usubjid: str
+    investigator_token: str
+    officer_token: str
+    drug_keys: list[str]
+
+
+INVESTIGATOR = ("inv01", "investigator-live-pass")
+OFFICER = ("officer", "officer-live-pass")
+
+
+def _seed(db_url: str) -> _Seed:
+    from pv.events.service import subject_drugs
+
+    engine = make_engine(db_url)
+    try:
+        actor = Actor.system("live-test")
+        with write_session(engine) as session:
+            spec = parse_ctgov(json.loads(STUDY_RECORD.read_text(encoding="utf-8")))
+            study, _ = import_ctgov(session=session, actor=actor, spec=spec)
+            site = session.exec(
+                select(Site).where(Site.study_id == study.id, Site.code == "01")
+            ).one()
+            other = add_site(
+                session=session, actor=actor, study_id=study.id, code="02", name="Second site"
+            )
+            arm = session.exec(
+                select(Arm).where(Arm.study_id == study.id, Arm.label == COMBINATION_ARM)
+            ).one()
+            inv = create_user(
+                session=session,
+                actor=actor,
+                username=INVESTIGATOR[0],
+                role="investigator",
+                password=INVESTIGATOR[1],
+                sites=[site],
+            )
+            off = create_user(
+                session=session,
+                actor=actor,
+                username=OFFICER[0],
+                role="officer",
+                password=OFFICER[1],
+            )
+            subject = add_subject(
+                session=session,
+                actor=actor,
+                study_id=study.id,
+                site=site,
+                subjid="0001",
+                arm=arm,
+                sex="F",
+                age=34,
+                weight_kg=58.5,
+                consent_date=date(2021, 1, 15),
+                randomization_date=date(2021, 1, 20),
+            )
+            seed = _Seed(
+                site_id=site.id,  # type: ignore[arg-type]
+                other_site_id=other.id,  # type: ignore[arg-type]
+                subject_id=subject.id,  # type: ignore[arg-type]
+                usubjid=subject.usubjid,
+                investigator_token=issue_token(session=session, actor=actor, user=inv),
+                officer_token=issue_token(session=session, actor=actor, user=off),
+                drug_keys=[d.key for d in subject_drugs(session, subject)],
+            )
+        if engine.url.get_backend_name() == "sqlite":
+            with engine.connect() as conn:  # hand the server a file with no pending WAL
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return seed
+    finally:
+        engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _start(db_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start uvicorn and wait until it answers; a port taken meanwhile gets another try."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
+    env["PV_DATABASE_URL"] = db_url
+    env["PYTHONUNBUFFERED"] = "1"
+    last_error = ""
+    for _attempt in range(3):
+        port = _free_port()
+        base_url = f"http://{HOST}:{port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "pv.web.asgi:app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "info",
+        ]
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    last_error = f"uvicorn exited with code {proc.returncode}"
+                    break
+                try:
+                    if httpx.get(f"{base_url}/login", timeout=1.0).status_code == 200:
+                        return proc, base_url
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            else:
+                last_error = f"no answer from {base_url} within {START_TIMEOUT_S:.0f} s"
+        except BaseException:
+            _stop(proc)
+            raise
+        _stop(proc)
+        if "address already in use" not in log_path.read_text(errors="replace").lower():
+            break
+    pytest.fail(
+        f"the server did not start: {last_error}\n--- server log ---\n"
+        f"{log_path.read_text(errors='replace')[-4000:]}"
+    )
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    seed = _seed(db_url)
+    log_path = tmp_path / "uvicorn.log"
+    proc, base_url = _start(db_url, log_path)
+    try:
+        yield LiveServer(
+            base_url=base_url,
+            db_url=db_url,
+            pid=proc.pid,
+            log_path=log_path,
+            study_id=STUDY_ID,
+            site_id=seed.site_id,
+            other_site_id=seed.other_site_id,
+            investigator=INVESTIGATOR[0],
+            investigator_password=INVESTIGATOR[1],
+            investigator_token=seed.investigator_token,
+            officer=OFFICER[0],
+            officer_password=OFFICER[1],
+            officer_token=seed.officer_token,
+            subject_id=seed.subject_id,
+            usubjid=seed.usubjid,
+            drug_keys=seed.drug_keys,
+        )
+    finally:
+        _stop(proc)
