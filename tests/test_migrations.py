@@ -44,3 +44,11 @@ def test_the_audit_trail_refuses_update_and_delete(engine):
             conn.execute(text(sql))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT actor FROM audit_log")).scalars().all() == ["t"]
+
+
+def test_the_migrations_match_the_models_exactly(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []

@@ -289,7 +289,7 @@ def upgrade() -> None:
         sa.Column("terminology", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
         sa.Column("aetoxgr", sa.Integer(), nullable=True),
         sa.Column("aesev", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-        sa.Column("aeser", sa.Boolean(), nullable=False),
+        sa.Column("aeser", sa.Boolean(), nullable=True),
         sa.Column("aesdth", sa.Boolean(), nullable=False),
         sa.Column("aeslife", sa.Boolean(), nullable=False),
         sa.Column("aeshosp", sa.Boolean(), nullable=False),
@@ -335,6 +335,7 @@ def upgrade() -> None:
             ["term.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("subject_id", "aeseq"),
     )
     with op.batch_alter_table("adverseevent", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_adverseevent_study_id"), ["study_id"], unique=False)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pv.timeutil import utcnow
@@ -59,6 +59,7 @@ class AdverseEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ae_study_status_updated", "study_id", "status", "updated_at"),
         Index("ix_ae_study_site", "study_id", "site_id"),
+        UniqueConstraint("subject_id", "aeseq"),
     )
     id: int | None = Field(default=None, primary_key=True)
     study_id: str = Field(foreign_key="study.id", index=True)
@@ -76,7 +77,7 @@ class AdverseEvent(SQLModel, table=True):
     terminology: str | None = Field(default=None, max_length=60)  # e.g. "CTCAE 5.0"
     aetoxgr: int | None = None
     aesev: str | None = Field(default=None, max_length=20)  # MILD/MODERATE/SEVERE (imports)
-    aeser: bool = False
+    aeser: bool | None = None  # None: not answered yet (a draft)
     aesdth: bool = False
     aeslife: bool = False
     aeshosp: bool = False
