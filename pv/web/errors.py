@@ -23,6 +23,9 @@ def _is_api(request: Request) -> bool:
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            out.append({"field": "(body)", "message": "the body is not valid JSON"})
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         out.append({"field": ".".join(loc) or "(body)", "message": str(err.get("msg", "invalid"))})
     return out

@@ -241,3 +241,22 @@ def test_audit_replay_rebuilds_every_event(world):
             rebuilt = replay(entries)
             live = {k: v for k, v in snapshot(event).items()}
             assert {k: rebuilt.get(k) for k in EVENT_FIELDS} == live, event.id
+
+
+def test_adding_a_subject_shows_each_error_beside_its_field(world):
+    client, csrf = login(world.app, "inv1")
+    r = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site1.id), "subjid": "",
+                                       "age": "two hundred", "consent_date": "2999-01-01"})  # fmt: skip
+    assert r.status_code == 422
+    assert set(re.findall(r'class="field-error" id="error-([^"]+)"', r.text)) == {
+        "subjid", "age", "consent_date"}  # fmt: skip
+    assert 'value="two hundred"' in r.text
+    other_site = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site2.id),
+                                                "subjid": "x-9"})  # fmt: skip
+    assert other_site.status_code == 422 and 'id="error-site"' in other_site.text
+    ok = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site1.id),
+                                        "subjid": "0012", "arm": str(world.arms["PRED"].id)},
+                     follow_redirects=False)  # fmt: skip
+    assert ok.status_code == 303
+    with read_session(world.engine) as s:
+        assert s.exec(select(Subject).where(Subject.subjid == "0012")).one().usubjid.endswith("-01-0012")
