@@ -54,5 +54,3 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return response
 
     return app
-
-

@@ -29,13 +29,15 @@ def status(session: Session) -> dict[str, Any]:
         arms = session.exec(
             select(Arm).where(Arm.study_id == study.id).order_by(Arm.position, Arm.id)
         ).all()
-        studies.append({
-            "id": study.id,
-            "title": study.title,
-            "arms": [{"name": a.label, "subjects": subjects_by_arm.get(a.id, 0)} for a in arms],
-            "subjects": subjects_by_study.get(study.id, 0),
-            "events": events_by_study.get(study.id, 0),
-        })  # fmt: skip
+        studies.append(
+            {
+                "id": study.id,
+                "title": study.title,
+                "arms": [{"name": a.label, "subjects": subjects_by_arm.get(a.id, 0)} for a in arms],
+                "subjects": subjects_by_study.get(study.id, 0),
+                "events": events_by_study.get(study.id, 0),
+            }
+        )
     releases = session.exec(
         select(TerminologyRelease).order_by(TerminologyRelease.name, TerminologyRelease.version)
     ).all()

@@ -51,13 +51,31 @@ def test_site_and_user_commands(cli):
     assert cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Second")[0] == 0
     code, _, err = cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Again")
     assert code == 2 and "already exists" in err
-    code, out, _ = cli("user", "add", "inv2", "--role", "investigator", "--site", "02",
-                       "--password-stdin", stdin="a long enough password\n")  # fmt: skip
+    code, out, _ = cli(
+        "user",
+        "add",
+        "inv2",
+        "--role",
+        "investigator",
+        "--site",
+        "02",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
     assert code == 0
-    code, _, err = cli("user", "add", "nobody", "--role", "investigator", "--password-stdin",
-                       stdin="a long enough password\n")  # fmt: skip
+    code, _, err = cli(
+        "user",
+        "add",
+        "nobody",
+        "--role",
+        "investigator",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
     assert code == 2 and "at least one site" in err
-    code, _, err = cli("user", "add", "weak", "--role", "officer", "--password-stdin", stdin="short\n")
+    code, _, err = cli(
+        "user", "add", "weak", "--role", "officer", "--password-stdin", stdin="short\n"
+    )
     assert code == 2 and "10 characters" in err
     code, out, _ = cli("user", "token", "inv2")
     token = out.strip().splitlines()[-1]

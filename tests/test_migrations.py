@@ -37,8 +37,14 @@ def test_it_migrates_a_brand_new_sqlite_file(tmp_path):
 
 def test_the_audit_trail_refuses_update_and_delete(engine):
     with write_session(engine) as s:
-        record(session=s, actor=Actor.system("t"), action="create", entity_type="x", entity_id=1,
-               changes={"a": [None, 1]})  # fmt: skip
+        record(
+            session=s,
+            actor=Actor.system("t"),
+            action="create",
+            entity_type="x",
+            entity_id=1,
+            changes={"a": [None, 1]},
+        )
     for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(sql))

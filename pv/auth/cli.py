@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = us.add_parser("add", help="create a user")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=list(Role.__members__))
-    add.add_argument("--site", action="append", default=[], help="site id (investigators; repeatable)")
+    add.add_argument(
+        "--site", action="append", default=[], help="site id (investigators; repeatable)"
+    )
     add.add_argument("--study", help="study of the site, when site ids are ambiguous")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.set_defaults(func=_add)
@@ -78,8 +80,14 @@ def _add(args: argparse.Namespace) -> int:
     password = _password(args) if args.password_stdin or sys.stdin.isatty() else None
     with write_session(database(upgrade=True)) as session:
         try:
-            create_user(session=session, actor=CLI, username=args.username, role=args.role,
-                        password=password, sites=_sites(session, args.site, args.study))  # fmt: skip
+            create_user(
+                session=session,
+                actor=CLI,
+                username=args.username,
+                role=args.role,
+                password=password,
+                sites=_sites(session, args.site, args.study),
+            )
         except AccountError as exc:
             raise CommandError(str(exc)) from exc
     print(f"created {args.role} {args.username}")
@@ -92,8 +100,9 @@ def _set_password(args: argparse.Namespace) -> int:
     password = _password(args)
     with write_session(database(upgrade=True)) as session:
         try:
-            set_password(session=session, actor=CLI, user=_user(session, args.username),
-                         password=password)  # fmt: skip
+            set_password(
+                session=session, actor=CLI, user=_user(session, args.username), password=password
+            )
         except AccountError as exc:
             raise CommandError(str(exc)) from exc
     print(f"password set for {args.username}")

@@ -34,10 +34,14 @@ def get_user(session: Session, username: str) -> User | None:
 
 
 def user_sites(session: Session, user: User) -> list[Site]:
-    return list(session.exec(
-        select(Site).join(UserSite, UserSite.site_id == Site.id)
-        .where(UserSite.user_id == user.id).order_by(Site.study_id, Site.code)
-    ))  # fmt: skip
+    return list(
+        session.exec(
+            select(Site)
+            .join(UserSite, UserSite.site_id == Site.id)
+            .where(UserSite.user_id == user.id)
+            .order_by(Site.study_id, Site.code)
+        )
+    )
 
 
 def visible_site_ids(session: Session, user: User) -> set[int] | None:
@@ -47,9 +51,16 @@ def visible_site_ids(session: Session, user: User) -> set[int] | None:
     return {s.id for s in user_sites(session, user) if s.id is not None}
 
 
-def create_user(*, session: Session, actor: Actor, username: str, role: str,
-                password: str | None = None, sites: list[Site] | None = None,
-                full_name: str | None = None) -> User:  # fmt: skip
+def create_user(
+    *,
+    session: Session,
+    actor: Actor,
+    username: str,
+    role: str,
+    password: str | None = None,
+    sites: list[Site] | None = None,
+    full_name: str | None = None,
+) -> User:
     username = username.strip()
     if not username or len(username) > 80:
         raise AccountError("a username has 1 to 80 characters")
@@ -61,15 +72,26 @@ def create_user(*, session: Session, actor: Actor, username: str, role: str,
         raise AccountError("an investigator is bound to at least one site (--site)")
     if password is not None and (problem := check_strength(password)):
         raise AccountError(problem)
-    user = User(username=username, role=role, full_name=full_name,
-                password_hash=hash_password(password) if password else None)  # fmt: skip
+    user = User(
+        username=username,
+        role=role,
+        full_name=full_name,
+        password_hash=hash_password(password) if password else None,
+    )
     session.add(user)
     session.flush()
     for site in sites or []:
         session.add(UserSite(user_id=user.id, site_id=site.id))  # type: ignore[arg-type]
-    record(session=session, actor=actor, action="create", entity_type="user", entity_id=user.id,
-           changes=diff({}, {"username": username, "role": role,
-                             "sites": [s.id for s in sites or []]}))  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="create",
+        entity_type="user",
+        entity_id=user.id,
+        changes=diff(
+            {}, {"username": username, "role": role, "sites": [s.id for s in sites or []]}
+        ),
+    )
     return user
 
 
@@ -78,16 +100,28 @@ def set_password(*, session: Session, actor: Actor, user: User, password: str) -
         raise AccountError(problem)
     user.password_hash = hash_password(password)
     session.add(user)
-    record(session=session, actor=actor, action="set_password", entity_type="user",
-           entity_id=user.id, changes={"password": ["***", "***"]})  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="set_password",
+        entity_type="user",
+        entity_id=user.id,
+        changes={"password": ["***", "***"]},
+    )
     _end_sessions(session, user)
 
 
 def disable_user(*, session: Session, actor: Actor, user: User) -> None:
     user.disabled = True
     session.add(user)
-    record(session=session, actor=actor, action="disable", entity_type="user",
-           entity_id=user.id, changes={"disabled": [False, True]})  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="disable",
+        entity_type="user",
+        entity_id=user.id,
+        changes={"disabled": [False, True]},
+    )
     _end_sessions(session, user)
     for token in session.exec(select(ApiToken).where(ApiToken.user_id == user.id)):
         token.revoked = True
@@ -98,14 +132,20 @@ def issue_token(*, session: Session, actor: Actor, user: User) -> str:
     """A new personal API token; only its SHA-256 is stored."""
     token = "pvt_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, token_hash=_sha(token)))  # type: ignore[arg-type]
-    record(session=session, actor=actor, action="issue_token", entity_type="user",
-           entity_id=user.id, changes={})  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="issue_token",
+        entity_type="user",
+        entity_id=user.id,
+        changes={},
+    )
     return token
 
 
 def user_for_token(session: Session, token: str) -> User | None:
     row = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == _sha(token), ApiToken.revoked == False)  # noqa: E712
+        select(ApiToken).where(ApiToken.token_hash == _sha(token), ApiToken.revoked.is_(False))
     ).first()
     if row is None:
         return None
@@ -132,18 +172,29 @@ def login(*, session: Session, username: str, password: str) -> LoginResult | No
     """Check the password and open a new session (always a new id: no fixation)."""
     user = authenticate(session, username, password)
     if user is None:
-        record(session=session, actor=Actor(username=username[:80]), action="login_failed",
-               entity_type="user", entity_id=username[:80])  # fmt: skip
+        record(
+            session=session,
+            actor=Actor(username=username[:80]),
+            action="login_failed",
+            entity_type="user",
+            entity_id=username[:80],
+        )
         return None
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(UserSession(id=_sha(token), user_id=user.id, csrf_token=csrf))  # type: ignore[arg-type]
-    record(session=session, actor=actor_for(user), action="login", entity_type="user",
-           entity_id=user.id)  # fmt: skip
+    record(
+        session=session,
+        actor=actor_for(user),
+        action="login",
+        entity_type="user",
+        entity_id=user.id,
+    )
     return LoginResult(user, token, csrf)
 
 
-def session_for(session: Session, token: str, settings: Settings
-                ) -> tuple[User, UserSession] | None:  # fmt: skip
+def session_for(
+    session: Session, token: str, settings: Settings
+) -> tuple[User, UserSession] | None:
     """The live session behind a cookie value, or None when unknown, ended or expired."""
     row = session.get(UserSession, _sha(token))
     if row is None or row.ended_at is not None:
@@ -175,13 +226,19 @@ def logout(*, session: Session, token: str) -> None:
         session.add(row)
         user = session.get(User, row.user_id)
         if user:
-            record(session=session, actor=actor_for(user), action="logout",
-                   entity_type="user", entity_id=user.id)  # fmt: skip
+            record(
+                session=session,
+                actor=actor_for(user),
+                action="logout",
+                entity_type="user",
+                entity_id=user.id,
+            )
 
 
 def _end_sessions(session: Session, user: User) -> None:
-    for row in session.exec(select(UserSession).where(UserSession.user_id == user.id,
-                                                      UserSession.ended_at == None)):  # noqa: E711
+    for row in session.exec(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    ):
         row.ended_at = utcnow()
         session.add(row)
 

@@ -31,13 +31,19 @@ def ensure_demo_users(engine) -> None:  # type: ignore[no-untyped-def]
     from pv.study.models import Site
 
     with write_session(engine) as session:
-        site = session.exec(select(Site).where(Site.study_id == "NCT04660565",
-                                               Site.code == "01")).one()  # fmt: skip
+        site = session.exec(
+            select(Site).where(Site.study_id == "NCT04660565", Site.code == "01")
+        ).one()
         for username, role, password in DEMO_USERS:
             if get_user(session, username) is None:
-                create_user(session=session, actor=Actor.system("demo"), username=username,
-                            role=role, password=password,
-                            sites=[site] if role == "investigator" else None)  # fmt: skip
+                create_user(
+                    session=session,
+                    actor=Actor.system("demo"),
+                    username=username,
+                    role=role,
+                    password=password,
+                    sites=[site] if role == "investigator" else None,
+                )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -48,8 +54,10 @@ def _demo(args: argparse.Namespace) -> int:
     summary = build_demo(engine, seed=args.seed)
     ensure_demo_users(engine)
     subjects = sum(summary.subjects_per_arm.values())
-    print(f"Demo trial {summary.study_id}: {subjects} subjects, {summary.events} "
-          f"adverse events ({summary.serious} serious, {summary.deaths} death).")  # fmt: skip
+    print(
+        f"Demo trial {summary.study_id}: {subjects} subjects, {summary.events} "
+        f"adverse events ({summary.serious} serious, {summary.deaths} death)."
+    )
     print("Log in with (username / password):")
     for username, role, password in DEMO_USERS:
         print(f"  {username:<13} {password:<18} {role}")

@@ -62,8 +62,9 @@ def parse_dtc(text: str) -> PartialDate:
         raise ValueError(f"'{text}': day {d} does not exist in {y}-{mo:02d}")
     day = date(y, mo, d)
     if m["H"] is None:
-        return PartialDate(t, "day", datetime.combine(day, time.min),
-                           datetime.combine(day, time(23, 59, 59)))  # fmt: skip
+        return PartialDate(
+            t, "day", datetime.combine(day, time.min), datetime.combine(day, time(23, 59, 59))
+        )
     hh, mm, ss = int(m["H"]), int(m["M"]), int(m["S"] or 0)
     if hh > 23 or mm > 59 or ss > 59:
         raise ValueError(f"'{text}': {hh:02d}:{mm:02d} is not a time of day")

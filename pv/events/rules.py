@@ -92,9 +92,13 @@ def check_event(
     f = Findings()
     # Completeness, on submission.
     if submit:
-        for name, label in (("aeterm", "the reported (verbatim) term"), ("aelltcd", "a coded term"),
-                            ("aetoxgr", "a CTCAE grade"), ("aestdtc", "an onset date"),
-                            ("aeout", "an outcome")):  # fmt: skip
+        for name, label in (
+            ("aeterm", "the reported (verbatim) term"),
+            ("aelltcd", "a coded term"),
+            ("aetoxgr", "a CTCAE grade"),
+            ("aestdtc", "an onset date"),
+            ("aeout", "an outcome"),
+        ):
             if getattr(data, name) in (None, ""):
                 f.error(name, f"{label} is required")
         if data.aeser is None:
@@ -115,8 +119,10 @@ def check_event(
             f.error("aetoxgr", "the grade must be 1 to 5")
         elif term is not None and term.graded and term.grade_text(data.aetoxgr) is None:
             allowed = ", ".join(str(g) for g in term.allowed_grades)
-            f.error("aetoxgr", f"grade {data.aetoxgr} does not exist for {term.term} "
-                               f"(allowed: {allowed})")  # fmt: skip
+            f.error(
+                "aetoxgr",
+                f"grade {data.aetoxgr} does not exist for {term.term} (allowed: {allowed})",
+            )
 
     # Death: grade 5 <=> outcome fatal <=> the "results in death" criterion.
     g5, fatal, death = data.aetoxgr == 5, data.aeout == FATAL, data.aesdth
@@ -143,8 +149,11 @@ def check_event(
     for name, allowed in (("aerel", RELATIONSHIPS), ("aeacn", ACTIONS)):
         for key, value in getattr(data, name).items():
             if key not in drug_keys:
-                f.error(f"{name}.{key}", f"'{key}' is not a study drug of this subject "
-                                         f"({', '.join(drug_keys) or 'none'})")  # fmt: skip
+                f.error(
+                    f"{name}.{key}",
+                    f"'{key}' is not a study drug of this subject "
+                    f"({', '.join(drug_keys) or 'none'})",
+                )
             elif value and value not in allowed:
                 f.error(f"{name}.{key}", f"'{value}' is not one of: {', '.join(allowed)}")
 

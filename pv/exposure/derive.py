@@ -55,9 +55,14 @@ def study_day(first: date, on: date) -> int:
 
 
 def time_at_risk_years(
-    first: date, last: date, *, window_days: int = 30, end_of_study: date | None = None,
-    cutoff: date | None = None, event_onset: date | None = None,
-) -> float:  # fmt: skip
+    first: date,
+    last: date,
+    *,
+    window_days: int = 30,
+    end_of_study: date | None = None,
+    cutoff: date | None = None,
+    event_onset: date | None = None,
+) -> float:
     """Patient-years from the first dose to the end of the observation window.
 
     The window ends at last dose + `window_days`, or earlier at the end of study or the

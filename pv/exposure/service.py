@@ -45,7 +45,14 @@ def add_exposure(
     session.add(exp)
     session.flush()
     fields = ("drug_id", "dose", "unit", "dose_mg", "route", "frequency", "start", "end")
-    record(session=session, actor=actor, action="create", entity_type="exposure",
-           entity_id=exp.id, study_id=subject.study_id, site_id=subject.site_id,
-           changes=diff({}, {f: getattr(exp, f) for f in fields}))  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="create",
+        entity_type="exposure",
+        entity_id=exp.id,
+        study_id=subject.study_id,
+        site_id=subject.site_id,
+        changes=diff({}, {f: getattr(exp, f) for f in fields}),
+    )
     return exp

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     study = sub.add_parser("study", help="studies")
     study_sub = study.add_subparsers(dest="study_command", required=True, metavar="ACTION")
-    imp = study_sub.add_parser("import", help="create or update a study from a "
-                               "ClinicalTrials.gov API v2 study JSON")  # fmt: skip
+    imp = study_sub.add_parser(
+        "import", help="create or update a study from a ClinicalTrials.gov API v2 study JSON"
+    )
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_study_import)
 
@@ -84,8 +85,13 @@ def _site_add(args: argparse.Namespace) -> int:
 
     with write_session(database(upgrade=True)) as session:
         try:
-            site = add_site(session=session, actor=Actor.system("cli"), study_id=args.study,
-                            code=args.code, name=args.name)  # fmt: skip
+            site = add_site(
+                session=session,
+                actor=Actor.system("cli"),
+                study_id=args.study,
+                code=args.code,
+                name=args.name,
+            )
         except StudyError as exc:
             raise CommandError(str(exc)) from exc
         print(f"added site {site.code} ({site.name}) to {args.study}")

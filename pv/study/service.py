@@ -14,10 +14,22 @@ from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import utcnow
 
 _STUDY_FIELDS = (
-    "title", "official_title", "sponsor", "phase", "overall_status", "study_type", "allocation",
-    "masking", "enrollment", "start_date", "completion_date", "brief_summary", "min_age_years",
-    "max_age_years", "sex",
-)  # fmt: skip
+    "title",
+    "official_title",
+    "sponsor",
+    "phase",
+    "overall_status",
+    "study_type",
+    "allocation",
+    "masking",
+    "enrollment",
+    "start_date",
+    "completion_date",
+    "brief_summary",
+    "min_age_years",
+    "max_age_years",
+    "sex",
+)
 
 
 class StudyError(ValueError):
@@ -103,8 +115,16 @@ def import_ctgov(*, session: Session, actor: Actor, spec: StudySpec) -> tuple[St
     return study, created
 
 
-def add_site(*, session: Session, actor: Actor, study_id: str, code: str, name: str,
-             city: str | None = None, country: str | None = None) -> Site:  # fmt: skip
+def add_site(
+    *,
+    session: Session,
+    actor: Actor,
+    study_id: str,
+    code: str,
+    name: str,
+    city: str | None = None,
+    country: str | None = None,
+) -> Site:
     if session.get(Study, study_id) is None:
         raise StudyError(f"no study '{study_id}'")
     code = code.strip()
@@ -115,14 +135,30 @@ def add_site(*, session: Session, actor: Actor, study_id: str, code: str, name: 
     site = Site(study_id=study_id, code=code, name=name.strip(), city=city, country=country)
     session.add(site)
     session.flush()
-    record(session=session, actor=actor, action="create", entity_type="site",
-           entity_id=site.id, study_id=study_id, site_id=site.id,
-           changes=diff({}, {"code": code, "name": site.name}))  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="create",
+        entity_type="site",
+        entity_id=site.id,
+        study_id=study_id,
+        site_id=site.id,
+        changes=diff({}, {"code": code, "name": site.name}),
+    )
     return site
 
 
-SUBJECT_FIELDS = ("usubjid", "subjid", "arm_id", "sex", "age", "weight_kg", "consent_date",
-                  "randomization_date", "end_of_study_date")  # fmt: skip
+SUBJECT_FIELDS = (
+    "usubjid",
+    "subjid",
+    "arm_id",
+    "sex",
+    "age",
+    "weight_kg",
+    "consent_date",
+    "randomization_date",
+    "end_of_study_date",
+)
 
 
 def add_subject(
@@ -152,14 +188,28 @@ def add_subject(
     ).first():
         raise StudyError(f"subject {usubjid} already exists")
     subject = Subject(
-        study_id=study_id, site_id=site.id, usubjid=usubjid, subjid=subjid,  # type: ignore[arg-type]
-        arm_id=arm.id if arm else None, sex=sex, age=age, weight_kg=weight_kg,
-        consent_date=consent_date, randomization_date=randomization_date,
+        study_id=study_id,
+        site_id=site.id,
+        usubjid=usubjid,
+        subjid=subjid,  # type: ignore[arg-type]
+        arm_id=arm.id if arm else None,
+        sex=sex,
+        age=age,
+        weight_kg=weight_kg,
+        consent_date=consent_date,
+        randomization_date=randomization_date,
         end_of_study_date=end_of_study_date,
-    )  # fmt: skip
+    )
     session.add(subject)
     session.flush()
-    record(session=session, actor=actor, action="create", entity_type="subject",
-           entity_id=subject.id, study_id=study_id, site_id=site.id,
-           changes=diff({}, _values(subject, SUBJECT_FIELDS)))  # fmt: skip
+    record(
+        session=session,
+        actor=actor,
+        action="create",
+        entity_type="subject",
+        entity_id=subject.id,
+        study_id=study_id,
+        site_id=site.id,
+        changes=diff({}, _values(subject, SUBJECT_FIELDS)),
+    )
     return subject

@@ -32,8 +32,10 @@ def _rows(path: Path, min_fields: int) -> list[list[str]]:
                 continue
             fields = line.split("$")
             if len(fields) < min_fields:
-                raise MeddraError(f"{path.name} line {n}: expected at least {min_fields} "
-                                  f"$-separated fields, found {len(fields)}")  # fmt: skip
+                raise MeddraError(
+                    f"{path.name} line {n}: expected at least {min_fields} "
+                    f"$-separated fields, found {len(fields)}"
+                )
             out.append(fields)
     return out
 
@@ -69,21 +71,29 @@ def load_meddra(engine: Engine, directory: Path, version: str | None = None) -> 
             raise MeddraError(f"llt.asc: LLT {code} points at PT {pt_code}, which pt.asc lacks")
         pt_name, pt_soc = pts[pt_code]
         hlt, hlgt, soc_code, soc_name = hier.get(pt_code, ("", "", pt_soc, socs.get(pt_soc, "")))
-        terms.append({
-            "code": code, "term": name, "pt_code": pt_code, "pt_term": pt_name,
-            "hlt_term": hlt or None, "hlgt_term": hlgt or None, "soc_code": soc_code,
-            "soc": soc_name or socs.get(soc_code, ""),
-            "current": (r[9].strip().upper() != "N") if len(r) > 9 else True,
-        })  # fmt: skip
+        terms.append(
+            {
+                "code": code,
+                "term": name,
+                "pt_code": pt_code,
+                "pt_term": pt_name,
+                "hlt_term": hlt or None,
+                "hlgt_term": hlgt or None,
+                "soc_code": soc_code,
+                "soc": soc_name or socs.get(soc_code, ""),
+                "current": (r[9].strip().upper() != "N") if len(r) > 9 else True,
+            }
+        )
     with write_session(engine) as session:
         if session.exec(
             select(TerminologyRelease).where(
                 TerminologyRelease.name == MEDDRA, TerminologyRelease.version == version
             )
         ).first():
-            raise MeddraError(f"MedDRA {version} is already loaded")  # fmt: skip
-        release = TerminologyRelease(name=MEDDRA, version=version, source=str(directory.name),
-                                     term_count=len(terms))  # fmt: skip
+            raise MeddraError(f"MedDRA {version} is already loaded")
+        release = TerminologyRelease(
+            name=MEDDRA, version=version, source=str(directory.name), term_count=len(terms)
+        )
         session.add(release)
         session.flush()
         if terms:

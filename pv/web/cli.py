@@ -16,8 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_server(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    uvicorn.run("pv.web.asgi:app", host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")  # fmt: skip
+    uvicorn.run(
+        "pv.web.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

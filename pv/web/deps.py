@@ -141,5 +141,3 @@ def event_or_404(session: Session, auth: Auth, event_id: int) -> AdverseEvent:
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
-
-

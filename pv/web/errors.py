@@ -44,11 +44,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) or request.url.path == "/openapi.json":
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                headers=getattr(exc, "headers", None))  # fmt: skip
+            return JSONResponse(
+                {"detail": exc.detail},
+                status_code=exc.status_code,
+                headers=getattr(exc, "headers", None),
+            )
         return templates.TemplateResponse(
-            request, "error.html", {"request": request, "status": exc.status_code,
-                                    "message": exc.detail}, status_code=exc.status_code)  # fmt: skip
+            request,
+            "error.html",
+            {"request": request, "status": exc.status_code, "message": exc.detail},
+            status_code=exc.status_code,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -57,13 +63,17 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"errors": errors}, status_code=422)
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return templates.TemplateResponse(
-            request, "error.html", {"request": request, "status": 422, "message": message},
-            status_code=422)  # fmt: skip
+            request,
+            "error.html",
+            {"request": request, "status": 422, "message": message},
+            status_code=422,
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _is_api(request):
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        return Response("Something went wrong; the error was logged.", status_code=500,
-                        media_type="text/plain")  # fmt: skip
+        return Response(
+            "Something went wrong; the error was logged.", status_code=500, media_type="text/plain"
+        )

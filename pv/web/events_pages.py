@@ -14,14 +14,26 @@ from pv.db import write_session
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, AdverseEvent, Status
 from pv.events.rules import EventInput
 from pv.events.service import (
-    NotEditable, ValidationFailed, VersionConflict, create_event, subject_drugs, to_input,
+    NotEditable,
+    ValidationFailed,
+    VersionConflict,
+    create_event,
+    subject_drugs,
+    to_input,
     update_event,
-)  # fmt: skip
+)
 from pv.study.models import Arm, Site, Subject
 from pv.web.deps import (
-    DB, EVENT_READERS, EVENT_WRITERS, Auth, WebAuth, engine, event_or_404, require,
+    DB,
+    EVENT_READERS,
+    EVENT_WRITERS,
+    Auth,
+    WebAuth,
+    engine,
+    event_or_404,
+    require,
     subject_or_404,
-)  # fmt: skip
+)
 from pv.web.forms import event_from_form, form_values
 from pv.web.templating import render
 from pv.web.terms import term_by_code
@@ -43,10 +55,21 @@ def _scoped(q: Any, auth: Auth) -> Any:
 
 
 @router.get("/events")
-def event_list(request: Request, auth: WebAuth, session: DB, subject: str = "", status: str = "",
-               serious: str = "", q: str = "", sort: str = "updated", page: int = 1) -> Response:  # fmt: skip
+def event_list(
+    request: Request,
+    auth: WebAuth,
+    session: DB,
+    subject: str = "",
+    status: str = "",
+    serious: str = "",
+    q: str = "",
+    sort: str = "updated",
+    page: int = 1,
+) -> Response:
     require(auth, *EVENT_READERS)
-    base = select(AdverseEvent, Subject.usubjid).join(Subject, Subject.id == AdverseEvent.subject_id)
+    base = select(AdverseEvent, Subject.usubjid).join(
+        Subject, Subject.id == AdverseEvent.subject_id
+    )
     base = _scoped(base, auth)
     if subject:
         base = base.where(Subject.usubjid.contains(subject.strip()))  # type: ignore[attr-defined]
@@ -56,25 +79,53 @@ def event_list(request: Request, auth: WebAuth, session: DB, subject: str = "", 
         base = base.where(AdverseEvent.aeser == (serious == "Y"))
     if q.strip():
         like = f"%{q.strip().lower()}%"
-        base = base.where(or_(func.lower(AdverseEvent.aeterm).like(like),
-                              func.lower(AdverseEvent.aedecod).like(like)))  # fmt: skip
+        base = base.where(
+            or_(
+                func.lower(AdverseEvent.aeterm).like(like),
+                func.lower(AdverseEvent.aedecod).like(like),
+            )
+        )
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     page = max(page, 1)
     order = SORTS.get(sort, SORTS["updated"])
-    rows = session.exec(base.order_by(order, AdverseEvent.id.desc())  # type: ignore[union-attr]
-                        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()  # fmt: skip
-    ctx = {"auth": auth, "rows": rows, "total": total, "page": page,
-           "pages": max(1, -(-total // PAGE_SIZE)), "statuses": list(Status.__members__),
-           "f": {"subject": subject, "status": status, "serious": serious, "q": q, "sort": sort}}  # fmt: skip
+    rows = session.exec(
+        base.order_by(order, AdverseEvent.id.desc())  # type: ignore[union-attr]
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    ctx = {
+        "auth": auth,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "statuses": list(Status.__members__),
+        "f": {"subject": subject, "status": status, "serious": serious, "q": q, "sort": sort},
+    }
     return render(request, "events/list.html", ctx, partial="events/_table.html")
 
 
-def _form_context(session: Session, auth: Auth, subject: Subject, values: dict[str, Any],
-                  errors: dict[str, str], **extra: Any) -> dict[str, Any]:  # fmt: skip
+def _form_context(
+    session: Session,
+    auth: Auth,
+    subject: Subject,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    **extra: Any,
+) -> dict[str, Any]:
     term = term_by_code(session, values["aelltcd"]) if values.get("aelltcd") else None
-    return {"auth": auth, "subject": subject, "drugs": subject_drugs(session, subject),
-            "values": values, "errors": errors, "term": term, "outcomes": OUTCOMES,
-            "relationships": RELATIONSHIPS, "actions": ACTIONS, **extra}  # fmt: skip
+    return {
+        "auth": auth,
+        "subject": subject,
+        "drugs": subject_drugs(session, subject),
+        "values": values,
+        "errors": errors,
+        "term": term,
+        "outcomes": OUTCOMES,
+        "relationships": RELATIONSHIPS,
+        "actions": ACTIONS,
+        **extra,
+    }
 
 
 @router.get("/events/new")
@@ -88,7 +139,9 @@ def new_event(request: Request, auth: WebAuth, session: DB, subject: int) -> Res
 def _errors(exc: ValidationFailed) -> dict[str, str]:
     out: dict[str, str] = {}
     for issue in exc.findings.errors:
-        out[issue.field] = f"{out[issue.field]} · {issue.message}" if issue.field in out else issue.message
+        out[issue.field] = (
+            f"{out[issue.field]} · {issue.message}" if issue.field in out else issue.message
+        )
     return out
 
 
@@ -98,15 +151,17 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
     form = await request.form()
     subject_id = str(form.get("subject_id") or "")
     with write_session(engine(request)) as session:
-        subj = subject_or_404(session, auth, session.get(Subject, int(subject_id))
-                              if subject_id.isdigit() else None)  # fmt: skip
+        subj = subject_or_404(
+            session, auth, session.get(Subject, int(subject_id)) if subject_id.isdigit() else None
+        )
         drugs = subject_drugs(session, subj)
         data, errors = event_from_form(form, [d.key for d in drugs])
         submit = form.get("action") == "submit"
         if not errors:
             try:
-                event, _ = create_event(session=session, actor=auth.actor, subject=subj,
-                                        data=data, submit=submit)  # fmt: skip
+                event, _ = create_event(
+                    session=session, actor=auth.actor, subject=subj, data=data, submit=submit
+                )
                 return RedirectResponse(f"/events/{event.id}?saved=1", status_code=303)
             except ValidationFailed as exc:
                 errors = _errors(exc)
@@ -116,19 +171,27 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
 
 
 def _history(session: Session, event: AdverseEvent) -> list[AuditEntry]:
-    return list(session.exec(
-        select(AuditEntry).where(AuditEntry.entity_type == "adverse_event",
-                                 AuditEntry.entity_id == str(event.id)).order_by(AuditEntry.id)
-    ))  # fmt: skip
+    return list(
+        session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "adverse_event", AuditEntry.entity_id == str(event.id))
+            .order_by(AuditEntry.id)
+        )
+    )
 
 
 def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[str, Any]:
     subject = session.get(Subject, event.subject_id)
     assert subject is not None
-    return {"auth": auth, "event": event, "subject": subject,
-            "site": session.get(Site, event.site_id),
-            "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
-            "drugs": subject_drugs(session, subject), "history": _history(session, event)}  # fmt: skip
+    return {
+        "auth": auth,
+        "event": event,
+        "subject": subject,
+        "site": session.get(Site, event.site_id),
+        "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
+        "drugs": subject_drugs(session, subject),
+        "history": _history(session, event),
+    }
 
 
 @router.get("/events/{event_id}")
@@ -151,8 +214,9 @@ def edit_event(request: Request, auth: WebAuth, session: DB, event_id: int) -> R
     event = event_or_404(session, auth, event_id)
     subject = session.get(Subject, event.subject_id)
     assert subject is not None
-    ctx = _form_context(session, auth, subject, form_values(to_input(event)), {}, event=event,
-                        version=event.version)  # fmt: skip
+    ctx = _form_context(
+        session, auth, subject, form_values(to_input(event)), {}, event=event, version=event.version
+    )
     return render(request, "events/form.html", ctx)
 
 
@@ -173,9 +237,15 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: int) -> R
             raise HTTPException(422, "the form lost its version; reload the event")
         if not errors:
             try:
-                update_event(session=session, actor=auth.actor, event_id=event_id, data=data,
-                             expected_version=int(version), reason=reason,
-                             submit=form.get("action") == "submit")  # fmt: skip
+                update_event(
+                    session=session,
+                    actor=auth.actor,
+                    event_id=event_id,
+                    data=data,
+                    expected_version=int(version),
+                    reason=reason,
+                    submit=form.get("action") == "submit",
+                )
                 return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
             except ValidationFailed as exc:
                 errors = _errors(exc)

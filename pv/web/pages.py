@@ -27,28 +27,60 @@ def _safe_next(target: str | None) -> str:
 def login_form(request: Request, next: str = "/") -> Response:
     token = new_token()
     resp = render(request, "auth/login.html", {"login_csrf": token, "next": _safe_next(next)})
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                    secure=request.app.state.settings.secure_cookies)  # fmt: skip
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+    )
     return resp
 
 
 @router.post("/login")
-def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
-                 csrf_token: str = Form(""), next: str = Form("/")) -> Response:  # fmt: skip
+def login_submit(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
-        return render(request, "auth/login.html", {"error": "Your log-in form expired; try again.",
-                      "login_csrf": expected, "next": _safe_next(next), "username": username},
-                      status_code=403)  # fmt: skip
+        return render(
+            request,
+            "auth/login.html",
+            {
+                "error": "Your log-in form expired; try again.",
+                "login_csrf": expected,
+                "next": _safe_next(next),
+                "username": username,
+            },
+            status_code=403,
+        )
     with write_session(engine(request)) as session:
         result = login(session=session, username=username.strip(), password=password)
     if result is None:
-        return render(request, "auth/login.html", {"error": "Wrong username or password.",
-                      "login_csrf": expected, "next": _safe_next(next), "username": username},
-                      status_code=401)  # fmt: skip
+        return render(
+            request,
+            "auth/login.html",
+            {
+                "error": "Wrong username or password.",
+                "login_csrf": expected,
+                "next": _safe_next(next),
+                "username": username,
+            },
+            status_code=401,
+        )
     resp = RedirectResponse(_safe_next(next), status_code=303)
-    resp.set_cookie(SESSION_COOKIE, result.session_token, httponly=True, samesite="lax",
-                    secure=request.app.state.settings.secure_cookies, path="/")  # fmt: skip
+    resp.set_cookie(
+        SESSION_COOKIE,
+        result.session_token,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
     return resp
 
@@ -66,19 +98,27 @@ def logout_submit(request: Request, auth: WebAuth) -> Response:
 def home(request: Request, auth: WebAuth, session: DB) -> Response:
     studies = []
     for study in session.exec(select(Study).order_by(Study.id)):
-        arms = session.exec(select(Arm).where(Arm.study_id == study.id)
-                            .order_by(Arm.position, Arm.id)).all()  # fmt: skip
+        arms = session.exec(
+            select(Arm).where(Arm.study_id == study.id).order_by(Arm.position, Arm.id)
+        ).all()
         q = select(Subject.arm_id, func.count()).where(Subject.study_id == study.id)
         if auth.sites is not None:
             q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
         counts = dict(session.exec(q.group_by(Subject.arm_id)).all())
-        studies.append({"study": study, "arms": [(a, counts.get(a.id, 0)) for a in arms],
-                        "subjects": sum(counts.values())})  # fmt: skip
+        studies.append(
+            {
+                "study": study,
+                "arms": [(a, counts.get(a.id, 0)) for a in arms],
+                "subjects": sum(counts.values()),
+            }
+        )
     latest = []
     if auth.role != "dsmb":
-        q2 = (select(AdverseEvent, Subject.usubjid, Site.code)
-              .join(Subject, Subject.id == AdverseEvent.subject_id)
-              .join(Site, Site.id == AdverseEvent.site_id))  # fmt: skip
+        q2 = (
+            select(AdverseEvent, Subject.usubjid, Site.code)
+            .join(Subject, Subject.id == AdverseEvent.subject_id)
+            .join(Site, Site.id == AdverseEvent.site_id)
+        )
         if auth.sites is not None:
             q2 = q2.where(AdverseEvent.site_id.in_(auth.sites))  # type: ignore[attr-defined]
         else:

@@ -30,32 +30,56 @@ def _sites(session: Session, auth: Auth) -> list[Site]:
 
 
 @router.get("/subjects")
-def subject_list(request: Request, auth: WebAuth, session: DB, q: str = "", page: int = 1) -> Response:
+def subject_list(
+    request: Request, auth: WebAuth, session: DB, q: str = "", page: int = 1
+) -> Response:
     require(auth, *EVENT_READERS)
-    events = (select(AdverseEvent.subject_id, func.count().label("n"))
-              .group_by(AdverseEvent.subject_id).subquery())  # fmt: skip
-    base = (select(Subject, Site.code, Arm.label, events.c.n)
-            .join(Site, Site.id == Subject.site_id)
-            .outerjoin(Arm, Arm.id == Subject.arm_id)
-            .outerjoin(events, events.c.subject_id == Subject.id))  # fmt: skip
+    events = (
+        select(AdverseEvent.subject_id, func.count().label("n"))
+        .group_by(AdverseEvent.subject_id)
+        .subquery()
+    )
+    base = (
+        select(Subject, Site.code, Arm.label, events.c.n)
+        .join(Site, Site.id == Subject.site_id)
+        .outerjoin(Arm, Arm.id == Subject.arm_id)
+        .outerjoin(events, events.c.subject_id == Subject.id)
+    )
     if auth.sites is not None:
         base = base.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
     if q.strip():
         base = base.where(Subject.usubjid.contains(q.strip()))  # type: ignore[attr-defined]
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     page = max(page, 1)
-    rows = session.exec(base.order_by(Subject.usubjid).offset((page - 1) * PAGE_SIZE)
-                        .limit(PAGE_SIZE)).all()  # fmt: skip
-    return render(request, "subjects/list.html", {
-        "auth": auth, "rows": rows, "total": total, "page": page, "q": q,
-        "pages": max(1, -(-total // PAGE_SIZE)),
-        "can_add": auth.role in (Role.investigator, Role.admin)})  # fmt: skip
+    rows = session.exec(
+        base.order_by(Subject.usubjid).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    ).all()
+    return render(
+        request,
+        "subjects/list.html",
+        {
+            "auth": auth,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "q": q,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "can_add": auth.role in (Role.investigator, Role.admin),
+        },
+    )
 
 
-def _form_ctx(session: Session, auth: Auth, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _form_ctx(
+    session: Session, auth: Auth, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
     sites = _sites(session, auth)
-    arms = list(session.exec(select(Arm).where(Arm.study_id.in_({s.study_id for s in sites}))  # type: ignore[attr-defined]
-                             .order_by(Arm.position)))  # fmt: skip
+    arms = list(
+        session.exec(
+            select(Arm)
+            .where(Arm.study_id.in_({s.study_id for s in sites}))  # type: ignore[attr-defined]
+            .order_by(Arm.position)
+        )
+    )
     return {"auth": auth, "sites": sites, "arms": arms, "values": values, "errors": errors}
 
 
@@ -66,8 +90,19 @@ def new_subject(request: Request, auth: WebAuth, session: DB) -> Response:
 
 
 def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    values = {k: str(form.get(k) or "").strip() for k in
-              ("site", "subjid", "arm", "sex", "age", "weight_kg", "consent_date", "randomization_date")}  # fmt: skip
+    values = {
+        k: str(form.get(k) or "").strip()
+        for k in (
+            "site",
+            "subjid",
+            "arm",
+            "sex",
+            "age",
+            "weight_kg",
+            "consent_date",
+            "randomization_date",
+        )
+    }
     parsed: dict[str, Any] = {}
     errors: dict[str, str] = {}
     if not values["subjid"]:
@@ -111,11 +146,20 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
                 errors["arm"] = "choose an arm of the site's study"
         if not errors and site is not None:
             try:
-                add_subject(session=session, actor=auth.actor, study_id=site.study_id, site=site,
-                            subjid=values["subjid"], arm=arm, sex=values["sex"] or None, **parsed)  # fmt: skip
+                add_subject(
+                    session=session,
+                    actor=auth.actor,
+                    study_id=site.study_id,
+                    site=site,
+                    subjid=values["subjid"],
+                    arm=arm,
+                    sex=values["sex"] or None,
+                    **parsed,
+                )
                 return RedirectResponse("/subjects", status_code=303)
             except StudyError as exc:
                 errors["subjid"] = str(exc)
         session.rollback()
-        return render(request, "subjects/form.html", _form_ctx(session, auth, values, errors),
-                      status_code=422)  # fmt: skip
+        return render(
+            request, "subjects/form.html", _form_ctx(session, auth, values, errors), status_code=422
+        )

@@ -19,8 +19,14 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None,
-           *, status_code: int = 200, partial: str | None = None) -> HTMLResponse:  # fmt: skip
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    partial: str | None = None,
+) -> HTMLResponse:
     """Render the page, or only `partial` when htmx asks for a fragment."""
     ctx = {"request": request, **(context or {})}
     auth = ctx.get("auth")

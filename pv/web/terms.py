@@ -34,5 +34,8 @@ def term_choose(request: Request, auth: WebAuth, session: DB, code: str) -> Resp
     term = term_by_code(session, code)
     if term is None:
         raise HTTPException(404, "no such term")
-    return render(request, "events/_term_block.html",
-                  {"auth": auth, "term": term, "values": {"aelltcd": term.code}, "errors": {}})  # fmt: skip
+    return render(
+        request,
+        "events/_term_block.html",
+        {"auth": auth, "term": term, "values": {"aelltcd": term.code}, "errors": {}},
+    )

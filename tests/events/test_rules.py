@@ -13,20 +13,42 @@ from pv.terminology.models import Term
 
 TODAY = date(2024, 6, 30)
 DRUGS = ["belimumab", "prednisone"]
-IRR = Term(release_id=1, code="10051792", term="Infusion related reaction", soc="Injury",
-           grade_1="g1", grade_2="g2", grade_3="g3", grade_4="g4", grade_5="Death")  # fmt: skip
-ANAPH = Term(release_id=1, code="10002218", term="Anaphylaxis", soc="Immune system disorders",
-             grade_3="g3", grade_4="g4", grade_5="Death")  # fmt: skip
+IRR = Term(
+    release_id=1,
+    code="10051792",
+    term="Infusion related reaction",
+    soc="Injury",
+    grade_1="g1",
+    grade_2="g2",
+    grade_3="g3",
+    grade_4="g4",
+    grade_5="Death",
+)
+ANAPH = Term(
+    release_id=1,
+    code="10002218",
+    term="Anaphylaxis",
+    soc="Immune system disorders",
+    grade_3="g3",
+    grade_4="g4",
+    grade_5="Death",
+)
 GOOD = EventInput(
-    aeterm="reaction during infusion", aelltcd="10051792", aetoxgr=2, aeser=False,
-    aestdtc="2024-03-01", aeendtc="2024-03-02", aeout="RECOVERED/RESOLVED",
+    aeterm="reaction during infusion",
+    aelltcd="10051792",
+    aetoxgr=2,
+    aeser=False,
+    aestdtc="2024-03-01",
+    aeendtc="2024-03-02",
+    aeout="RECOVERED/RESOLVED",
     aerel={"belimumab": "RELATED", "prednisone": "NOT RELATED"},
-)  # fmt: skip
+)
 
 
 def fields(data, term=IRR, submit=True, consent=date(2024, 1, 1)):
-    f = check_event(data, term=term, drug_keys=DRUGS, consent_date=consent, today=TODAY,
-                    submit=submit)  # fmt: skip
+    f = check_event(
+        data, term=term, drug_keys=DRUGS, consent_date=consent, today=TODAY, submit=submit
+    )
     return sorted({i.field for i in f.errors}), sorted({i.field for i in f.warnings})
 
 
@@ -63,7 +85,7 @@ def test_grade_out_of_range_and_unknown_code():
         ({"aeout": "FATAL", "aeendtc": None}, ["aesdth", "aetoxgr"]),
         ({"aesdth": True, "aeser": True, "narrative": "n"}, ["aeout", "aetoxgr"]),
     ],
-)  # fmt: skip
+)
 def test_grade_5_fatal_and_death_go_together(changes, errors):
     assert fields(replace(GOOD, **changes))[0] == errors
 
@@ -77,7 +99,7 @@ def test_grade_5_fatal_and_death_go_together(changes, errors):
         ({"aeser": True, "aeslife": True}, ["narrative"]),
         ({"aeser": True, "aeslife": True, "narrative": "   "}, ["narrative"]),
     ],
-)  # fmt: skip
+)
 def test_serious_if_and_only_if_a_criterion_and_a_narrative(changes, errors):
     assert fields(replace(GOOD, **changes))[0] == errors
 
@@ -99,11 +121,14 @@ def test_end_not_before_onset_by_partial_bounds(onset, end, ok):
     assert ("aeendtc" not in errors) is ok
 
 
-@pytest.mark.parametrize(("value", "ok"), [("2024-06-30", True), ("2024-07-01", False),
-                                           ("2024-06", True), ("2025", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("2024-06-30", True), ("2024-07-01", False), ("2024-06", True), ("2025", False)],
+)
 def test_no_future_dates(value, ok):
-    errors, _ = fields(replace(GOOD, aestdtc=value, aeendtc=None, ongoing=True,
-                               aeout="NOT RECOVERED/NOT RESOLVED"))  # fmt: skip
+    errors, _ = fields(
+        replace(GOOD, aestdtc=value, aeendtc=None, ongoing=True, aeout="NOT RECOVERED/NOT RESOLVED")
+    )
     assert ("aestdtc" not in errors) is ok
 
 
@@ -118,7 +143,14 @@ def test_drafts_skip_completeness_but_not_consistency():
     assert fields(draft, term=None, submit=False)[0] == []
     assert fields(replace(draft, aestdtc="yesterday"), term=None, submit=False)[0] == ["aestdtc"]
     assert fields(draft, term=None, submit=True)[0] == [
-        "aelltcd", "aeout", "aerel.belimumab", "aerel.prednisone", "aeser", "aestdtc", "aetoxgr"]  # fmt: skip
+        "aelltcd",
+        "aeout",
+        "aerel.belimumab",
+        "aerel.prednisone",
+        "aeser",
+        "aestdtc",
+        "aetoxgr",
+    ]
 
 
 def test_controlled_terms_and_study_drugs():
@@ -129,18 +161,24 @@ def test_controlled_terms_and_study_drugs():
 
 def test_ongoing_events_have_no_end_and_no_resolved_outcome():
     assert fields(replace(GOOD, ongoing=True))[0] == ["aeendtc", "ongoing"]
-    assert fields(replace(GOOD, ongoing=True, aeendtc=None,
-                          aeout="NOT RECOVERED/NOT RESOLVED"))[0] == []  # fmt: skip
+    assert (
+        fields(replace(GOOD, ongoing=True, aeendtc=None, aeout="NOT RECOVERED/NOT RESOLVED"))[0]
+        == []
+    )
 
 
-@pytest.mark.parametrize(("text", "precision"), [("2021", "year"), ("2021-03", "month"),
-                         ("2021-03-05", "day"), ("2021-03-05T14:30", "minute")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "precision"),
+    [("2021", "year"), ("2021-03", "month"), ("2021-03-05", "day"), ("2021-03-05T14:30", "minute")],
+)
 def test_partial_dates_keep_their_precision(text, precision):
     d = parse_dtc(text)
     assert (d.text, d.precision) == (text, precision)
 
 
-@pytest.mark.parametrize("text", ["2021-02-30", "2021-13", "21-03-05", "2021/03/05", "2021-03-05T25:00"])
+@pytest.mark.parametrize(
+    "text", ["2021-02-30", "2021-13", "21-03-05", "2021/03/05", "2021-03-05T25:00"]
+)
 def test_impossible_dates_are_refused(text):
     with pytest.raises(ValueError):
         parse_dtc(text)

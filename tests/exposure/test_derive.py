@@ -19,25 +19,43 @@ from datetime import date, datetime
 import pytest
 
 from pv.exposure.derive import (
-    convert_to_mg, cumulative_dose_mg, days_since_last_infusion, first_dose, last_dose, study_day,
+    convert_to_mg,
+    cumulative_dose_mg,
+    days_since_last_infusion,
+    first_dose,
+    last_dose,
+    study_day,
     time_at_risk_years,
-)  # fmt: skip
+)
 from pv.exposure.models import Exposure
 
 PRED, BEL = 1, 2
 
 
 def _pred(dose, start, end):
-    return Exposure(subject_id=1, drug_id=PRED, dose=dose, unit="mg", dose_mg=dose,
-                    frequency="QD", start=datetime.fromisoformat(start),
-                    end=datetime.fromisoformat(end))  # fmt: skip
+    return Exposure(
+        subject_id=1,
+        drug_id=PRED,
+        dose=dose,
+        unit="mg",
+        dose_mg=dose,
+        frequency="QD",
+        start=datetime.fromisoformat(start),
+        end=datetime.fromisoformat(end),
+    )
 
 
 def _bel(day):
-    return Exposure(subject_id=1, drug_id=BEL, dose=10, unit="mg/kg",
-                    dose_mg=convert_to_mg(10, "mg/kg", 70), frequency="ONCE",
-                    start=datetime.fromisoformat(f"{day}T09:00"),
-                    end=datetime.fromisoformat(f"{day}T10:00"))  # fmt: skip
+    return Exposure(
+        subject_id=1,
+        drug_id=BEL,
+        dose=10,
+        unit="mg/kg",
+        dose_mg=convert_to_mg(10, "mg/kg", 70),
+        frequency="ONCE",
+        start=datetime.fromisoformat(f"{day}T09:00"),
+        end=datetime.fromisoformat(f"{day}T10:00"),
+    )
 
 
 PREDNISONE = [
@@ -97,7 +115,11 @@ def test_time_at_risk_in_patient_years():
     # last dose + 30 days = 2021-03-23; 2021-01-11 .. 2021-03-23 inclusive = 72 days
     assert time_at_risk_years(first, last) == pytest.approx(72 / 365.25)
     # the end of study comes first: 2021-02-28 -> 49 days
-    assert time_at_risk_years(first, last, end_of_study=date(2021, 2, 28)) == pytest.approx(49 / 365.25)
+    assert time_at_risk_years(first, last, end_of_study=date(2021, 2, 28)) == pytest.approx(
+        49 / 365.25
+    )
     # first-occurrence rate: stops at the first event, 2021-01-20 -> 10 days
-    assert time_at_risk_years(first, last, event_onset=date(2021, 1, 20)) == pytest.approx(10 / 365.25)
+    assert time_at_risk_years(first, last, event_onset=date(2021, 1, 20)) == pytest.approx(
+        10 / 365.25
+    )
     assert time_at_risk_years(first, last, cutoff=date(2021, 1, 1)) == 0.0

@@ -10,11 +10,10 @@ from sqlmodel import select
 
 from pv.audit.service import Actor
 from pv.db import read_session, write_session
+from pv.demo import RECORD_PATH
 from pv.study.ctgov import RecordError, parse_ctgov
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study
 from pv.study.service import import_ctgov
-
-from pv.demo import RECORD_PATH
 
 RECORD = json.loads(RECORD_PATH.read_text(encoding="utf-8"))
 ACTOR = Actor.system("test")
@@ -43,7 +42,9 @@ def test_it_imports_the_reference_trial(engine):
         drugs = {d.id: d.key for d in s.exec(select(Drug))}
         assert sorted(drugs.values()) == ["belimumab", "prednisone"]
         combo = arms["Combination therapy Group"].id
-        linked = {drugs[link.drug_id] for link in s.exec(select(ArmDrug).where(ArmDrug.arm_id == combo))}
+        linked = {
+            drugs[link.drug_id] for link in s.exec(select(ArmDrug).where(ArmDrug.arm_id == combo))
+        }
         assert linked == {"belimumab", "prednisone"}
         sites = s.exec(select(Site)).all()
         assert [(x.code, x.name, x.city) for x in sites] == [
@@ -70,23 +71,38 @@ def test_it_updates_instead_of_duplicating_on_reimport(engine):
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
-        (lambda r: r["protocolSection"]["identificationModule"].pop("nctId"),
-         "protocolSection.identificationModule.nctId: missing"),
-        (lambda r: r["protocolSection"]["identificationModule"].update(nctId="NCT123"),
-         "protocolSection.identificationModule.nctId"),
-        (lambda r: r["protocolSection"]["armsInterventionsModule"].update(armGroups="two arms"),
-         "protocolSection.armsInterventionsModule.armGroups: expected a list"),
-        (lambda r: r["protocolSection"]["armsInterventionsModule"]["armGroups"][1].pop("label"),
-         "protocolSection.armsInterventionsModule.armGroups[1].label: missing"),
-        (lambda r: r["protocolSection"]["eligibilityModule"].update(minimumAge="eighteen"),
-         "protocolSection.eligibilityModule.minimumAge"),
-        (lambda r: r["protocolSection"]["armsInterventionsModule"]["armGroups"][0]
-         .update(interventionNames=["Drug: Aspirin"]),
-         "armGroups[0].interventionNames: 'Aspirin' is not among the interventions"),
-        (lambda r: r["protocolSection"]["designModule"]["enrollmentInfo"].update(count="sixty"),
-         "protocolSection.designModule.enrollmentInfo.count: expected a whole number"),
+        (
+            lambda r: r["protocolSection"]["identificationModule"].pop("nctId"),
+            "protocolSection.identificationModule.nctId: missing",
+        ),
+        (
+            lambda r: r["protocolSection"]["identificationModule"].update(nctId="NCT123"),
+            "protocolSection.identificationModule.nctId",
+        ),
+        (
+            lambda r: r["protocolSection"]["armsInterventionsModule"].update(armGroups="two arms"),
+            "protocolSection.armsInterventionsModule.armGroups: expected a list",
+        ),
+        (
+            lambda r: r["protocolSection"]["armsInterventionsModule"]["armGroups"][1].pop("label"),
+            "protocolSection.armsInterventionsModule.armGroups[1].label: missing",
+        ),
+        (
+            lambda r: r["protocolSection"]["eligibilityModule"].update(minimumAge="eighteen"),
+            "protocolSection.eligibilityModule.minimumAge",
+        ),
+        (
+            lambda r: r["protocolSection"]["armsInterventionsModule"]["armGroups"][0].update(
+                interventionNames=["Drug: Aspirin"]
+            ),
+            "armGroups[0].interventionNames: 'Aspirin' is not among the interventions",
+        ),
+        (
+            lambda r: r["protocolSection"]["designModule"]["enrollmentInfo"].update(count="sixty"),
+            "protocolSection.designModule.enrollmentInfo.count: expected a whole number",
+        ),
     ],
-)  # fmt: skip
+)
 def test_it_names_the_field_of_a_malformed_record(mutate, field):
     record = copy.deepcopy(RECORD)
     mutate(record)

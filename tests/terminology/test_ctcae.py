@@ -57,7 +57,9 @@ def test_every_term_matches_the_csv_row(engine):
             row = rows[t.code]
             assert (t.term, t.soc) == (row["term"], row["soc"])
             for g in range(1, 6):
-                expected = None if row[f"grade_{g}"].strip() in ("", "-") else row[f"grade_{g}"].strip()
+                expected = (
+                    None if row[f"grade_{g}"].strip() in ("", "-") else row[f"grade_{g}"].strip()
+                )
                 assert t.grade_text(g) == expected
 
 
@@ -71,7 +73,9 @@ def test_search_ranks_exact_then_word_prefix_then_substring(engine):
         assert {"Pain in extremity", "Back pain"} <= {h.term for h in hits}
         # "infus" starts words of the infusion terms; it is inside no other term.
         assert [h.term for h in search_terms(s, "INFUS")] == [
-            "Infusion related reaction", "Infusion site extravasation"]  # fmt: skip
+            "Infusion related reaction",
+            "Infusion site extravasation",
+        ]
         # substring only: "ectio" is inside "infection" words but starts none of them
         sub = search_terms(s, "ectio", limit=100)
         assert sub and all(h.rank == SUBSTRING for h in sub)

@@ -12,12 +12,16 @@ from pv.db import read_session
 from pv.terminology.meddra import MeddraError, load_meddra
 from pv.terminology.models import Term, TerminologyRelease
 
+# ruff: noqa: E501  (the .asc lines are kept whole so they read like the real files)
+
 FILES = {
     "soc.asc": ["90000001$Synthetic infections soc$SynInf$", "90000002$Synthetic skin soc$SynSkn$"],
     "hlgt.asc": ["91000001$Synthetic hlgt A$", "91000002$Synthetic hlgt B$"],
     "hlt.asc": ["92000001$Synthetic hlt A$", "92000002$Synthetic hlt B$"],
-    "pt.asc": ["93000001$Synthetic pneumonia$$90000001$$$$$$$",
-               "93000002$Synthetic rash$$90000002$$$$$$$"],
+    "pt.asc": [
+        "93000001$Synthetic pneumonia$$90000001$$$$$$$",
+        "93000002$Synthetic rash$$90000002$$$$$$$",
+    ],
     # pt$hlt$hlgt$soc$pt name$hlt name$hlgt name$soc name$abbrev$$pt soc$primary flag$
     "mdhier.asc": [
         "93000001$92000001$91000001$90000001$Synthetic pneumonia$Synthetic hlt A$Synthetic hlgt A$Synthetic infections soc$SynInf$$90000001$Y$",
@@ -30,7 +34,7 @@ FILES = {
         "94000003$Synthetic skin eruption$93000002$$$$$$$N$$",
     ],
     "meddra_release.asc": ["99.0$English$$$"],
-}  # fmt: skip
+}
 
 
 def _write(tmp_path, files=FILES):
@@ -48,9 +52,15 @@ def test_it_links_llt_to_pt_and_primary_soc(engine, tmp_path):
         terms = {t.code: t for t in s.exec(select(Term).where(Term.release_id == release_id))}
         chest = terms["94000001"]
         assert (chest.term, chest.pt_code, chest.pt_term) == (
-            "Synthetic chest infection", "93000001", "Synthetic pneumonia")  # fmt: skip
+            "Synthetic chest infection",
+            "93000001",
+            "Synthetic pneumonia",
+        )
         assert (chest.soc, chest.soc_code, chest.hlt_term) == (
-            "Synthetic infections soc", "90000001", "Synthetic hlt A")  # fmt: skip
+            "Synthetic infections soc",
+            "90000001",
+            "Synthetic hlt A",
+        )
         rash = terms["94000003"]
         # The rash PT sits under two SOCs; the primary one (flag Y) is used.
         assert rash.soc == "Synthetic skin soc" and rash.hlgt_term == "Synthetic hlgt B"
@@ -71,7 +81,10 @@ def test_it_refuses_an_llt_pointing_at_a_missing_pt(engine, tmp_path):
     with pytest.raises(MeddraError, match="93999999"):
         load_meddra(engine, _write(tmp_path, files))
     with read_session(engine) as s:
-        assert s.exec(select(TerminologyRelease).where(TerminologyRelease.name == "MedDRA")).all() == []
+        assert (
+            s.exec(select(TerminologyRelease).where(TerminologyRelease.name == "MedDRA")).all()
+            == []
+        )
 
 
 def test_gitignore_keeps_meddra_files_out():

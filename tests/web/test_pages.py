@@ -21,9 +21,17 @@ from pv.study.service import add_subject
 from pv.timeutil import utcnow
 
 PASSWORD = "correct horse battery"
-IRR = {"aeterm": "shivers during infusion", "aelltcd": "10051792", "aetoxgr": "2", "aeser": "N",
-       "aestdtc": "2021-03", "aeendtc": "2021-04-01", "aeout": "RECOVERED/RESOLVED",
-       "aerel.belimumab": "RELATED", "aerel.prednisone": "NOT RELATED"}  # fmt: skip
+IRR = {
+    "aeterm": "shivers during infusion",
+    "aelltcd": "10051792",
+    "aetoxgr": "2",
+    "aeser": "N",
+    "aestdtc": "2021-03",
+    "aeendtc": "2021-04-01",
+    "aeout": "RECOVERED/RESOLVED",
+    "aerel.belimumab": "RELATED",
+    "aerel.prednisone": "NOT RELATED",
+}
 
 
 @pytest.fixture
@@ -32,33 +40,58 @@ def world(app_env):
     env = app_env
     with write_session(env.engine) as s:
         for name in ("inv1", "inv2", "officer", "dsmb", "admin"):
-            set_password(session=s, actor=actor_for(env.users[name]), user=s.get(User, env.users[name].id),
-                         password=PASSWORD)  # fmt: skip
+            set_password(
+                session=s,
+                actor=actor_for(env.users[name]),
+                user=s.get(User, env.users[name].id),
+                password=PASSWORD,
+            )
         ids = {}
         for key, site in (("own", env.site1), ("other", env.site2)):
-            subj = add_subject(session=s, actor=actor_for(env.users["admin"]), study_id=env.study_id,
-                               site=site, subjid=f"{key}-1", arm=env.arms["BELI+PRED"],
-                               weight_kg=70, consent_date=date(2021, 1, 5))  # fmt: skip
-            ev, _ = create_event(session=s, actor=actor_for(env.users["admin"]), subject=subj,
-                                 data=EventInput(**_input(IRR)), submit=True)  # fmt: skip
+            subj = add_subject(
+                session=s,
+                actor=actor_for(env.users["admin"]),
+                study_id=env.study_id,
+                site=site,
+                subjid=f"{key}-1",
+                arm=env.arms["BELI+PRED"],
+                weight_kg=70,
+                consent_date=date(2021, 1, 5),
+            )
+            ev, _ = create_event(
+                session=s,
+                actor=actor_for(env.users["admin"]),
+                subject=subj,
+                data=EventInput(**_input(IRR)),
+                submit=True,
+            )
             ids[key] = (subj.id, ev.id, subj.usubjid)
     env.ids = ids
     return env
 
 
 def _input(form):
-    return {"aeterm": form["aeterm"], "aelltcd": form["aelltcd"], "aetoxgr": int(form["aetoxgr"]),
-            "aeser": form["aeser"] == "Y", "aestdtc": form["aestdtc"], "aeendtc": form["aeendtc"],
-            "aeout": form["aeout"], "aerel": {"belimumab": form["aerel.belimumab"],
-                                               "prednisone": form["aerel.prednisone"]}}  # fmt: skip
+    return {
+        "aeterm": form["aeterm"],
+        "aelltcd": form["aelltcd"],
+        "aetoxgr": int(form["aetoxgr"]),
+        "aeser": form["aeser"] == "Y",
+        "aestdtc": form["aestdtc"],
+        "aeendtc": form["aeendtc"],
+        "aeout": form["aeout"],
+        "aerel": {"belimumab": form["aerel.belimumab"], "prednisone": form["aerel.prednisone"]},
+    }
 
 
 def login(app, username) -> tuple[TestClient, str]:
     client = TestClient(app)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     home = client.get("/")
     csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text).group(1)
@@ -69,7 +102,9 @@ def test_it_shows_the_study_and_both_arms_after_login(world):
     client, _ = login(world.app, "officer")
     page = client.get("/")
     assert "NCT04660565" in page.text
-    assert "Glucocorticoid monotherapy Group" in page.text and "Combination therapy Group" in page.text
+    assert (
+        "Glucocorticoid monotherapy Group" in page.text and "Combination therapy Group" in page.text
+    )
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
@@ -83,8 +118,11 @@ def test_login_sets_a_new_session_id_with_safe_cookie_flags(world):
     client.cookies.set("pv_session", "attacker-chosen")
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": "inv1", "password": PASSWORD, "csrf_token": token},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/login",
+        data={"username": "inv1", "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     new_id = re.search(r"pv_session=([^;]+)", cookie).group(1)
@@ -105,7 +143,9 @@ def test_wrong_password_and_missing_login_token_are_refused(world):
 def test_logout_ends_the_session_and_a_replayed_cookie_is_refused(world):
     client, csrf = login(world.app, "inv1")
     old = client.cookies.get("pv_session")
-    assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
     replay_client = TestClient(world.app)
     replay_client.cookies.set("pv_session", old)
     assert replay_client.get("/", follow_redirects=False).status_code == 303
@@ -129,10 +169,12 @@ def test_passwords_are_stored_as_argon2id_with_enough_memory(world):
 
 def _unsafe_routes(world):
     own_event = world.ids["own"][1]
-    return [("/events", {**IRR, "subject_id": world.ids["own"][0], "action": "draft"}),
-            (f"/events/{own_event}", {**IRR, "version": "1", "reason": "r"}),
-            ("/subjects", {"site": world.site1.id, "subjid": "new-1"}),
-            ("/logout", {})]  # fmt: skip
+    return [
+        ("/events", {**IRR, "subject_id": world.ids["own"][0], "action": "draft"}),
+        (f"/events/{own_event}", {**IRR, "version": "1", "reason": "r"}),
+        ("/subjects", {"site": world.site1.id, "subjid": "new-1"}),
+        ("/logout", {}),
+    ]
 
 
 def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(world):
@@ -140,8 +182,9 @@ def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(world):
     for path, data in _unsafe_routes(world):
         assert client.post(path, data=data).status_code == 403, path
         assert client.post(path, data={**data, "csrf_token": "forged"}).status_code == 403, path
-        r = client.post(path, data={**data, "csrf_token": csrf},
-                        headers={"Origin": "https://evil.example"})  # fmt: skip
+        r = client.post(
+            path, data={**data, "csrf_token": csrf}, headers={"Origin": "https://evil.example"}
+        )
         assert r.status_code == 403, path
     with read_session(world.engine) as s:  # nothing was written
         assert len(s.exec(select(AdverseEvent)).all()) == 2
@@ -151,8 +194,12 @@ def test_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token(world):
 def test_htmx_requests_carry_the_token_in_a_header(world):
     client, csrf = login(world.app, "inv1")
     data = {**IRR, "subject_id": world.ids["own"][0], "action": "draft"}
-    r = client.post("/events", data=data, headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/events",
+        data=data,
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
 
 
@@ -173,7 +220,9 @@ def test_site_scoping_on_every_page_route(world, user):
             else:
                 expected = 200
             assert r.status_code == expected, (user, path, r.status_code)
-    post = client.post(f"/events/{other_ev}", data={**IRR, "version": "1", "reason": "x", "csrf_token": csrf})
+    post = client.post(
+        f"/events/{other_ev}", data={**IRR, "version": "1", "reason": "x", "csrf_token": csrf}
+    )
     assert post.status_code == {"inv1": 404, "admin": 200, "officer": 403, "dsmb": 403}[user]
     lists = client.get("/events"), client.get("/subjects")
     if user == "inv1":
@@ -187,12 +236,23 @@ def test_site_scoping_on_every_page_route(world, user):
 
 def test_the_form_shows_every_error_beside_its_field_and_keeps_the_input(world):
     client, csrf = login(world.app, "inv1")
-    data = {**IRR, "aelltcd": "10002218", "aetoxgr": "1", "aeser": "Y", "aeshosp": "Y",
-            "aeterm": "throat swelling 007", "subject_id": world.ids["own"][0], "action": "submit",
-            "csrf_token": csrf}  # fmt: skip
+    data = {
+        **IRR,
+        "aelltcd": "10002218",
+        "aetoxgr": "1",
+        "aeser": "Y",
+        "aeshosp": "Y",
+        "aeterm": "throat swelling 007",
+        "subject_id": world.ids["own"][0],
+        "action": "submit",
+        "csrf_token": csrf,
+    }
     r = client.post("/events", data=data)
     assert r.status_code == 422
-    assert set(re.findall(r'class="field-error" id="error-([^"]+)"', r.text)) == {"aetoxgr", "narrative"}
+    assert set(re.findall(r'class="field-error" id="error-([^"]+)"', r.text)) == {
+        "aetoxgr",
+        "narrative",
+    }
     assert 'value="throat swelling 007"' in r.text and 'value="2021-03"' in r.text
     assert re.search(r'name="aetoxgr" value="1"\s+disabled', r.text)  # grade 1 cannot be chosen
     with read_session(world.engine) as s:
@@ -205,13 +265,16 @@ def test_a_follow_up_needs_a_reason_and_creates_a_new_version(world):
     changed = {**IRR, "aetoxgr": "3", "version": "1", "csrf_token": csrf}
     r = client.post(f"/events/{ev}", data=changed)
     assert r.status_code == 422 and 'id="error-reason"' in r.text
-    r = client.post(f"/events/{ev}", data={**changed, "reason": "worse on review"}, follow_redirects=False)
+    r = client.post(
+        f"/events/{ev}", data={**changed, "reason": "worse on review"}, follow_redirects=False
+    )
     assert r.status_code == 303
     with read_session(world.engine) as s:
         event = s.get(AdverseEvent, ev)
         assert (event.version, event.aetoxgr) == (2, 3)
-        last = s.exec(select(AuditEntry).where(AuditEntry.entity_id == str(ev))
-                      .order_by(AuditEntry.id.desc())).first()  # fmt: skip
+        last = s.exec(
+            select(AuditEntry).where(AuditEntry.entity_id == str(ev)).order_by(AuditEntry.id.desc())
+        ).first()
         assert last.reason == "worse on review" and last.changes["aetoxgr"] == [2, 3]
     stale = client.post(f"/events/{ev}", data={**changed, "aetoxgr": "1", "reason": "old tab"})
     assert stale.status_code == 409 and "Someone else saved this event" in stale.text
@@ -222,22 +285,45 @@ def test_audit_replay_rebuilds_every_event(world):
     with write_session(env.engine) as s:
         actor = actor_for(env.users["inv1"])
         subject = s.get(Subject, env.ids["own"][0])
-        draft, _ = create_event(session=s, actor=actor, subject=subject,
-                                data=EventInput(aeterm="headache"))  # fmt: skip
-        update_event(session=s, actor=actor, event_id=draft.id, expected_version=1,
-                     data=EventInput(**{**_input(IRR), "aeterm": "headache", "aelltcd": "10019211",
-                                        "aetoxgr": 1}), submit=True)  # fmt: skip
-        update_event(session=s, actor=actor, event_id=env.ids["own"][1], expected_version=1,
-                     reason="ongoing after all",
-                     data=EventInput(**{**_input(IRR), "aeendtc": None, "ongoing": True,
-                                        "aeout": "NOT RECOVERED/NOT RESOLVED"}))  # fmt: skip
+        draft, _ = create_event(
+            session=s, actor=actor, subject=subject, data=EventInput(aeterm="headache")
+        )
+        update_event(
+            session=s,
+            actor=actor,
+            event_id=draft.id,
+            expected_version=1,
+            data=EventInput(
+                **{**_input(IRR), "aeterm": "headache", "aelltcd": "10019211", "aetoxgr": 1}
+            ),
+            submit=True,
+        )
+        update_event(
+            session=s,
+            actor=actor,
+            event_id=env.ids["own"][1],
+            expected_version=1,
+            reason="ongoing after all",
+            data=EventInput(
+                **{
+                    **_input(IRR),
+                    "aeendtc": None,
+                    "ongoing": True,
+                    "aeout": "NOT RECOVERED/NOT RESOLVED",
+                }
+            ),
+        )
     with read_session(env.engine) as s:
         events = s.exec(select(AdverseEvent)).all()
         assert len(events) == 3
         for event in events:
-            entries = s.exec(select(AuditEntry.changes).where(
-                AuditEntry.entity_type == "adverse_event", AuditEntry.entity_id == str(event.id))
-                .order_by(AuditEntry.id)).all()  # fmt: skip
+            entries = s.exec(
+                select(AuditEntry.changes)
+                .where(
+                    AuditEntry.entity_type == "adverse_event", AuditEntry.entity_id == str(event.id)
+                )
+                .order_by(AuditEntry.id)
+            ).all()
             rebuilt = replay(entries)
             live = {k: v for k, v in snapshot(event).items()}
             assert {k: rebuilt.get(k) for k in EVENT_FIELDS} == live, event.id
@@ -245,18 +331,41 @@ def test_audit_replay_rebuilds_every_event(world):
 
 def test_adding_a_subject_shows_each_error_beside_its_field(world):
     client, csrf = login(world.app, "inv1")
-    r = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site1.id), "subjid": "",
-                                       "age": "two hundred", "consent_date": "2999-01-01"})  # fmt: skip
+    r = client.post(
+        "/subjects",
+        data={
+            "csrf_token": csrf,
+            "site": str(world.site1.id),
+            "subjid": "",
+            "age": "two hundred",
+            "consent_date": "2999-01-01",
+        },
+    )
     assert r.status_code == 422
     assert set(re.findall(r'class="field-error" id="error-([^"]+)"', r.text)) == {
-        "subjid", "age", "consent_date"}  # fmt: skip
+        "subjid",
+        "age",
+        "consent_date",
+    }
     assert 'value="two hundred"' in r.text
-    other_site = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site2.id),
-                                                "subjid": "x-9"})  # fmt: skip
+    other_site = client.post(
+        "/subjects", data={"csrf_token": csrf, "site": str(world.site2.id), "subjid": "x-9"}
+    )
     assert other_site.status_code == 422 and 'id="error-site"' in other_site.text
-    ok = client.post("/subjects", data={"csrf_token": csrf, "site": str(world.site1.id),
-                                        "subjid": "0012", "arm": str(world.arms["PRED"].id)},
-                     follow_redirects=False)  # fmt: skip
+    ok = client.post(
+        "/subjects",
+        data={
+            "csrf_token": csrf,
+            "site": str(world.site1.id),
+            "subjid": "0012",
+            "arm": str(world.arms["PRED"].id),
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     with read_session(world.engine) as s:
-        assert s.exec(select(Subject).where(Subject.subjid == "0012")).one().usubjid.endswith("-01-0012")
+        assert (
+            s.exec(select(Subject).where(Subject.subjid == "0012"))
+            .one()
+            .usubjid.endswith("-01-0012")
+        )
