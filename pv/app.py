@@ -35,10 +35,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
 
-    from pv.web import api, errors, events_pages, pages, subjects, terms
+    from pv.web import api, errors, events_pages, pages, subjects, terms, uploads
 
     errors.install(app)
-    for module in (pages, subjects, events_pages, terms, api):
+    for module in (pages, subjects, events_pages, terms, uploads, api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")

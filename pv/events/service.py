@@ -91,7 +91,9 @@ def aesi_value(catalog: AesiCatalog, code: str | None, onset: str | None,
     its infusions; `infusion_starts(drug)` is only called in that case.
     """
     keys = catalog.classify(code)
-    if code and onset and rule_drug is not None:
+    rule = catalog.rules.get("possible_infusion_reaction", {})
+    # The rule only concerns codes of its groupings: skip the date work for the others.
+    if code and onset and rule_drug is not None and set(rule.get("groupings", ())) & set(keys):
         try:
             when = parse_dtc(onset)
         except ValueError:

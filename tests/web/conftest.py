@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,14 @@ import pv.demo
 from pv.app import create_app
 from pv.audit.service import Actor
 from pv.auth.models import User
-from pv.auth.service import create_user, issue_token
+from pv.auth.service import actor_for, create_user, issue_token, set_password
 from pv.db import write_session
+from pv.events.rules import EventInput
+from pv.events.service import create_event
 from pv.settings import Settings
 from pv.study.ctgov import parse_ctgov
 from pv.study.models import Arm, Site
-from pv.study.service import add_site, import_ctgov
+from pv.study.service import add_site, add_subject, import_ctgov
 
 DEMO_RECORD = Path(pv.demo.__file__).parent / "NCT04660565.json"
 ROLES = {"inv1": "investigator", "inv2": "investigator", "officer": "officer",
@@ -77,3 +80,43 @@ def app_env(engine: Engine, db_url: str) -> Iterator[AppEnv]:
     with TestClient(app) as client:
         yield AppEnv(app=app, engine=engine, client=client, study_id=study_id, site1=site1,
                      site2=site2, arms=arms, users=users, tokens=tokens)  # fmt: skip
+
+
+# --- Logged-in browser sessions (page tests) ----------------------------------------------
+from tests.web.webhelpers import IRR, PASSWORD, _input  # noqa: E402
+
+
+@pytest.fixture
+def world(app_env):  # noqa: D401
+    """One subject with one submitted event at each site."""
+    env = app_env
+    with write_session(env.engine) as s:
+        for name in ("inv1", "inv2", "officer", "dsmb", "admin"):
+            set_password(
+                session=s,
+                actor=actor_for(env.users[name]),
+                user=s.get(User, env.users[name].id),
+                password=PASSWORD,
+            )
+        ids = {}
+        for key, site in (("own", env.site1), ("other", env.site2)):
+            subj = add_subject(
+                session=s,
+                actor=actor_for(env.users["admin"]),
+                study_id=env.study_id,
+                site=site,
+                subjid=f"{key}-1",
+                arm=env.arms["BELI+PRED"],
+                weight_kg=70,
+                consent_date=date(2021, 1, 5),
+            )
+            ev, _ = create_event(
+                session=s,
+                actor=actor_for(env.users["admin"]),
+                subject=subj,
+                data=EventInput(**_input(IRR)),
+                submit=True,
+            )
+            ids[key] = (subj.id, ev.id, subj.usubjid)
+    env.ids = ids
+    return env

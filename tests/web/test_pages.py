@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,91 +11,14 @@ from sqlmodel import select
 
 from pv.audit.models import AuditEntry
 from pv.auth.models import User, UserSession
-from pv.auth.service import actor_for, set_password
+from pv.auth.service import actor_for
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.events.rules import EventInput
 from pv.events.service import EVENT_FIELDS, create_event, replay, snapshot, update_event
 from pv.study.models import Subject
-from pv.study.service import add_subject
 from pv.timeutil import utcnow
-
-PASSWORD = "correct horse battery"
-IRR = {
-    "aeterm": "shivers during infusion",
-    "aelltcd": "10051792",
-    "aetoxgr": "2",
-    "aeser": "N",
-    "aestdtc": "2021-03",
-    "aeendtc": "2021-04-01",
-    "aeout": "RECOVERED/RESOLVED",
-    "aerel.belimumab": "RELATED",
-    "aerel.prednisone": "NOT RELATED",
-}
-
-
-@pytest.fixture
-def world(app_env):
-    """One subject with one submitted event at each site."""
-    env = app_env
-    with write_session(env.engine) as s:
-        for name in ("inv1", "inv2", "officer", "dsmb", "admin"):
-            set_password(
-                session=s,
-                actor=actor_for(env.users[name]),
-                user=s.get(User, env.users[name].id),
-                password=PASSWORD,
-            )
-        ids = {}
-        for key, site in (("own", env.site1), ("other", env.site2)):
-            subj = add_subject(
-                session=s,
-                actor=actor_for(env.users["admin"]),
-                study_id=env.study_id,
-                site=site,
-                subjid=f"{key}-1",
-                arm=env.arms["BELI+PRED"],
-                weight_kg=70,
-                consent_date=date(2021, 1, 5),
-            )
-            ev, _ = create_event(
-                session=s,
-                actor=actor_for(env.users["admin"]),
-                subject=subj,
-                data=EventInput(**_input(IRR)),
-                submit=True,
-            )
-            ids[key] = (subj.id, ev.id, subj.usubjid)
-    env.ids = ids
-    return env
-
-
-def _input(form):
-    return {
-        "aeterm": form["aeterm"],
-        "aelltcd": form["aelltcd"],
-        "aetoxgr": int(form["aetoxgr"]),
-        "aeser": form["aeser"] == "Y",
-        "aestdtc": form["aestdtc"],
-        "aeendtc": form["aeendtc"],
-        "aeout": form["aeout"],
-        "aerel": {"belimumab": form["aerel.belimumab"], "prednisone": form["aerel.prednisone"]},
-    }
-
-
-def login(app, username) -> tuple[TestClient, str]:
-    client = TestClient(app)
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    home = client.get("/")
-    csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text).group(1)
-    return client, csrf
+from tests.web.webhelpers import IRR, PASSWORD, _input, login
 
 
 def test_it_shows_the_study_and_both_arms_after_login(world):
