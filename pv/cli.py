@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "pv.auth.cli",
     "pv.analysis.cli",
     "pv.imports.cli",
+    "pv.exports.cli",
+    "pv.review.cli",
 )
 
 

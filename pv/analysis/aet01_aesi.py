@@ -7,7 +7,6 @@ name in `term`). Pre-specified groupings are kept, at zero when nothing was repo
 
 from __future__ import annotations
 
-
 from pv.analysis import aesi
 from pv.analysis.aet01 import CATEGORIES, category_counts
 from pv.analysis.aet01 import COLUMNS as AET01_COLUMNS

@@ -15,7 +15,10 @@ from pv.analysis.counting import Context, soc_term_rows, to_rows
 from pv.analysis.table import Table
 
 NAME = "AET02"
-TITLE = "Subjects with at least one treatment-emergent adverse event by system organ class and preferred term"
+TITLE = (
+    "Subjects with at least one treatment-emergent adverse event by system organ class "
+    "and preferred term"
+)
 COLUMNS = frozenset({"aebodsys", "aedecod"})
 OVERALL = "Subjects with at least one TEAE"
 

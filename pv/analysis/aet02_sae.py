@@ -10,7 +10,10 @@ from pv.analysis.counting import Context
 from pv.analysis.table import Table
 
 NAME = "AET02_SAE"
-TITLE = "Subjects with at least one serious treatment-emergent adverse event by system organ class and preferred term"
+TITLE = (
+    "Subjects with at least one serious treatment-emergent adverse event by system organ "
+    "class and preferred term"
+)
 COLUMNS = aet02.COLUMNS | {"aeser"}
 OVERALL = "Subjects with at least one serious TEAE"
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pv.analysis.counting import Context, category_codes, cells, count, order
+from pv.analysis.counting import (
+    Context,
+    category_codes,
+    cells,
+    count,
+    dense_codes,
+    group_extreme,
+    order,
+)
 from pv.analysis.table import Row, Table
 
 NAME = "AET04"
@@ -28,11 +36,8 @@ def highest(ctx: Context, ev: pd.DataFrame, codes: np.ndarray, levels: int) -> n
     n_subj = max(ctx.n_subjects, 1)
     key = codes.astype(np.int64) * n_subj + ev["subj"].to_numpy(np.int64)
     grade = ev["grade"].to_numpy(np.int64).clip(0, 5)
-    sort = np.argsort(key, kind="stable")
-    key, grade = key[sort], grade[sort]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    top = np.maximum.reduceat(grade, starts) if len(key) else grade
-    level, who = key[starts] // n_subj, key[starts] % n_subj
+    pairs, top = group_extreme(key, grade, levels * n_subj, "max")
+    level, who = pairs // n_subj, pairs % n_subj
     arm = ctx.data.subjects["arm"].to_numpy(np.int64)[who]
     a, g = ctx.n_arms, len(GROUPS)
     flat = (level * g + GROUP_OF_GRADE[top]) * a + arm
@@ -52,7 +57,8 @@ def build(ctx: Context) -> Table:
     ev = ctx.teaes()
     soc, soc_labels = category_codes(ev["aebodsys"])
     term, term_labels = category_codes(ev["aedecod"])
-    pair_ids, pair = np.unique(soc * (len(term_labels) + 1) + term, return_inverse=True)
+    width = len(term_labels) + 1
+    pair_ids, pair = dense_codes(soc * width + term, (len(soc_labels) + 1) * width)
     pair_soc = pair_ids // (len(term_labels) + 1)
     pair_term = [term_labels[t] for t in pair_ids % (len(term_labels) + 1)]
     levels = {

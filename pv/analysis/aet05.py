@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pv.analysis import aesi, stats
-from pv.analysis.counting import Context, category_codes, order
+from pv.analysis.counting import Context, category_codes, dense_codes, group_extreme, order
 from pv.analysis.table import TOTAL, Cell, Row, Table
 
 NAME = "AET05"
@@ -29,14 +29,16 @@ DAYS_PER_YEAR = 365.25
 def first_events(ctx: Context, ev: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
     """One row per (level, subject): the day of the subject's first event, days at risk."""
     subj = ev["subj"].to_numpy(np.int64)
-    key = codes.astype(np.int64) * max(ctx.n_subjects, 1) + subj
-    first = pd.DataFrame({"key": key, "adt": ev["adt"].to_numpy()}).groupby("key")["adt"].min()
-    who = (first.index.to_numpy() % max(ctx.n_subjects, 1)).astype(np.int64)
+    n_subj = max(ctx.n_subjects, 1)
+    levels = int(codes.max()) + 1 if len(codes) else 1
+    key = codes.astype(np.int64) * n_subj + subj
+    pairs, first = group_extreme(key, ev["adt"].to_numpy(), levels * n_subj, "min")
+    who = (pairs % n_subj).astype(np.int64)
     sj = ctx.data.subjects
     risk = sj["risk_days"].to_numpy()[who]
-    t = np.clip(first.to_numpy() - sj["first_dose"].to_numpy()[who] + 1, 1, risk)
+    t = np.clip(first - sj["first_dose"].to_numpy()[who] + 1, 1, risk)
     return pd.DataFrame({
-        "level": first.index.to_numpy() // max(ctx.n_subjects, 1), "subj": who,
+        "level": pairs // n_subj, "subj": who,
         "arm": sj["arm"].to_numpy()[who].astype(np.int64), "t": t, "risk": risk,
     })  # fmt: skip
 
@@ -91,8 +93,15 @@ def _rows(ctx: Context, meta: list[tuple[str, str, str | None, str | None]], n: 
     for r, (kind, label, soc, term) in enumerate(meta):
         row = Row(kind, label, soc=soc, term=term, indent=int(kind == "term"))
         for i, arm in enumerate(ctx.arms):
-            cell = Cell(n=int(n[r, i]), N=big_n[i], events=int(events[r, i]), pyears=float(py[r, i]),
-                        rate=_num(rate[r, i]), rate_low=_num(rate_lo[r, i]), rate_high=_num(rate_hi[r, i]))  # fmt: skip
+            cell = Cell(
+                n=int(n[r, i]),
+                N=big_n[i],
+                events=int(events[r, i]),
+                pyears=float(py[r, i]),
+                rate=_num(rate[r, i]),
+                rate_low=_num(rate_lo[r, i]),
+                rate_high=_num(rate_hi[r, i]),
+            )
             if i in ratios:
                 irr, low, high, p = (_num(v[r]) for v in ratios[i])
                 cell.irr, cell.irr_low, cell.irr_high, cell.p_value = irr, low, high, p
@@ -112,10 +121,13 @@ def _num(value: float) -> float | None:
 
 def build(ctx: Context) -> Table:
     ev = ctx.teaes()
-    groups = [("Any TEAE", np.ones(len(ev), dtype=bool), None)]
+    groups: list[tuple[str, np.ndarray, str | None]] = [
+        ("Any TEAE", np.ones(len(ev), dtype=bool), None)
+    ]
     keys = aesi.groupings(ctx.data.events, aesi.wanted_keys(ctx.params))
     groups += [(label, aesi.member(ev, key), key) for key, label in keys]
-    meta, ns, es, pys, extras = [], [], [], [], []
+    meta: list[tuple[str, str, str | None, str | None]] = []
+    ns, es, pys, extras = [], [], [], []
     for label, mask, key in groups:
         sub = ev[mask]
         firsts = first_events(ctx, sub, np.zeros(len(sub), dtype=np.int64))
@@ -157,7 +169,7 @@ def _soc_terms(ctx: Context, ev: pd.DataFrame) -> tuple[list, list, list, list]:
     soc, soc_labels = category_codes(ev["aebodsys"])
     term, term_labels = category_codes(ev["aedecod"])
     width = len(term_labels) + 1
-    pair_ids, pair = np.unique(soc * width + term, return_inverse=True)
+    pair_ids, pair = dense_codes(soc * width + term, (len(soc_labels) + 1) * width)
     n_soc, py_soc = person_time(ctx, first_events(ctx, ev, soc), len(soc_labels))
     n_pair, py_pair = person_time(ctx, first_events(ctx, ev, pair), len(pair_ids))
     a = ctx.n_arms

@@ -1,8 +1,9 @@
 """Shared counting steps: subjects per row and arm, events, ordering, comparison cells.
 
-Counting works on integer codes with numpy (unique keys and bincounts), so a million
-events are counted in tens of milliseconds. A subject counts once per row: rows are
-counted over distinct (row, subject) keys; events count every record.
+Counting works on integer codes with numpy (dense "seen" arrays and bincounts rather
+than sorting), so a million events are counted in tens of milliseconds. A subject counts
+once per row: rows are counted over distinct (row, subject) keys; events count every
+record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pandas as pd
 from pv.analysis import stats
 from pv.analysis.data import StudyData
 from pv.analysis.table import TOTAL, ArmInfo, Cell, Row
+
+DENSE_LIMIT = 1 << 25  # largest key space handled with dense arrays instead of sorting
 
 
 @dataclass
@@ -44,8 +47,7 @@ class Context:
         return ev[ev["safety"].to_numpy()]
 
     def teaes(self) -> pd.DataFrame:
-        ev = self.data.events
-        return ev[(ev["safety"] & ev["te"]).to_numpy()]
+        return self.data.teaes()
 
 
 def count(
@@ -62,11 +64,50 @@ def count(
     a = ctx.n_arms
     events = np.bincount(codes * a + arm, minlength=levels * a).reshape(levels, a)
     n_subj = max(ctx.n_subjects, 1)
-    unique = np.unique(codes * n_subj + subj)
+    unique = distinct(codes * n_subj + subj, levels * n_subj)
     level, who = unique // n_subj, unique % n_subj
     arm_of = ctx.data.subjects["arm"].to_numpy(np.int64)
     subjects = np.bincount(level * a + arm_of[who], minlength=levels * a).reshape(levels, a)
     return subjects, events
+
+
+def distinct(keys: np.ndarray, size: int) -> np.ndarray:
+    """The sorted distinct values of integer keys in [0, size)."""
+    if size > DENSE_LIMIT:
+        return np.unique(keys)
+    seen = np.zeros(size, dtype=bool)
+    seen[keys] = True
+    return np.flatnonzero(seen)
+
+
+def dense_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, position of each key among them): np.unique(return_inverse)."""
+    if size > DENSE_LIMIT:
+        ids, inverse = np.unique(keys, return_inverse=True)
+        return ids, inverse.astype(np.int64)
+    ids = distinct(keys, size)
+    lookup = np.zeros(size, dtype=np.int64)
+    lookup[ids] = np.arange(len(ids))
+    return ids, lookup[keys]
+
+
+def group_extreme(
+    keys: np.ndarray, values: np.ndarray, size: int, how: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, min or max of the values per key) for integer keys in [0, size)."""
+    values = np.asarray(values)
+    small = len(values) > 0 and bool(np.all(np.abs(values) < 2**31 - 1))  # False if NaN
+    whole = values.dtype.kind in "iub" or (small and bool(np.all(values == np.round(values))))
+    if size <= DENSE_LIMIT and small and whole:
+        fill = np.iinfo(np.int32).max if how == "min" else np.iinfo(np.int32).min
+        acc = np.full(size, fill, dtype=np.int32)
+        (np.minimum if how == "min" else np.maximum).at(acc, keys, values.astype(np.int32))
+        ids = distinct(keys, size)
+        return ids, acc[ids].astype(values.dtype)
+    sort = np.lexsort((values if how == "min" else -values, keys))
+    keys, values = keys[sort], values[sort]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+    return keys[starts], values[starts]
 
 
 def category_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -143,7 +184,7 @@ def soc_term_rows(
     term_raw, term_labels = category_codes(ev["aedecod"])
     # A term is counted within its SOC: the (SOC, term) pair is the row.
     pair = soc_codes * (len(term_labels) + 1) + term_raw
-    pair_ids, pair_codes = np.unique(pair, return_inverse=True)
+    pair_ids, pair_codes = dense_codes(pair, (len(soc_labels) + 1) * (len(term_labels) + 1))
     pair_soc = pair_ids // (len(term_labels) + 1)
     pair_term = [term_labels[t] for t in pair_ids % (len(term_labels) + 1)]
     t_subj, t_ev = count(ctx, ev, pair_codes, len(pair_ids))

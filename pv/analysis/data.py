@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
 
 from pv.analysis import teae
+from pv.analysis.fetch import FLAGS
+from pv.analysis.fetch import fetch as _fetch
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.study.models import Arm, Study, Subject
 
-CHUNK = 100_000
-TEXT = ("aebodsys", "aedecod", "aesev", "aeout", "aesi", "aestdtc", "aeendtc", "worsened_dtc")
-FLAGS = ("aeser", "aesdth", "related", "drug_withdrawn", "preexisting")
 BASE_COLUMNS = ("subject_id", "aestdtc", "preexisting", "worsened_dtc")
 SEVERITY_GRADE = {"MILD": 1, "MODERATE": 2, "SEVERE": 3}
 
@@ -43,6 +43,14 @@ class StudyData:
     cutoff: date | None
     data_end: float  # day number: the cut-off, or the last date seen in the study
     columns: frozenset[str] = field(default_factory=frozenset)
+    _teaes: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def teaes(self) -> pd.DataFrame:
+        """Treatment-emergent events of the safety population (computed once)."""
+        if self._teaes is None:
+            ev = self.events
+            self._teaes = ev[(ev["safety"] & ev["te"]).to_numpy()]
+        return self._teaes
 
     @property
     def safety(self) -> pd.DataFrame:
@@ -66,7 +74,7 @@ def load_study(
     wanted = tuple(dict.fromkeys(BASE_COLUMNS + tuple(sorted(columns))))
     opts = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
     with engine.connect().execution_options(**opts) as conn, conn.begin():
-        study = conn.execute(sa.select(Study.title).where(Study.id == study_id)).first()
+        study = conn.execute(sa.select(col(Study.title)).where(col(Study.id) == study_id)).first()
         if study is None:
             raise StudyNotFound(f"no study {study_id!r}")
         arms = _arms(conn, study_id)
@@ -91,46 +99,11 @@ def load_study(
     )
 
 
-def _fetch(conn: Connection, stmt: sa.Select, names: tuple[str, ...]) -> pd.DataFrame:
-    """Run a Core select through the raw DBAPI cursor; strings arrive as categoricals."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = compiled.params
-    args: object = (
-        tuple(params[k] for k in compiled.positiontup or ())
-        if conn.dialect.paramstyle in ("qmark", "format", "numeric")
-        else params
-    )
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), args)
-        chunks = []
-        while rows := cursor.fetchmany(CHUNK):
-            frame = pd.DataFrame.from_records(rows, columns=list(names), coerce_float=False)
-            for name in names:
-                if name in TEXT:
-                    frame[name] = frame[name].astype("category")
-            chunks.append(frame)
-    finally:
-        cursor.close()
-    if not chunks:
-        return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
-    if len(chunks) == 1:
-        return chunks[0]
-    out = {}
-    for name in names:
-        parts = [c[name] for c in chunks]
-        if name in TEXT:
-            out[name] = pd.Series(pd.api.types.union_categoricals(parts))
-        else:
-            out[name] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(out)
-
-
 def _arms(conn: Connection, study_id: str) -> pd.DataFrame:
     stmt = (
-        sa.select(Arm.id, Arm.label, Arm.code, Arm.is_control)
-        .where(Arm.study_id == study_id)
-        .order_by(Arm.position, Arm.id)
+        sa.select(col(Arm.id), col(Arm.label), col(Arm.code), col(Arm.is_control))
+        .where(col(Arm.study_id) == study_id)
+        .order_by(col(Arm.position), col(Arm.id))
     )
     rows = conn.execute(stmt).all()
     frame = pd.DataFrame(rows, columns=["id", "label", "code", "is_control"])
@@ -139,8 +112,8 @@ def _arms(conn: Connection, study_id: str) -> pd.DataFrame:
 
 
 def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFrame:
-    stmt = sa.select(Subject.id, Subject.usubjid, Subject.arm_id).where(
-        Subject.study_id == study_id
+    stmt = sa.select(col(Subject.id), col(Subject.usubjid), col(Subject.arm_id)).where(
+        col(Subject.study_id) == study_id
     )
     frame = _fetch(conn, stmt, ("id", "usubjid", "arm_id"))
     arm_pos = pd.Index(arms["id"]).get_indexer(pd.to_numeric(frame["arm_id"]))
@@ -150,20 +123,27 @@ def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFra
 
 def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
     stmt = (
-        sa.select(Exposure.subject_id, Exposure.frequency, Exposure.start, Exposure.end)
-        .join(Subject, Subject.id == Exposure.subject_id)
-        .where(Subject.study_id == study_id)
+        sa.select(
+            col(Exposure.subject_id),
+            col(Exposure.frequency),
+            col(Exposure.start),
+            col(Exposure.end),
+        )
+        .join(Subject, col(Subject.id) == col(Exposure.subject_id))
+        .where(col(Subject.study_id) == study_id)
     )
     frame = _fetch(conn, stmt, ("subject_id", "frequency", "start", "end"))
-    for col in ("start", "end"):
-        moment = pd.to_datetime(frame[col], errors="coerce", format="mixed")
-        frame[col] = (moment.dt.normalize() - pd.Timestamp(0)).dt.days.astype(float)
+    for name in ("start", "end"):
+        moment = pd.to_datetime(frame[name], errors="coerce", format="mixed")
+        frame[name] = (moment.dt.normalize() - pd.Timestamp(0)).dt.days.astype(float)
     return frame
 
 
 def _events(conn: Connection, study_id: str, names: tuple[str, ...]) -> pd.DataFrame:
     cols = [getattr(AdverseEvent, n) for n in names]
-    stmt = sa.select(*cols).where(AdverseEvent.study_id == study_id, AdverseEvent.status != "draft")
+    stmt = sa.select(*cols).where(
+        col(AdverseEvent.study_id) == study_id, col(AdverseEvent.status) != "draft"
+    )
     return _fetch(conn, stmt, names)
 
 
@@ -207,7 +187,7 @@ def _derive(
     pre = _flag(events["preexisting"])
     worsened = None
     if pre.any():
-        worsened, _ = teae.impute(events["worsened_dtc"], first, rule)
+        worsened, _ = teae.impute(events["worsened_dtc"], first, rule, missing_to_first_dose=False)
     te, analysis = teae.treatment_emergent(
         onset,
         worsened,

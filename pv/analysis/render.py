@@ -11,8 +11,9 @@ import io
 import json
 import math
 import textwrap
+from dataclasses import dataclass
 
-from pv.analysis.table import CSV_COLUMNS, TOTAL, Cell, Table
+from pv.analysis.table import CSV_COLUMNS, TOTAL, Cell, Row, Table
 
 LABEL_WIDTH = 44
 
@@ -86,35 +87,54 @@ def _comparison(c: Cell, rates: bool) -> str:
     return f"{_num(c.rd, 100)} ({_num(c.rd_low, 100)}, {_num(c.rd_high, 100)})"
 
 
-def to_text(table: Table) -> str:
+@dataclass
+class Display:
+    """A table as rounded display strings: what the text table and the web page show."""
+
+    headers: list[str]
+    unit: str
+    rows: list[tuple[Row, list[str]]]
+
+
+def display(table: Table) -> Display:
     rates = any(c.pyears is not None for r in table.rows for c in r.cells.values())
-    cols = table.columns
     others = [a.label for a in table.arms if table.control and a.label != table.control]
     code = {a.label: a.code for a in table.arms}
-    header = [f"{a.label} (N={a.N})" for a in table.arms] + [f"{TOTAL} (N={sum(a.N for a in table.arms)})"]
-    comp_head = []
+    headers = [f"{a.label} (N={a.N})" for a in table.arms] + [
+        f"{TOTAL} (N={sum(a.N for a in table.arms)})"
+    ]
     for label in others:
         what = "IRR" if rates else "RD %"
-        comp_head += [f"{code[label]} vs {code[table.control or '']} {what} (95% CI)", "p"]
-    body = []
+        headers += [f"{code[label]} vs {code[table.control or '']} {what} (95% CI)", "p"]
+    rows = []
     for r in table.rows:
-        label = ("  " * r.indent) + r.label
-        values = [(_rate if rates else _incidence)(r.cells[c]) if c in r.cells else "" for c in cols]
+        values = [
+            (_rate if rates else _incidence)(r.cells[c]) if c in r.cells else ""
+            for c in table.columns
+        ]
         for o in others:
             c = r.cells.get(o)
             values += [_comparison(c, rates), p_text(c.p_value)] if c else ["", ""]
-        body.append((label, values))
-    heads = header + comp_head
+        rows.append((r, values))
+    unit = "n / patient-years  rate per 100 PY (95% CI)" if rates else "n (%) [events]"
+    return Display(headers, unit, rows)
+
+
+def to_text(table: Table) -> str:
+    shown = display(table)
+    heads = shown.headers
+    body = [(("  " * r.indent) + r.label, values) for r, values in shown.rows]
     widths = [max([len(h)] + [len(v[i]) for _, v in body]) for i, h in enumerate(heads)]
     lw = min(max([len(lab) for lab, _ in body] + [20]), LABEL_WIDTH)
     lines = [f"{table.study_id} — {table.name}: {table.title}"]
-    lines.append(f"{table.population}. Data cut-off: {table.cutoff or 'none'}. "
-                 f"Control arm: {table.control or 'none'}.")  # fmt: skip
+    lines.append(
+        f"{table.population}. Data cut-off: {table.cutoff or 'none'}. "
+        f"Control arm: {table.control or 'none'}."
+    )
     lines.append("")
     top = " " * lw + "  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
     rule = "-" * len(top)
-    unit = "n / patient-years  rate per 100 PY (95% CI)" if rates else "n (%) [events]"
-    lines += [rule, top, " " * lw + "  " + unit, rule]
+    lines += [rule, top, " " * lw + "  " + shown.unit, rule]
     for label, values in body:
         wrapped = textwrap.wrap(label, lw, subsequent_indent="    ") or [""]
         for extra in wrapped[:-1]:

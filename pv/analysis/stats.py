@@ -166,17 +166,22 @@ def poisson_regression(
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, object]:
-    """Kaplan-Meier estimate of one group: median and the survival curve."""
+    """Kaplan-Meier estimate of one group: median and the survival curve.
+
+    The median is the first event time at which the estimated survival is <= 0.5
+    (None when the curve never gets there).
+    """
     from statsmodels.duration.survfunc import SurvfuncRight
 
     if len(time) == 0:
         return {"subjects": 0, "events": 0, "median": None, "curve": []}
     sf = SurvfuncRight(np.asarray(time, float), np.asarray(event, float))
-    median = sf.quantile(0.5)
+    below = np.flatnonzero(np.asarray(sf.surv_prob) <= 0.5 + 1e-12)
+    median = float(sf.surv_times[below[0]]) if len(below) else None
     return {
         "subjects": int(len(time)),
         "events": int(np.sum(event)),
-        "median": None if median is None or np.isnan(median) else float(median),
+        "median": median,
         "curve": [[float(a), float(b)] for a, b in zip(sf.surv_times, sf.surv_prob, strict=True)],
     }
 

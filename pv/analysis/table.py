@@ -14,10 +14,10 @@ from typing import Any
 
 TOTAL = "Total"
 
-CSV_COLUMNS = (
-    "table,row_type,soc,term,grade,arm,n,N,pct,events,pyears,rate,rate_low,rate_high,"
-    "rd,rd_low,rd_high,p_value"
-).split(",")
+CSV_COLUMNS = [
+    "table", "row_type", "soc", "term", "grade", "arm", "n", "N", "pct", "events",
+    "pyears", "rate", "rate_low", "rate_high", "rd", "rd_low", "rd_high", "p_value",
+]  # fmt: skip
 
 
 @dataclass

@@ -122,9 +122,17 @@ def parse_dates(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def impute(
-    values: pd.Series | np.ndarray, first_dose: np.ndarray, rule: TEAERule
+    values: pd.Series | np.ndarray,
+    first_dose: np.ndarray,
+    rule: TEAERule,
+    *,
+    missing_to_first_dose: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(analysis day, imputation flag) for each date string, given each row's first dose."""
+    """(analysis day, imputation flag) for each date string, given each row's first dose.
+
+    A missing date becomes the first dose date (onset dates) or stays missing
+    (`missing_to_first_dose=False`: worsening dates, where missing means "did not worsen").
+    """
     lo, hi, flag = parse_dates(values)
     if rule.imputation == "first-dose":
         fd = np.asarray(first_dose, dtype=float)
@@ -133,8 +141,8 @@ def impute(
     else:
         day = lo
         fd = np.asarray(first_dose, dtype=float)
-    missing = flag == FLAG_ALL
-    day = np.where(missing, fd, day)
+    if missing_to_first_dose:
+        day = np.where(flag == FLAG_ALL, fd, day)
     return day, flag
 
 

@@ -30,11 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from pv.audit.service import Actor, jsonable, record, record_many
 from pv.db import write_session
@@ -54,9 +56,10 @@ CONTROL = re.compile(r"placebo|comparator|control|vehicle|standard of care|\bsoc
 RELATED = {"RELATED", "POSSIBLY RELATED", "PROBABLY RELATED", "DEFINITELY RELATED", "Y", "YES",
            "PROBABLE", "POSSIBLE", "DEFINITE", "CERTAIN", "LIKELY"}  # fmt: skip
 CRITERIA = ("AESDTH", "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE")
+ONGOING = ("NOT RECOVERED", "RECOVERING")
 DAILY = {"QD", "ONCE DAILY", "DAILY", "Q24H"}
 BATCH = 2000
-Source = pd.DataFrame | str | Path
+Source: TypeAlias = pd.DataFrame | str | Path
 Progress = Callable[[int, int], None]
 
 
@@ -167,7 +170,7 @@ def import_sdtm(
             changes={k: [None, v] for k, v in vars(result).items() if k != "warnings"},
         )  # fmt: skip
         session.execute(
-            sa.update(Study).where(Study.id == study_id).values(enrollment=result.safety)
+            sa.update(Study).where(col(Study.id) == study_id).values(enrollment=result.safety)
         )
     return result
 
@@ -209,7 +212,7 @@ def _check_keys(dm: pd.DataFrame, ae: pd.DataFrame, ex: pd.DataFrame) -> None:
         raise SDTMImportError("; ".join(problems))
 
 
-def _has_arm(row: pd.Series) -> bool:
+def _has_arm(row: pd.Series | dict[str, str]) -> bool:
     return row["ARM"].upper() not in NO_ARM and row.get("ARMCD", "").upper() not in NO_ARM - {""}
 
 
@@ -234,11 +237,17 @@ def _arms(session, study_id, dm, ex, result) -> dict[str, int]:  # type: ignore[
     for pos, label in enumerate(sorted(labels, key=key)):
         code = (codes[label] if codes is not None and codes[label] else label)[:40]
         kind = "Placebo Comparator" if re.search("placebo", label, re.I) else "Active Comparator"
-        arm = Arm(study_id=study_id, label=label, code=code, position=pos, is_control=label == control,
-                  arm_type=kind if label == control else "Experimental")  # fmt: skip
+        arm = Arm(
+            study_id=study_id,
+            label=label,
+            code=code,
+            position=pos,
+            is_control=label == control,
+            arm_type=kind if label == control else "Experimental",
+        )
         session.add(arm)
         session.flush()
-        ids[label] = arm.id
+        ids[label] = int(arm.id or 0)
     result.arms, result.control = list(ids), control
     return ids
 
@@ -252,7 +261,7 @@ def _sites(session, study_id, dm) -> dict[str, int]:  # type: ignore[no-untyped-
         )
         session.add(site)
         session.flush()
-        ids[code] = site.id
+        ids[code] = int(site.id or 0)
     return ids
 
 
@@ -266,13 +275,13 @@ def _drugs(session, study_id, ex) -> dict[str, int]:  # type: ignore[no-untyped-
         drug = Drug(study_id=study_id, name=name, key=key, intervention_type="Drug")
         session.add(drug)
         session.flush()
-        ids[name] = drug.id
+        ids[name] = int(drug.id or 0)
     return ids
 
 
 def _subjects(session, study_id, dm, arms, sites, tick) -> dict[str, tuple[int, int | None, int]]:  # type: ignore[no-untyped-def]
     rows = []
-    for _, r in dm.iterrows():
+    for r in dm.to_dict("records"):
         sex = r.get("SEX", "")[:1].upper()
         rows.append({
             "study_id": study_id, "site_id": sites[r["SITEID"]], "usubjid": r["USUBJID"],
@@ -287,16 +296,16 @@ def _subjects(session, study_id, dm, arms, sites, tick) -> dict[str, tuple[int, 
         session.execute(sa.insert(Subject), rows[i : i + BATCH])
         tick(len(rows[i : i + BATCH]))
     found = session.execute(
-        sa.select(Subject.usubjid, Subject.id, Subject.arm_id, Subject.site_id).where(
-            Subject.study_id == study_id
-        )
+        sa.select(
+            col(Subject.usubjid), col(Subject.id), col(Subject.arm_id), col(Subject.site_id)
+        ).where(col(Subject.study_id) == study_id)
     )
     return {u: (sid, arm, site) for u, sid, arm, site in found}
 
 
 def _exposure(session, ex, subjects, drugs, arms, dm, result, tick) -> None:  # type: ignore[no-untyped-def]
     rows, links = [], set()
-    for _, r in ex.iterrows():
+    for r in ex.to_dict("records"):
         start, imputed = _moment(r["EXSTDTC"])
         if start is None:
             result.warnings.append(f"EX {r['USUBJID']} {r['EXTRT']}: no start date, record skipped")
@@ -341,16 +350,18 @@ def _events(session, actor, study_id, ae, supp, subjects, ex, drugs, tick) -> No
         chunk = ae.iloc[i : i + BATCH]
         rows = [
             _event_row(r, study_id, subjects, taken, drug_keys, te_flag, now)
-            for _, r in chunk.iterrows()
+            for r in chunk.to_dict("records")
         ]
         session.execute(sa.insert(AdverseEvent), rows)
         keys = [(r["subject_id"], r["aeseq"]) for r in rows]
         ids = dict(
             ((s, q), eid)
             for eid, s, q in session.execute(
-                sa.select(AdverseEvent.id, AdverseEvent.subject_id, AdverseEvent.aeseq).where(
-                    AdverseEvent.study_id == study_id,
-                    AdverseEvent.subject_id.in_({k[0] for k in keys}),
+                sa.select(
+                    col(AdverseEvent.id), col(AdverseEvent.subject_id), col(AdverseEvent.aeseq)
+                ).where(
+                    col(AdverseEvent.study_id) == study_id,
+                    col(AdverseEvent.subject_id).in_({k[0] for k in keys}),
                 )
             )
         )
@@ -376,11 +387,12 @@ def _event_row(r, study_id, subjects, taken, drug_keys, te_flag, now) -> dict:  
         "aebodsys": r["AEBODSYS"] or None, "terminology": "MedDRA (as coded in SDTM)",
         "aetoxgr": int(float(grade)) if re.fullmatch(r"[1-5](\.0)?", grade) else None,
         "aesev": r.get("AESEV") or None, "aeser": r.get("AESER", "").upper() == "Y", **flags,
-        "aerel": {k: rel for k in keys} if rel else {}, "aeacn": {k: acn for k in keys} if acn else {},
+        "aerel": {k: rel for k in keys} if rel else {},
+        "aeacn": {k: acn for k in keys} if acn else {},
         "related": rel.upper() in RELATED, "drug_withdrawn": acn.upper() == "DRUG WITHDRAWN",
         "aeout": r.get("AEOUT") or None, "aestdtc": r["AESTDTC"] or None,
         "aeendtc": r.get("AEENDTC") or None,
-        "ongoing": not r.get("AEENDTC") and r.get("AEOUT", "").upper().startswith(("NOT RECOVERED", "RECOVERING")),
+        "ongoing": not r.get("AEENDTC") and r.get("AEOUT", "").upper().startswith(ONGOING),
         "aecontrt": r.get("AECONTRT") or None, "aesi": "", "preexisting": False,
         "sponsor_te_flag": te_flag.get((r["USUBJID"], r["AESEQ"])),
         "created_at": now, "updated_at": now, "submitted_at": now,
