@@ -4,6 +4,13 @@ from pv.audit.models import AuditEntry
 from pv.auth.models import ApiToken, User, UserSession, UserSite
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
+from pv.review.models import (
+    Assessment,
+    ExpeditedReport,
+    QueueTally,
+    RsiVersion,
+    SafetyQuery,
+)
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.terminology.models import Term, TerminologyRelease
 
@@ -12,9 +19,14 @@ __all__ = [
     "ApiToken",
     "Arm",
     "ArmDrug",
+    "Assessment",
     "AuditEntry",
     "Drug",
+    "ExpeditedReport",
     "Exposure",
+    "QueueTally",
+    "RsiVersion",
+    "SafetyQuery",
     "Site",
     "Study",
     "Subject",

@@ -34,6 +34,7 @@ from pv.events.models import AdverseEvent
 from pv.events.rules import EventInput
 from pv.events.service import create_event
 from pv.exposure.service import add_exposure
+from pv.review.demo import seed_review
 from pv.study.ctgov import parse_ctgov
 from pv.study.models import Arm, ArmDrug, Drug, Site, Subject
 from pv.study.service import add_subject, import_ctgov
@@ -686,5 +687,6 @@ def build_demo(engine: Engine, *, seed: int = 42) -> DemoSummary:
             for ev in p.events:
                 create_event(session=session, actor=actor, subject=subject, data=ev.data,
                              submit=True)  # fmt: skip
+        seed_review(session, study_id=study.id)  # RSI lists and two assessed SUSARs
         session.flush()
         return _summary(session, study.id, created=True)

@@ -59,6 +59,11 @@ class AdverseEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ae_study_status_updated", "study_id", "status", "updated_at"),
         Index("ix_ae_study_site", "study_id", "site_id"),
+        # The review queue (pv/review/queue.py): one index range per status, newest first,
+        # also within one site or one seriousness.
+        Index("ix_ae_queue", "study_id", "status", "updated_at", "id"),
+        Index("ix_ae_queue_site", "study_id", "site_id", "status", "updated_at", "id"),
+        Index("ix_ae_queue_serious", "study_id", "aeser", "status", "updated_at", "id"),
         UniqueConstraint("subject_id", "aeseq"),
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -177,7 +177,7 @@ def test_every_event_obeys_the_rules(engine: Engine, demo: DemoSummary) -> None:
             )
             assert found.ok, (e.aeterm, found.errors)
             # The invariants, checked again on the stored row itself.
-            assert e.status == "submitted"
+            assert e.status in ("submitted", "assessed")  # the review demo assesses a few
             assert e.terminology == "CTCAE 5.0" and e.aedecod == term.term
             assert e.aetoxgr is not None and term.grade_text(e.aetoxgr) is not None
             assert (e.aetoxgr == 5) == (e.aeout == "FATAL") == e.aesdth

@@ -1,0 +1,209 @@
+"""The demo's safety review: RSI lists for both drugs and two assessed SUSARs.
+
+The RSI lists are plausible readings of the products' labels (belimumab: Benlysta
+SmPC/USPI adverse reactions; prednisone: corticosteroid SmPC class effects) mapped to
+CTCAE v5.0 terms; they are demo data, not regulatory documents. Everything is written
+through the review services, so the demo obeys the rules real reviews obey.
+
+- The death (Sepsis, combination arm): serious, belimumab "possible" and not in its RSI
+  -> fatal SUSAR, 7-day report sent on day 5, follow-up sent on day 13.
+- One other serious event of a subject on belimumab whose term is not in its RSI
+  (a serious lung infection with seed 42) -> 15-day SUSAR, left unsent so the
+  dashboard shows an overdue report.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from pv.audit.service import Actor
+from pv.db import write_session
+from pv.events.dates import parse_dtc
+from pv.events.models import AdverseEvent, Status
+from pv.events.service import subject_drugs
+from pv.review.models import Assessment, ExpeditedReport, RsiVersion
+from pv.review.service import add_rsi_version, mark_report_sent, save_assessment, start_review
+from pv.study.models import Drug, Subject
+
+OFFICER = Actor(username="demo", role="officer")
+ADMIN = Actor(username="demo", role="admin")
+SEPSIS = "10040047"
+_BELIMUMAB = (
+    "10051792",
+    "10001718",
+    "10002218",
+    "10046735",
+    "10037868",  # infusion, hypersensitivity
+    "10046300",
+    "10046571",
+    "10055078",
+    "10034835",
+    "10058838",
+    "10059827",  # infections
+    "10012378",
+    "10022437",
+    "10042458",  # depression, insomnia, suicidal ideation
+    "10012727",
+    "10028813",
+    "10016558",
+    "10019211",
+    "10033425",
+    "10049182",
+)
+RSI: dict[str, list[tuple[str, date, tuple[str, ...]]]] = {
+    "belimumab": [
+        ("Benlysta IB edition 12", date(2020, 6, 1), _BELIMUMAB),
+        ("Benlysta IB edition 13", date(2021, 10, 1), (*_BELIMUMAB, "10040753", "10002855")),
+    ],
+    "prednisone": [
+        (
+            "Prednisone SmPC 2019",
+            date(2019, 5, 1),
+            (
+                # infections: susceptibility, severity, reactivation
+                "10061229",
+                "10046300",
+                "10046571",
+                "10040047",
+                "10040555",
+                "10043649",
+                "10040872",
+                "10080137",
+                "10055078",
+                "10040753",
+                "10034835",
+                "10058838",
+                # metabolic, cardiovascular
+                "10020639",
+                "10052426",
+                "10021018",
+                "10047896",
+                "10011655",
+                "10020667",
+                "10020870",
+                "10020772",
+                "10050068",
+                # bone and muscle, eye, gut, skin
+                "10031282",
+                "10041569",
+                "10017076",
+                "10031264",
+                "10066480",
+                "10062572",
+                "10065776",
+                "10007739",
+                "10018304",
+                "10013946",
+                "10017822",
+                "10037847",
+                "10006504",
+                "10040799",
+                "10053692",
+                # neuropsychiatric, endocrine
+                "10022437",
+                "10022998",
+                "10015533",
+                "10012378",
+                "10037234",
+                "10026749",
+                "10002855",
+                "10001497",
+                "10034719",
+                "10001367",
+            ),
+        ),
+    ],
+}
+_WHO_UMC = {"RELATED": "probable", "POSSIBLY RELATED": "possible"}
+
+
+def seed_review_demo(engine: Engine, *, study_id: str) -> None:
+    """Add the demo's RSI versions and assessments (does nothing the second time)."""
+    with write_session(engine) as session:
+        seed_review(session, study_id=study_id)
+
+
+def seed_review(session: Session, *, study_id: str) -> None:
+    drugs = {d.key: d for d in session.exec(select(Drug).where(Drug.study_id == study_id))}
+    for key, versions in RSI.items():
+        drug = drugs.get(key)
+        if (
+            drug is None
+            or session.exec(select(RsiVersion).where(RsiVersion.drug_id == drug.id)).first()
+        ):
+            continue
+        for label, start, codes in versions:
+            add_rsi_version(
+                session=session,
+                actor=ADMIN,
+                drug=drug,
+                label=label,
+                effective_from=start,
+                codes=codes,
+            )
+    if session.exec(select(Assessment.id).where(Assessment.study_id == study_id)).first():
+        return
+    events = session.exec(
+        select(AdverseEvent)
+        .where(
+            AdverseEvent.study_id == study_id,
+            col(AdverseEvent.aeser).is_(True),
+            AdverseEvent.status == Status.submitted,
+        )
+        .order_by(col(AdverseEvent.id))
+    ).all()
+    belimumab: tuple[str, ...] = RSI["belimumab"][0][2]
+    on_belimumab = [e for e in events if "belimumab" in e.aerel]
+    fatal = next((e for e in on_belimumab if e.aelltcd == SEPSIS and e.aesdth), None)
+    other = sorted(
+        (e for e in on_belimumab if not (e.aesdth or e.aeslife) and e.aelltcd not in belimumab),
+        key=lambda e: (e.aerel["belimumab"] not in _WHO_UMC, e.id),
+    )
+    if fatal is not None:
+        aware = parse_dtc(fatal.aeendtc or fatal.aestdtc or "").earliest_date
+        reports = _assess(session, fatal, aware, belimumab="possible")
+        for report, day in zip(reports, (5, 13), strict=False):
+            mark_report_sent(
+                session=session,
+                actor=OFFICER,
+                report_id=report.id,  # type: ignore[arg-type]
+                sent_date=aware + timedelta(days=day),
+            )
+    if other:
+        event = other[0]
+        aware = parse_dtc(event.aestdtc or "").earliest_date + timedelta(days=2)
+        _assess(session, event, aware, belimumab=_WHO_UMC.get(event.aerel["belimumab"], "possible"))
+
+
+def _assess(
+    session: Session, event: AdverseEvent, aware: date, *, belimumab: str
+) -> list[ExpeditedReport]:
+    subject = session.get(Subject, event.subject_id)
+    assert subject is not None and event.id is not None
+    start_review(session=session, actor=OFFICER, event_id=event.id, expected_version=event.version)
+    causality = {
+        d.key: _WHO_UMC.get(event.aerel.get(d.key, ""), "unlikely")
+        for d in subject_drugs(session, subject)
+    }
+    causality["belimumab"] = belimumab
+    save_assessment(
+        session=session,
+        actor=OFFICER,
+        event_id=event.id,
+        expected_version=event.version,
+        awareness_date=aware,
+        seriousness_confirmed=True,
+        causality=causality,
+    )
+    return list(
+        session.exec(
+            select(ExpeditedReport)
+            .where(
+                ExpeditedReport.event_id == event.id, ExpeditedReport.kind != "investigator_sae_24h"
+            )
+            .order_by(col(ExpeditedReport.due_date))
+        )
+    )

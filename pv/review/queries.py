@@ -1,0 +1,181 @@
+"""Queries to the site: the officer asks, the site's investigator answers, the officer closes.
+
+The event is "queried" exactly while one of its queries is open: raising one queries the
+event, answering the last open one makes it "answered", and withdrawing (closing) the
+last open one unanswered returns it to "under_review". Corrections the answer calls for
+go through `pv.events.service.update_event` with a reason, as any follow-up does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlmodel import Session, col, select
+
+from pv.audit.service import Actor, diff, record
+from pv.auth.models import Role
+from pv.events.models import AdverseEvent, Status
+from pv.events.rules import Findings
+from pv.events.service import INPUT_FIELDS, NotEditable, ValidationFailed
+from pv.review.models import QueryStatus, SafetyQuery
+from pv.review.reports import sync_sae_clock
+from pv.review.workflow import (
+    RoleRefused,
+    TransitionRefused,
+    at_site,
+    load_event,
+    move,
+    open_queries,
+    require_role,
+)
+from pv.timeutil import utcnow
+
+MAX_TEXT = 4000
+QUERY_FIELDS = ("status", "answer", "answered_by", "answered_at", "closed_by", "closed_at")
+
+
+def _audit(
+    session: Session, actor: Actor, query: SafetyQuery, before: dict[str, object], action: str
+) -> None:
+    session.add(query)
+    session.flush()
+    after = {f: getattr(query, f) for f in QUERY_FIELDS}
+    if action == "create":
+        after = {
+            "event_id": query.event_id,
+            "field": query.field,
+            "question": query.question,
+            **after,
+        }
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        entity_type="safety_query",
+        entity_id=str(query.id),
+        study_id=query.study_id,
+        site_id=query.site_id,
+        changes=diff(before, after),
+    )
+
+
+def _text(findings: Findings, name: str, value: str | None) -> str:
+    text = (value or "").strip()
+    if not text:
+        findings.error(name, f"the {name} is required")
+    elif len(text) > MAX_TEXT:
+        findings.error(name, f"at most {MAX_TEXT} characters")
+    return text
+
+
+def open_query(
+    *,
+    session: Session,
+    actor: Actor,
+    event_id: int,
+    expected_version: int,
+    question: str,
+    field: str | None = None,
+) -> SafetyQuery:
+    """Ask the site a question about an event (optionally about one field)."""
+    require_role(actor, Role.officer)
+    event = load_event(session, event_id, expected_version)
+    if event.status == Status.locked:
+        raise NotEditable("the event is locked; an administrator must unlock it first")
+    findings = Findings()
+    text = _text(findings, "question", question)
+    field = (field or "").strip() or None
+    if field is not None and field.split(".")[0] not in INPUT_FIELDS:
+        findings.error("field", f"'{field}' is not a field of the event")
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    if event.status != Status.queried:
+        starting = event.status == Status.submitted
+        move(session, actor, event, Status.queried, action="query")
+        if starting:
+            sync_sae_clock(session, actor, event)
+    query = SafetyQuery(
+        event_id=event_id,
+        study_id=event.study_id,
+        site_id=event.site_id,
+        field=field,
+        question=text,
+        raised_by=actor.user_id,
+        raised_by_name=actor.username,
+    )
+    _audit(session, actor, query, {}, "create")
+    return query
+
+
+def _load(session: Session, query_id: int) -> tuple[SafetyQuery, AdverseEvent]:
+    query = session.get(SafetyQuery, query_id, with_for_update=True, populate_existing=True)
+    if query is None:
+        raise LookupError(f"no query {query_id}")
+    event = load_event(session, query.event_id, None)
+    return query, event
+
+
+def answer_query(*, session: Session, actor: Actor, query_id: int, answer: str) -> SafetyQuery:
+    """The site's investigator answers; the last answer makes the event "answered"."""
+    require_role(actor, Role.investigator)
+    query, event = _load(session, query_id)
+    if not at_site(session, actor, query.site_id):
+        raise RoleRefused("only an investigator of the event's site answers its queries")
+    if event.status == Status.locked:
+        raise NotEditable("the event is locked; an administrator must unlock it first")
+    if query.status != QueryStatus.open:
+        raise TransitionRefused(f"the query is {query.status}, not open")
+    findings = Findings()
+    text = _text(findings, "answer", answer)
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    before = {f: getattr(query, f) for f in QUERY_FIELDS}
+    query.status, query.answer = QueryStatus.answered, text
+    query.answered_by, query.answered_at = actor.user_id, utcnow()
+    _audit(session, actor, query, before, "answer")
+    if open_queries(session, event.id) == 0 and event.status == Status.queried:  # type: ignore[arg-type]
+        move(session, actor, event, Status.answered, action="answer")
+    return query
+
+
+def close_query(*, session: Session, actor: Actor, query_id: int) -> SafetyQuery:
+    """The officer closes an answered query, or withdraws an open one."""
+    require_role(actor, Role.officer)
+    query, event = _load(session, query_id)
+    if event.status == Status.locked:
+        raise NotEditable("the event is locked; an administrator must unlock it first")
+    if query.status == QueryStatus.closed:
+        raise TransitionRefused("the query is already closed")
+    was_open = query.status == QueryStatus.open
+    before = {f: getattr(query, f) for f in QUERY_FIELDS}
+    query.status, query.closed_by, query.closed_at = QueryStatus.closed, actor.user_id, utcnow()
+    _audit(session, actor, query, before, "close")
+    if was_open and event.status == Status.queried and open_queries(session, event.id) == 0:  # type: ignore[arg-type]
+        move(session, actor, event, Status.under_review, action="withdraw_query")
+    return query
+
+
+def queries_for_event(session: Session, event_id: int) -> list[SafetyQuery]:
+    return list(
+        session.exec(
+            select(SafetyQuery)
+            .where(SafetyQuery.event_id == event_id)
+            .order_by(col(SafetyQuery.id))
+        )
+    )
+
+
+def queries_for_sites(
+    session: Session,
+    *,
+    study_id: str,
+    site_ids: Collection[int] | None,
+    status: str | None = QueryStatus.open,
+) -> list[SafetyQuery]:
+    """A site's (or every site's, `site_ids=None`) queries, oldest first."""
+    q = select(SafetyQuery).where(SafetyQuery.study_id == study_id)
+    if site_ids is not None:
+        q = q.where(col(SafetyQuery.site_id).in_(site_ids))
+    if status is not None:
+        q = q.where(SafetyQuery.status == status)
+    return list(session.exec(q.order_by(col(SafetyQuery.raised_at), col(SafetyQuery.id))))

@@ -1,0 +1,192 @@
+"""Expedited reports: their clocks follow the assessment; officers mark them sent.
+
+The investigator's 24 h SAE clock starts when the event's record first said "serious"
+and stops when the record was first submitted while serious, both read from the audit
+trail (see clocks.py); it is stored when the officer starts the review, and shown for
+serious drafts (not yet sent) without a row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlmodel import Session, col, select
+
+from pv.audit.models import AuditEntry
+from pv.audit.service import Actor, diff, record
+from pv.auth.models import Role
+from pv.events.models import AdverseEvent, Status
+from pv.events.rules import Findings
+from pv.events.service import ValidationFailed
+from pv.review import clocks
+from pv.review.models import Assessment, ExpeditedReport, ReportKind
+from pv.review.workflow import require_role
+from pv.timeutil import today, utcnow
+
+REPORT_FIELDS = (
+    "event_id",
+    "kind",
+    "clock_days",
+    "start_date",
+    "due_date",
+    "start_at",
+    "due_at",
+    "submitted_date",
+    "submitted_at",
+    "cancelled_at",
+)
+
+
+def _snap(report: ExpeditedReport) -> dict[str, object]:
+    return {f: getattr(report, f) for f in REPORT_FIELDS}
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    report: ExpeditedReport,
+    before: dict[str, object],
+    action: str,
+    reason: str | None = None,
+) -> None:
+    session.add(report)
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        entity_type="expedited_report",
+        entity_id=str(report.id),
+        study_id=report.study_id,
+        changes=diff(before, _snap(report)),
+        reason=reason,
+    )
+
+
+def _live(session: Session, event_id: int | None) -> list[ExpeditedReport]:
+    return list(
+        session.exec(
+            select(ExpeditedReport).where(
+                ExpeditedReport.event_id == event_id, col(ExpeditedReport.cancelled_at).is_(None)
+            )
+        )
+    )
+
+
+def sync_susar_reports(
+    session: Session, actor: Actor, event: AdverseEvent, assessment: Assessment
+) -> list[ExpeditedReport]:
+    """Make the unsent SUSAR reports match the assessment; sent ones are history."""
+    wanted = {}
+    if assessment.is_susar:
+        wanted = {
+            c.kind.value: c
+            for c in clocks.susar_clocks(
+                assessment.awareness_date,
+                fatal_or_life_threatening=assessment.fatal_or_life_threatening,
+            )
+        }
+    have = {
+        r.kind: r for r in _live(session, event.id) if r.kind != ReportKind.investigator_sae_24h
+    }
+    for kind, report in have.items():
+        if report.submitted_date is not None:
+            continue
+        before = _snap(report)
+        clock = wanted.get(kind)
+        if clock is None:
+            report.cancelled_at = utcnow()
+            _audit(session, actor, report, before, "cancel", "no longer a SUSAR of this kind")
+        elif (report.start_date, report.due_date) != (clock.start_date, clock.due_date):
+            report.start_date, report.due_date = clock.start_date, clock.due_date
+            _audit(session, actor, report, before, "update", "awareness date changed")
+    for kind, clock in wanted.items():
+        if kind in have:
+            continue
+        report = ExpeditedReport(
+            event_id=event.id,  # type: ignore[arg-type]
+            study_id=event.study_id,
+            kind=kind,
+            clock_days=clock.clock_days,
+            start_date=clock.start_date,
+            due_date=clock.due_date,
+        )
+        _audit(session, actor, report, {}, "create")
+    return [r for r in _live(session, event.id) if r.kind != ReportKind.investigator_sae_24h]
+
+
+def sae_moments(session: Session, event_id: int) -> tuple[datetime | None, datetime | None]:
+    """(first recorded as serious, first submitted while serious), from the audit trail."""
+    rows = session.exec(
+        select(AuditEntry.at, AuditEntry.changes)
+        .where(AuditEntry.entity_type == "adverse_event", AuditEntry.entity_id == str(event_id))
+        .order_by(col(AuditEntry.id))
+    ).all()
+    state: dict[str, object] = {}
+    start = sent = None
+    for at, changes in rows:
+        state.update({k: v[1] for k, v in changes.items()})
+        if state.get("aeser") is True:
+            start = start or at
+            if state.get("status") not in (None, Status.draft):
+                sent = sent or at
+    return start, sent
+
+
+def sync_sae_clock(
+    session: Session, actor: Actor, event: AdverseEvent, site_awareness: datetime | None = None
+) -> ExpeditedReport | None:
+    """Store the investigator's 24 h clock of a serious event (once)."""
+    if not event.aeser or event.id is None:
+        return None
+    have = [r for r in _live(session, event.id) if r.kind == ReportKind.investigator_sae_24h]
+    if have:
+        return have[0]
+    start, sent = sae_moments(session, event.id)
+    start = site_awareness or start or event.created_at
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    due = clocks.sae_due(start)
+    report = ExpeditedReport(
+        event_id=event.id,
+        study_id=event.study_id,
+        clock_days=1,
+        kind=ReportKind.investigator_sae_24h,
+        start_date=start.date(),
+        due_date=due.date(),
+        start_at=start,
+        due_at=due,
+        submitted_at=sent,
+        submitted_date=sent.date() if sent else None,
+    )
+    _audit(session, actor, report, {}, "create")
+    return report
+
+
+def mark_report_sent(
+    *, session: Session, actor: Actor, report_id: int, sent_date: date
+) -> ExpeditedReport:
+    """Record that an expedited report went to the authorities on `sent_date` (officers)."""
+    require_role(actor, Role.officer)
+    report = session.get(ExpeditedReport, report_id, with_for_update=True, populate_existing=True)
+    if report is None or report.cancelled_at is not None:
+        raise LookupError(f"no expedited report {report_id}")
+    findings = Findings()
+    if report.kind == ReportKind.investigator_sae_24h:
+        findings.error("kind", "the site's SAE report is sent by submitting the event")
+    if report.submitted_date is not None:
+        findings.error("sent_date", f"already marked sent on {report.submitted_date.isoformat()}")
+    if sent_date < report.start_date:
+        findings.error("sent_date", "a report cannot be sent before day 0 (awareness)")
+    if sent_date > today():
+        findings.error("sent_date", f"{sent_date.isoformat()} is in the future")
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    before = _snap(report)
+    report.submitted_date, report.submitted_at, report.submitted_by = (
+        sent_date,
+        utcnow(),
+        actor.user_id,
+    )
+    _audit(session, actor, report, before, "sent")
+    return report
