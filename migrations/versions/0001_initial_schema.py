@@ -337,15 +337,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subject_id", "aeseq"),
     )
-    with op.batch_alter_table("adverseevent", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_adverseevent_study_id"), ["study_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_adverseevent_subject_id"), ["subject_id"], unique=False
-        )
-        batch_op.create_index("ix_ae_study_site", ["study_id", "site_id"], unique=False)
-        batch_op.create_index(
-            "ix_ae_study_status_updated", ["study_id", "status", "updated_at"], unique=False
-        )
+    # adverseevent's indexes: the unique (subject_id, aeseq) above, and the review
+    # queue's (study_id, ...) indexes of 0002, which also serve every study or site filter.
 
     op.create_table(
         "exposure",
@@ -386,12 +379,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_exposure_drug_id"))
 
     op.drop_table("exposure")
-    with op.batch_alter_table("adverseevent", schema=None) as batch_op:
-        batch_op.drop_index("ix_ae_study_status_updated")
-        batch_op.drop_index("ix_ae_study_site")
-        batch_op.drop_index(batch_op.f("ix_adverseevent_subject_id"))
-        batch_op.drop_index(batch_op.f("ix_adverseevent_study_id"))
-
     op.drop_table("adverseevent")
     op.drop_table("usersite")
     with op.batch_alter_table("subject", schema=None) as batch_op:

@@ -57,8 +57,6 @@ CRITERIA_LABELS = {
 
 class AdverseEvent(SQLModel, table=True):
     __table_args__ = (
-        Index("ix_ae_study_status_updated", "study_id", "status", "updated_at"),
-        Index("ix_ae_study_site", "study_id", "site_id"),
         # The review queue (pv/review/queue.py): one index range per status, newest first,
         # also within one site or one seriousness.
         Index("ix_ae_queue", "study_id", "status", "updated_at", "id"),
@@ -67,8 +65,10 @@ class AdverseEvent(SQLModel, table=True):
         UniqueConstraint("subject_id", "aeseq"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    study_id: str = Field(foreign_key="study.id", index=True)
-    subject_id: int = Field(foreign_key="subject.id", index=True)
+    # Indexed through the review queue's (study_id, ...) indexes and the unique
+    # (subject_id, aeseq): separate single-column indexes would only slow inserts down.
+    study_id: str = Field(foreign_key="study.id")
+    subject_id: int = Field(foreign_key="subject.id")
     site_id: int = Field(foreign_key="site.id")  # copied from the subject: scoping and filters
     aeseq: int  # sequence within the subject (SDTM AESEQ)
     status: str = Field(default=Status.draft, max_length=20)
