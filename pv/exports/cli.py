@@ -1,0 +1,119 @@
+"""`pvtracker dsmb-report`, `pvtracker export ctgov` and `pvtracker export sdtm`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from pv.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "dsmb-report",
+        help="write the DSMB safety workbook (.xlsx) for an open or closed session",
+        description="Write the DSMB safety workbook: cover, contents, standard tables, AE "
+        "listings, exposure summary and charts. Open session: pooled across arms; closed "
+        "session: by arm (coded A, B, ... with --mask-arms).",
+    )
+    p.add_argument("--study", required=True, help="study id")
+    p.add_argument("--cutoff", required=True, help="data cut-off date, YYYY-MM-DD")
+    p.add_argument("--session", required=True, choices=("open", "closed"))
+    p.add_argument("--mask-arms", action="store_true", help="code the arms as Arm A, Arm B, ...")
+    p.add_argument("--out", required=True, help="the .xlsx file to write")
+    p.set_defaults(func=run_dsmb)
+
+    export = subparsers.add_parser("export", help="regulatory exports (ClinicalTrials.gov, SDTM)")
+    sub = export.add_subparsers(dest="export", required=True, metavar="FORMAT")
+    c = sub.add_parser(
+        "ctgov",
+        help="ClinicalTrials.gov results: adverse events module and rate-ratio analyses (JSON)",
+    )
+    c.add_argument("--study", required=True, help="study id")
+    c.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        help="frequency threshold for other (non-serious) events, percent (default 5)",
+    )
+    c.add_argument("--cutoff", help="data cut-off date, YYYY-MM-DD (default: all data)")
+    c.add_argument("--out", required=True, help="the .json file to write")
+    c.set_defaults(func=run_ctgov)
+    s = sub.add_parser("sdtm", help="SDTM DM, AE and EX as CSV and SAS transport (.xpt)")
+    s.add_argument("--study", required=True, help="study id")
+    s.add_argument("--out", required=True, help="directory to write dm/ae/ex .csv and .xpt to")
+    s.set_defaults(func=run_sdtm)
+
+
+def _date(text: str | None, option: str = "--cutoff") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"{option} must be a date YYYY-MM-DD, not {text!r}") from exc
+
+
+def run_dsmb(args: argparse.Namespace) -> int:
+    from pv.analysis.data import StudyNotFound
+    from pv.cli import database
+    from pv.exports.workbook import build_dsmb_workbook
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".xlsx":
+        raise CommandError("--out must name an .xlsx file")
+    cutoff = _date(args.cutoff)
+    assert cutoff is not None
+    try:
+        rows = build_dsmb_workbook(
+            database(upgrade=True),
+            study_id=args.study,
+            cutoff=cutoff,
+            session=args.session,
+            mask_arms=args.mask_arms,
+            out=out,
+        )
+    except StudyNotFound as exc:
+        raise CommandError(str(exc)) from exc
+    listed = rows.get("All AEs", 0)
+    print(
+        f"wrote {out}: {len(rows) + 2} sheets, {listed} adverse events listed "
+        f"({args.session} session, cut-off {cutoff.isoformat()})"
+    )
+    return 0
+
+
+def run_ctgov(args: argparse.Namespace) -> int:
+    from pv.analysis.data import StudyNotFound
+    from pv.cli import database
+    from pv.exports.ctgov import CTGovExportError, export_ctgov
+
+    try:
+        payload = export_ctgov(
+            database(upgrade=True),
+            study_id=args.study,
+            out=Path(args.out),
+            threshold=args.threshold,
+            cutoff=_date(args.cutoff),
+        )
+    except (StudyNotFound, CTGovExportError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    module = payload["resultsSection"]["adverseEventsModule"]
+    print(
+        f"wrote {args.out}: {len(module['eventGroups'])} event groups, "
+        f"{len(module['seriousEvents'])} serious and {len(module['otherEvents'])} other terms"
+    )
+    return 0
+
+
+def run_sdtm(args: argparse.Namespace) -> int:
+    from pv.cli import database
+    from pv.exports.sdtm import export_sdtm
+
+    try:
+        counts = export_sdtm(database(upgrade=True), study_id=args.study, out_dir=Path(args.out))
+    except LookupError as exc:
+        raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v} records" for k, v in counts.items()))
+    return 0

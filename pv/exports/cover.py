@@ -1,0 +1,148 @@
+"""The cover and contents sheets of the DSMB workbook (ordinary openpyxl write-only cells,
+made safe by xlsx_safe.safe_cell: the study title and arm names are user text too)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.worksheet import Worksheet
+
+import pv
+from pv.analysis.table import Table
+from pv.analysis.teae import TEAERule
+from pv.exports import checksum as checksum_doc
+from pv.exports import styles as st
+from pv.exports.arms import ArmView
+from pv.exports.checksum import Checksum
+from pv.exports.xlsx_layout import LINE_PT, lines, print_setup
+from pv.exports.xlsx_safe import safe_cell
+
+PARTIAL_DATES = (
+    "Dates are real dates. Partial dates (e.g. 2021-03) are shown as text exactly as "
+    "collected; they have no study day or duration. The tables impute them by the TEAE rule."
+)
+HIDDEN_DRUGS = (
+    "Relationship and action for study drugs not given in every arm are not shown per drug "
+    "in this session (they would reveal the arm); 'Related to any study drug' and 'Any study "
+    "drug withdrawn' include them. The exposure summary shows only drugs given in every arm."
+)
+VALUE_WIDTH = 100
+HIGHLIGHT = "Listings: serious events are highlighted red, grade >= 3 (or severe) orange."
+
+
+def _row(ws: Worksheet, key: str, value: Any, style: str | None = None) -> None:
+    """A key and its value; a long value wraps in a row tall enough for it."""
+    cell = safe_cell(ws, value)
+    if isinstance(value, datetime):
+        st.apply(cell, "datetime")
+    elif isinstance(value, date):
+        st.apply(cell, "date")
+    else:
+        st.apply(cell, (style or "wrap") + ("!q" if cell.quotePrefix else ""))
+        n = lines(str(value), VALUE_WIDTH) if (style or "wrap") == "wrap" else 1
+        if n > 1:
+            ws.row_dimensions[_next_row(ws)].height = n * LINE_PT
+    _count(ws)
+    ws.append([st.apply(safe_cell(ws, key), "key"), cell])
+
+
+def _next_row(ws: Worksheet) -> int:
+    return getattr(ws, "_pv_rows", 0) + 1
+
+
+def _count(ws: Worksheet, n: int = 1) -> None:
+    ws._pv_rows = getattr(ws, "_pv_rows", 0) + n  # type: ignore[attr-defined]
+
+
+def write_cover(
+    ws: Worksheet,
+    *,
+    study: Any,
+    view: ArmView,
+    tables: Sequence[Table],
+    rule: TEAERule,
+    checksum: Checksum,
+    generated: datetime,
+    cutoff: date,
+    session_text: str,
+    notes: Sequence[str],
+    pooled_drugs: bool,
+    printed: tuple[str, str] = ("", ""),
+) -> None:
+    """The cover; `printed`: the page header and footer texts."""
+    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["B"].width = VALUE_WIDTH
+    print_setup(ws, *printed)
+    ws.append([st.apply(safe_cell(ws, "DSMB safety report"), "title")])
+    ws.append([st.apply(safe_cell(ws, session_text), "subtitle")])
+    ws.append([])
+    _count(ws, 3)
+    _row(ws, "Study", study.id)
+    _row(ws, "Title", study.official_title or study.title)
+    _row(ws, "NCT ID", study.nct_id or "")
+    _row(ws, "Sponsor", study.sponsor or "")
+    _row(ws, "Data cut-off", cutoff)
+    _row(ws, "Generated at (UTC)", generated)
+    _row(ws, "Session", session_text)
+    _row(ws, "Software", f"pv-tracker {pv.__version__}")
+    _row(ws, "Data checksum (SHA-256)", checksum.hexdigest(), "text")
+    counts = checksum.counts
+    _row(
+        ws,
+        "Checksum covers",
+        f"{counts['subjects']} subjects, {counts['exposure']} dosing "
+        f"records and {counts['events']} adverse events in scope (definition below)",
+    )
+    arms = tables[0].arms
+    if view.by_arm:
+        for a in arms:
+            role = " (comparator)" if a.is_control and not view.masked else ""
+            _row(ws, "Arm", f"{view.label(a.label)}{role}: N = {a.N} in the safety population")
+    else:
+        _row(ws, "Arms", f"Pooled: N = {sum(a.N for a in arms)} in the safety population")
+    _row(
+        ws,
+        "Population",
+        "Safety population: subjects assigned to an arm who received any "
+        "study drug. The same denominators are used on every sheet.",
+    )
+    _row(ws, "TEAE rule", rule.footnote())
+    ws.append([])
+    _count(ws)
+    extra = [PARTIAL_DATES, HIGHLIGHT]
+    if view.masked:
+        extra.append(
+            "Arms are coded (Arm A, Arm B, ...) on every sheet, the same code for the same "
+            "arm in every report of this study."
+        )
+    if pooled_drugs:
+        extra.append(HIDDEN_DRUGS)
+    for note in [*extra, *notes]:
+        shown = view.text(note)
+        if shown:
+            _row(ws, "Note", shown)
+    definition = " ".join(checksum_doc.__doc__.split()) if checksum_doc.__doc__ else ""
+    _row(ws, "Checksum definition", definition)
+
+
+def write_contents(
+    ws: Worksheet,
+    entries: Sequence[tuple[str, str, int | None]],
+    printed: tuple[str, str] = ("", ""),
+) -> None:
+    """One row per sheet: its name (a link to it), what it holds and its data rows."""
+    ws.column_dimensions["A"].width = 32
+    ws.column_dimensions["B"].width = 100
+    ws.column_dimensions["C"].width = 10
+    ws.freeze_panes = "A3"
+    print_setup(ws, *printed)
+    ws.append([st.apply(safe_cell(ws, "Contents"), "title")])
+    ws.append([st.apply(safe_cell(ws, h), "header") for h in ("Sheet", "Contents", "Rows")])
+    for name, description, rows in entries:
+        link = st.apply(safe_cell(ws, name), "link")
+        quoted = name.replace("'", "''")
+        link.hyperlink = Hyperlink(ref="", location=f"'{quoted}'!A1", display=name)
+        ws.append([link, st.apply(safe_cell(ws, description), "wrap"), safe_cell(ws, rows)])

@@ -1,0 +1,294 @@
+"""SDTM export: DM, AE and EX as CSV and as SAS transport (XPT version 5, pyreadstat).
+
+    export_sdtm(engine, study_id="NCT04660565", out_dir=Path("sdtm/"))
+
+writes dm.csv, ae.csv, ex.csv, dm.xpt, ae.xpt, ex.xpt with SDTM variable names and labels
+(domain.md §8), one row per subject, per non-draft adverse event and per dosing record.
+`pv.imports.sdtm.import_sdtm` reads them back into the same tables (tests/exports).
+
+Decisions:
+- Dates are ISO 8601 as collected (partial dates stay partial); a dosing time other than
+  midnight is kept (YYYY-MM-DDThh:mm:ss). Study days (AESTDY, AEENDY) count from RFXSTDTC,
+  the first dose, with no day 0; they are empty for partial dates.
+- Causality and action are recorded per study drug; SDTM AE has one AEREL and one AEACN.
+  AEREL is the drugs' common value, else the first related one (related, possibly,
+  probable, ...), else the first given; AEACN is DRUG WITHDRAWN when any drug was
+  withdrawn, else the most drastic action. The per-drug values stay in the tracker.
+- Subjects without an arm get ARM "Not Assigned" (ARMCD NOTASSGN); the actual arm of a
+  subject never dosed is "Not Treated" (NOTTRT). AETOXGR is text, as SDTM defines it.
+- XPT version 5 limits names to 8 characters, labels to 40 and text values to 200 bytes:
+  longer text (a long verbatim term) is cut at 200 bytes in the .xpt only; the CSV keeps
+  the full text. CSV files are UTF-8 data files for SAS/R: values are written exactly as
+  stored, so a value like "=1+1" would be evaluated by a spreadsheet that opens the CSV;
+  the Excel deliverable is the DSMB workbook, which is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyreadstat
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
+
+from pv.events.models import ACTIONS, RELATED_VALUES, AdverseEvent
+from pv.exports.checksum import text_order
+from pv.exports.sdtm_spec import (
+    AE_VARS,
+    CRITERIA,
+    DM_VARS,
+    EX_VARS,
+    FILE_LABELS,
+    LABELS,
+    NUMERIC,
+)
+from pv.exposure.derive import study_day
+from pv.exposure.models import Exposure
+from pv.imports.sdtm import RELATED as IMPORT_RELATED
+from pv.study.models import Arm, Drug, Site, Study, Subject
+
+MAX_XPT_BYTES = 200
+AE_FIELDS = "id aeseq aeterm terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel aeacn \
+aeout aecontrt aestdtc aeendtc"
+EX_FIELDS = ("dose", "unit", "frequency", "route", "start", "end")
+RELATED_TEXT = {v.upper() for v in RELATED_VALUES} | {v.upper() for v in IMPORT_RELATED}
+ACTION_ORDER = (
+    "DRUG WITHDRAWN",
+    "DRUG INTERRUPTED",
+    "DOSE REDUCED",
+    "DOSE INCREASED",
+    *[
+        a
+        for a in ACTIONS
+        if a not in ("DRUG WITHDRAWN", "DRUG INTERRUPTED", "DOSE REDUCED", "DOSE INCREASED")
+    ],
+)
+
+
+def dtc(value: date | datetime | None) -> str:
+    """ISO 8601: a date, or a date-time when the time of day is not midnight."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()[:19]
+    return value.isoformat()
+
+
+def _yn(value: bool | None) -> str:
+    return "" if value is None else ("Y" if value else "N")
+
+
+def one_relationship(per_drug: dict[str, Any]) -> str:
+    values = [str(v) for v in per_drug.values() if v]
+    if not values:
+        return ""
+    if len(set(values)) == 1:
+        return values[0]
+    return next((v for v in values if v.upper() in RELATED_TEXT), values[0])
+
+
+def one_action(per_drug: dict[str, Any]) -> str:
+    values = [str(v) for v in per_drug.values() if v]
+    ranked = sorted(values, key=lambda v: ACTION_ORDER.index(v) if v in ACTION_ORDER else 99)
+    return ranked[0] if ranked else ""
+
+
+def _complete(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text and len(text) >= 10 else None
+    except ValueError:
+        return None
+
+
+def domains(conn: Connection, study_id: str) -> dict[str, pd.DataFrame]:
+    """The DM, AE and EX datasets of a study."""
+    if conn.execute(sa.select(col(Study.id)).where(col(Study.id) == study_id)).first() is None:
+        raise LookupError(f"no study {study_id!r}")
+    ex = conn.execute(
+        sa.select(col(Subject.usubjid), col(Drug.name), *(getattr(Exposure, c) for c in EX_FIELDS))
+        .join(Subject, col(Subject.id) == col(Exposure.subject_id))
+        .join(Drug, col(Drug.id) == col(Exposure.drug_id))
+        .where(col(Subject.study_id) == study_id)
+        .order_by(
+            text_order(conn, col(Subject.usubjid)),
+            col(Exposure.start),
+            text_order(conn, col(Drug.name)),
+            col(Exposure.id),
+        )
+    ).all()
+    first: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
+    ex_rows, seq = [], 0
+    for i, r in enumerate(ex):
+        seq = 1 if i == 0 or ex[i - 1].usubjid != r.usubjid else seq + 1
+        first[r.usubjid] = min(first.get(r.usubjid, r.start), r.start)
+        last[r.usubjid] = max(last.get(r.usubjid, r.start), r.end or r.start)
+        ex_rows.append(
+            {
+                "STUDYID": study_id,
+                "DOMAIN": "EX",
+                "USUBJID": r.usubjid,
+                "EXSEQ": seq,
+                "EXTRT": r.name,
+                "EXDOSE": r.dose,
+                "EXDOSU": r.unit,
+                "EXDOSFRQ": r.frequency,
+                "EXROUTE": r.route or "",
+                "EXSTDTC": dtc(r.start),
+                "EXENDTC": dtc(r.end),
+            }
+        )
+    subjects: Sequence[Any] = conn.execute(
+        sa.select(
+            col(Subject.usubjid),
+            col(Subject.subjid),
+            col(Subject.age),
+            col(Subject.sex),
+            col(Subject.consent_date),
+            col(Subject.end_of_study_date),
+            col(Site.code).label("siteid"),
+            col(Site.country),
+            col(Arm.label).label("arm"),
+            col(Arm.code).label("armcd"),
+        )
+        .join(Site, col(Site.id) == col(Subject.site_id))
+        .outerjoin(Arm, col(Arm.id) == col(Subject.arm_id))
+        .where(col(Subject.study_id) == study_id)
+        .order_by(text_order(conn, col(Subject.usubjid)))
+    ).all()
+    dm_rows = []
+    for s in subjects:
+        arm, code = (s.arm, s.armcd) if s.arm else ("Not Assigned", "NOTASSGN")
+        dosed = s.usubjid in first
+        dm_rows.append(
+            {
+                "STUDYID": study_id,
+                "DOMAIN": "DM",
+                "USUBJID": s.usubjid,
+                "SUBJID": s.subjid,
+                "RFXSTDTC": dtc(first.get(s.usubjid)),
+                "RFXENDTC": dtc(last.get(s.usubjid)),
+                "RFICDTC": dtc(s.consent_date),
+                "RFPENDTC": dtc(s.end_of_study_date),
+                "SITEID": s.siteid,
+                "AGE": s.age,
+                "AGEU": "YEARS" if s.age is not None else "",
+                "SEX": s.sex or "",
+                "ARMCD": code,
+                "ARM": arm,
+                "ACTARMCD": code if dosed else "NOTTRT",
+                "ACTARM": arm if dosed else "Not Treated",
+                "COUNTRY": s.country or "",
+            }
+        )
+    return {
+        "DM": _frame(dm_rows, "DM"),
+        "AE": _frame(_ae(conn, study_id, first), "AE"),
+        "EX": _frame(ex_rows, "EX"),
+    }
+
+
+def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dict[str, Any]]:
+    ae = AdverseEvent
+    fields = [*AE_FIELDS.split(), *(c.lower() for c in CRITERIA)]
+    rows = conn.execute(
+        sa.select(*(getattr(ae, f) for f in fields), col(Subject.usubjid))
+        .join(Subject, col(Subject.id) == col(ae.subject_id))
+        .where(col(ae.study_id) == study_id, col(ae.status) != "draft")
+        .order_by(text_order(conn, col(Subject.usubjid)), col(ae.aeseq))
+    ).all()
+    out = []
+    for event in rows:
+        usubjid = event.usubjid
+        start = first.get(usubjid)
+        on, off = _complete(event.aestdtc), _complete(event.aeendtc)
+        ctcae = (event.terminology or "").upper().startswith("CTCAE")
+        out.append(
+            {
+                "STUDYID": study_id,
+                "DOMAIN": "AE",
+                "USUBJID": usubjid,
+                "AESEQ": event.aeseq,
+                "AESPID": str(event.id),
+                "AETERM": event.aeterm,
+                "AELLT": (event.aedecod or "") if ctcae else "",
+                "AELLTCD": event.aelltcd or "",
+                "AEDECOD": event.aedecod or "",
+                "AEBODSYS": event.aebodsys or "",
+                "AESOC": event.aebodsys or "",
+                "AESEV": event.aesev or "",
+                "AETOXGR": str(event.aetoxgr) if event.aetoxgr is not None else "",
+                "AESER": _yn(event.aeser),
+                **{
+                    c: _yn(getattr(event, c.lower())) if event.aeser is not None else ""
+                    for c in CRITERIA
+                },
+                "AEREL": one_relationship(event.aerel or {}),
+                "AEACN": one_action(event.aeacn or {}),
+                "AEOUT": event.aeout or "",
+                "AECONTRT": event.aecontrt or "",
+                "AESTDTC": event.aestdtc or "",
+                "AEENDTC": event.aeendtc or "",
+                "AESTDY": study_day(start.date(), on) if start and on else None,
+                "AEENDY": study_day(start.date(), off) if start and off else None,
+            }
+        )
+    return out
+
+
+def _frame(rows: list[dict[str, Any]], domain: str) -> pd.DataFrame:
+    columns = {"DM": DM_VARS, "AE": AE_VARS, "EX": EX_VARS}[domain]
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for name in columns:
+        if name in NUMERIC:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        else:
+            frame[name] = frame[name].fillna("").astype(str)
+    return frame
+
+
+def _cut(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= MAX_XPT_BYTES:
+        return text
+    return data[:MAX_XPT_BYTES].decode("utf-8", "ignore")
+
+
+def write_domain(frame: pd.DataFrame, name: str, out_dir: Path) -> None:
+    frame.to_csv(
+        out_dir / f"{name.lower()}.csv", index=False, encoding="utf-8", float_format="%.15g"
+    )
+    xpt = frame.copy()
+    for name_ in xpt.columns:
+        if name_ not in NUMERIC:
+            xpt[name_] = xpt[name_].map(_cut)
+    pyreadstat.write_xport(
+        xpt,
+        str(out_dir / f"{name.lower()}.xpt"),
+        file_format_version=5,
+        table_name=name,
+        file_label=FILE_LABELS[name],
+        column_labels=[LABELS[c][:40] for c in xpt.columns],
+    )
+
+
+def export_sdtm(
+    engine: Engine,
+    *,
+    study_id: str,
+    out_dir: Path | str,
+    domains_wanted: Iterable[str] = ("DM", "AE", "EX"),
+) -> dict[str, int]:
+    """Write the datasets; returns the number of records of each."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with engine.connect() as conn:
+        found = domains(conn, study_id)
+    for name in domains_wanted:
+        write_domain(found[name], name, out)
+    return {name: len(found[name]) for name in domains_wanted}

@@ -1,0 +1,275 @@
+"""The DSMB safety workbook (issue 6; domain.md §9): cover, contents, the standard tables,
+the AE listings, the exposure summary and the charts, for an open or closed session.
+
+    build_dsmb_workbook(engine, study_id="NCT04660565", cutoff=date(2021, 12, 31),
+                        session="closed", mask_arms=True, out=Path("dsmb.xlsx"))
+
+The study is loaded once (`pv.analysis.data.load_study`) and every table is built from
+that one load with `build_from_data`, as `build_tables` does, so all sheets share the same
+data and denominators; the same load gives the listings their scope (events up to the
+cut-off) and TEAE flags. Nothing here computes a statistic. The workbook is an openpyxl
+write-only workbook whose sheets stream to temporary files, so memory stays flat for
+100,000 events. Cells never hold formulas: the only formulas in the file are the
+listings' conditional-format rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from openpyxl import Workbook
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
+
+from pv.analysis import aesi as analysis_aesi
+from pv.analysis.api import TABLES, build_from_data
+from pv.analysis.data import load_study
+from pv.analysis.table import ArmInfo, Table
+from pv.events.models import AdverseEvent
+from pv.exports import exposure_sheet
+from pv.exports import styles as st
+from pv.exports.arms import ArmView, study_drugs
+from pv.exports.book import SAFETY, Book, save, sheet_name
+from pv.exports.charts_job import ChartJob
+from pv.exports.charts_sheet import Charts, registry, select, write_charts
+from pv.exports.checksum import Checksum, study_section
+from pv.exports.cover import write_contents, write_cover
+from pv.exports.listings import ListingPlan, Scope, write_listings
+from pv.exports.table_sheets import write_table
+from pv.study.models import Arm, Study
+from pv.timeutil import utcnow
+
+TABLE_SET = ("AET01", "AET01_AESI", "AET02", "AET02_SAE", "AET04", "AET05", "DTHT01")
+NO_ROWS = "No events in scope up to the data cut-off."
+SEPARATE_CHARTS_EVENTS = 20_000  # from this many events, charts are drawn by a child process
+
+
+def build_dsmb_workbook(
+    engine: Engine,
+    *,
+    study_id: str,
+    cutoff: date,
+    session: str,
+    mask_arms: bool = False,
+    out: Path | str | BinaryIO,
+    charts: Mapping[str, bytes] | None = None,
+) -> dict[str, int]:
+    """Write the workbook to `out`; returns the number of data rows of each sheet.
+
+    `charts`: PNG images already drawn for this session (pooled for the open session);
+    None draws them with pv.charts.
+    """
+    job = (
+        None if charts is not None else _start_charts(engine, study_id, cutoff, session, mask_arms)
+    )
+    try:
+        return _write(engine, study_id, cutoff, session, mask_arms, out, charts, job)
+    except BaseException:
+        if job is not None:
+            job.cancel()
+        raise
+
+
+def _write(
+    engine: Engine,
+    study_id: str,
+    cutoff: date,
+    session: str,
+    mask_arms: bool,
+    out: Path | str | BinaryIO,
+    charts: Mapping[str, bytes] | None,
+    job: ChartJob | None,
+) -> dict[str, int]:
+    columns: set[str] = {"id"}
+    for name in TABLE_SET:
+        columns |= TABLES[name].COLUMNS
+    data = load_study(engine, study_id, columns=columns, cutoff=cutoff)
+    tables = [build_from_data(data, name) for name in TABLE_SET]
+    view = ArmView.build(study_id, tables[0].arms, session=session, mask=mask_arms)
+    groupings = analysis_aesi.groupings(data.events)
+    scope = Scope.of(data, dict(groupings))
+    generated = utcnow().replace(tzinfo=None)
+    masked = ", arms coded" if view.masked else ""
+    session_text = (
+        f"Closed session (by arm{masked})" if view.by_arm else "Open session (pooled across arms)"
+    )
+    wb = Workbook(write_only=True)
+    taken: set[str] = set()
+    names = [
+        ("cover", "Cover"),
+        ("contents", "Contents"),
+        *[(t, t) for t in TABLE_SET],
+        ("all", "All AEs"),
+        ("sae", "SAEs"),
+        ("deaths", "Deaths"),
+        *[(f"aesi:{k}", f"AESI {label}") for k, label in groupings],
+        ("exposure", "Exposure"),
+        ("charts", "Charts"),
+    ]
+    book = Book(
+        wb=wb,
+        styles=st.StyleBook(wb),
+        sheets={key: wb.create_sheet(sheet_name(title, taken)) for key, title in names},
+        subtitle=f"{study_id}. {SAFETY}. Data cut-off {cutoff.isoformat()}. {session_text}.",
+        head=f"{study_id}  -  DSMB {session_text}  -  confidential",
+        foot=f"Data cut-off {cutoff.isoformat()}",
+    )
+    for table in tables:
+        book.rows[table.name] = write_table(
+            book.sheets[table.name],
+            book.styles,
+            table,
+            view,
+            subtitle=book.subtitle,
+            print_header=book.head,
+            print_footer=book.foot,
+        )
+        book.described[table.name] = table.title
+    checksum = Checksum()
+    with engine.connect() as conn:
+        study_section(conn, checksum, data, tables[0].arms)
+        plan = _plan(conn, study_id, view, tables[0])
+        _listings(conn, book, study_id, plan, scope, groupings, checksum)
+        subjects, rule = data.subjects, data.rule
+        del data, scope  # the events frame is no longer needed: free it before the rest
+        _exposure(conn, book, study_id, subjects, view, plan, cutoff, checksum)
+        study = conn.execute(sa.select(Study).where(col(Study.id) == study_id)).one()
+    found = (
+        job.result()
+        if job is not None
+        else select(charts or {}, registry(), pooled=not view.by_arm)
+    )
+    book.rows["charts"] = write_charts(
+        book.sheets["charts"], found, title="Charts", print_header=book.head, print_footer=book.foot
+    )
+    book.described["charts"] = "Charts of the safety review"
+    write_cover(
+        book.sheets["cover"],
+        study=study,
+        view=view,
+        tables=tables,
+        rule=rule,
+        checksum=checksum,
+        generated=generated,
+        cutoff=cutoff,
+        session_text=session_text,
+        notes=found.notes,
+        pooled_drugs=plan.pooled_drugs,
+        printed=(book.head, book.foot),
+    )
+    write_contents(
+        book.sheets["contents"],
+        [
+            (book.sheets[k].title, book.described[k], book.rows.get(k))
+            for k in book.sheets
+            if k not in ("cover", "contents")
+        ],
+        printed=(book.head, book.foot),
+    )
+    save(wb, out)
+    return {book.sheets[k].title: v for k, v in book.rows.items()}
+
+
+def _start_charts(
+    engine: Engine, study_id: str, cutoff: date, session: str, mask: bool
+) -> ChartJob:
+    """Start drawing the charts first: a large study's are drawn by a child process while
+    this one loads the data and writes the listings (small studies: no process start-up)."""
+    with engine.connect() as conn:
+        arms = conn.execute(
+            sa.select(col(Arm.id), col(Arm.label), col(Arm.code)).where(
+                col(Arm.study_id) == study_id
+            )
+        ).all()
+        events = conn.execute(
+            sa.select(sa.func.count()).where(col(AdverseEvent.study_id) == study_id)
+        ).scalar_one()
+    view = ArmView.build(
+        study_id, [ArmInfo(a.id, a.label, a.code, 0) for a in arms], session=session, mask=mask
+    )
+    return ChartJob(
+        engine,
+        study_id,
+        cutoff=cutoff,
+        view=view,
+        separate_process=events >= SEPARATE_CHARTS_EVENTS,
+    )
+
+
+def _plan(conn: Connection, study_id: str, view: ArmView, table: Table) -> ListingPlan:
+    drugs = study_drugs(conn, study_id, [a.id for a in table.arms])
+    shown = view.drugs_shown(drugs)
+    severity = conn.execute(
+        sa.select(
+            sa.exists().where(
+                col(AdverseEvent.study_id) == study_id, col(AdverseEvent.aesev).is_not(None)
+            )
+        )
+    ).scalar()
+    return ListingPlan(view, shown, len(shown) < len(drugs), bool(severity))
+
+
+def _listings(
+    conn: Connection,
+    book: Book,
+    study_id: str,
+    plan: ListingPlan,
+    scope: Scope,
+    groupings: list[tuple[str, str]],
+    checksum: Checksum,
+) -> None:
+    story = plan.view.by_arm  # narratives name the treatment: not in the open session
+    streams = {
+        "all": book.stream("all", "Listing of all adverse events", plan.columns()),
+        "sae": book.stream("sae", "Listing of serious adverse events", plan.columns(story)),
+        "deaths": book.stream(
+            "deaths", "Listing of deaths (fatal adverse events)", plan.columns(story)
+        ),
+        **{
+            f"aesi:{k}": book.stream(
+                f"aesi:{k}",
+                f"Listing of adverse events of special interest: {label}",
+                plan.columns(),
+            )
+            for k, label in groupings
+        },
+    }
+    write_listings(
+        conn,
+        study_id,
+        plan,
+        scope,
+        all_events=streams["all"],
+        serious=streams["sae"],
+        deaths=streams["deaths"],
+        aesi={k: streams[f"aesi:{k}"] for k, _ in groupings},
+        checksum=checksum,
+        narrative=story,
+    )
+    for key, stream in streams.items():
+        book.rows[key] = stream.close([(NO_ROWS, "note")] if not stream.data_rows else [])
+
+
+def _exposure(
+    conn: Connection,
+    book: Book,
+    study_id: str,
+    subjects: Any,
+    view: ArmView,
+    plan: ListingPlan,
+    cutoff: date,
+    checksum: Checksum,
+) -> None:
+    found = exposure_sheet.metrics(conn, study_id, plan.drugs, cutoff)
+    title = "Exposure summary per subject"
+    stream = book.stream("exposure", title, exposure_sheet.columns(view, found))
+    for values in exposure_sheet.rows(conn, study_id, subjects, view, found, cutoff, checksum):
+        stream.add(values)
+    book.rows["exposure"] = stream.close()
+
+
+__all__ = ["TABLE_SET", "Charts", "build_dsmb_workbook", "save", "sheet_name"]

@@ -1,0 +1,105 @@
+"""`pvtracker dsmb-report`, `pvtracker export ctgov` and `pvtracker export sdtm`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openpyxl import load_workbook
+
+from pv.cli import main
+from pv.db import _engines
+from pv.exports import ctgov
+from pv.settings import get_settings
+from tests.exports.conftest import STUDY, Demo
+
+
+@pytest.fixture
+def cli(demo: Demo, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PV_DATABASE_URL", demo.url)
+    get_settings.cache_clear()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield run
+    get_settings.cache_clear()
+    engine = _engines.pop(demo.url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def test_dsmb_report_writes_the_workbook(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("pv.exports.workbook.SEPARATE_CHARTS_EVENTS", 10**9)
+    out = tmp_path / "dsmb.xlsx"
+    code, text, _ = cli(
+        "dsmb-report",
+        "--study",
+        STUDY,
+        "--cutoff",
+        "2021-12-31",
+        "--session",
+        "closed",
+        "--mask-arms",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and "wrote" in text
+    wb = load_workbook(out, read_only=True)
+    assert "All AEs" in wb.sheetnames
+    cover = {r[0]: r[1] for r in wb["Cover"].iter_rows(values_only=True) if len(r) > 1}
+    assert cover["Session"] == "Closed session (by arm, arms coded)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cutoff", "31/12/2021", "--session", "open", "--out", "x.xlsx"], "YYYY-MM-DD"),
+        (["--cutoff", "2021-12-31", "--session", "open", "--out", "x.csv"], ".xlsx"),
+        (
+            ["--study", "NOPE", "--cutoff", "2021-12-31", "--session", "open", "--out", "x.xlsx"],
+            "no study",
+        ),
+    ],
+)
+def test_dsmb_report_errors(cli, args, message, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    full = ["dsmb-report", *(["--study", STUDY] if "--study" not in args else []), *args]
+    code, _, err = cli(*full)
+    assert code == 2 and message in err
+
+
+def test_export_ctgov(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "ct.json"
+    code, text, _ = cli("export", "ctgov", "--study", STUDY, "--threshold", "10", "--out", str(out))
+    assert code == 0 and "2 event groups" in text
+    module = json.loads(out.read_text())["resultsSection"]["adverseEventsModule"]
+    assert module["frequencyThreshold"] == "10"
+    real = ctgov.build_results
+
+    def inconsistent(*args, **kwargs):  # type: ignore[no-untyped-def]
+        results = real(*args, **kwargs)
+        results["adverseEventsModule"]["eventGroups"][1]["deathsNumAtRisk"] += 1
+        return results
+
+    monkeypatch.setattr(ctgov, "build_results", inconsistent)
+    code, _, err = cli("export", "ctgov", "--study", STUDY, "--out", str(tmp_path / "bad.json"))
+    assert code == 2 and "EG001: at-risk numbers differ" in err
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_export_sdtm(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, text, _ = cli("export", "sdtm", "--study", STUDY, "--out", str(tmp_path / "sdtm"))
+    assert code == 0 and "AE" in text
+    assert {p.name for p in (tmp_path / "sdtm").iterdir()} == {
+        "dm.csv",
+        "ae.csv",
+        "ex.csv",
+        "dm.xpt",
+        "ae.xpt",
+        "ex.xpt",
+    }
+    code, _, err = cli("export", "sdtm", "--study", "NOPE", "--out", str(tmp_path / "x"))
+    assert code == 2 and "NOPE" in err
