@@ -7,11 +7,14 @@ investigators do not (site staff must not see comparative safety data during a t
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 from sqlmodel import Session, select
 
 from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
@@ -84,3 +87,29 @@ def table_json(
     result = one_table(request, auth, session, study=study, name=name, cutoff=cutoff,
                        control=control)  # fmt: skip
     return result.to_dict()
+
+
+@router.get("/reports/dsmb.xlsx")
+def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cutoff: str,
+                  report: str = "closed", mask: bool = False) -> Response:  # fmt: skip
+    """The DSMB workbook for a data cut-off: open (pooled) or closed (by arm, maskable)."""
+    from pv.exports.workbook import build_dsmb_workbook
+
+    require(auth, *READERS)
+    if session.get(Study, study) is None:
+        raise HTTPException(404, "no such study")
+    day = _parse_date(cutoff)
+    if day is None or report not in ("open", "closed"):
+        raise HTTPException(422, "give a cut-off date and a session: open or closed")
+    fd, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(fd)
+    try:
+        build_dsmb_workbook(engine(request), study_id=study, cutoff=day, session=report,
+                            mask_arms=mask and report == "closed", out=path)  # fmt: skip
+    except BaseException:
+        os.unlink(path)
+        raise
+    name = f"{study}-dsmb-{report}{'-masked' if mask else ''}-{day.isoformat()}.xlsx"
+    return FileResponse(path, filename=name, background=BackgroundTask(os.unlink, path),
+                        media_type="application/vnd.openxmlformats-officedocument"
+                        ".spreadsheetml.sheet")  # fmt: skip

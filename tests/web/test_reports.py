@@ -102,3 +102,23 @@ def test_bad_parameters_are_clear_errors(demo_env):
     assert r.status_code == 422 and "cutoff" in r.json()["detail"]
     r = env.client.get("/api/v1/tables/AET01", params={"study": "NCT00000000"}, headers=h)
     assert r.status_code == 404
+
+
+def test_the_dsmb_workbook_downloads_for_officers_and_dsmb_only(demo_env):
+    from openpyxl import load_workbook
+
+    env = demo_env
+    dsmb, _ = login(env.app, "dsmb")
+    q = f"study={env.study_id}&cutoff=2022-06-30"
+    r = dsmb.get(f"/reports/dsmb.xlsx?{q}&report=open")
+    assert r.status_code == 200 and "dsmb-open" in r.headers["content-disposition"]
+    wb = load_workbook(io.BytesIO(r.content), read_only=True)
+    assert any("AET02" in name for name in wb.sheetnames)
+    cells = " ".join(str(c) for ws in wb.worksheets[1:] for row in ws.iter_rows(values_only=True)
+                     for c in row if c is not None)  # fmt: skip
+    assert "Combination therapy Group" not in cells  # pooled: no arm after the cover
+    closed = dsmb.get(f"/reports/dsmb.xlsx?{q}&report=closed")
+    assert closed.status_code == 200
+    inv, _ = login(env.app, "inv1")
+    assert inv.get(f"/reports/dsmb.xlsx?{q}").status_code == 403
+    assert dsmb.get(f"/reports/dsmb.xlsx?study={env.study_id}&cutoff=soon").status_code == 422
