@@ -40,6 +40,8 @@ bench: setup
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_tables.py
 	$(BIN)/python bench/bench_upload.py
+	$(BIN)/python bench/bench_workbook.py
+	$(BIN)/python bench/bench_queue.py
 
 clean:
 	rm -rf $(VENV) node_modules pv.sqlite pv.sqlite-wal pv.sqlite-shm
