@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pv.imports.cli",
     "pv.exports.cli",
     "pv.review.cli",
+    "pv.ops.cli",
 )
 
 

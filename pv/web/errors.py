@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pv.web.deps import LoginRequired
@@ -62,6 +63,25 @@ def install(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"errors": errors}, status_code=422)
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"request": request, "status": 422, "message": message},
+            status_code=422,
+        )
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> Response:
+        # A value the database refuses to store or compare: a NUL character in a query or
+        # path parameter (PostgreSQL text cannot hold one), a number out of a column's range.
+        # The request's fault, not the server's: 422, and nothing of the SQL in the answer.
+        log.info("refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = (
+            "a value in the request cannot be stored or searched "
+            "(a NUL character, or a number out of range)"
+        )
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=422)
         return templates.TemplateResponse(
             request,
             "error.html",
