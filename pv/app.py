@@ -35,10 +35,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
 
-    from pv.web import api, errors, events_pages, pages, reports, subjects, terms, uploads
+    from pv.web import (
+        api,
+        errors,
+        events_pages,
+        pages,
+        reports,
+        review,
+        subjects,
+        terms,
+        uploads,
+    )
 
     errors.install(app)
-    for module in (pages, subjects, events_pages, terms, uploads, reports, api):
+    for module in (pages, subjects, events_pages, terms, uploads, reports, review, api):
         app.include_router(module.router)
     app.include_router(reports.api_router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")

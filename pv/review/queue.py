@@ -16,9 +16,10 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, literal, tuple_
+from sqlalchemy import bindparam, func, literal, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
@@ -162,10 +163,55 @@ COLUMNS = (
 )
 
 
+def _decorations() -> tuple[Any, ...]:
+    """Open queries, the earliest unsent report's due date and the assessment, per row:
+    correlated subqueries and an outer join evaluated only for the rows a page returns
+    (one statement per page instead of a query per decoration)."""
+    q, r, a = SafetyQuery, ExpeditedReport, Assessment
+    open_queries = (
+        core_select(func.count())
+        .select_from(q)
+        .where(col(q.event_id) == AE.id, col(q.status) == QueryStatus.open)
+        .scalar_subquery()
+    )
+    next_due = (
+        core_select(func.min(r.due_date))
+        .where(
+            col(r.event_id) == AE.id, col(r.submitted_date).is_(None), col(r.cancelled_at).is_(None)
+        )
+        .scalar_subquery()
+    )
+    return (
+        open_queries.label("open_queries"),
+        next_due.label("next_due"),
+        col(a.is_susar).label("is_susar"),
+        col(a.event_version).label("assessed_version"),
+    )
+
+
 def _base(study_id: str, filters: QueueFilters, site_ids: Collection[int] | None) -> Select:
-    q: Select = core_select(*(col(c) for c in COLUMNS))
+    q: Select = core_select(*(col(c) for c in COLUMNS), *_decorations())
     q = q.join(Subject, col(Subject.id) == AE.subject_id)
+    q = q.outerjoin(Assessment, col(Assessment.event_id) == AE.id)
     return _filtered(q, study_id, filters, site_ids)
+
+
+@lru_cache(maxsize=1024)
+def _status_page(
+    study_id: str,
+    filters: QueueFilters,
+    site_ids: tuple[int, ...] | None,
+    status: str,
+    resume: bool,
+) -> Select:
+    """One status's slice of a page, newest change first; built once per filter shape
+    (building a statement costs more than running it). Bound at execution: n (rows
+    wanted) and, to resume after a cursor, after_at and after_id."""
+    q = _base(study_id, filters, site_ids).where(col(AE.status) == status)
+    if resume:
+        at = bindparam("after_at", type_=AE.__table__.c.updated_at.type)  # type: ignore[attr-defined]
+        q = q.where(tuple_(AE.updated_at, AE.id) < tuple_(at, bindparam("after_id")))
+    return q.order_by(col(AE.updated_at).desc(), col(AE.id).desc()).limit(bindparam("n"))
 
 
 def _overdue_rows(
@@ -181,7 +227,11 @@ def _overdue_rows(
     ids = _overdue_ids(session, study_id, day)
     if not ids:
         return []
-    rows = session.execute(_base(study_id, filters, site_ids).where(col(AE.id).in_(ids))).all()
+    rows = (
+        session.connection()
+        .execute(_base(study_id, filters, site_ids).where(col(AE.id).in_(ids)))
+        .all()
+    )
     newest_first = sorted(rows, key=lambda r: (r.updated_at, r.id), reverse=True)
     keyed = [(PRIORITY.index(r.status), r) for r in newest_first if r.status in statuses]
     return sorted(keyed, key=lambda t: t[0])  # stable: newest first within a status
@@ -210,6 +260,8 @@ def queue_page(
     day = today or utc_today()
     after = decode_cursor(cursor) if cursor else None
     statuses = _statuses(filters, include_drafts)
+    conn = session.connection()  # Core rows: the ORM's result layer costs more than the SQL
+    scope = None if site_ids is None else tuple(sorted(site_ids))
     found: list[tuple[int, Any]] = []
     if filters.overdue:
         overdue = _overdue_rows(session, study_id, filters, site_ids, statuses, day)
@@ -219,14 +271,15 @@ def queue_page(
             continue
         if after is not None and prio < after[0]:
             continue
-        q = _base(study_id, filters, site_ids).where(col(AE.status) == status)
-        if after is not None and prio == after[0]:
-            q = q.where(tuple_(AE.updated_at, AE.id) < tuple_(after[1], after[2]))
-        q = q.order_by(col(AE.updated_at).desc(), col(AE.id).desc()).limit(limit + 1 - len(found))
-        found += [(prio, row) for row in session.execute(q)]
+        resume = after is not None and prio == after[0]
+        q = _status_page(study_id, filters, scope, status, resume)
+        values: dict[str, Any] = {"n": limit + 1 - len(found)}
+        if resume:
+            values.update(after_at=after[1], after_id=after[2])  # type: ignore[index]
+        found += [(prio, row) for row in conn.execute(q, values)]
     more = len(found) > limit
     found = found[:limit]
-    rows = _decorate(session, [r for _, r in found], day)
+    rows = _decorate([r for _, r in found], day)
     nxt = None
     if more and found:
         prio, last = found[-1]
@@ -234,64 +287,37 @@ def queue_page(
     return QueuePage(rows=rows, next_cursor=nxt)
 
 
-def _decorate(session: Session, rows: list[Any], day: date) -> list[QueueRow]:
-    """Open queries, expedited-report deadlines and assessment per row (3 small queries)."""
-    ids = [r.id for r in rows]
-    if not ids:
-        return []
-    q = SafetyQuery
-    queries = dict(
-        session.exec(
-            select(q.event_id, func.count())
-            .where(col(q.event_id).in_(ids), q.status == QueryStatus.open)
-            .group_by(col(q.event_id))
-        ).all()
-    )
-    r = ExpeditedReport
-    due = dict(
-        session.exec(
-            select(r.event_id, func.min(r.due_date))
-            .where(
-                col(r.event_id).in_(ids),
-                col(r.submitted_date).is_(None),
-                col(r.cancelled_at).is_(None),
-            )
-            .group_by(col(r.event_id))
-        ).all()
-    )
-    a = Assessment
-    assessed = {
-        e: (s, v)
-        for e, s, v in session.exec(
-            select(a.event_id, a.is_susar, a.event_version).where(col(a.event_id).in_(ids))
-        )
-    }
+def _decorate(rows: list[Any], day: date) -> list[QueueRow]:
     out = []
-    for row in rows:
-        susar, seen = assessed.get(row.id, (None, None))
-        next_due = due.get(row.id)
+    # Unpacked by position (the order of COLUMNS, then _decorations): attribute access on
+    # 50 rows of 19 columns is a measurable share of a page.
+    for (event_id, usubjid, site_id, arm_id, aeseq, aeterm, aedecod, aetoxgr, aeser, aesdth,
+         aeslife, aesi, status, version, updated_at, open_queries, next_due, is_susar,
+         assessed_version) in rows:  # fmt: skip
+        if isinstance(next_due, str):  # SQLite may return min() of a date column as text
+            next_due = date.fromisoformat(next_due)
         out.append(
             QueueRow(
-                id=row.id,
-                usubjid=row.usubjid,
-                site_id=row.site_id,
-                arm_id=row.arm_id,
-                aeseq=row.aeseq,
-                aeterm=row.aeterm,
-                aedecod=row.aedecod,
-                aetoxgr=row.aetoxgr,
-                aeser=row.aeser,
-                fatal_or_life_threatening=bool(row.aesdth or row.aeslife),
-                aesi=row.aesi,
-                status=row.status,
-                version=row.version,
-                updated_at=row.updated_at,
-                open_queries=int(queries.get(row.id, 0)),
+                id=event_id,
+                usubjid=usubjid,
+                site_id=site_id,
+                arm_id=arm_id,
+                aeseq=aeseq,
+                aeterm=aeterm,
+                aedecod=aedecod,
+                aetoxgr=aetoxgr,
+                aeser=aeser,
+                fatal_or_life_threatening=bool(aesdth or aeslife),
+                aesi=aesi,
+                status=status,
+                version=version,
+                updated_at=updated_at,
+                open_queries=int(open_queries or 0),
                 next_due=next_due,
                 overdue=next_due is not None and next_due < day,
-                is_susar=susar,
-                changed_since_assessment=seen is not None and seen != row.version,
-            )
+                is_susar=None if is_susar is None else bool(is_susar),
+                changed_since_assessment=assessed_version not in (None, version),
+            )  # fmt: skip
         )
     return out
 

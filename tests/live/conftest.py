@@ -1,10 +1,11 @@
 """A running pv-tracker: uvicorn in a subprocess on 127.0.0.1, on the test's own database.
 
 `live_server` prepares the database at `db_url` (the demo study imported, sites 01 and 02,
-an investigator of site 01 with a password and an API token, a safety officer, a subject
-in the combination arm), starts `python -m uvicorn pv.web.asgi:app` on a free port with
-PV_DATABASE_URL pointing at that database, waits until it answers, and stops it by its PID
-afterwards, whatever happened in the test.
+an investigator of site 01 with a password and an API token, a safety officer, a second
+safety officer and an admin with passwords, a subject in the combination arm), starts
+`python -m uvicorn pv.web.asgi:app` on a free port with PV_DATABASE_URL pointing at that
+database, waits until it answers, and stops it by its PID afterwards, whatever happened
+in the test.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class LiveServer:
     subject_id: int
     usubjid: str
     drug_keys: list[str] = field(default_factory=list)
+    officer2: str = "officer2"
+    officer2_password: str = "officer2-live-pass"
+    admin: str = "admin"
+    admin_password: str = "admin-live-pass"
 
     def api(self, token: str | None = None, **kwargs: object) -> httpx.Client:
         """An HTTP client for the API, with the investigator's token unless told otherwise."""
@@ -80,6 +85,8 @@ class _Seed:
 
 INVESTIGATOR = ("inv01", "investigator-live-pass")
 OFFICER = ("officer", "officer-live-pass")
+OFFICER2 = ("officer2", "officer2-live-pass")
+ADMIN = ("admin", "admin-live-pass")
 
 
 def _seed(db_url: str) -> _Seed:
@@ -115,6 +122,10 @@ def _seed(db_url: str) -> _Seed:
                 role="officer",
                 password=OFFICER[1],
             )
+            for username, password, role in (*OFFICER2, "officer"), (*ADMIN, "admin"):
+                create_user(
+                    session=session, actor=actor, username=username, role=role, password=password
+                )
             subject = add_subject(
                 session=session,
                 actor=actor,
@@ -238,6 +249,10 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
             subject_id=seed.subject_id,
             usubjid=seed.usubjid,
             drug_keys=seed.drug_keys,
+            officer2=OFFICER2[0],
+            officer2_password=OFFICER2[1],
+            admin=ADMIN[0],
+            admin_password=ADMIN[1],
         )
     finally:
         _stop(proc)

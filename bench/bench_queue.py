@@ -1,0 +1,382 @@
+"""The review queue at 1,000,000 events: the real app against a bare page (issue 5, item 7).
+
+    .venv/bin/python bench/bench_queue.py [--db FILE] [--requests 3000] [--clients 10]
+                                          [--rounds 3] [--time-limit 120]
+
+Set-up (not timed, bench_queue_data.py): a SQLite file at the current schema with
+1,000,000 adverse events in every workflow status and the review rows a page decorates;
+the queue_tally triggers stay in place (checked). With `--db` the file is kept and reused.
+
+Timed, in the same run: two servers under uvicorn on 127.0.0.1, one worker each, no
+access log: the real app (`pv.web.asgi:app`, an officer logged in) serving GET /review,
+and a bare page (`--serve-bare`, below: FastAPI + SQLModel + Jinja, no auth, no counts,
+no decorations; the 50 newest events by primary key matching the same filters). A load
+generator of `--clients` threads, one keep-alive connection each, cycles through the
+requests (unfiltered; serious, grade >= 3, status, site, AESI and combinations; two
+second pages: the queue's filtered requests carry HX-Request, as the page's htmx filters
+do) until `--requests` are answered or `--time-limit` seconds pass. Rounds alternate
+bare, queue, bare, queue, ...; each reports requests/s, p50/p95 latency and the server's
+CPU time per request; the verdict uses the median round of each. Targets: queue p95
+<= 60 ms at 10 clients, queue req/s >= 0.9 x the bare page's. Both servers are stopped
+by PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench_queue_data import build, check_tally
+
+PASSWORD = "bench-officer-pass"
+HOST = "127.0.0.1"
+FILTERS = [
+    {},
+    {"serious": "Y"},
+    {"grade3": "1"},
+    {"status": "submitted"},
+    {"status": "under_review"},
+    {"site": "7"},
+    {"site": "23", "serious": "Y"},
+    {"aesi": "infection"},
+    {"aesi": "infection", "serious": "Y"},
+    {"grade3": "1", "serious": "Y"},
+    {"status": "assessed", "site": "3"},
+    {"serious": "N", "aesi": "gc_toxicity"},
+]
+
+
+# --- the bare page: FastAPI + SQLModel + Jinja, 50 rows, the same filters -----------------
+
+BARE_PAGE = """<!doctype html><html lang="en"><head><title>Events</title></head><body>
+<table><thead><tr><th>Subject</th><th>Site</th><th>Event</th><th>Grade</th><th>Serious</th>
+<th>Status</th><th>Changed</th></tr></thead><tbody>
+{% for ev, usubjid in rows %}<tr><td>{{ usubjid }}</td><td>{{ ev.site_id }}</td>
+<td><a href="/events/{{ ev.id }}">{{ ev.aedecod or ev.aeterm }}</a></td><td>{{ ev.aetoxgr }}</td>
+<td>{{ 'yes' if ev.aeser else 'no' }}</td><td>{{ ev.status }}</td><td>{{ ev.updated_at }}</td></tr>
+{% endfor %}</tbody></table></body></html>"""
+
+
+def bare_app(db: str):  # type: ignore[no-untyped-def]
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+    from jinja2 import Environment
+    from sqlmodel import Session, col, select
+
+    from pv.db import make_engine
+    from pv.events.models import AdverseEvent as AE
+    from pv.study.models import Subject
+
+    engine = make_engine(f"sqlite:///{db}")
+    template = Environment(autoescape=True).from_string(BARE_PAGE)
+    app = FastAPI()
+
+    @app.get("/events")
+    def events(
+        site: str = "",
+        arm: str = "",
+        aesi: str = "",
+        serious: str = "",
+        grade3: str = "",
+        status: str = "",
+    ) -> HTMLResponse:
+        q = select(AE, Subject.usubjid).join(Subject, col(Subject.id) == AE.subject_id)
+        if site:
+            q = q.where(AE.site_id == int(site))
+        if arm:
+            q = q.where(Subject.arm_id == int(arm))
+        if aesi:
+            q = q.where(col(AE.aesi).contains(aesi))
+        if serious:
+            q = q.where(AE.aeser == (serious == "Y"))
+        if grade3:
+            q = q.where(col(AE.aetoxgr) >= 3)
+        q = q.where(AE.status == status) if status else q.where(AE.status != "draft")
+        with Session(engine) as session:
+            rows = session.exec(q.order_by(col(AE.id).desc()).limit(50)).all()
+        return HTMLResponse(template.render(rows=rows))
+
+    return app
+
+
+# --- servers and load ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def start(kind: str, db: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
+    env["PV_DATABASE_URL"] = f"sqlite:///{db}"
+    flags = [
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    if kind == "queue":
+        cmd = [sys.executable, "-m", "uvicorn", "pv.web.asgi:app", *flags]
+    else:
+        cmd = [sys.executable, __file__, "--serve-bare", "--db", str(db), "--port", str(port)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=0.5).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    stop(proc)
+    raise SystemExit(f"the {kind} server did not start; see {log}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def login(port: int, db: Path) -> str:
+    """Create the bench officer (once) and log in through the form; the session cookie."""
+    from pv.audit.service import Actor
+    from pv.auth.service import create_user, get_user
+    from pv.db import make_engine, write_session
+
+    engine = make_engine(f"sqlite:///{db}")
+    with write_session(engine) as session:
+        if get_user(session, "bench") is None:
+            create_user(
+                session=session,
+                actor=Actor.system("bench"),
+                username="bench",
+                role="officer",
+                password=PASSWORD,
+            )
+    engine.dispose()
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    page, cookie = resp.read().decode(), resp.getheader("set-cookie", "")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    body = urlencode({"username": "bench", "password": PASSWORD, "csrf_token": token})
+    conn.request(
+        "POST",
+        "/login",
+        body,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie.split(";")[0]},
+    )
+    resp = conn.getresponse()
+    resp.read()
+    session = resp.getheader("set-cookie", "").split(";")[0]
+    assert resp.status == 303 and session.startswith("pv_session="), resp.status
+    return session
+
+
+Request = tuple[str, dict[str, str]]  # path, headers
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    port: int,
+    requests: list[Request],
+    *,
+    total: int,
+    clients: int,
+    limit_s: float,
+    pid: int | None = None,
+) -> dict[str, float]:
+    """Send `total` GETs from `clients` threads (one keep-alive connection each), cycling
+    through `requests`; stop early after `limit_s` seconds."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock, counter = threading.Lock(), iter(range(total))
+    deadline = time.monotonic() + limit_s
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            path, headers = requests[i % len(requests)]
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            took = time.perf_counter() - t0
+            with lock:
+                latencies.append(took)
+                if resp.status != 200:
+                    errors.append(f"{resp.status} {path}")
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu0 = cpu_seconds(pid) if pid else None
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    cpu1 = cpu_seconds(pid) if pid else None
+    if errors:
+        raise SystemExit(f"{len(errors)} failed requests, e.g. {errors[:3]}")
+    ms = sorted(x * 1000 for x in latencies)
+    cpu = (cpu1 - cpu0) * 1000 / len(ms) if cpu0 is not None and cpu1 is not None else float("nan")
+    return {
+        "n": len(ms),
+        "rps": len(ms) / elapsed,
+        "p50": statistics.median(ms),
+        "p95": ms[int(len(ms) * 0.95) - 1],
+        "max": ms[-1],
+        "cpu_ms": cpu,
+    }
+
+
+def requests_for(port: int, cookie: str) -> tuple[list[Request], list[Request]]:
+    """What each server is asked. The queue: the unfiltered queue as a full page (opening
+    it), every filter and two second pages as the htmx requests the page sends for them
+    (HX-Request: the `_queue_table.html` fragment); the bare page: the same filters."""
+    full, hx = {"Cookie": cookie}, {"Cookie": cookie, "HX-Request": "true"}
+    queue: list[Request] = [(f"/review?{urlencode(f)}", hx if f else full) for f in FILTERS]
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    for f in ({}, {"serious": "Y"}):
+        conn.request("GET", f"/review?{urlencode(f)}", headers=full)
+        resp = conn.getresponse()
+        found = re.search(r'href="(/review\?[^"]*cursor=[^"]+)"', resp.read().decode())
+        assert resp.status == 200 and found, "no next-page link"
+        queue.append((found.group(1).replace("&amp;", "&"), hx))
+    bare = [(f"/events?{urlencode(f)}", {}) for f in (*FILTERS, {}, {"serious": "Y"})]
+    return queue, bare
+
+
+def _line(r: int, name: str, res: dict[str, float]) -> str:
+    return (
+        f"  round {r} {name:5} {res['rps']:6.0f} req/s   p50 {res['p50']:5.1f} ms   "
+        f"p95 {res['p95']:5.1f} ms   max {res['max']:6.1f} ms   "
+        f"server CPU {res['cpu_ms']:4.2f} ms/request   ({res['n']:.0f} requests)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", type=Path, help="keep the bench database here (reused if present)")
+    ap.add_argument("--requests", type=int, default=3000, help="requests per round and server")
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per round, at most")
+    ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_bare:
+        import uvicorn
+
+        uvicorn.run(
+            bare_app(str(args.db)),
+            host=HOST,
+            port=args.port,
+            workers=1,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    tmp = tempfile.TemporaryDirectory()
+    db = args.db or Path(tmp.name) / "queue.sqlite"
+    if not db.exists():
+        t0 = time.perf_counter()
+        print(f"building {db} ...")
+        build(db)
+        print(f"  built in {time.perf_counter() - t0:.0f} s")
+    check_tally(db)
+    log = db.with_suffix(".log")
+    servers: list[subprocess.Popen[bytes]] = []
+    results: dict[str, list[dict[str, float]]] = {"bare": [], "queue": []}
+    try:
+        queue_proc, queue_port = start("queue", db, log)
+        servers.append(queue_proc)
+        bare_proc, bare_port = start("bare", db, log)
+        servers.append(bare_proc)
+        queue_requests, bare_requests = requests_for(queue_port, login(queue_port, db))
+        targets = {
+            "bare": (bare_proc.pid, bare_port, bare_requests),
+            "queue": (queue_proc.pid, queue_port, queue_requests),
+        }
+        for _pid, port, reqs in targets.values():  # warm-up: caches, pages in memory
+            load(port, reqs, total=300, clients=args.clients, limit_s=60)
+        print(
+            f"{args.requests} requests per round and server, {args.clients} clients, "
+            f"{len(FILTERS)} filter combinations + 2 second pages"
+        )
+        for r in range(1, args.rounds + 1):
+            for name, (pid, port, reqs) in targets.items():
+                res = load(
+                    port,
+                    reqs,
+                    total=args.requests,
+                    clients=args.clients,
+                    limit_s=args.time_limit,
+                    pid=pid,
+                )
+                results[name].append(res)
+                print(_line(r, name, res))
+    finally:
+        for proc in servers:
+            stop(proc)
+        tmp.cleanup()
+    _verdict(results)
+
+
+def _verdict(results: dict[str, list[dict[str, float]]]) -> None:
+    med = {k: sorted(v, key=lambda x: x["rps"])[len(v) // 2] for k, v in results.items()}
+    q, b = med["queue"], med["bare"]
+    ratio = q["rps"] / b["rps"]
+    print(
+        f"median round: queue {q['rps']:.0f} req/s, p95 {q['p95']:.1f} ms, "
+        f"{q['cpu_ms']:.2f} ms CPU/request; bare {b['rps']:.0f} req/s, p95 {b['p95']:.1f} ms, "
+        f"{b['cpu_ms']:.2f} ms CPU/request"
+    )
+    print(f"  target queue p95 <= 60 ms: {'met' if q['p95'] <= 60 else 'NOT met'}")
+    print(
+        f"  target queue >= 0.9 x bare req/s: {ratio:.2f} x, {'met' if ratio >= 0.9 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The safety review workspace: the review queue here; the other screens in review_*.py,
+whose routers this module's `router` includes (create_app registers this one).
+
+The queue (officers, admins) lists new and changed events first (pv.review.queue), with
+htmx filters, counts per status and keyset pagination: the "next page" link carries the
+last row's sort key as an opaque cursor; a cursor that is not one is a 422.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from sqlmodel import Session, col, select
+
+from pv.db import read_session
+from pv.events.models import Status
+from pv.review.queue import PRIORITY, QueueFilters, queue_page, status_counts
+from pv.study.models import Arm, Site, Study
+from pv.terminology.aesi import load_aesi
+from pv.web import review_charts, review_clocks, review_event, review_queries, review_rsi
+from pv.web.deps import WebAuth, engine, require
+from pv.web.review_common import REVIEWERS
+from pv.web.templating import render
+
+router = APIRouter()
+for _module in (review_event, review_queries, review_clocks, review_rsi, review_charts):
+    router.include_router(_module.router)
+
+FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue")
+STATUSES = [s.value for s in PRIORITY if s != Status.draft]
+STATUS_LABELS = {s.value: s.value.replace("_", " ") for s in Status}
+BAD_CURSOR = ("This page link is damaged or was altered (its cursor is not valid). "
+              "Start again from the first page of the queue.")  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def aesi_choices() -> tuple[tuple[str, str], ...]:
+    """(key, label) of the AESI groupings, and the flag the infusion rule adds."""
+    catalog = load_aesi()
+    rule = catalog.rules.get("possible_infusion_reaction", {})
+    flag = (("possible_infusion_reaction", str(rule.get("label", "possible infusion reaction"))),)
+    return tuple((g.key, g.label) for g in catalog.groupings) + (flag if rule else ())
+
+
+@lru_cache(maxsize=256)
+def aesi_tags(value: str) -> Markup:
+    """The AESI groupings of an event as tags (a few distinct values: rendered once)."""
+    keys = [k for k in value.split(",") if k]
+    return Markup(" ").join(Markup('<span class="tag">{}</span>').format(k.replace("_", " "))
+                            for k in keys)  # fmt: skip
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def filters_from(f: dict[str, str]) -> QueueFilters:
+    return QueueFilters(
+        site_id=_int(f["site"]),
+        arm_id=_int(f["arm"]),
+        aesi=f["aesi"] or None,
+        serious={"Y": True, "N": False}.get(f["serious"]),
+        grade3=f["grade3"] == "1",
+        status=f["status"] if f["status"] in STATUSES else None,
+        overdue=f["overdue"] == "1",
+    )
+
+
+T = TypeVar("T")
+
+
+class TtlCache:
+    """Values kept for `ttl` seconds. Shared by the worker's threads: a race only
+    computes a value twice; the oldest entries go first beyond `size`."""
+
+    def __init__(self, ttl: float, size: int = 512):
+        self.ttl, self.size = ttl, size
+        self._data: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        now = time.monotonic()
+        hit = self._data.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]  # type: ignore[no-any-return]
+        value = make()
+        self._data[key] = (now, value)
+        if len(self._data) > self.size:
+            for old in sorted(self._data, key=lambda k: self._data[k][0])[: self.size // 4]:
+                self._data.pop(old, None)
+        return value
+
+
+class SiteChoice(NamedTuple):
+    id: int
+    code: str
+    city: str | None
+
+
+class ArmChoice(NamedTuple):
+    id: int
+    label: str
+
+
+# Studies, sites and arms change a few times in a trial: a minute's delay in the filter
+# lists is harmless. The per-status counts (a GROUP BY over the tally, the costliest part
+# of the page at 10^6 events) are at most COUNTS_TTL seconds old; the rows are always live.
+CHOICES = TtlCache(ttl=60.0)
+COUNTS = TtlCache(ttl=5.0, size=2048)
+COUNTS_TTL = COUNTS.ttl
+
+
+def _choices(session: Session, study_id: str) -> tuple[list[SiteChoice], list[ArmChoice]]:
+    sites = session.exec(
+        select(Site.id, Site.code, Site.city)
+        .where(Site.study_id == study_id)
+        .order_by(col(Site.code))
+    )
+    arms = session.exec(
+        select(Arm.id, Arm.label).where(Arm.study_id == study_id).order_by(col(Arm.position))
+    )
+    return [SiteChoice(*r) for r in sites], [ArmChoice(*r) for r in arms]
+
+
+def _study_ids(session: Session) -> list[str]:
+    return list(session.exec(select(Study.id).order_by(col(Study.id))))
+
+
+# At most this many queue requests read the database at once: with SQLite, each reader
+# beyond the connection pool would open (and warm) a fresh connection per request.
+DB_SLOTS = threading.BoundedSemaphore(4)
+
+
+@router.get("/review")
+def review_queue(
+    request: Request,
+    auth: WebAuth,
+    study: str = "",
+    site: str = "",
+    arm: str = "",
+    aesi: str = "",
+    serious: str = "",
+    grade3: str = "",
+    status: str = "",
+    overdue: str = "",
+    cursor: str = "",
+) -> Response:
+    require(auth, *REVIEWERS)
+    f = {"site": site, "arm": arm, "aesi": aesi, "serious": serious, "grade3": grade3,
+         "status": status, "overdue": overdue}  # fmt: skip
+    filters = filters_from(f)
+    url = str(engine(request).url)
+    # The session is opened here, not as a dependency: the connection goes back to the pool
+    # before the page is rendered (the hot route of the workspace).
+    with DB_SLOTS, read_session(engine(request)) as session:
+        studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
+        if study and study not in studies:
+            raise HTTPException(404, "no such study")
+        study_id = study or (studies[0] if studies else None)
+        if study_id is None:
+            return render(request, "review/queue.html", {"auth": auth, "studies": []})
+        try:
+            page = queue_page(session, study_id=study_id, filters=filters,
+                              cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, BAD_CURSOR) from exc
+        scope = None if auth.sites is None else frozenset(auth.sites)
+        counts = COUNTS.get(
+            (url, study_id, filters, scope),
+            lambda: status_counts(session, study_id=study_id, filters=filters, site_ids=auth.sites),
+        )
+        sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
+    base = {"study": study_id, **{k: v for k, v in f.items() if v and k != "status"}}
+    ctx: dict[str, Any] = {
+        "auth": auth,
+        "studies": studies,
+        "study": study_id,
+        "f": f,
+        "page": page,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "statuses": STATUSES,
+        "status_labels": STATUS_LABELS,
+        "sites": sites,
+        "site_codes": {s.id: s.code for s in sites},
+        "site_id": filters.site_id,
+        "arms": arms,
+        "arm_id": filters.arm_id,
+        "aesi_choices": aesi_choices(),
+        "aesi_tags": {r.aesi: aesi_tags(r.aesi) for r in page.rows},
+        "qs_all": urlencode(base),
+        "qs": urlencode({**base, "status": f["status"]} if f["status"] else base),
+        "first_page": bool(cursor),
+    }
+    return render(request, "review/queue.html", ctx, partial="review/_queue_table.html")

@@ -1,0 +1,131 @@
+"""Every version of an event side by side, rebuilt from its audit trail.
+
+`pv.events.service.replay` over the entries up to the last one of each version gives that
+version's fields; the grid shows one column per version and one row per field, and marks
+the cells that differ from the version before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from pv.audit.models import AuditEntry
+from pv.events.models import CRITERIA_LABELS, SERIOUS_CRITERIA, AdverseEvent
+from pv.events.service import replay, snapshot
+from pv.study.models import Drug
+
+
+@dataclass
+class VersionColumn:
+    version: int
+    actions: list[str] = field(default_factory=list)
+    actor: str = ""
+    at: datetime | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VersionGrid:
+    columns: list[VersionColumn]
+    rows: list[tuple[str, list[tuple[str, bool]]]]  # (label, [(shown value, changed)])
+    states: dict[int, dict[str, Any]]  # version -> fields
+
+    def changes_since(self, version: int) -> list[tuple[str, str, str]]:
+        """(label, now, at `version`) for every field that changed after `version`."""
+        versions = [c.version for c in self.columns]
+        if version not in versions:
+            return []
+        at = versions.index(version)
+        return [
+            (label, cells[-1][0], cells[at][0])
+            for label, cells in self.rows
+            if cells[-1][0] != cells[at][0]
+        ]
+
+
+def _yes_no(value: Any) -> str:
+    return {True: "Yes", False: "No"}.get(value, "—")
+
+
+def _text(value: Any) -> str:
+    return "—" if value in (None, "", {}, []) else str(value)
+
+
+def _rows(drugs: Sequence[Drug]) -> list[tuple[str, Any]]:
+    """(label, how to show it from a state) for each row of the grid."""
+    rows: list[tuple[str, Any]] = [
+        ("Status", lambda s: _text(s.get("status")).replace("_", " ")),
+        ("Reported term", lambda s: _text(s.get("aeterm"))),
+        (
+            "CTCAE term",
+            lambda s: (
+                f"{s['aedecod']} ({s.get('aelltcd')})"
+                if s.get("aedecod")
+                else _text(s.get("aelltcd"))
+            ),
+        ),
+        ("System organ class", lambda s: _text(s.get("aebodsys"))),
+        ("CTCAE grade", lambda s: _text(s.get("aetoxgr"))),
+        ("Serious", lambda s: _yes_no(s.get("aeser"))),
+        (
+            "Seriousness criteria",
+            lambda s: "; ".join(CRITERIA_LABELS[c] for c in SERIOUS_CRITERIA if s.get(c)) or "—",
+        ),
+        ("Onset", lambda s: _text(s.get("aestdtc"))),
+        ("End", lambda s: _text(s.get("aeendtc"))),
+        ("Ongoing", lambda s: _yes_no(bool(s.get("ongoing")))),
+        ("Outcome", lambda s: _text(s.get("aeout"))),
+    ]
+    for d in drugs:
+        rows.append(
+            (f"Relationship to {d.name}", lambda s, k=d.key: _text((s.get("aerel") or {}).get(k)))
+        )
+        rows.append(
+            (f"Action with {d.name}", lambda s, k=d.key: _text((s.get("aeacn") or {}).get(k)))
+        )
+    rows += [
+        ("Treatment given", lambda s: _text(s.get("aecontrt"))),
+        ("Narrative", lambda s: _text(s.get("narrative"))),
+        ("Special interest", lambda s: _text(s.get("aesi")).replace(",", ", ").replace("_", " ")),
+    ]
+    return rows
+
+
+def event_entries(session: Session, event_id: int) -> list[AuditEntry]:
+    return list(
+        session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "adverse_event", AuditEntry.entity_id == str(event_id))
+            .order_by(col(AuditEntry.id))
+        )
+    )
+
+
+def version_grid(session: Session, event: AdverseEvent, drugs: Sequence[Drug]) -> VersionGrid:
+    entries = event_entries(session, event.id)  # type: ignore[arg-type]
+    columns: list[VersionColumn] = []
+    states: dict[int, dict[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        state = replay([e.changes for e in entries[: i + 1]])
+        version = int(state.get("version") or 1)
+        if not columns or columns[-1].version != version:
+            columns.append(VersionColumn(version=version))
+        column = columns[-1]
+        column.actions.append(entry.action.replace("_", " "))
+        column.actor, column.at = entry.actor, entry.at
+        if entry.reason:
+            column.reasons.append(entry.reason)
+        states[version] = state
+    if not columns:  # created outside the audited write path: only today's state is known
+        columns = [VersionColumn(version=event.version, actions=["(no audit trail)"])]
+        states[event.version] = {**snapshot(event)}
+    rows = []
+    for label, show in _rows(drugs):
+        values = [show(states[c.version]) for c in columns]
+        rows.append((label, [(v, i > 0 and v != values[i - 1]) for i, v in enumerate(values)]))
+    return VersionGrid(columns=columns, rows=rows, states=states)

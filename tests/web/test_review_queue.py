@@ -1,0 +1,126 @@
+"""The review queue, the clocks dashboard and the charts on the demo trial (204 events):
+keyset pagination through every page, filters and counts, a forged cursor, marking a
+report sent, chart images. Every page with and without HX-Request.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from pv.auth.service import actor_for, set_password
+from pv.db import read_session, write_session
+from pv.demo.generate import build_demo
+from pv.events.models import AdverseEvent
+from pv.review.queue import QueueFilters, queue_page, status_counts
+from tests.web.reviewhelpers import HX, post
+from tests.web.webhelpers import PASSWORD, login
+
+
+@pytest.fixture
+def demo(app_env):
+    build_demo(app_env.engine, seed=42)
+    with write_session(app_env.engine) as s:
+        for name in ("officer", "inv1", "admin"):
+            user = s.get(type(app_env.users[name]), app_env.users[name].id)
+            set_password(session=s, actor=actor_for(user), user=user, password=PASSWORD)
+    return app_env
+
+
+def _row_ids(page: str) -> list[int]:
+    table = page.split('data-testid="queue-table"', 1)[1].split("</table>", 1)[0]
+    return [int(i) for i in re.findall(r'href="/review/events/(\d+)"', table)]
+
+
+def _next(page: str) -> str | None:
+    found = re.search(r'href="([^"]+)"[^>]*data-testid="next-page"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_the_queue_pages_through_every_event_once_in_queue_order(demo):
+    officer, _ = login(demo.app, "officer")
+    with read_session(demo.engine) as s:
+        expected = [r.id for r in queue_page(s, study_id=demo.study_id, limit=10_000).rows]
+        counts = status_counts(s, study_id=demo.study_id)
+    url, seen, pages = "/review", [], 0
+    while url:
+        page = officer.get(url, headers=HX if pages % 2 else {})
+        assert page.status_code == 200
+        assert ("<html" in page.text) == (pages % 2 == 0)
+        seen += _row_ids(page.text)
+        url, pages = _next(page.text), pages + 1
+    assert seen == expected and len(seen) == sum(counts.values()) > 50
+    assert pages == -(-len(seen) // 50)
+    first = officer.get("/review").text
+    assert f'data-status="submitted">submitted <span class="count">{counts["submitted"]}<' in first
+
+
+def test_queue_filters_narrow_the_rows_and_the_counts(demo):
+    officer, _ = login(demo.app, "officer")
+    page = officer.get("/review", params={"aesi": "infection", "serious": "Y"}, headers=HX)
+    assert page.status_code == 200 and "<html" not in page.text
+    ids = _row_ids(page.text)
+    with read_session(demo.engine) as s:
+        rows = s.exec(select(AdverseEvent).where(AdverseEvent.id.in_(ids))).all()  # type: ignore[attr-defined]
+        counts = status_counts(
+            s, study_id=demo.study_id, filters=QueueFilters(aesi="infection", serious=True)
+        )
+    assert rows and all(r.aeser and "infection" in r.aesi.split(",") for r in rows)
+    assert len(ids) == sum(counts.values())
+    grade3 = _row_ids(officer.get("/review", params={"grade3": "1", "status": "submitted"}).text)
+    with read_session(demo.engine) as s:
+        graded = s.exec(select(AdverseEvent).where(AdverseEvent.id.in_(grade3))).all()  # type: ignore[attr-defined]
+    assert graded and all(r.aetoxgr >= 3 and r.status == "submitted" for r in graded)
+    overdue = officer.get("/review", params={"overdue": "1"}).text
+    assert _row_ids(overdue) and "overdue</span>" in overdue
+
+
+def test_a_forged_cursor_is_a_clear_422(demo):
+    officer, _ = login(demo.app, "officer")
+    for cursor in ("not-a-cursor", "eyJhIjoxfQ", "W10"):
+        r = officer.get("/review", params={"cursor": cursor})
+        assert r.status_code == 422 and "cursor is not valid" in r.text
+
+
+def test_the_clocks_dashboard_lists_overdue_susars_and_marks_them_sent(demo):
+    officer, csrf = login(demo.app, "officer")
+    for headers in ({}, HX):
+        page = officer.get("/clocks", headers=headers)
+        assert page.status_code == 200 and ("<html" in page.text) == (headers == {})
+    overdue = page.text.split('data-testid="clocks-overdue"', 1)[1].split("</section>", 1)[0]
+    report_id = re.search(r'action="/clocks/(\d+)/sent"', overdue).group(1)
+    r = post(officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01")
+    assert r.status_code == 422 and "in the future" in r.text
+    r = post(
+        officer,
+        csrf,
+        f"/clocks/{report_id}/sent",
+        sent_date=date.today().isoformat(),
+        back="/clocks?study=NCT04660565",
+    )
+    assert r.status_code == 303
+    sent = officer.get("/clocks", params={"show": "all"}).text
+    assert f'action="/clocks/{report_id}/sent"' not in sent
+    inv, _ = login(demo.app, "inv1")
+    mine = inv.get("/clocks", params={"show": "all"}).text
+    assert "SUSAR report" not in mine.split("<main>", 1)[1]
+
+
+def test_charts_are_pngs_and_bad_parameters_are_clear(demo):
+    officer, _ = login(demo.app, "officer")
+    page = officer.get("/charts", params={"cutoff": "2021-12-31", "pooled": "1"}, headers=HX)
+    assert "<html" not in page.text
+    assert (
+        'src="/charts/aesi_forest.png?study=NCT04660565&amp;cutoff=2021-12-31&amp;pooled=1"'
+        in page.text
+    )
+    png = officer.get("/charts/aesi_forest.png", params={"cutoff": "2021-12-31", "pooled": "1"})
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert officer.get("/charts/aesi_forest.png", params={"cutoff": "June"}).status_code == 422
+    assert officer.get("/charts/no_such_chart.png").status_code == 404
+    assert officer.get("/charts/km_infection.png", params={"study": "NCT0"}).status_code == 404
+    assert officer.get("/charts/subject/999999/timeline.png").status_code == 404
