@@ -74,9 +74,23 @@ def _date(f: Findings, name: str, value: str | None, today: date) -> PartialDate
     except ValueError as exc:
         f.error(name, str(exc))
         return None
-    if d.earliest_date > today:
+    if d.earliest.date() > today:
         f.error(name, f"{value} is in the future")
     return d
+
+
+_REQUIRED = (
+    ("aeterm", "the reported (verbatim) term is required"),
+    ("aelltcd", "a coded term is required"),
+    ("aetoxgr", "a CTCAE grade is required"),
+    ("aestdtc", "an onset date is required"),
+    ("aeout", "an outcome is required"),
+)
+# check_event reads the criteria one by one, in this order.
+assert SERIOUS_CRITERIA == ("aesdth", "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie")
+_NOT_ONGOING = ("RECOVERED/RESOLVED", "RECOVERED/RESOLVED WITH SEQUELAE", FATAL)
+_CONTROLLED = (("aerel", RELATIONSHIPS, ", ".join(RELATIONSHIPS)),
+               ("aeacn", ACTIONS, ", ".join(ACTIONS)))  # fmt: skip
 
 
 def check_event(
@@ -89,87 +103,89 @@ def check_event(
     submit: bool,
     release_label: str = "CTCAE 5.0",
 ) -> Findings:
+    """Every problem of the record at once: errors (which block a save) and warnings.
+
+    Runs once per row of a spreadsheet upload, so it reads each field once; the order of
+    the findings is the order of the rules below.
+    """
     f = Findings()
+    errors = f.errors
+    aeterm, aelltcd, aetoxgr, aeser = data.aeterm, data.aelltcd, data.aetoxgr, data.aeser
+    aeout, aestdtc, aeendtc, narrative = data.aeout, data.aestdtc, data.aeendtc, data.narrative
+    aerel = data.aerel
     # Completeness, on submission.
     if submit:
-        for name, label in (
-            ("aeterm", "the reported (verbatim) term"),
-            ("aelltcd", "a coded term"),
-            ("aetoxgr", "a CTCAE grade"),
-            ("aestdtc", "an onset date"),
-            ("aeout", "an outcome"),
-        ):
-            if getattr(data, name) in (None, ""):
-                f.error(name, f"{label} is required")
-        if data.aeser is None:
-            f.error("aeser", "say whether the event is serious")
+        for (name, message), value in zip(_REQUIRED, (aeterm, aelltcd, aetoxgr, aestdtc, aeout),
+                                          strict=True):  # fmt: skip
+            if value is None or value == "":
+                errors.append(Issue(name, message))
+        if aeser is None:
+            errors.append(Issue("aeser", "say whether the event is serious"))
         for key in drug_keys:
-            if not data.aerel.get(key):
-                f.error(f"aerel.{key}", f"relationship to {key} is required")
-    for name in ("aeterm", "aecontrt", "narrative"):
-        value = getattr(data, name)
+            if not aerel.get(key):
+                errors.append(Issue(f"aerel.{key}", f"relationship to {key} is required"))
+    for name, value in (("aeterm", aeterm), ("aecontrt", data.aecontrt),
+                        ("narrative", narrative)):  # fmt: skip
         if value is not None and len(value) > MAX_TEXT:
-            f.error(name, f"at most {MAX_TEXT} characters")
+            errors.append(Issue(name, f"at most {MAX_TEXT} characters"))
 
     # Coding and grade.
-    if data.aelltcd and term is None:
-        f.error("aelltcd", f"'{data.aelltcd}' is not a {release_label} code")
-    if data.aetoxgr is not None:
-        if not 1 <= data.aetoxgr <= 5:
-            f.error("aetoxgr", "the grade must be 1 to 5")
-        elif term is not None and term.graded and term.grade_text(data.aetoxgr) is None:
+    if aelltcd and term is None:
+        errors.append(Issue("aelltcd", f"'{aelltcd}' is not a {release_label} code"))
+    if aetoxgr is not None:
+        if not 1 <= aetoxgr <= 5:
+            errors.append(Issue("aetoxgr", "the grade must be 1 to 5"))
+        elif term is not None and term.grade_text(aetoxgr) is None and term.graded:
             allowed = ", ".join(str(g) for g in term.allowed_grades)
-            f.error(
-                "aetoxgr",
-                f"grade {data.aetoxgr} does not exist for {term.term} (allowed: {allowed})",
-            )
+            errors.append(Issue(
+                "aetoxgr", f"grade {aetoxgr} does not exist for {term.term} (allowed: {allowed})"
+            ))  # fmt: skip
 
     # Death: grade 5 <=> outcome fatal <=> the "results in death" criterion.
-    g5, fatal, death = data.aetoxgr == 5, data.aeout == FATAL, data.aesdth
+    g5, fatal, death = aetoxgr == 5, aeout == FATAL, data.aesdth
     if g5 or fatal or death:
         if not g5:
-            f.error("aetoxgr", "a fatal event is grade 5")
+            errors.append(Issue("aetoxgr", "a fatal event is grade 5"))
         if not fatal:
-            f.error("aeout", "grade 5 or death means the outcome is FATAL")
+            errors.append(Issue("aeout", "grade 5 or death means the outcome is FATAL"))
         if not death:
-            f.error("aesdth", "grade 5 or a fatal outcome means the criterion 'results in death'")
+            errors.append(Issue("aesdth", "grade 5 or a fatal outcome means the criterion "
+                                          "'results in death'"))  # fmt: skip
 
     # Seriousness: serious <=> at least one criterion.
-    criteria = [c for c in SERIOUS_CRITERIA if getattr(data, c)]
-    if data.aeser and not criteria:
-        f.error("aeser", "a serious event needs at least one seriousness criterion")
-    if data.aeser is False and criteria:
-        f.error("aeser", "seriousness criteria are ticked, so the event is serious")
-    if data.aeser and not (data.narrative or "").strip():
-        f.error("narrative", "a serious event needs a narrative")
+    criteria = bool(death or data.aeslife or data.aeshosp or data.aesdisab or data.aescong
+                    or data.aesmie)  # fmt: skip
+    if aeser and not criteria:
+        errors.append(Issue("aeser", "a serious event needs at least one seriousness criterion"))
+    if aeser is False and criteria:
+        errors.append(Issue("aeser", "seriousness criteria are ticked, so the event is serious"))
+    if aeser and not (narrative or "").strip():
+        errors.append(Issue("narrative", "a serious event needs a narrative"))
 
     # Controlled terms.
-    if data.aeout and data.aeout not in OUTCOMES:
-        f.error("aeout", f"'{data.aeout}' is not one of: {', '.join(OUTCOMES)}")
-    for name, allowed in (("aerel", RELATIONSHIPS), ("aeacn", ACTIONS)):
+    if aeout and aeout not in OUTCOMES:
+        errors.append(Issue("aeout", f"'{aeout}' is not one of: {', '.join(OUTCOMES)}"))
+    for name, allowed, allowed_text in _CONTROLLED:
         for key, value in getattr(data, name).items():
             if key not in drug_keys:
-                f.error(
+                errors.append(Issue(
                     f"{name}.{key}",
                     f"'{key}' is not a study drug of this subject "
                     f"({', '.join(drug_keys) or 'none'})",
-                )
+                ))  # fmt: skip
             elif value and value not in allowed:
-                f.error(f"{name}.{key}", f"'{value}' is not one of: {', '.join(allowed)}")
+                errors.append(Issue(f"{name}.{key}", f"'{value}' is not one of: {allowed_text}"))
 
     # Dates.
-    onset = _date(f, "aestdtc", data.aestdtc, today)
-    end = _date(f, "aeendtc", data.aeendtc, today)
+    onset = _date(f, "aestdtc", aestdtc, today)
+    end = _date(f, "aeendtc", aeendtc, today)
     if onset and end and end.latest < onset.earliest:
-        f.error("aeendtc", f"the end ({end.text}) is before the onset ({onset.text})")
-    if data.ongoing and data.aeendtc:
-        f.error("aeendtc", "an ongoing event has no end date")
-    if data.ongoing and data.aeout in (
-        "RECOVERED/RESOLVED",
-        "RECOVERED/RESOLVED WITH SEQUELAE",
-        FATAL,
-    ):
-        f.error("ongoing", f"an event with outcome {data.aeout} is not ongoing")
-    if onset and consent_date and onset.latest_date < consent_date:
+        errors.append(Issue("aeendtc", f"the end ({end.text}) is before the onset ({onset.text})"))
+    ongoing = data.ongoing
+    if ongoing and aeendtc:
+        errors.append(Issue("aeendtc", "an ongoing event has no end date"))
+    if ongoing and aeout in _NOT_ONGOING:
+        errors.append(Issue("ongoing", f"an event with outcome {aeout} is not ongoing"))
+    if onset and consent_date and onset.latest.date() < consent_date:
         f.warn("aestdtc", f"onset {onset.text} is before informed consent ({consent_date})")
     return f
