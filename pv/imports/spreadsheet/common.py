@@ -1,0 +1,101 @@
+"""What every part of the spreadsheet upload shares: the template's columns, the
+reader's results, errors and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openpyxl.utils import get_column_letter
+
+from pv.events.bulk import BulkRow
+from pv.events.models import SERIOUS_CRITERIA
+
+Progress = Callable[[int, int], None]
+
+DATA_SHEET = "AE"
+HEADER_ROW = 1
+YES_NO = ("Y", "N")
+GRADES = ("1", "2", "3", "4", "5")
+# Columns of the template, in order; AEREL_<DRUG> and AEACN_<DRUG> follow AEOUT.
+BASE_COLUMNS = (
+    "USUBJID", "AETERM", "AELLTCD", "AEDECOD", "AETOXGR", "AESER", "AESDTH", "AESLIFE",
+    "AESHOSP", "AESDISAB", "AESCONG", "AESMIE", "AESTDTC", "AEENDTC", "AEONGO", "AEOUT",
+)  # fmt: skip
+TAIL_COLUMNS = ("AECONTRT", "NARRATIVE")
+CRITERIA_COLUMNS = tuple(c.upper() for c in SERIOUS_CRITERIA)
+YN_COLUMNS = ("AESER", *CRITERIA_COLUMNS, "AEONGO")
+# Rule findings (SDTM field names) -> spreadsheet column.
+FIELD_COLUMNS = {"usubjid": "USUBJID", "ongoing": "AEONGO"}
+
+_INTERN_MAX = 40  # cell texts up to this length are shared between rows while reading
+
+
+class UploadRefused(ValueError):
+    """The file is refused as a whole (type, macros, size, rows, unsafe XML, corrupt)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem in the upload: row as the user sees it (header = 1; 0 = the whole file)."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "value": self.value,
+                "reason": self.reason}  # fmt: skip
+
+
+@dataclass
+class ParsedUpload:
+    """The cells of the data sheet, as text, with the row number of each data row."""
+
+    kind: str  # "xlsx" | "csv"
+    header: list[str]
+    header_row: int
+    rows: list[tuple[int, list[str | None]]]  # (sheet row number, cells by column)
+    problems: list[RowError] = field(default_factory=list)  # cell-level, found while reading
+    sheet: str | None = None
+
+
+@dataclass
+class Converted:
+    rows: list[BulkRow]
+    row_numbers: list[int]  # sheet row number of each converted row
+    raw: list[list[str | None]]  # its cells
+    errors: list[RowError]
+    columns: dict[str, int]  # column name -> index
+    code_from_name: set[int] = field(default_factory=set)  # rows coded through AEDECOD
+
+
+@dataclass
+class UploadResult:
+    filename: str
+    rows: int = 0  # data rows read
+    stored: int = 0
+    event_ids: list[int] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    refused: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None and not self.errors
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB"
+
+
+def _col_name(col: int) -> str:
+    return get_column_letter(col + 1)
+
+
+def _stripped(v: str | None) -> str | None:
+    if v is None:
+        return None
+    return v.strip() or None

@@ -1,0 +1,99 @@
+"""Reading an upload: the file type decided by its content, and CSV files.
+
+A CSV goes through the csv module (UTF-8, a BOM allowed; the delimiter guessed from the
+header line among comma, semicolon and tab); every cell is text, an empty one is None.
+Nothing guesses types (no pandas).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from pv.imports.spreadsheet.common import ParsedUpload, Progress, UploadRefused, _mb
+from pv.imports.spreadsheet.xlsx_reader import _read_xlsx
+from pv.settings import Settings, get_settings
+
+_INTERN_LIMIT = 100_000  # distinct cell texts remembered while reading (then started anew)
+
+
+def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> ParsedUpload:
+    max_rows = settings.upload_max_rows
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UploadRefused(f"the CSV file is not UTF-8 text (byte {exc.start}); save it as "
+                            "'CSV UTF-8'") from exc  # fmt: skip
+    if "\x00" in text:
+        raise UploadRefused("not a CSV file (it contains binary data)")
+    first = text[: text.find("\n")] if "\n" in text else text
+    delimiter = max((",", ";", "\t"), key=first.count)
+    expected = text.count("\n")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    header_row = 0
+    rows: list[tuple[int, list[str | None]]] = []
+    # Equal texts share one object (100,000 rows repeat a few hundred values), and an
+    # empty cell is None: both in one C-level pass per row, map(intern.setdefault).
+    intern: dict[str, str | None] = {"": None}
+    row_no = 0
+    try:
+        for record in reader:
+            row_no += 1
+            if len(intern) > _INTERN_LIMIT:
+                intern = {"": None}
+            values: list[str | None] = list(map(intern.setdefault, record, record))
+            for v in values:
+                if v and not v.isspace():
+                    break
+            else:
+                continue  # a blank row
+            if header is None:
+                header, header_row = [v or "" for v in values], row_no
+                continue
+            rows.append((row_no, values))
+            if len(rows) > max_rows:
+                raise UploadRefused(f"more than {max_rows:,} rows; upload at most {max_rows:,} "
+                                    "rows at once")  # fmt: skip
+            if progress is not None and len(rows) % 1000 == 0:
+                progress(len(rows), max(expected, len(rows)))
+    except csv.Error as exc:
+        raise UploadRefused(f"not a valid CSV file (row {row_no}: {exc})") from exc
+    if header is None:
+        raise UploadRefused("the CSV file is empty")
+    return ParsedUpload(kind="csv", header=header, header_row=header_row, rows=rows)
+
+
+def parse_upload(filename: str, data: bytes, *, settings: Settings | None = None,
+                 progress: Progress | None = None) -> ParsedUpload:  # fmt: skip
+    """Read an uploaded .xlsx or .csv file; raises `UploadRefused` with the reason.
+
+    `progress(rows_read, rows_expected)` is called every 1,000 rows (the expectation comes
+    from the sheet's dimension or the CSV's line count).
+    """
+    settings = settings or get_settings()
+    name = (filename or "").strip().lower()
+    ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    if len(data) > settings.upload_max_bytes:
+        raise UploadRefused(f"the file is {_mb(len(data))}; at most "
+                            f"{_mb(settings.upload_max_bytes)} may be uploaded")  # fmt: skip
+    if not data:
+        raise UploadRefused("the file is empty")
+    is_zip = data[:4] == b"PK\x03\x04"
+    is_ole = data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    if ext in ("xlsm", "xltm", "xlam"):
+        raise UploadRefused("macro-enabled workbooks (.xlsm) are refused; save it as .xlsx")
+    if ext in ("xlsx", "xltx"):
+        if is_ole:
+            raise UploadRefused("not an xlsx file (an old .xls or a password-protected "
+                                "workbook); save it as an unprotected .xlsx")  # fmt: skip
+        if not is_zip:
+            raise UploadRefused("not an xlsx file (its content is not a workbook)")
+        return _read_xlsx(data, settings, progress)
+    if ext in ("csv", "txt"):
+        if is_zip or is_ole:
+            raise UploadRefused("not a CSV file (its content is a workbook); upload it as .xlsx")
+        return _read_csv(data, settings, progress)
+    if ext == "xls":
+        raise UploadRefused("the old .xls format is not accepted; save it as .xlsx")
+    raise UploadRefused("upload an .xlsx workbook or a .csv file")

@@ -1,0 +1,204 @@
+"""The xlsx template of a study: sheet AE with its columns and dropdowns, a README, and
+the hidden lists the dropdowns draw from."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS
+from pv.imports.spreadsheet.common import (
+    BASE_COLUMNS,
+    DATA_SHEET,
+    GRADES,
+    HEADER_ROW,
+    TAIL_COLUMNS,
+    YN_COLUMNS,
+)
+from pv.settings import get_settings
+from pv.study.models import Drug, Study
+from pv.terminology.models import Term, TerminologyRelease
+
+
+def _text(cell: Any, value: Any) -> None:
+    """Write a value as plain text: openpyxl would make "=..." a formula."""
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+
+
+def columns_for(drugs: Sequence[Drug]) -> list[str]:
+    keys = sorted({d.key.upper() for d in drugs})
+    return [*BASE_COLUMNS, *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
+            *TAIL_COLUMNS]  # fmt: skip
+
+
+def _describe(column: str, label: str) -> tuple[str, str, str]:
+    """(required, allowed values, meaning) for the README sheet."""
+    if column.startswith("AEREL_"):
+        drug = column[6:].lower()
+        return "on submission", ", ".join(RELATIONSHIPS), f"Relationship to {drug} (investigator)"
+    if column.startswith("AEACN_"):
+        return "no", ", ".join(ACTIONS), f"Action taken with {column[6:].lower()}"
+    return {
+        "USUBJID": ("yes", "a subject of your site(s), e.g. NCT04660565-01-0012",
+                    "Unique subject identifier, exactly as registered"),
+        "AETERM": ("yes", "free text, kept as typed", "Reported (verbatim) term"),
+        "AELLTCD": ("AELLTCD or AEDECOD", f"{label} code (8 digits)",
+                    "Coded term; may be left blank when AEDECOD is chosen"),
+        "AEDECOD": ("AELLTCD or AEDECOD", f"{label} term (dropdown; sheet Terms)",
+                    "Coded term by name; must match AELLTCD when both are filled"),
+        "AETOXGR": ("yes", "1-5, a grade that exists for the term", "CTCAE grade"),
+        "AESER": ("yes", "Y or N", "Serious event (Y needs at least one criterion and a "
+                                   "narrative)"),
+        "AESDTH": ("no", "Y or N (blank = N)", "Results in death (grade 5, outcome FATAL)"),
+        "AESLIFE": ("no", "Y or N (blank = N)", "Life-threatening"),
+        "AESHOSP": ("no", "Y or N (blank = N)", "Requires or prolongs hospitalization"),
+        "AESDISAB": ("no", "Y or N (blank = N)", "Persistent or significant disability"),
+        "AESCONG": ("no", "Y or N (blank = N)", "Congenital anomaly/birth defect"),
+        "AESMIE": ("no", "Y or N (blank = N)", "Other medically important event"),
+        "AESTDTC": ("yes", "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm",
+                    "Onset date; partial dates are kept as typed"),
+        "AEENDTC": ("no", "as AESTDTC", "End date (blank while ongoing)"),
+        "AEONGO": ("no", "Y or N (blank = N)", "Ongoing"),
+        "AEOUT": ("yes", ", ".join(OUTCOMES), "Outcome"),
+        "AECONTRT": ("no", "free text", "Treatment given for the event"),
+        "NARRATIVE": ("if serious", "free text", "Narrative"),
+    }[column]  # fmt: skip
+
+
+def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRelease | None,
+                   terms: Sequence[Term], *, subjects: Sequence[str] = (),
+                   max_rows: int | None = None) -> bytes:  # fmt: skip
+    """The xlsx template for a study: sheet AE (header row, dropdowns, text columns), README,
+    and hidden sheets Terms (term, code, SOC of the release) and Lists (controlled terms).
+
+    `subjects` (USUBJIDs the user may report for) adds a dropdown on USUBJID.
+    """
+    label = release.label if release else "CTCAE 5.0"
+    max_rows = max_rows or get_settings().upload_max_rows
+    last = max_rows + HEADER_ROW
+    columns = columns_for(drugs)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = DATA_SHEET
+    head_font, head_fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
+    for i, name in enumerate(columns, start=1):
+        cell = ws.cell(row=HEADER_ROW, column=i)
+        _text(cell, name)
+        cell.font, cell.fill = head_font, head_fill
+        required, allowed, meaning = _describe(name, label)
+        cell.comment = Comment(f"{meaning}.\nAllowed: {allowed}", "pv-tracker")
+        letter = get_column_letter(i)
+        dim = ws.column_dimensions[letter]
+        dim.width = 40 if name in ("AETERM", "AEDECOD", "NARRATIVE", "AECONTRT") else 18
+        # Text format: Excel keeps "007", "1E5", "2021-03" exactly as typed.
+        dim.number_format = "@"
+    ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
+
+    # Hidden lists.
+    terms_ws = wb.create_sheet("Terms")
+    for i, h in enumerate(("AEDECOD", "AELLTCD", "SOC"), start=1):
+        _text(terms_ws.cell(row=1, column=i), h)
+    ordered = sorted(terms, key=lambda t: t.term.lower())
+    for r, t in enumerate(ordered, start=2):
+        _text(terms_ws.cell(row=r, column=1), t.term)
+        _text(terms_ws.cell(row=r, column=2), t.code)
+        _text(terms_ws.cell(row=r, column=3), t.soc)
+    terms_ws.sheet_state = "hidden"
+    lists_ws = wb.create_sheet("Lists")
+    lists = {"AEOUT": OUTCOMES, "AEREL": RELATIONSHIPS, "AEACN": ACTIONS,
+             "USUBJID": tuple(subjects)}  # fmt: skip
+    list_ranges: dict[str, str] = {}
+    for c, (name, values) in enumerate(lists.items(), start=1):
+        letter = get_column_letter(c)
+        lists_ws.column_dimensions[letter].number_format = "@"
+        _text(lists_ws.cell(row=1, column=c), name)
+        for r, v in enumerate(values, start=2):
+            _text(lists_ws.cell(row=r, column=c), v)
+        if values:
+            list_ranges[name] = f"Lists!${letter}$2:${letter}${len(values) + 1}"
+    lists_ws.sheet_state = "hidden"
+
+    def dropdown(formula: str, column: str, prompt: str) -> None:
+        dv = DataValidation(type="list", formula1=formula, allow_blank=True,
+                            showErrorMessage=True, errorTitle=column,
+                            error=f"Choose a value from the list ({prompt}).")  # fmt: skip
+        letter = get_column_letter(columns.index(column) + 1)
+        dv.add(f"{letter}{HEADER_ROW + 1}:{letter}{last}")
+        ws.add_data_validation(dv)
+
+    if ordered:
+        dropdown(f"Terms!$A$2:$A${len(ordered) + 1}", "AEDECOD", f"{label} terms")
+    dropdown('"' + ",".join(GRADES) + '"', "AETOXGR", "grade 1-5")
+    for name in YN_COLUMNS:
+        dropdown('"Y,N"', name, "Y or N")
+    dropdown(list_ranges["AEOUT"], "AEOUT", "outcome")
+    for name in columns:
+        if name.startswith("AEREL_"):
+            dropdown(list_ranges["AEREL"], name, "relationship")
+        elif name.startswith("AEACN_"):
+            dropdown(list_ranges["AEACN"], name, "action taken")
+    if "USUBJID" in list_ranges:
+        dropdown(list_ranges["USUBJID"], "USUBJID", "your subjects")
+
+    readme = wb.create_sheet("README")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    lines = [
+        f"Adverse-event upload template: {study.id}",
+        study.title,
+        f"Coded terms: {label}. Study drugs: {', '.join(sorted(d.name for d in drugs))}.",
+        "",
+        "How to fill it in",
+        "1. One adverse event per row of sheet AE, starting at row 2; keep the header row.",
+        "2. Columns are formatted as text: type identifiers and dates exactly as they are "
+        "(0012 stays 0012, 2021-03 stays 2021-03).",
+        "3. Choose the term in AEDECOD (dropdown) or type its code in AELLTCD.",
+        "4. Partial dates are allowed: YYYY or YYYY-MM. No future dates.",
+        "5. Upload the file as .xlsx (not .xlsm) or save sheet AE as CSV UTF-8.",
+        "6. The whole file is stored or nothing is: fix every reported row and upload again.",
+        f"Limit: {max_rows:,} rows.",
+        "",
+    ]
+    for r, line in enumerate(lines, start=1):
+        _text(readme.cell(row=r, column=1), line)
+    readme.cell(row=1, column=1).font = Font(bold=True, size=14)
+    readme.cell(row=5, column=1).font = Font(bold=True)
+    start = len(lines) + 1
+    for i, h in enumerate(("Column", "Required", "Allowed values", "Meaning"), start=1):
+        cell = readme.cell(row=start, column=i)
+        _text(cell, h)
+        cell.font = head_font
+    for r, name in enumerate(columns, start=start + 1):
+        for i, v in enumerate((name, *_describe(name, label)), start=1):
+            cell = readme.cell(row=r, column=i)
+            _text(cell, v)
+            cell.alignment = wrap
+    for letter, width in zip("ABCD", (20, 18, 60, 60), strict=True):
+        readme.column_dimensions[letter].width = width
+    wb.active = 0
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def template_for_study(session: Any, study_id: str, *, subjects: Sequence[str] = ()) -> bytes:
+    """`build_template` with the study, its drugs and the current CTCAE release loaded."""
+    from sqlmodel import select
+
+    from pv.terminology.search import current_release
+
+    study = session.get(Study, study_id)
+    if study is None:
+        raise LookupError(study_id)
+    drugs = list(session.exec(select(Drug).where(Drug.study_id == study_id)))
+    release = current_release(session)
+    terms = list(session.exec(select(Term).where(Term.release_id == release.id))) if release else []
+    return build_template(study, drugs, release, terms, subjects=subjects)

@@ -1,0 +1,231 @@
+"""The xlsx package, read as hostile input: the zip and its declared and inflated sizes,
+macro content, content types, relationships, shared strings and date styles.
+
+Every part goes through `_Guarded`, which counts the bytes inflated against the
+unpacked-size limit and refuses a DOCTYPE or ENTITY declaration (and any encoding but
+UTF-8, so that the check sees the real bytes) before lxml sees the XML; lxml parses with
+no DTD loading, no entity resolution, no network and no huge-tree mode.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+from lxml import etree
+from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+
+from pv.imports.spreadsheet.common import UploadRefused, _mb
+from pv.settings import Settings
+
+_MAIN_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+}
+_REL_SHEET = "/worksheet"
+_REL_SST = "/sharedStrings"
+_REL_STYLES = "/styles"
+# Excel's built-in date formats; 27-36 and 50-58 are the East Asian locale date formats.
+_DATE_FORMAT_IDS = frozenset(
+    {k for k, v in BUILTIN_FORMATS.items() if is_date_format(v)} | set(range(27, 37))
+    | set(range(50, 59))
+)  # fmt: skip
+_SAFE_XML = {"resolve_entities": False, "no_network": True, "huge_tree": False,
+             "load_dtd": False, "dtd_validation": False}  # fmt: skip
+_CHUNK = 1 << 16
+
+
+class _Budget:
+    """Bytes that may still be inflated from the archive."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.left = limit
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise UploadRefused(f"the workbook unpacks to more than {_mb(self.limit)}; refused")
+
+
+class _Guarded:
+    """A zip member stream that counts inflated bytes and refuses DTDs before lxml sees them."""
+
+    def __init__(self, raw: Any, budget: _Budget, name: str):
+        self.raw, self.budget, self.name = raw, budget, name
+        self.tail = b""
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.raw.read(_CHUNK if n is None or n < 0 or n > _CHUNK else n)
+        self.budget.take(len(chunk))
+        if not self.read_bytes and chunk:
+            self._check_encoding(chunk)
+        self.read_bytes += len(chunk)
+        if b"<!" in chunk or b"<!" in self.tail + chunk[:16]:
+            probe = self.tail + chunk
+            if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe:
+                raise UploadRefused(f"{self.name} declares a DOCTYPE or ENTITY (XML entity "
+                                    "expansion is not allowed); refused")  # fmt: skip
+        self.tail = chunk[-16:]
+        return chunk
+
+    def _check_encoding(self, chunk: bytes) -> None:
+        """UTF-8 only (as Excel writes), so that the DOCTYPE check sees the real bytes."""
+        head = chunk[3:] if chunk.startswith(b"\xef\xbb\xbf") else chunk
+        head = head.lstrip(b" \t\r\n")
+        ok = head.startswith(b"<")
+        if ok and head.startswith(b"<?xml"):
+            decl = head[: head.find(b"?>") + 2].lower()
+            m = re.search(rb"encoding\s*=\s*[\"']([^\"']*)[\"']", decl)
+            ok = m is None or m.group(1) in (b"utf-8", b"utf8")
+        if not ok:
+            raise UploadRefused(f"{self.name} is not UTF-8 XML; refused")
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+class _Xlsx:
+    def __init__(self, data: bytes, settings: Settings):
+        self.settings = settings
+        try:
+            self.zf = zipfile.ZipFile(io.BytesIO(data))
+            infos = self.zf.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+            raise UploadRefused("not an xlsx file (it is not a valid zip archive)") from exc
+        if len(infos) > 10_000:
+            raise UploadRefused("not an xlsx file (too many parts)")
+        self.names: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            lower = info.filename.lower()
+            if (lower.endswith("vbaproject.bin") or "vbadata" in lower
+                    or lower.startswith(("xl/macrosheets/", "xl/dialogsheets/"))
+                    or (lower.startswith("xl/activex/") and lower.endswith(".bin"))):  # fmt: skip
+                raise UploadRefused("the workbook contains macros (VBA or macro sheets); "
+                                    "save it as a plain .xlsx workbook")  # fmt: skip
+            if info.flag_bits & 0x1:
+                raise UploadRefused("the workbook is encrypted; remove the password")
+            self.names[info.filename.lstrip("/")] = info
+        declared = sum(i.file_size for i in infos)
+        limit = settings.upload_max_unpacked_bytes
+        if declared > limit:
+            raise UploadRefused(f"the workbook unpacks to {_mb(declared)}, more than the "
+                                f"{_mb(limit)} allowed; refused")  # fmt: skip
+        self.budget = _Budget(limit)
+
+    def open(self, name: str) -> _Guarded:
+        info = self.names.get(name)
+        if info is None:
+            raise UploadRefused(f"not an xlsx file ({name} is missing)")
+        return _Guarded(self.zf.open(info), self.budget, name)
+
+    def root(self, name: str) -> Any:
+        stream = self.open(name)
+        chunks = []
+        while chunk := stream.read():
+            chunks.append(chunk)
+        try:
+            parser = etree.XMLParser(remove_comments=True, remove_pis=True, **_SAFE_XML)
+            return etree.fromstring(b"".join(chunks), parser=parser)
+        except etree.XMLSyntaxError as exc:
+            raise UploadRefused(f"not a valid xlsx file ({name}: {exc})") from exc
+
+    def rels(self, part: str) -> dict[str, tuple[str, str]]:
+        """Relationship id -> (type, target part name) for a part."""
+        folder, _, base = part.rpartition("/")
+        name = f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels"
+        if name not in self.names:
+            return {}
+        out = {}
+        for rel in self.root(name):
+            if _local(rel.tag) != "Relationship" or rel.get("TargetMode") == "External":
+                continue
+            target = rel.get("Target", "")
+            if target.startswith("/"):
+                path = target.lstrip("/")
+            else:
+                parts = folder.split("/") if folder else []
+                for piece in target.split("/"):
+                    if piece == "..":
+                        if parts:
+                            parts.pop()
+                    elif piece and piece != ".":
+                        parts.append(piece)
+                path = "/".join(parts)
+            out[rel.get("Id", "")] = (rel.get("Type", ""), path)
+        return out
+
+
+def _content_types(x: _Xlsx) -> str:
+    """Check the declared content types; returns the workbook part name."""
+    root = x.root("[Content_Types].xml")
+    main = None
+    for el in root:
+        ctype = (el.get("ContentType") or "").lower()
+        if "macroenabled" in ctype or "vbaproject" in ctype or "macrosheet" in ctype:
+            raise UploadRefused("the workbook is macro-enabled (.xlsm); save it as a plain "
+                                ".xlsx workbook")  # fmt: skip
+        if _local(el.tag) == "Override" and ctype in _MAIN_TYPES:
+            main = (el.get("PartName") or "").lstrip("/")
+    if main is None:
+        raise UploadRefused("not an xlsx file (no workbook part)")
+    return main
+
+
+def _shared_strings(x: _Xlsx, name: str) -> list[str]:
+    out: list[str] = []
+    stream = x.open(name)
+    try:
+        for _, si in etree.iterparse(stream, events=("end",), tag="{*}si", **_SAFE_XML):
+            out.append(_string_item(si))
+            si.clear()
+            while si.getprevious() is not None:
+                del si.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        raise UploadRefused(f"not a valid xlsx file ({name}: {exc})") from exc
+    return out
+
+
+def _string_item(el: Any) -> str:
+    """Text of a shared-string item or inline string: <t>, or the <t> of rich-text runs."""
+    text = []
+    for child in el:
+        local = _local(child.tag)
+        if local == "t":
+            text.append(child.text or "")
+        elif local == "r":
+            for t in child:
+                if _local(t.tag) == "t":
+                    text.append(t.text or "")
+    return "".join(text)
+
+
+def _date_styles(x: _Xlsx, name: str | None) -> frozenset[int]:
+    if name is None or name not in x.names:
+        return frozenset()
+    root = x.root(name)
+    custom: dict[int, str] = {}
+    dates: set[int] = set()
+    for el in root:
+        local = _local(el.tag)
+        if local == "numFmts":
+            for fmt in el:
+                try:
+                    custom[int(fmt.get("numFmtId", ""))] = fmt.get("formatCode", "")
+                except ValueError:
+                    continue
+        elif local == "cellXfs":
+            for i, xf in enumerate(el):
+                try:
+                    fmt_id = int(xf.get("numFmtId", "0"))
+                except ValueError:
+                    continue
+                code = custom.get(fmt_id)
+                if (code is not None and is_date_format(code)) or (
+                        code is None and fmt_id in _DATE_FORMAT_IDS):  # fmt: skip
+                    dates.add(i)
+    return frozenset(dates)
