@@ -113,8 +113,20 @@ def _filter_queue(page: Page, name: str, value: str) -> None:
     from playwright.sync_api import expect
 
     page.wait_for_load_state("load")  # htmx binds its triggers once the page has loaded
-    page.locator(f"#queue select[name={name}]").select_option(value)
-    expect(page).to_have_url(re.compile(rf"[?&]{name}={value}(&|$)"))
+    wanted = re.compile(rf"[?&]{name}={value}(&|$)")
+    for attempt in range(3):
+        # A just-swapped form may not have its htmx trigger bound yet on a busy machine:
+        # choose again until the filtered queue has really been requested.
+        select = page.locator(f"#queue select[name={name}]")
+        if attempt:
+            select.select_option("")
+        select.select_option(value)
+        try:
+            expect(page).to_have_url(wanted, timeout=5_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     expect(page.locator(f"#queue select[name={name}]")).to_have_value(value)
 
 
