@@ -29,7 +29,10 @@ YN_COLUMNS = ("AESER", *CRITERIA_COLUMNS, "AEONGO")
 # Rule findings (SDTM field names) -> spreadsheet column.
 FIELD_COLUMNS = {"usubjid": "USUBJID", "ongoing": "AEONGO"}
 
-_INTERN_MAX = 40  # cell texts up to this length are shared between rows while reading
+# Equal cell texts share one object while a file is read (100,000 rows repeat a few hundred
+# values: less memory, and later lookups hash each text once); the table of texts seen is
+# started anew past this many.
+_INTERN_LIMIT = 100_000
 
 
 class UploadRefused(ValueError):

@@ -260,4 +260,3 @@ def _cell(raw: list[str | None], columns: dict[str, int], name: str) -> str | No
 
 def _sorted(errors: list[RowError], order: dict[str, int]) -> list[RowError]:
     return sorted(errors, key=lambda e: (e.row, order.get(e.column, 10_000), e.column))
-

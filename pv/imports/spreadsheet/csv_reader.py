@@ -10,11 +10,15 @@ from __future__ import annotations
 import csv
 import io
 
-from pv.imports.spreadsheet.common import ParsedUpload, Progress, UploadRefused, _mb
+from pv.imports.spreadsheet.common import (
+    _INTERN_LIMIT,
+    ParsedUpload,
+    Progress,
+    UploadRefused,
+    _mb,
+)
 from pv.imports.spreadsheet.xlsx_reader import _read_xlsx
 from pv.settings import Settings, get_settings
-
-_INTERN_LIMIT = 100_000  # distinct cell texts remembered while reading (then started anew)
 
 
 def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> ParsedUpload:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from lxml import etree
 
 from pv.imports.spreadsheet.common import (
-    _INTERN_MAX,
+    _INTERN_LIMIT,
     DATA_SHEET,
     HEADER_ROW,
     ParsedUpload,
@@ -169,6 +169,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 continue
             r = el.get("r")
             row_no = int(r) if r and r.isdecimal() else row_no + 1
+            if len(intern) > _INTERN_LIMIT:
+                intern = {}
             values: list[str | None] = []
             col = -1
             for c in el.iterchildren(c_tag):
@@ -202,10 +204,22 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                             values[col] = text
                         continue
                 elif tag == is_tag:
-                    if len(first) == 1 and first[0].tag == t_tag:
-                        text = first[0].text
+                    only = first[0] if len(first) == 1 else None
+                    if only is not None and only.tag == t_tag:
+                        text = only.text
                     else:
                         text = _string_item(first)
+                    if t == "inlineStr" and text:  # the usual cell of an openpyxl file
+                        text = intern.setdefault(text, text)
+                        n = len(values)
+                        if col == n:
+                            values.append(text)
+                        elif col > n:
+                            values.extend([None] * (col - n))
+                            values.append(text)
+                        else:
+                            values[col] = text
+                        continue
                 elif tag == f_tag:
                     v = c.find(v_tag)
                     text = v.text if v is not None else None
@@ -234,8 +248,7 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                                              "the cell holds a spreadsheet error"))  # fmt: skip
                     continue
                 # "inlineStr", "str" (a formula's text result), "d" (ISO date): as stored.
-                if len(text) <= _INTERN_MAX:
-                    text = intern.setdefault(text, text)
+                text = intern.setdefault(text, text)
                 n = len(values)
                 if col == n:
                     values.append(text)
