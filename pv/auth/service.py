@@ -211,11 +211,19 @@ def session_for(
     return user, row
 
 
-def touch(session: Session, row: UserSession) -> None:
-    """Move the idle clock on, at most once a minute (saves a write per request)."""
-    now = utcnow()
-    if now - _aware(row.last_seen_at) > timedelta(minutes=1):
-        row.last_seen_at = now
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def touch_due(row: UserSession) -> bool:
+    """Whether the idle clock of a session should move on (at most once a minute)."""
+    return utcnow() - _aware(row.last_seen_at) > TOUCH_EVERY
+
+
+def touch(session: Session, session_id: str) -> None:
+    """Move the idle clock of a live session on to now (in the caller's write transaction)."""
+    row = session.get(UserSession, session_id)
+    if row is not None and row.ended_at is None:
+        row.last_seen_at = utcnow()
         session.add(row)
 
 

@@ -172,31 +172,35 @@ def plot_subject_prednisone(
     fig = style.new_figure()
     gs = fig.add_gridspec(2, 1, height_ratios=[0.1, 1])
     ax = fig.add_subplot(gs[1, 0])
+    arm_text = f" ({arm})" if arm else ""
     if series.empty:
-        style.message(ax, "No prednisone dosing recorded for this subject.")
-    else:
-        daily = ax.twinx()
-        daily.fill_between(
-            series["date"], series["daily_mg"], step="post", color="#56B4E9", alpha=0.25, lw=0
+        # No dates to draw against: a message on a bare panel (an empty date axis would
+        # otherwise start at 1970).
+        style.empty(ax, "No prednisone dosing recorded for this subject.")
+        style.title(fig, f"Cumulative prednisone: {subject}{arm_text}")
+        return style.to_bytes(fig, fmt)
+    daily = ax.twinx()
+    daily.fill_between(
+        series["date"], series["daily_mg"], step="post", color="#56B4E9", alpha=0.25, lw=0
+    )
+    daily.set_ylabel("Daily dose (mg/day, shaded)", fontsize=style.LABEL_SIZE, color="#2B7BB9")
+    daily.set_ylim(0, max(series["daily_mg"].max(), 1) * 2.2)
+    daily.tick_params(labelsize=style.TICK_SIZE)
+    daily.spines[["top"]].set_visible(False)
+    ax.set_zorder(daily.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(series["date"], series["cumulative_mg"] / 1000, color="#0072B2", lw=2.2)
+    for e in events.itertuples():
+        ax.scatter(
+            [e.onset],
+            [e.cumulative_mg / 1000],
+            s=70,
+            zorder=4,
+            color=style.grade_colour(e.grade),
+            edgecolor="black",
+            linewidth=0.8,
         )
-        daily.set_ylabel("Daily dose (mg/day, shaded)", fontsize=style.LABEL_SIZE, color="#2B7BB9")
-        daily.set_ylim(0, max(series["daily_mg"].max(), 1) * 2.2)
-        daily.tick_params(labelsize=style.TICK_SIZE)
-        daily.spines[["top"]].set_visible(False)
-        ax.set_zorder(daily.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        ax.plot(series["date"], series["cumulative_mg"] / 1000, color="#0072B2", lw=2.2)
-        for e in events.itertuples():
-            ax.scatter(
-                [e.onset],
-                [e.cumulative_mg / 1000],
-                s=70,
-                zorder=4,
-                color=style.grade_colour(e.grade),
-                edgecolor="black",
-                linewidth=0.8,
-            )
-        ax.set_ylim(0, series["cumulative_mg"].max() / 1000 * 1.12)
+    ax.set_ylim(0, series["cumulative_mg"].max() / 1000 * 1.12)
     ax.set_ylabel("Cumulative prednisone dose (g)", fontsize=style.LABEL_SIZE, color="#0072B2")
     ax.set_xlabel("Date", fontsize=style.LABEL_SIZE)
     style.date_axis(ax)
@@ -220,7 +224,6 @@ def plot_subject_prednisone(
         for g in grades
     ]
     style.legend_row(fig, gs[0, 0], handles, ncol=4)
-    arm_text = f" ({arm})" if arm else ""
     style.title(
         fig,
         f"Cumulative prednisone: {subject}{arm_text}",
@@ -231,6 +234,6 @@ def plot_subject_prednisone(
         (e.onset, e.cumulative_mg / 1000, f"{e.term}{' (SAE)' if e.serious else ''}")
         for e in events.itertuples()
     ]
-    if labels and not series.empty:
+    if labels:
         style.place_labels(ax, labels, style.NOTE_SIZE - 0.5)
     return style.to_bytes(fig, fmt)

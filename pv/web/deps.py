@@ -15,7 +15,14 @@ from sqlmodel import Session
 
 from pv.audit.service import Actor
 from pv.auth.models import Role, User
-from pv.auth.service import actor_for, session_for, touch, user_for_token, visible_site_ids
+from pv.auth.service import (
+    actor_for,
+    session_for,
+    touch,
+    touch_due,
+    user_for_token,
+    visible_site_ids,
+)
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.study.models import Subject
@@ -85,13 +92,17 @@ async def web_auth(request: Request) -> Auth:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise LoginRequired()
-    with write_session(engine(request)) as session:
+    # A read transaction: most requests change nothing. The idle clock moves on at most
+    # once a minute, in its own short write transaction (no write lock per page view).
+    with read_session(engine(request)) as session:
         found = session_for(session, token, request.app.state.settings)
         if found is None:
             raise LoginRequired()
         user, row = found
-        touch(session, row)
         auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
+    if touch_due(row):
+        with write_session(engine(request)) as session:
+            touch(session, row.id)
     if request.method in UNSAFE:
         await _check_csrf(request, row.csrf_token)
     return auth

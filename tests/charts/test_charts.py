@@ -386,3 +386,17 @@ def test_no_subject_dosed_yet_draws_a_message(engine: Engine, study: str) -> Non
     assert set(images) == set(charts.STUDY_CHARTS)
     for data in images.values():
         assert _png_size(data)[0] == 1080
+
+
+def test_subject_without_prednisone_gets_a_message_not_a_1970_axis(
+    engine: Engine, study: str
+) -> None:
+    subject = _subject_ids(engine, study)[0]
+    # A cut-off before the first dose: the subject has no prednisone dosing in scope.
+    svg = charts.chart_cumulative_prednisone(
+        engine, study, subject, cutoff=date(2020, 1, 1), fmt="svg"
+    ).decode()
+    assert "No prednisone dosing recorded for this subject." in svg
+    assert "1970" not in svg and "Jan 1970" not in svg
+    dosed = charts.chart_cumulative_prednisone(engine, study, subject, fmt="svg").decode()
+    assert "No prednisone dosing" not in dosed and "Cumulative prednisone dose (g)" in dosed

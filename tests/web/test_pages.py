@@ -83,6 +83,30 @@ def test_idle_sessions_expire(world):
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_activity_moves_the_idle_clock_at_most_once_a_minute(world):
+    client, _ = login(world.app, "inv1")
+
+    def seen_and_set(minutes_ago=None):
+        with write_session(world.engine) as s:
+            row = s.exec(select(UserSession)).one()
+            before = row.last_seen_at
+            if minutes_ago is not None:
+                row.last_seen_at = utcnow() - timedelta(minutes=minutes_ago)
+                s.add(row)
+            return before
+
+    seen_and_set(minutes_ago=29)  # idle for 29 minutes: still live, the clock moves on
+    assert client.get("/", follow_redirects=False).status_code == 200
+    moved = seen_and_set()
+    assert utcnow() - moved.replace(tzinfo=utcnow().tzinfo) < timedelta(minutes=1)
+    seen_and_set(minutes_ago=0.5)  # seen 30 s ago: a page view writes nothing
+    stamp = seen_and_set()
+    assert client.get("/", follow_redirects=False).status_code == 200
+    assert seen_and_set() == stamp
+    seen_and_set(minutes_ago=29)  # and 29 minutes later the session is still alive
+    assert client.get("/", follow_redirects=False).status_code == 200
+
+
 def test_passwords_are_stored_as_argon2id_with_enough_memory(world):
     with read_session(world.engine) as s:
         stored = s.get(User, world.users["inv1"].id).password_hash
