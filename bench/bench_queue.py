@@ -10,7 +10,10 @@ the queue_tally triggers stay in place (checked). With `--db` the file is kept a
 Timed, in the same run: two servers under uvicorn on 127.0.0.1, one worker each, no
 access log: the real app (`pv.web.asgi:app`, an officer logged in) serving GET /review,
 and a bare page (`--serve-bare`, below: FastAPI + SQLModel + Jinja, no auth, no counts,
-no decorations; the 50 newest events by primary key matching the same filters). A load
+no decorations; the 50 newest events by primary key matching the same filters), written
+the usual way: a plain path function run in FastAPI's thread pool. The queue route runs
+on the event loop (its reads take about a millisecond); `--bare-on-loop` serves the bare
+page that way too, for comparison. A load
 generator of `--clients` threads, one keep-alive connection each, cycles through the
 requests (unfiltered; serious, grade >= 3, status, site, AESI and combinations; two
 second pages: the queue's filtered requests carry HX-Request, as the page's htmx filters
@@ -69,7 +72,7 @@ BARE_PAGE = """<!doctype html><html lang="en"><head><title>Events</title></head>
 {% endfor %}</tbody></table></body></html>"""
 
 
-def bare_app(db: str):  # type: ignore[no-untyped-def]
+def bare_app(db: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse
     from jinja2 import Environment
@@ -83,7 +86,6 @@ def bare_app(db: str):  # type: ignore[no-untyped-def]
     template = Environment(autoescape=True).from_string(BARE_PAGE)
     app = FastAPI()
 
-    @app.get("/events")
     def events(
         site: str = "",
         arm: str = "",
@@ -108,6 +110,21 @@ def bare_app(db: str):  # type: ignore[no-untyped-def]
             rows = session.exec(q.order_by(col(AE.id).desc()).limit(50)).all()
         return HTMLResponse(template.render(rows=rows))
 
+    if on_loop:  # the way the queue route runs: on the event loop, no thread hand-off
+
+        async def events_on_loop(
+            site: str = "",
+            arm: str = "",
+            aesi: str = "",
+            serious: str = "",
+            grade3: str = "",
+            status: str = "",
+        ) -> HTMLResponse:
+            return events(site, arm, aesi, serious, grade3, status)
+
+        app.get("/events")(events_on_loop)
+    else:  # the usual way: a plain function, run in FastAPI's thread pool
+        app.get("/events")(events)
     return app
 
 
@@ -120,7 +137,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(kind: str, db: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start(
+    kind: str, db: Path, log: Path, bare_on_loop: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env["PV_DATABASE_URL"] = f"sqlite:///{db}"
@@ -139,6 +158,7 @@ def start(kind: str, db: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]
         cmd = [sys.executable, "-m", "uvicorn", "pv.web.asgi:app", *flags]
     else:
         cmd = [sys.executable, __file__, "--serve-bare", "--db", str(db), "--port", str(port)]
+        cmd += ["--bare-on-loop"] if bare_on_loop else []
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -302,6 +322,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per round, at most")
+    ap.add_argument(
+        "--bare-on-loop",
+        action="store_true",
+        help="serve the bare page from an async function (on the event loop, as the queue "
+        "is) instead of a plain one run in the thread pool",
+    )
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -309,7 +335,7 @@ def main() -> None:
         import uvicorn
 
         uvicorn.run(
-            bare_app(str(args.db)),
+            bare_app(str(args.db), args.bare_on_loop),
             host=HOST,
             port=args.port,
             workers=1,
@@ -331,7 +357,7 @@ def main() -> None:
     try:
         queue_proc, queue_port = start("queue", db, log)
         servers.append(queue_proc)
-        bare_proc, bare_port = start("bare", db, log)
+        bare_proc, bare_port = start("bare", db, log, args.bare_on_loop)
         servers.append(bare_proc)
         queue_requests, bare_requests = requests_for(queue_port, login(queue_port, db))
         targets = {

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor, diff, record
 from pv.auth.models import ApiToken, Role, User, UserSession, UserSite
@@ -196,17 +196,21 @@ def session_for(
     session: Session, token: str, settings: Settings
 ) -> tuple[User, UserSession] | None:
     """The live session behind a cookie value, or None when unknown, ended or expired."""
-    row = session.get(UserSession, _sha(token))
-    if row is None or row.ended_at is not None:
+    found = session.exec(
+        select(UserSession, User)
+        .join(User, col(User.id) == UserSession.user_id)
+        .where(UserSession.id == _sha(token))
+    ).first()  # one statement: this runs on every page view
+    if found is None:
+        return None
+    row, user = found
+    if row.ended_at is not None or user.disabled:
         return None
     now = utcnow()
     created, seen = _aware(row.created_at), _aware(row.last_seen_at)
     if now - created > timedelta(minutes=settings.session_absolute_minutes):
         return None
     if now - seen > timedelta(minutes=settings.session_idle_minutes):
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or user.disabled:
         return None
     return user, row
 

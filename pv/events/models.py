@@ -58,10 +58,43 @@ CRITERIA_LABELS = {
 class AdverseEvent(SQLModel, table=True):
     __table_args__ = (
         # The review queue (pv/review/queue.py): one index range per status, newest first,
-        # also within one site or one seriousness.
-        Index("ix_ae_queue", "study_id", "status", "updated_at", "id"),
-        Index("ix_ae_queue_site", "study_id", "site_id", "status", "updated_at", "id"),
-        Index("ix_ae_queue_serious", "study_id", "aeser", "status", "updated_at", "id"),
+        # also within one site or one seriousness. The trailing columns are the queue's
+        # other filters: tested on the index entries, so only the rows shown are read.
+        Index(
+            "ix_ae_queue",
+            "study_id",
+            "status",
+            "updated_at",
+            "id",
+            "site_id",
+            "aeser",
+            "aetoxgr",
+            "aesi",
+        ),
+        Index(
+            "ix_ae_queue_site",
+            "study_id",
+            "site_id",
+            "status",
+            "updated_at",
+            "id",
+            "aeser",
+            "aetoxgr",
+            "aesi",
+        ),
+        Index(
+            "ix_ae_queue_serious",
+            "study_id",
+            "aeser",
+            "status",
+            "updated_at",
+            "id",
+            "site_id",
+            "aetoxgr",
+            "aesi",
+        ),
+        # The home page's latest changes, newest first (optionally within the user's sites).
+        Index("ix_ae_updated", "updated_at", "site_id", "status"),
         UniqueConstraint("subject_id", "aeseq"),
     )
     id: int | None = Field(default=None, primary_key=True)

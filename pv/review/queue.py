@@ -75,6 +75,8 @@ class QueueRow:
     overdue: bool = False
     is_susar: bool | None = None  # None: not assessed
     changed_since_assessment: bool = False
+    changed_day: str = ""  # updated_at as shown: "2024-06-19" and "01:29" (UTC)
+    changed_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ def _decorate(rows: list[Any], day: date) -> list[QueueRow]:
          assessed_version) in rows:  # fmt: skip
         if isinstance(next_due, str):  # SQLite may return min() of a date column as text
             next_due = date.fromisoformat(next_due)
+        stamp = updated_at.isoformat(" ", "minutes")
         out.append(
             QueueRow(
                 id=event_id,
@@ -317,6 +320,8 @@ def _decorate(rows: list[Any], day: date) -> list[QueueRow]:
                 overdue=next_due is not None and next_due < day,
                 is_susar=None if is_susar is None else bool(is_susar),
                 changed_since_assessment=assessed_version not in (None, version),
+                changed_day=stamp[:10],
+                changed_time=stamp[11:16],
             )  # fmt: skip
         )
     return out

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
-from starlette.background import BackgroundTask
 from sqlmodel import Session, select
+from starlette.background import BackgroundTask
 
 from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
 from pv.analysis.render import display

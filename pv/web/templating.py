@@ -13,6 +13,8 @@ from pv.events.models import CRITERIA_LABELS
 
 templates = Jinja2Templates(directory=str(paths.TEMPLATES))
 templates.env.globals.update(version=__version__, criteria_labels=CRITERIA_LABELS)
+# Templates ship with the release: no stat() of every template file on every render.
+templates.env.auto_reload = False
 
 
 def is_htmx(request: Request) -> bool:

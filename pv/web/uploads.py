@@ -100,4 +100,3 @@ async def upload(
         status_code=status,
         partial="uploads/_result.html",
     )
-
