@@ -20,13 +20,21 @@ array operations: a 10,000-subject trial has thousands of rows per table.
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
 
 import numpy as np
-from scipy import stats as st
-from scipy.special import gammaln
+from scipy.special import gammaln, ndtri
 
-Z95 = float(st.norm.ppf(0.975))
+Z95 = float(ndtri(0.975))  # scipy.stats.norm.ppf(0.975), without importing scipy.stats
 _FISHER_TOL = np.log1p(1e-7)  # relative tolerance on "at most as likely" (as R and SAS)
+
+
+def _st() -> ModuleType:
+    """scipy.stats, imported when a test or interval needs it: the import alone costs tens
+    of MiB, which processes that only draw charts or write listings need not pay."""
+    from scipy import stats
+
+    return stats
 
 
 def _arr(x: object) -> np.ndarray:
@@ -93,7 +101,7 @@ def _fisher(a: np.ndarray, n1: np.ndarray, k: np.ndarray, total: np.ndarray) -> 
         lo_s = np.where(right, np.where(inside, lo_s, mid + 1), np.where(inside, mid, lo_s))
         hi_s = np.where(right, np.where(inside, mid, hi_s), np.where(inside, hi_s, mid - 1))
     j = np.where(right, lo_s, hi_s)
-    dist = st.hypergeom(total, k, n1)
+    dist = _st().hypergeom(total, k, n1)
     p = np.where(right, dist.cdf(a) + dist.sf(j - 1), dist.cdf(j) + dist.sf(a - 1))
     return np.minimum(p, 1.0)
 
@@ -101,6 +109,7 @@ def _fisher(a: np.ndarray, n1: np.ndarray, k: np.ndarray, total: np.ndarray) -> 
 def poisson_exact_ci(x: object, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood) limits for a Poisson count x."""
     x = _arr(x)
+    st = _st()
     with np.errstate(invalid="ignore"):
         lower = np.where(x > 0, st.chi2.ppf(alpha / 2, 2 * x) / 2, 0.0)
         upper = st.chi2.ppf(1 - alpha / 2, 2 * x + 2) / 2
@@ -113,6 +122,7 @@ def rate_ratio_exact(
     """(IRR, lower, upper, p) for rate x1/t1 against x0/t0, exact conditional on x1 + x0."""
     x1, t1, x0, t0 = np.broadcast_arrays(*(np.atleast_1d(_arr(v)) for v in (x1, t1, x0, t0)))
     n = x1 + x0
+    st = _st()
     with np.errstate(divide="ignore", invalid="ignore"):
         irr = (x1 / t1) / (x0 / t0)
         pi_lo = np.where(x1 > 0, st.beta.ppf(alpha / 2, x1, x0 + 1), 0.0)

@@ -45,8 +45,8 @@ def prednisone_data(
     origin = pd.Series(
         EPOCH + pd.to_timedelta(safety["first_dose"].to_numpy(), unit="D"), index=ids
     )
-    series = dosing.dose_series(exposure[exposure["subject_id"].isin(ids)], origin)
-    summary = dosing.by_day_summary(series, group)
+    totals = dosing.dose_totals(exposure[exposure["subject_id"].isin(ids)], origin)
+    summary = dosing.by_day_summary(totals, group)
     order = [POOLED] if pooled else arms
     summary.attrs = {
         "N": {g: int((group == g).sum()) for g in order},
@@ -67,7 +67,7 @@ def prednisone_data(
             "group": group.reindex(who).to_numpy(),
             "subject_id": who,
             "study_day": day,
-            "cumulative_mg": dosing.cumulative_at(series, who, day),
+            "cumulative_mg": dosing.totals_at(totals, who, day),
             "grade": ev["grade"].to_numpy() if "grade" in ev else 0,
             "category": category,
         }

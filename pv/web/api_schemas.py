@@ -236,7 +236,8 @@ def event_out(event: AdverseEvent, subject: Subject, site: Site, arm: Arm | None
               warnings: list[Issue]) -> EventOut:  # fmt: skip
     values = event.model_dump(exclude={"site_id", "subject_id", "ongoing", "aesi"})
     values.update({flag: "Y" if getattr(event, flag) else "N" for flag in SERIOUS_CRITERIA})
-    return EventOut(**values | {"aeser": {True: "Y", False: "N"}.get(event.aeser), "usubjid": subject.usubjid,
+    return EventOut(**values | {"aeser": {True: "Y", False: "N"}.get(event.aeser),
+                    "usubjid": subject.usubjid,
                     "aeongo": "Y" if event.ongoing else "N", "site": site.code,
                     "arm": arm.code if arm else None,
                     "aesi": [k for k in (event.aesi or "").split(",") if k],

@@ -400,3 +400,48 @@ def test_subject_without_prednisone_gets_a_message_not_a_1970_axis(
     assert "1970" not in svg and "Jan 1970" not in svg
     dosed = charts.chart_cumulative_prednisone(engine, study, subject, fmt="svg").decode()
     assert "No prednisone dosing" not in dosed and "Cumulative prednisone dose (g)" in dosed
+
+
+def test_by_day_summary_equals_a_long_format_groupby() -> None:
+    """The block-wise summary against pandas over one row per subject-day (the simple,
+    memory-hungry way), with blocks small enough to cut through every subject."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for sid in range(1, 41):
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 5)))
+        for _ in range(int(rng.integers(1, 4))):
+            length = int(rng.integers(1, 30 if sid != 7 else 400))  # one long course
+            rows.append((sid, float(rng.choice([5, 7.5, 10, 20])), "QD", start,
+                         start + pd.Timedelta(days=length - 1)))  # fmt: skip
+            start += pd.Timedelta(days=length + int(rng.integers(0, 3)))
+        if sid % 5 == 0:
+            rows.append((sid, 500.0, "ONCE", start, None))
+    ex = pd.DataFrame(rows, columns=["subject_id", "dose_mg", "frequency", "start", "end"])
+    ex["end"] = pd.to_datetime(ex["end"])
+    group = pd.Series(["A" if sid % 3 else "B" for sid in range(1, 41)], index=range(1, 41))
+
+    long = dosing.dose_series(ex).assign(group=lambda f: group.reindex(f["subject_id"]).values)
+    g = long.groupby(["group", "study_day"])["cumulative_mg"]
+    expected = pd.DataFrame(
+        {"subjects": g.size(), "median": g.median(), "q1": g.quantile(0.25),
+         "q3": g.quantile(0.75)}  # fmt: skip
+    ).reset_index()
+    expected = expected[expected["subjects"] >= 5].reset_index(drop=True)
+    assert set(expected["group"]) == {"A", "B"} and len(expected) > 50
+
+    totals = dosing.dose_totals(ex)
+    for block in (3, 64):
+        got = dosing.by_day_summary(totals, group, block_days=block)
+        assert got["group"].tolist() == expected["group"].tolist()
+        assert got["study_day"].tolist() == expected["study_day"].tolist()
+        assert got["subjects"].tolist() == expected["subjects"].tolist()
+        for c in ("median", "q1", "q3"):
+            assert got[c].to_numpy() == pytest.approx(expected[c].to_numpy(), abs=1e-9)
+    # totals_at agrees with cumulative_at on the long rows: before day 1, inside, after.
+    who = np.array([1, 7, 7, 12, 99, 20])
+    day = np.array([0, 1, 350, 10_000, 1, 3])
+    assert dosing.totals_at(totals, who, day).tolist() == pytest.approx(
+        dosing.cumulative_at(long, who, day).tolist()
+    )

@@ -66,7 +66,8 @@ def test_the_page_the_json_and_the_csv_show_the_same_table(demo_env, name):
 
 def test_cutoff_changes_the_numbers(demo_env):
     env = demo_env
-    early = env.client.get("/api/v1/tables/AET01", params={"study": env.study_id, "cutoff": "2021-02-01"},
+    early = env.client.get("/api/v1/tables/AET01",
+                           params={"study": env.study_id, "cutoff": "2021-02-01"},
                            headers=env.auth("officer")).json()  # fmt: skip
     late = env.client.get("/api/v1/tables/AET01", params={"study": env.study_id},
                           headers=env.auth("officer")).json()  # fmt: skip

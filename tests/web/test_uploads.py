@@ -85,7 +85,8 @@ def test_one_bad_row_stores_nothing_and_is_named_with_a_downloadable_report(worl
 def test_a_csv_renamed_xlsx_is_refused(world):
     client, csrf = login(world.app, "inv1")
     r = client.post("/upload", data={"csrf_token": csrf, "study_id": world.study_id},
-                    files={"file": ("events.xlsx", _csv([_row(world.ids["own"][2])]), "x")})  # fmt: skip
+                    files={"file": ("events.xlsx", _csv([_row(world.ids["own"][2])]),
+                                    "x")})  # fmt: skip
     assert r.status_code == 422 and "refused" in r.text
 
 
