@@ -425,8 +425,12 @@ def test_by_day_summary_equals_a_long_format_groupby() -> None:
     long = dosing.dose_series(ex).assign(group=lambda f: group.reindex(f["subject_id"]).values)
     g = long.groupby(["group", "study_day"])["cumulative_mg"]
     expected = pd.DataFrame(
-        {"subjects": g.size(), "median": g.median(), "q1": g.quantile(0.25),
-         "q3": g.quantile(0.75)}  # fmt: skip
+        {
+            "subjects": g.size(),
+            "median": g.median(),
+            "q1": g.quantile(0.25),
+            "q3": g.quantile(0.75),
+        }  # fmt: skip
     ).reset_index()
     expected = expected[expected["subjects"] >= 5].reset_index(drop=True)
     assert set(expected["group"]) == {"A", "B"} and len(expected) > 50
