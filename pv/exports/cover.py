@@ -29,6 +29,13 @@ HIDDEN_DRUGS = (
     "in this session (they would reveal the arm); 'Related to any study drug' and 'Any study "
     "drug withdrawn' include them. The exposure summary shows only drugs given in every arm."
 )
+OPEN_EVENTS = (
+    "Open session: every number is pooled and no sheet names an arm. The events themselves "
+    "are listed as reported: an event tied to a treatment that only one arm receives (an "
+    "infusion reaction when only one arm is infused) implies that arm for the subject "
+    "concerned, as its pooled count does for the arm. Such events are kept, not hidden: "
+    "the open session must see every safety signal."
+)
 VALUE_WIDTH = 100
 HIGHLIGHT = "Listings: serious events are highlighted red, grade >= 3 (or severe) orange."
 
@@ -120,6 +127,8 @@ def write_cover(
         )
     if pooled_drugs:
         extra.append(HIDDEN_DRUGS)
+    if not view.by_arm:
+        extra.append(OPEN_EVENTS)
     for note in [*extra, *notes]:
         shown = view.text(note)
         if shown:

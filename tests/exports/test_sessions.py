@@ -45,6 +45,17 @@ def test_open_session_has_no_by_arm_content_after_the_cover(books, demo) -> None
     closed = books["closed"][1]
     assert len(closed["Charts"]._images) == 3
 
+    # Events tied to one arm's treatment stay listed, and the cover says what they imply.
+    def notes(book: Workbook) -> list[str]:
+        return [r[1] for r in book["Cover"].iter_rows(values_only=True) if r[0] == "Note"]
+
+    assert [n for n in notes(wb) if n.startswith("Open session: every number is pooled")]
+    assert not [n for n in notes(closed) if n.startswith("Open session")]
+    terms = headers(wb["AESI Infusion reactions"]).index("Coded term")
+    assert data_rows(wb["AESI Infusion reactions"]) and all(
+        r[terms] for r in data_rows(wb["AESI Infusion reactions"])
+    )
+
 
 def test_masked_session_codes_the_arms_everywhere(books, demo) -> None:  # type: ignore[no-untyped-def]
     _, wb = books["masked"]
