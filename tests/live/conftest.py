@@ -2,16 +2,19 @@
 
 `live_server` prepares the database at `db_url` (the demo study imported, sites 01 and 02,
 an investigator of site 01 with a password and an API token, a safety officer, a second
-safety officer and an admin with passwords, a subject in the combination arm), starts
+safety officer, a DSMB member and an admin with passwords, a subject in the combination
+arm), starts
 `python -m uvicorn pv.web.asgi:app` on a free port with PV_DATABASE_URL pointing at that
 database, waits until it answers, and stops it by its PID afterwards, whatever happened
-in the test.
+in the test. `browser` is a headless Chromium (the Debian package, driven by Playwright)
+shared by a module's tests; `Person` is one user's signed-in browser context.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -31,6 +35,9 @@ from pv.db import make_engine, write_session
 from pv.study.ctgov import parse_ctgov
 from pv.study.models import Arm, Site
 from pv.study.service import add_site, add_subject, import_ctgov
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 STUDY_RECORD = Path(__file__).resolve().parents[2] / "pv" / "demo" / "NCT04660565.json"
 STUDY_ID = "NCT04660565"
@@ -62,6 +69,8 @@ class LiveServer:
     officer2_password: str = "officer2-live-pass"
     admin: str = "admin"
     admin_password: str = "admin-live-pass"
+    dsmb: str = "dsmb"
+    dsmb_password: str = "dsmb-live-pass"
 
     def api(self, token: str | None = None, **kwargs: object) -> httpx.Client:
         """An HTTP client for the API, with the investigator's token unless told otherwise."""
@@ -87,6 +96,7 @@ INVESTIGATOR = ("inv01", "investigator-live-pass")
 OFFICER = ("officer", "officer-live-pass")
 OFFICER2 = ("officer2", "officer2-live-pass")
 ADMIN = ("admin", "admin-live-pass")
+DSMB = ("dsmb", "dsmb-live-pass")
 
 
 def _seed(db_url: str) -> _Seed:
@@ -122,7 +132,11 @@ def _seed(db_url: str) -> _Seed:
                 role="officer",
                 password=OFFICER[1],
             )
-            for username, password, role in (*OFFICER2, "officer"), (*ADMIN, "admin"):
+            for username, password, role in (
+                (*OFFICER2, "officer"),
+                (*ADMIN, "admin"),
+                (*DSMB, "dsmb"),
+            ):
                 create_user(
                     session=session, actor=actor, username=username, role=role, password=password
                 )
@@ -253,6 +267,67 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
             officer2_password=OFFICER2[1],
             admin=ADMIN[0],
             admin_password=ADMIN[1],
+            dsmb=DSMB[0],
+            dsmb_password=DSMB[1],
         )
     finally:
         _stop(proc)
+
+
+# --- a real Chromium ---------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]  # fmt: skip
+IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it "
+            "(`make test` installs the Debian package `chromium`)",
+            pytrace=False,
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'", pytrace=False)
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+        except Exception as exc:  # a broken install must fail loudly, not skip
+            pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}", pytrace=False)
+        yield chromium
+        chromium.close()
+
+
+class Person:
+    """One user's browser context, logged in; collects page errors and CSP violations."""
+
+    def __init__(self, browser: Browser, live: LiveServer, username: str, password: str):
+        self.context = browser.new_context(
+            base_url=live.base_url, viewport={"width": 1360, "height": 900}, accept_downloads=True
+        )
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        self.page.on("console", self._console)
+        self.page.goto("/login")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.wait_for_url(re.compile(r"/$"))
+
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error" and "Content Security Policy" in msg.text:
+            self.problems.append(f"console: {msg.text}")
+
+    def shot(self, path: Path) -> None:
+        self.page.wait_for_function(IMAGES_LOADED)
+        self.page.screenshot(path=str(path), full_page=True)

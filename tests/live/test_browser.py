@@ -26,42 +26,9 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 INFUSION = ("10051792", "Infusion related reaction")
 ANAPHYLAXIS = ("10002218", "Anaphylaxis")
 SCREENSHOTS = Path("/tmp")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: the browser tests need it "
-            "(`make test` installs the Debian package `chromium`)",
-            pytrace=False,
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install -e '.[test]'", pytrace=False)
-    with sync_playwright() as pw:
-        try:
-            chromium = pw.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-        except Exception as exc:  # a broken install must fail loudly, not skip
-            pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}", pytrace=False)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -13,12 +13,13 @@ conflict, the clocks dashboard and the charts page go to /tmp.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.live.conftest import Person
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -27,55 +28,13 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]  # fmt: skip
 SHOTS = Path("/tmp")
 LUNG, SEPSIS, HEADACHE = "10061229", "10040047", "10019211"
 AWARE, FATAL_AWARE = date(2021, 3, 4), date(2021, 5, 3)
-IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-class Person:
-    """One user's browser context; collects page errors and CSP violations."""
-
-    def __init__(self, browser: Browser, live: LiveServer, username: str, password: str):
-        self.context = browser.new_context(
-            base_url=live.base_url, viewport={"width": 1360, "height": 900}
-        )
-        self.context.set_default_timeout(15_000)
-        self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        self.page.on("console", self._console)
-        self.page.goto("/login")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Log in").click()
-        self.page.wait_for_url(re.compile(r"/$"))
-
-    def _console(self, msg: Any) -> None:
-        if msg.type == "error" and "Content Security Policy" in msg.text:
-            self.problems.append(f"console: {msg.text}")
-
-    def shot(self, name: str) -> None:
-        self.page.wait_for_function(IMAGES_LOADED)
-        self.page.screenshot(path=str(SHOTS / f"pv-review-{name}.png"), full_page=True)
+def _shot(person: Person, name: str) -> None:
+    person.shot(SHOTS / f"pv-review-{name}.png")
 
 
 def _report(live: LiveServer, **fields: Any) -> int:
@@ -164,7 +123,7 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     expect(rows.filter(has_text="septic shock")).to_have_count(1)
     expect(page.locator("#queue .tabs a[data-status=submitted] .count")).to_have_text("2")
     assert "aesi=infection" in page.url and "serious=Y" in page.url  # the URL keeps the filter
-    officer.shot("queue")
+    _shot(officer, "queue")
 
     # Open the infection, start the review; a second officer opens it now (version 2).
     rows.filter(has_text="fever and productive cough").get_by_role("link").click()
@@ -207,7 +166,7 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     due = (AWARE + timedelta(days=15)).isoformat()
     expect(page.get_by_test_id("due-date")).to_have_text(due)
     expect(page.get_by_test_id("event-reports")).to_contain_text(due)
-    officer.shot("event")
+    _shot(officer, "event")
 
     # Lock it; the second officer's stale save shows the conflict with both values.
     page.get_by_role("button", name="Lock the event").click()
@@ -223,7 +182,7 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     expect(row).to_contain_text("2021-03-06")
     expect(conflict.locator("tr", has_text="Causality: Belimumab")).to_contain_text("probable")
     expect(conflict).to_contain_text("can no longer be made")  # locked: no form to save again
-    second.shot("conflict")
+    _shot(second, "conflict")
 
     # A fatal SUSAR is due on day 7 (its follow-up on day 15).
     page.goto(f"/review/events/{ids['fatal']}")
@@ -238,10 +197,10 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     # The clocks dashboard and the charts page.
     page.goto("/clocks")
     expect(page.get_by_test_id("clocks-overdue")).to_contain_text("Sepsis")
-    officer.shot("clocks")
+    _shot(officer, "clocks")
     page.goto("/charts")
     expect(page.locator("img.chart")).to_have_count(4)
-    officer.shot("charts")
+    _shot(officer, "charts")
     for person in (officer, second, site):
         assert not person.problems, person.problems
         person.context.close()
