@@ -41,7 +41,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench_queue_data import build, check_tally
+from bench_queue_data import EVENTS, STUDY, build, check_tally
+from pg_copy import copy_sqlite_to_pg
+from sqlalchemy.engine import make_url
 
 PASSWORD = "bench-officer-pass"
 HOST = "127.0.0.1"
@@ -72,7 +74,7 @@ BARE_PAGE = """<!doctype html><html lang="en"><head><title>Events</title></head>
 {% endfor %}</tbody></table></body></html>"""
 
 
-def bare_app(db: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
+def bare_app(url: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse
     from jinja2 import Environment
@@ -82,7 +84,7 @@ def bare_app(db: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
     from pv.events.models import AdverseEvent as AE
     from pv.study.models import Subject
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(url)
     template = Environment(autoescape=True).from_string(BARE_PAGE)
     app = FastAPI()
 
@@ -138,11 +140,11 @@ def _free_port() -> int:
 
 
 def start(
-    kind: str, db: Path, log: Path, bare_on_loop: bool = False
+    kind: str, url: str, log: Path, bare_on_loop: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
-    env["PV_DATABASE_URL"] = f"sqlite:///{db}"
+    env["PV_DATABASE_URL"] = url
     flags = [
         "--host",
         HOST,
@@ -157,7 +159,7 @@ def start(
     if kind == "queue":
         cmd = [sys.executable, "-m", "uvicorn", "pv.web.asgi:app", *flags]
     else:
-        cmd = [sys.executable, __file__, "--serve-bare", "--db", str(db), "--port", str(port)]
+        cmd = [sys.executable, __file__, "--serve-bare", "--url", url, "--port", str(port)]
         cmd += ["--bare-on-loop"] if bare_on_loop else []
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -184,13 +186,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def login(port: int, db: Path) -> str:
+def login(port: int, url: str) -> str:
     """Create the bench officer (once) and log in through the form; the session cookie."""
     from pv.audit.service import Actor
     from pv.auth.service import create_user, get_user
     from pv.db import make_engine, write_session
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(url)
     with write_session(engine) as session:
         if get_user(session, "bench") is None:
             create_user(
@@ -328,6 +330,14 @@ def main() -> None:
         help="serve the bare page from an async function (on the event loop, as the queue "
         "is) instead of a plain one run in the thread pool",
     )
+    ap.add_argument(
+        "--pg",
+        metavar="URL",
+        help="run against this PostgreSQL database (postgresql+psycopg://...), filled from "
+        "the SQLite bench file by pg_copy.py unless it already holds the bench data; "
+        "its contents are replaced",
+    )
+    ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -335,7 +345,7 @@ def main() -> None:
         import uvicorn
 
         uvicorn.run(
-            bare_app(str(args.db), args.bare_on_loop),
+            bare_app(args.url, args.bare_on_loop),
             host=HOST,
             port=args.port,
             workers=1,
@@ -345,21 +355,29 @@ def main() -> None:
         return
     tmp = tempfile.TemporaryDirectory()
     db = args.db or Path(tmp.name) / "queue.sqlite"
-    if not db.exists():
+    url = args.pg or f"sqlite:///{db}"
+    need_sqlite = not args.pg or not _pg_holds_bench(args.pg)
+    if need_sqlite and not db.exists():
         t0 = time.perf_counter()
         print(f"building {db} ...")
         build(db)
         print(f"  built in {time.perf_counter() - t0:.0f} s")
-    check_tally(db)
+    if args.pg and need_sqlite:
+        t0 = time.perf_counter()
+        print(f"copying {db} into PostgreSQL ...")
+        copy_sqlite_to_pg(db, args.pg)
+        print(f"  copied in {time.perf_counter() - t0:.0f} s")
+    check_tally(url)
+    print(f"database: {make_url(url).render_as_string(hide_password=True)}")
     log = db.with_suffix(".log")
     servers: list[subprocess.Popen[bytes]] = []
     results: dict[str, list[dict[str, float]]] = {"bare": [], "queue": []}
     try:
-        queue_proc, queue_port = start("queue", db, log)
+        queue_proc, queue_port = start("queue", url, log)
         servers.append(queue_proc)
-        bare_proc, bare_port = start("bare", db, log, args.bare_on_loop)
+        bare_proc, bare_port = start("bare", url, log, args.bare_on_loop)
         servers.append(bare_proc)
-        queue_requests, bare_requests = requests_for(queue_port, login(queue_port, db))
+        queue_requests, bare_requests = requests_for(queue_port, login(queue_port, url))
         targets = {
             "bare": (bare_proc.pid, bare_port, bare_requests),
             "queue": (queue_proc.pid, queue_port, queue_requests),
@@ -387,6 +405,25 @@ def main() -> None:
             stop(proc)
         tmp.cleanup()
     _verdict(results)
+
+
+def _pg_holds_bench(url: str) -> bool:
+    """The PostgreSQL database already holds the bench study with all its events."""
+    import sqlalchemy as sa
+
+    from pv.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            n = conn.execute(
+                sa.text("SELECT count(*) FROM adverseevent WHERE study_id = :s"), {"s": STUDY}
+            ).scalar()
+            return n == EVENTS
+    except sa.exc.DBAPIError:
+        return False  # no schema yet
+    finally:
+        engine.dispose()
 
 
 def _verdict(results: dict[str, list[dict[str, float]]]) -> None:

@@ -174,10 +174,21 @@ def _review_rows(con: sqlite3.Connection, rng: np.random.Generator) -> None:
         )
 
 
-def check_tally(path: Path) -> None:
-    con = sqlite3.connect(path)
-    counted = dict(con.execute("SELECT status, count(*) FROM adverseevent GROUP BY status"))
-    tally = dict(con.execute("SELECT status, sum(n) FROM queue_tally GROUP BY status"))
-    con.close()
+def check_tally(url: str) -> None:
+    """The queue tally (kept by triggers) equals a count of the events, per status."""
+    import sqlalchemy as sa
+
+    from pv.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        counted = dict(
+            conn.execute(sa.text("SELECT status, count(*) FROM adverseevent GROUP BY status")).all()
+        )
+        tally = dict(
+            conn.execute(sa.text("SELECT status, sum(n) FROM queue_tally GROUP BY status")).all()
+        )
+    engine.dispose()
+    tally = {k: int(v) for k, v in tally.items()}
     assert counted == tally, (counted, tally)
     print(f"  queue_tally matches the events: {sum(counted.values()):,} in {len(counted)} statuses")

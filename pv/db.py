@@ -9,14 +9,15 @@ write lock at BEGIN makes concurrent writers queue instead (reliability.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
+from starlette.concurrency import run_in_threadpool
 
 WRITE_OPTION = "pv_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -76,6 +77,19 @@ def write_session(engine: Engine) -> Iterator[Session]:
 def read_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+T = TypeVar("T")
+
+
+async def run_db(engine: Engine, work: Callable[[], T]) -> T:
+    """Blocking database work from an async route: inline on the event loop for SQLite (the
+    read is CPU work in this process, with no wait to overlap; a thread hand-off costs more
+    than a short read), in the thread pool for a database server (the loop serves other
+    requests while the server answers)."""
+    if engine.dialect.name == "sqlite":
+        return work()
+    return await run_in_threadpool(work)
 
 
 _engines: dict[str, Engine] = {}

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, tuple_
+from sqlalchemy import bindparam, func, or_, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
@@ -122,9 +122,21 @@ def _overdue_ids(session: Session, study_id: str, today: date) -> list[int]:
 
 
 def _has_key(column: Any, key: str) -> Any:
-    """The comma-separated AESI keys in `column` include `key` (LIKE wildcards escaped)."""
-    key = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return (literal(",") + column + literal(",")).like(f"%,{key},%", escape="\\")
+    """The comma-separated AESI keys in `column` include `key` (LIKE wildcards escaped).
+
+    Written on the bare column (the key alone, first, last or inside the list) rather than
+    as one LIKE on "," || column || ",": a planner estimates conditions on a column from
+    its statistics (a few distinct AESI values), but not on an expression. PostgreSQL,
+    guessing an expression matched a handful of rows, sorted every event of a status
+    instead of walking the queue index (66 ms a page at 10^6 events instead of 3 ms).
+    """
+    like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(
+        column == key,
+        column.like(f"{like},%", escape="\\"),
+        column.like(f"%,{like}", escape="\\"),
+        column.like(f"%,{like},%", escape="\\"),
+    )
 
 
 def _filtered(

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pv.audit.service import Actor
-from pv.auth.models import Role, User
+from pv.auth.models import Role, User, UserSession
 from pv.auth.service import (
     actor_for,
     session_for,
@@ -23,7 +23,7 @@ from pv.auth.service import (
     user_for_token,
     visible_site_ids,
 )
-from pv.db import read_session, write_session
+from pv.db import read_session, run_db, write_session
 from pv.events.models import AdverseEvent
 from pv.study.models import Subject
 
@@ -92,17 +92,24 @@ async def web_auth(request: Request) -> Auth:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise LoginRequired()
+    eng, settings = engine(request), request.app.state.settings
+
     # A read transaction: most requests change nothing. The idle clock moves on at most
     # once a minute, in its own short write transaction (no write lock per page view).
-    with read_session(engine(request)) as session:
-        found = session_for(session, token, request.app.state.settings)
-        if found is None:
-            raise LoginRequired()
-        user, row = found
-        auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
-    if touch_due(row):
-        with write_session(engine(request)) as session:
-            touch(session, row.id)
+    def check() -> tuple[Auth, UserSession]:
+        with read_session(eng) as session:
+            found = session_for(session, token, settings)
+            if found is None:
+                raise LoginRequired()
+            user, row = found
+            sites = visible_site_ids(session, user)
+            auth = Auth(user=user, sites=sites, csrf_token=row.csrf_token)
+        if touch_due(row):
+            with write_session(eng) as session:
+                touch(session, row.id)
+        return auth, row
+
+    auth, row = await run_db(eng, check)
     if request.method in UNSAFE:
         await _check_csrf(request, row.csrf_token)
     return auth

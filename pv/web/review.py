@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlmodel import Session, col, select
 
-from pv.db import read_session
+from pv.db import read_session, run_db
 from pv.events.models import Status
 from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
 from pv.study.models import Arm, Site, Study
@@ -188,30 +188,40 @@ async def review_queue(
     f = {"site": site, "arm": arm, "aesi": aesi, "serious": serious, "grade3": grade3,
          "status": status, "overdue": overdue}  # fmt: skip
     filters = filters_from(f)
-    url = str(engine(request).url)
-    # The hot route of the workspace runs on the event loop, not in the thread pool: its
-    # reads take about a millisecond at 10^6 events (index ranges, cached counts), less
-    # than handing the request to a thread and back under load (bench/bench_queue.py).
+    eng = engine(request)
+    url = str(eng.url)
+
     # The session is opened here, not as a dependency: the connection goes back to the
-    # pool before the page is rendered.
-    with read_session(engine(request)) as session:
-        studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
-        if study and study not in studies:
-            raise HTTPException(404, "no such study")
-        study_id = study or (studies[0] if studies else None)
-        if study_id is None:
-            return render(request, "review/queue.html", {"auth": auth, "studies": []})
-        try:
-            page = queue_page(session, study_id=study_id, filters=filters,
-                              cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
-        except ValueError as exc:
-            raise HTTPException(422, BAD_CURSOR) from exc
-        scope = None if auth.sites is None else frozenset(auth.sites)
-        counts = COUNTS.get(
-            (url, study_id, filters, scope),
-            lambda: status_counts(session, study_id=study_id, filters=filters, site_ids=auth.sites),
-        )
-        sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
+    # pool before the page is rendered. run_db: on the event loop for SQLite (reads of
+    # about a millisecond at 10^6 events, less than a thread hand-off under load), in the
+    # thread pool for PostgreSQL (the loop serves others while the server answers).
+    def read() -> tuple[Any, ...] | None:
+        with read_session(eng) as session:
+            studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
+            if study and study not in studies:
+                raise HTTPException(404, "no such study")
+            study_id = study or (studies[0] if studies else None)
+            if study_id is None:
+                return None
+            try:
+                page = queue_page(session, study_id=study_id, filters=filters,
+                                  cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
+            except ValueError as exc:
+                raise HTTPException(422, BAD_CURSOR) from exc
+            scope = None if auth.sites is None else frozenset(auth.sites)
+            counts = COUNTS.get(
+                (url, study_id, filters, scope),
+                lambda: status_counts(
+                    session, study_id=study_id, filters=filters, site_ids=auth.sites
+                ),  # fmt: skip
+            )
+            sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
+            return studies, study_id, page, counts, sites, arms
+
+    found = await run_db(eng, read)
+    if found is None:
+        return render(request, "review/queue.html", {"auth": auth, "studies": []})
+    studies, study_id, page, counts, sites, arms = found
     base = {"study": study_id, **{k: v for k, v in f.items() if v and k != "status"}}
     site_codes = {s.id: s.code for s in sites}
     ctx: dict[str, Any] = {

@@ -1,0 +1,93 @@
+"""Benchmark set-up for PostgreSQL: the rows of a bench SQLite file, copied into PostgreSQL.
+
+The SQLite builders (bench_tables.py, bench_queue_data.py) write 10^6 events in about a
+minute with bulk inserts; the same data in PostgreSQL is what the scale runs of issue 7
+measure. The target database is emptied (its public schema dropped: a bench database
+only) and migrated to the current schema (pv.migrate), then each table is copied in
+foreign-key order with COPY (text format: SQLite's 0/1 booleans and "YYYY-MM-DD HH:MM:SS"
+stamps are valid PostgreSQL input), with user triggers off so that the queue tally is
+copied as built, not counted twice. Sequences are moved past the copied ids and the
+tables analysed, as after any bulk load.
+
+    .venv/bin/python bench/pg_copy.py SQLITE_FILE POSTGRES_URL
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+CHUNK = 50_000
+
+
+def copy_sqlite_to_pg(sqlite_path: Path, pg_url: str) -> dict[str, int]:
+    """Copy every table of the schema; {table: rows}."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from sqlmodel import SQLModel
+
+    import pv.models  # noqa: F401  (every table on the metadata)
+    from pv.db import make_engine
+    from pv.migrate import upgrade
+
+    url = make_url(pg_url)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as pg:  # a bench database: start empty
+        pg.execute("DROP SCHEMA public CASCADE")
+        pg.execute("CREATE SCHEMA public")
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
+    tables = list(SQLModel.metadata.sorted_tables)
+    src = sqlite3.connect(sqlite_path)
+    present = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    copied: dict[str, int] = {}
+    with psycopg.connect(dsn) as pg:
+        pg.execute("SET TIME ZONE 'UTC'")
+        for t in tables:
+            pg.execute(f'ALTER TABLE "{t.name}" DISABLE TRIGGER USER')
+        for t in tables:
+            if t.name not in present:
+                continue
+            cols = [c.name for c in t.columns]
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            cur = src.execute(f'SELECT {quoted} FROM "{t.name}"')
+            n = 0
+            with pg.cursor() as out, out.copy(f'COPY "{t.name}" ({quoted}) FROM STDIN') as copy:
+                while rows := cur.fetchmany(CHUNK):
+                    for row in rows:
+                        copy.write_row(row)
+                    n += len(rows)
+            copied[t.name] = n
+        for t in tables:
+            pg.execute(f'ALTER TABLE "{t.name}" ENABLE TRIGGER USER')
+            for c in t.columns:
+                if c.primary_key and c.autoincrement is not False and str(c.type) == "INTEGER":
+                    seq = pg.execute(
+                        "SELECT pg_get_serial_sequence(%s, %s)", (f'"{t.name}"', c.name)
+                    ).fetchone()
+                    if seq and seq[0]:
+                        pg.execute(
+                            f'SELECT setval(%s, COALESCE((SELECT max("{c.name}") FROM '
+                            f'"{t.name}"), 0) + 1, false)',
+                            (seq[0],),
+                        )
+        pg.commit()
+        pg.autocommit = True
+        pg.execute("VACUUM ANALYZE")
+    src.close()
+    return copied
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    t0 = time.perf_counter()
+    copied = copy_sqlite_to_pg(Path(sys.argv[1]), sys.argv[2])
+    print(f"copied {sum(copied.values()):,} rows in {time.perf_counter() - t0:.0f} s: {copied}")
+
+
+if __name__ == "__main__":
+    main()
