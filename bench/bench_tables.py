@@ -1,6 +1,6 @@
 """Safety tables at scale: 10,000 subjects and 1,000,000 adverse events (issue 4).
 
-    .venv/bin/python bench/bench_tables.py [--db FILE] [--rounds 3]
+    .venv/bin/python bench/bench_tables.py [--db FILE] [--rounds 3] [--pg URL]
 
 Set-up (not timed): a SQLite file migrated to the current schema is filled with bulk
 `sqlite3` inserts: 3 arms (placebo comparator first), 50 sites, 10,000 subjects (1% never
@@ -15,7 +15,8 @@ alternate, `--rounds` times each, and the best run of each is compared):
 
 - tables: `build_tables(engine, study, [AET01, AET02, AET04, AET05, AET01_AESI])`, end to
   end from the database (data load, TEAE derivation, counts, statistics);
-- floor: a raw `sqlite3` fetch of the same event columns plus subjects and exposure,
+- floor: a raw DB-API fetch (`sqlite3`, or `psycopg` with `--pg`) of the same event
+  columns plus subjects and exposure,
   then a polars group-by giving AET02's counts (subjects and events per arm for every
   term, SOC and overall row, with the same treatment-emergence rule). The benchmark
   asserts these counts equal AET02's.
@@ -40,6 +41,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+from pg_copy import copy_sqlite_to_pg
+from sqlalchemy.engine import make_url
 
 STUDY = "BENCH01"
 SUBJECTS = 10_000
@@ -51,6 +54,7 @@ EVENT_COLUMNS = ["subject_id", "aestdtc", "preexisting", "worsened_dtc", "aebods
                  "aeser", "aetoxgr", "aesev", "related", "drug_withdrawn", "aesdth", "aeout",
                  "aesi"]  # fmt: skip
 EPOCH = date(1970, 1, 1)
+FLAGS = {"preexisting", "aeser", "related", "drug_withdrawn", "aesdth"}
 
 
 def day_text(days: np.ndarray) -> np.ndarray:
@@ -159,14 +163,14 @@ def _events(con, rng, start, length, site, now) -> None:  # type: ignore[no-unty
 # --- the two timed jobs, each run in a child process -------------------------------------
 
 
-def run_tables(path: str) -> dict[str, object]:
+def run_tables(url: str) -> dict[str, object]:
     from pv.analysis import api
     from pv.analysis.data import BASE_COLUMNS
     from pv.db import make_engine
 
     needed = set(BASE_COLUMNS).union(*(api.TABLES[n].COLUMNS for n in TABLE_SET))
     assert needed == set(EVENT_COLUMNS), sorted(needed ^ set(EVENT_COLUMNS))
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(url)
     t0 = time.perf_counter()
     tables = api.build_tables(engine, STUDY, TABLE_SET)
     elapsed = time.perf_counter() - t0
@@ -180,23 +184,43 @@ def run_tables(path: str) -> dict[str, object]:
     return {"seconds": elapsed, "counts": counts, "rows": {t.name: len(t.rows) for t in tables}}
 
 
-def run_floor(path: str) -> dict[str, object]:
+def _connect(url: str):  # type: ignore[no-untyped-def]
+    """A DB-API connection to the bench database and its parameter marker."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return sqlite3.connect(u.database), "?"
+    import psycopg
+
+    dsn = u.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(dsn), "%s"
+
+
+def run_floor(url: str) -> dict[str, object]:
     import polars as pl
 
     text, number = pl.String, pl.Int64
     schema = {c: text if c in ("aestdtc", "worsened_dtc", "aebodsys", "aedecod", "aesev",
                                 "aeout", "aesi") else number for c in EVENT_COLUMNS}  # fmt: skip
     t0 = time.perf_counter()
-    con = sqlite3.connect(path)
-    subjects = con.execute("SELECT id, arm_id FROM subject WHERE study_id = ?", (STUDY,)).fetchall()
-    exposure = con.execute(
+    con, mark = _connect(url)
+    cur = con.cursor()
+    cur.execute(f"SELECT id, arm_id FROM subject WHERE study_id = {mark}", (STUDY,))
+    subjects = cur.fetchall()
+    cur.execute(
         'SELECT e.subject_id, e.start, e."end" FROM exposure e JOIN subject s '
-        "ON s.id = e.subject_id WHERE s.study_id = ?",
+        f"ON s.id = e.subject_id WHERE s.study_id = {mark}",
         (STUDY,),
-    ).fetchall()
-    cols = ", ".join(EVENT_COLUMNS)
-    cursor = con.execute(
-        f"SELECT {cols} FROM adverseevent WHERE study_id = ? AND status != 'draft'", (STUDY,)
+    )
+    exposure = [(s, str(a), str(b)) for s, a, b in cur.fetchall()]  # text, as SQLite's
+    # Integer flags for both databases (PostgreSQL stores booleans), as the loader reads them.
+    cols = ", ".join(f"CAST({c} AS INTEGER)" if c in FLAGS else c for c in EVENT_COLUMNS)
+    # PostgreSQL: a server-side cursor streams the rows, as the loader's does.
+    cursor = con.cursor(name="floor") if mark == "%s" else con.cursor()
+    cursor.execute(
+        f"SELECT {cols} FROM adverseevent WHERE study_id = {mark} AND status != 'draft'",
+        (STUDY,),
     )
     gc.disable()  # as the loader does: row tuples hold no cycles
     parts = []
@@ -243,7 +267,7 @@ def run_floor(path: str) -> dict[str, object]:
     return {"seconds": time.perf_counter() - t0, "counts": counts}
 
 
-def child(job: str, path: str, rounds: int) -> None:
+def child(job: str, url: str, rounds: int) -> None:
     # Warm imports: the timings exclude library start-up.
     if job == "tables":
         import pv.analysis.api  # noqa: F401
@@ -254,16 +278,16 @@ def child(job: str, path: str, rounds: int) -> None:
     else:
         import polars  # noqa: F401
     fn = run_tables if job == "tables" else run_floor
-    results = [fn(path) for _ in range(rounds)]
+    results = [fn(url) for _ in range(rounds)]
     best = min(results, key=lambda r: r["seconds"])  # type: ignore[arg-type, return-value]
     best["all_seconds"] = [r["seconds"] for r in results]
     best["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(best))
 
 
-def spawn(job: str, path: Path, rounds: int) -> dict:  # type: ignore[type-arg]
+def spawn(job: str, url: str, rounds: int) -> dict:  # type: ignore[type-arg]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", job, "--db", str(path), "--rounds", str(rounds)],
+        [sys.executable, __file__, "--child", job, "--url", url, "--rounds", str(rounds)],
         check=True,
         capture_output=True,
         text=True,
@@ -275,10 +299,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="SQLite file (built if missing, kept afterwards)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="run against this PostgreSQL database (postgresql+psycopg://...), filled from "
+        "the SQLite bench file by pg_copy.py unless it already holds the bench data; its "
+        "contents are replaced",
+    )
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("tables", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.db, args.rounds)
+        child(args.child, args.url, args.rounds)
         return
     tmp = None
     if args.db:
@@ -286,18 +318,25 @@ def main() -> None:
     else:
         tmp = tempfile.TemporaryDirectory()
         path = Path(tmp.name) / "bench_tables.sqlite"
-    if not path.exists():
+    url = args.pg or f"sqlite:///{path}"
+    need_sqlite = not args.pg or not _pg_holds_bench(args.pg)
+    if need_sqlite and not path.exists():
         t0 = time.perf_counter()
         build(path)
         size = path.stat().st_size / 2**20
         print(f"set-up: {SUBJECTS:,} subjects, {EVENTS:,} AEs in {path} "
               f"({time.perf_counter() - t0:.1f} s, {size:.0f} MiB)")  # fmt: skip
+    if args.pg and need_sqlite:
+        t0 = time.perf_counter()
+        copy_sqlite_to_pg(path, args.pg)
+        print(f"copied {path} into PostgreSQL in {time.perf_counter() - t0:.0f} s")
+    print(f"database: {make_url(url).render_as_string(hide_password=True)}")
     # Alternate the two jobs, one fresh child process per run, so that a change in the
     # machine's load affects both alike; report the best run of each.
     runs: dict[str, list[dict]] = {"tables": [], "floor": []}  # type: ignore[type-arg]
     for _ in range(args.rounds):
         for job in runs:
-            runs[job].append(spawn(job, path, 1))
+            runs[job].append(spawn(job, url, 1))
     tables, floor = (min(runs[job], key=lambda r: r["seconds"]) for job in ("tables", "floor"))
     for job, best in (("tables", tables), ("floor", floor)):
         best["all_seconds"] = [r["seconds"] for r in runs[job]]
@@ -311,13 +350,33 @@ def main() -> None:
     print(f"  AET02 counts equal the floor's: {len(floor['counts']):,} (row, arm) cells")
     print(f"  tables: {tables['seconds']:.2f} s (runs {_fmt(tables['all_seconds'])}), "
           f"peak RSS {tables['peak_rss_mib']:.0f} MiB")  # fmt: skip
-    print(f"  floor (sqlite3 + polars): {floor['seconds']:.2f} s (runs "
+    driver = "psycopg" if args.pg else "sqlite3"
+    print(f"  floor ({driver} + polars): {floor['seconds']:.2f} s (runs "
           f"{_fmt(floor['all_seconds'])}), peak RSS {floor['peak_rss_mib']:.0f} MiB")  # fmt: skip
     print(f"  ratio {ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}); "
           f"table set peak memory {tables['peak_rss_mib']:.0f} MiB (target < 1024 MiB: "
           f"{'met' if tables['peak_rss_mib'] < 1024 else 'NOT met'})")  # fmt: skip
     if tmp:
         tmp.cleanup()
+
+
+def _pg_holds_bench(url: str) -> bool:
+    """The PostgreSQL database already holds the bench study with all its events."""
+    import sqlalchemy as sa
+
+    from pv.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            n = conn.execute(
+                sa.text("SELECT count(*) FROM adverseevent WHERE study_id = :s"), {"s": STUDY}
+            ).scalar()
+            return n == EVENTS
+    except sa.exc.DBAPIError:
+        return False  # no schema yet
+    finally:
+        engine.dispose()
 
 
 def _fmt(values: list[float]) -> str:
