@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pv.audit.service import Actor
-from pv.auth.models import Role, User, UserSession
+from pv.auth.models import Role, User
 from pv.auth.service import (
     actor_for,
     session_for,
@@ -87,32 +87,44 @@ async def _check_csrf(request: Request, expected: str) -> None:
         raise HTTPException(403, "CSRF check failed: reload the page and try again")
 
 
+def sign_in_check(session: Session, request: Request, token: str) -> Auth:
+    """The user behind a session cookie, read in the caller's session (LoginRequired when
+    unknown, ended or expired). The idle clock moves on at most once a minute, in its own
+    short write transaction: a page view takes no write lock."""
+    found = session_for(session, token, request.app.state.settings)
+    if found is None:
+        raise LoginRequired()
+    user, row = found
+    auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
+    if touch_due(row):
+        with write_session(engine(request)) as writer:
+            touch(writer, row.id)
+    return auth
+
+
 async def web_auth(request: Request) -> Auth:
     """The signed-in user of a browser request; unsafe methods must carry the CSRF token."""
+    token = session_token(request)
+    eng = engine(request)
+
+    def check() -> Auth:
+        with read_session(eng) as session:
+            return sign_in_check(session, request, token)
+
+    auth = await run_db(eng, check)
+    if request.method in UNSAFE:
+        await _check_csrf(request, auth.csrf_token or "")
+    return auth
+
+
+def session_token(request: Request) -> str:
+    """The session cookie of a safe (GET) request, not yet checked: a route that reads the
+    database anyway checks it with sign_in_check in its own session (one connection and one
+    transaction per request on the hottest pages)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise LoginRequired()
-    eng, settings = engine(request), request.app.state.settings
-
-    # A read transaction: most requests change nothing. The idle clock moves on at most
-    # once a minute, in its own short write transaction (no write lock per page view).
-    def check() -> tuple[Auth, UserSession]:
-        with read_session(eng) as session:
-            found = session_for(session, token, settings)
-            if found is None:
-                raise LoginRequired()
-            user, row = found
-            sites = visible_site_ids(session, user)
-            auth = Auth(user=user, sites=sites, csrf_token=row.csrf_token)
-        if touch_due(row):
-            with write_session(eng) as session:
-                touch(session, row.id)
-        return auth, row
-
-    auth, row = await run_db(eng, check)
-    if request.method in UNSAFE:
-        await _check_csrf(request, row.csrf_token)
-    return auth
+    return token
 
 
 def api_auth(request: Request) -> Auth:
@@ -128,6 +140,7 @@ def api_auth(request: Request) -> Auth:
 
 
 WebAuth = Annotated[Auth, Depends(web_auth)]
+SessionToken = Annotated[str, Depends(session_token)]
 ApiAuth = Annotated[Auth, Depends(api_auth)]
 
 

@@ -25,7 +25,7 @@ from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
 from pv.web import review_charts, review_clocks, review_event, review_queries, review_rsi
-from pv.web.deps import WebAuth, engine, require
+from pv.web.deps import SessionToken, engine, require, sign_in_check
 from pv.web.review_common import REVIEWERS
 from pv.web.templating import render, templates
 
@@ -173,7 +173,7 @@ def filters_html(
 @router.get("/review")
 async def review_queue(
     request: Request,
-    auth: WebAuth,
+    token: SessionToken,
     study: str = "",
     site: str = "",
     arm: str = "",
@@ -184,25 +184,27 @@ async def review_queue(
     overdue: str = "",
     cursor: str = "",
 ) -> Response:
-    require(auth, *REVIEWERS)
     f = {"site": site, "arm": arm, "aesi": aesi, "serious": serious, "grade3": grade3,
          "status": status, "overdue": overdue}  # fmt: skip
     filters = filters_from(f)
     eng = engine(request)
     url = str(eng.url)
 
-    # The session is opened here, not as a dependency: the connection goes back to the
-    # pool before the page is rendered. run_db: on the event loop for SQLite (reads of
-    # about a millisecond at 10^6 events, less than a thread hand-off under load), in the
-    # thread pool for PostgreSQL (the loop serves others while the server answers).
-    def read() -> tuple[Any, ...] | None:
+    # One session for the sign-in check and the queue (a GET: no CSRF token to check),
+    # opened here, not as a dependency: the connection goes back to the pool before the
+    # page is rendered. run_db: on the event loop for SQLite (reads of about a millisecond
+    # at 10^6 events, less than a thread hand-off under load), in the thread pool for
+    # PostgreSQL (the loop serves others while the server answers).
+    def read() -> tuple[Any, ...]:
         with read_session(eng) as session:
+            auth = sign_in_check(session, request, token)
+            require(auth, *REVIEWERS)
             studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
             if study and study not in studies:
                 raise HTTPException(404, "no such study")
             study_id = study or (studies[0] if studies else None)
             if study_id is None:
-                return None
+                return (auth, None)
             try:
                 page = queue_page(session, study_id=study_id, filters=filters,
                                   cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
@@ -216,9 +218,9 @@ async def review_queue(
                 ),  # fmt: skip
             )
             sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
-            return studies, study_id, page, counts, sites, arms
+            return auth, (studies, study_id, page, counts, sites, arms)
 
-    found = await run_db(eng, read)
+    auth, found = await run_db(eng, read)
     if found is None:
         return render(request, "review/queue.html", {"auth": auth, "studies": []})
     studies, study_id, page, counts, sites, arms = found
