@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PV_DATABASE_URL ?= sqlite:///./pv.sqlite
 
-.PHONY: demo test setup browser lint bench clean
+.PHONY: demo test setup browser lint bench bench-pg clean
 
 demo: setup
 	$(BIN)/pvtracker demo --port $(PORT)
@@ -42,6 +42,12 @@ bench: setup
 	$(BIN)/python bench/bench_upload.py
 	$(BIN)/python bench/bench_workbook.py
 	$(BIN)/python bench/bench_queue.py
+
+# The 10^6-event scale runs on PostgreSQL (issue 7): a bench database whose contents are replaced.
+PV_BENCH_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvbench
+bench-pg: setup
+	$(BIN)/python bench/bench_tables.py --pg $(PV_BENCH_PG_URL)
+	$(BIN)/python bench/bench_queue.py --pg $(PV_BENCH_PG_URL)
 
 clean:
 	rm -rf $(VENV) node_modules pv.sqlite pv.sqlite-wal pv.sqlite-shm
