@@ -27,6 +27,7 @@ by PID at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import os
 import re
@@ -42,7 +43,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench_queue_data import EVENTS, STUDY, build, check_tally
-from pg_copy import copy_sqlite_to_pg
+from pg_copy import copy_sqlite_to_pg, holds_bench
 from sqlalchemy.engine import make_url
 
 PASSWORD = "bench-officer-pass"
@@ -114,15 +115,9 @@ def bare_app(url: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
 
     if on_loop:  # the way the queue route runs: on the event loop, no thread hand-off
 
-        async def events_on_loop(
-            site: str = "",
-            arm: str = "",
-            aesi: str = "",
-            serious: str = "",
-            grade3: str = "",
-            status: str = "",
-        ) -> HTMLResponse:
-            return events(site, arm, aesi, serious, grade3, status)
+        @functools.wraps(events)  # FastAPI reads the query parameters through __wrapped__
+        async def events_on_loop(**params: str) -> HTMLResponse:
+            return events(**params)
 
         app.get("/events")(events_on_loop)
     else:  # the usual way: a plain function, run in FastAPI's thread pool
@@ -356,7 +351,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     db = args.db or Path(tmp.name) / "queue.sqlite"
     url = args.pg or f"sqlite:///{db}"
-    need_sqlite = not args.pg or not _pg_holds_bench(args.pg)
+    need_sqlite = not args.pg or not holds_bench(args.pg, STUDY, EVENTS)
     if need_sqlite and not db.exists():
         t0 = time.perf_counter()
         print(f"building {db} ...")
@@ -405,25 +400,6 @@ def main() -> None:
             stop(proc)
         tmp.cleanup()
     _verdict(results)
-
-
-def _pg_holds_bench(url: str) -> bool:
-    """The PostgreSQL database already holds the bench study with all its events."""
-    import sqlalchemy as sa
-
-    from pv.db import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            n = conn.execute(
-                sa.text("SELECT count(*) FROM adverseevent WHERE study_id = :s"), {"s": STUDY}
-            ).scalar()
-            return n == EVENTS
-    except sa.exc.DBAPIError:
-        return False  # no schema yet
-    finally:
-        engine.dispose()
 
 
 def _verdict(results: dict[str, list[dict[str, float]]]) -> None:

@@ -41,7 +41,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
-from pg_copy import copy_sqlite_to_pg
+from pg_copy import copy_sqlite_to_pg, holds_bench
 from sqlalchemy.engine import make_url
 
 STUDY = "BENCH01"
@@ -319,7 +319,7 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory()
         path = Path(tmp.name) / "bench_tables.sqlite"
     url = args.pg or f"sqlite:///{path}"
-    need_sqlite = not args.pg or not _pg_holds_bench(args.pg)
+    need_sqlite = not args.pg or not holds_bench(args.pg, STUDY, EVENTS)
     if need_sqlite and not path.exists():
         t0 = time.perf_counter()
         build(path)
@@ -358,25 +358,6 @@ def main() -> None:
           f"{'met' if tables['peak_rss_mib'] < 1024 else 'NOT met'})")  # fmt: skip
     if tmp:
         tmp.cleanup()
-
-
-def _pg_holds_bench(url: str) -> bool:
-    """The PostgreSQL database already holds the bench study with all its events."""
-    import sqlalchemy as sa
-
-    from pv.db import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            n = conn.execute(
-                sa.text("SELECT count(*) FROM adverseevent WHERE study_id = :s"), {"s": STUDY}
-            ).scalar()
-            return n == EVENTS
-    except sa.exc.DBAPIError:
-        return False  # no schema yet
-    finally:
-        engine.dispose()
 
 
 def _fmt(values: list[float]) -> str:

@@ -81,6 +81,26 @@ def copy_sqlite_to_pg(sqlite_path: Path, pg_url: str) -> dict[str, int]:
     return copied
 
 
+def holds_bench(url: str, study: str, events: int) -> bool:
+    """The PostgreSQL database already holds the bench study with all its events (the copy
+    is one transaction: a database holding the events holds everything)."""
+    import sqlalchemy as sa
+
+    from pv.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            n = conn.execute(
+                sa.text("SELECT count(*) FROM adverseevent WHERE study_id = :s"), {"s": study}
+            ).scalar()
+            return n == events
+    except sa.exc.DBAPIError:
+        return False  # no schema yet
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
