@@ -1,5 +1,6 @@
-"""Migrations from a populated database at the previous schema (0001) to head, down and up
-again: no row lost, the review queue's tally equal to a direct count (SQLite, PostgreSQL)."""
+"""Migrations from a populated database at each earlier schema (0001, 0002) to head, down
+and up again: no row lost, the review queue's tally equal to a direct count (SQLite,
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ N_SUBJECTS = 40
 N_EVENTS = 600
 STATUSES = ("draft", "submitted", "under_review", "queried", "answered", "assessed", "locked")
 T0 = datetime(2021, 3, 1, 9, 30, tzinfo=UTC)
+HEAD = "0003"
 
 
 def _migrate(engine, direction: str, revision: str) -> None:
@@ -158,25 +160,30 @@ def _assert_append_only(engine) -> None:
             conn.execute(text(sql))
 
 
-def test_upgrade_a_populated_0001_database_loses_no_row(empty_db_url):
+@pytest.mark.parametrize("base", ["0001", "0002"])
+def test_upgrade_a_populated_database_loses_no_row(empty_db_url, base):
+    """From each earlier schema: populated at 0001 (the events, subjects and audit trail),
+    brought to `base`, then to head, down to `base` and up again."""
     engine = make_engine(empty_db_url())
     try:
         _migrate(engine, "upgrade", "0001")
-        assert current_revision(engine) == "0001"
         _populate(engine)
+        _migrate(engine, "upgrade", base)
+        assert current_revision(engine) == base
         old_tables = _tables(engine)
         before, values = _counts(engine, old_tables), _values(engine)
         assert before["adverseevent"] == N_EVENTS and before["audit_log"] == N_EVENTS
 
         _migrate(engine, "upgrade", "head")
-        assert current_revision(engine) != "0001"
+        assert current_revision(engine) == HEAD
         assert _counts(engine, old_tables) == before
         assert _values(engine) == values
         _assert_tally(engine)
         _assert_append_only(engine)
+        _assert_queue_indexes(engine)
 
-        _migrate(engine, "downgrade", "0001")
-        assert current_revision(engine) == "0001"
+        _migrate(engine, "downgrade", base)
+        assert current_revision(engine) == base
         assert _counts(engine, old_tables) == before
         assert _values(engine) == values
 
@@ -185,6 +192,7 @@ def test_upgrade_a_populated_0001_database_loses_no_row(empty_db_url):
         assert _values(engine) == values
         _assert_tally(engine)
         _assert_append_only(engine)
+        _assert_queue_indexes(engine)
         # The tally triggers work after the round trip: a status change is counted.
         with engine.begin() as conn:
             conn.execute(text(
@@ -192,6 +200,19 @@ def test_upgrade_a_populated_0001_database_loses_no_row(empty_db_url):
         _assert_tally(engine)
     finally:
         engine.dispose()
+
+
+def _assert_queue_indexes(engine) -> None:
+    """Head's queue indexes carry the filter columns (0003) and the latest-changes index."""
+    from sqlalchemy import inspect
+
+    found = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("adverseevent")}
+    assert found["ix_ae_queue"] == [
+        "study_id", "status", "updated_at", "id", "site_id", "aeser", "aetoxgr", "aesi"
+    ]  # fmt: skip
+    assert found["ix_ae_queue_site"][-3:] == ["aeser", "aetoxgr", "aesi"]
+    assert found["ix_ae_queue_serious"][-3:] == ["site_id", "aetoxgr", "aesi"]
+    assert found["ix_ae_updated"] == ["updated_at", "site_id", "status"]
 
 
 def _tables(engine) -> list[str]:
