@@ -1,27 +1,33 @@
 """The review queue at 1,000,000 events: the real app against a bare page (issue 5, item 7).
 
-    .venv/bin/python bench/bench_queue.py [--db FILE] [--requests 3000] [--clients 10]
-                                          [--rounds 3] [--time-limit 120]
+    .venv/bin/python bench/bench_queue.py [--db FILE] [--pg URL] [--clients 10] [--rounds 3]
+                                          [--driver wrk|python] [--seconds 15]
+                                          [--requests 3000] [--time-limit 120]
+                                          [--bare-on-loop]
 
 Set-up (not timed, bench_queue_data.py): a SQLite file at the current schema with
 1,000,000 adverse events in every workflow status and the review rows a page decorates;
 the queue_tally triggers stay in place (checked). With `--db` the file is kept and reused.
+With `--pg` the same rows are copied into that PostgreSQL database (pg_copy.py) and both
+servers run on it.
 
 Timed, in the same run: two servers under uvicorn on 127.0.0.1, one worker each, no
 access log: the real app (`pv.web.asgi:app`, an officer logged in) serving GET /review,
 and a bare page (`--serve-bare`, below: FastAPI + SQLModel + Jinja, no auth, no counts,
 no decorations; the 50 newest events by primary key matching the same filters), written
 the usual way: a plain path function run in FastAPI's thread pool. The queue route runs
-on the event loop (its reads take about a millisecond); `--bare-on-loop` serves the bare
-page that way too, for comparison. A load
-generator of `--clients` threads, one keep-alive connection each, cycles through the
+on the event loop on SQLite (its reads take about a millisecond); `--bare-on-loop` serves
+the bare page that way too, for comparison.
+
+The load: `--clients` keep-alive connections in a closed loop, cycling through the
 requests (unfiltered; serious, grade >= 3, status, site, AESI and combinations; two
 second pages: the queue's filtered requests carry HX-Request, as the page's htmx filters
-do) until `--requests` are answered or `--time-limit` seconds pass. Rounds alternate
-bare, queue, bare, queue, ...; each reports requests/s, p50/p95 latency and the server's
-CPU time per request; the verdict uses the median round of each. Targets: queue p95
-<= 60 ms at 10 clients, queue req/s >= 0.9 x the bare page's. Both servers are stopped
-by PID at the end.
+do). The driver is wrk (the Debian package, one thread, `--seconds` a round) when it is
+installed, else Python threads (`--requests` a round, at most `--time-limit` seconds).
+Rounds alternate bare, queue, bare, queue, ...; each reports requests/s, p50/p95 latency
+and the server's CPU time per request; the verdict uses the median round of each.
+Targets: queue p95 <= 60 ms at 10 clients, queue req/s >= 0.9 x the bare page's. Both
+servers are stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import functools
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -287,6 +294,59 @@ def load(
     }
 
 
+WRK_SCRIPT = """
+local requests = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  local r = requests[(i %% #requests) + 1]
+  return wrk.format("GET", r[1], r[2])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT %%d %%d %%f %%f %%f %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency.max,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def _lua(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def load_wrk(
+    port: int, requests: list[Request], *, seconds: float, clients: int, pid: int | None = None
+) -> dict[str, float]:
+    """The same closed loop driven by wrk (C, one thread, `clients` keep-alive connections)
+    for `seconds`: no Python client shares the two cores' time or adds its own parsing to
+    the latencies. wrk cycles through `requests` as the Python driver does."""
+    entries = []
+    for path, headers in requests:
+        fields = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items())
+        entries.append(f"{{{_lua(path)}, {{{fields}}}}}")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % ", ".join(entries))
+    try:
+        cpu0 = cpu_seconds(pid) if pid else None
+        out = subprocess.run(
+            ["wrk", "-t", "1", "-c", str(clients), "-d", f"{seconds:.0f}s", "-s", f.name,
+             "--timeout", "30s", f"http://{HOST}:{port}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cpu1 = cpu_seconds(pid) if pid else None
+    finally:
+        os.unlink(f.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    n, duration_us, p50, p95, most, errors, non2xx = (float(v) for v in line.split()[1:])
+    if errors or non2xx:
+        raise SystemExit(f"wrk: {errors:.0f} socket errors, {non2xx:.0f} non-2xx answers")
+    cpu = (cpu1 - cpu0) * 1000 / n if cpu0 is not None and cpu1 is not None else float("nan")
+    return {"n": n, "rps": n / (duration_us / 1e6), "p50": p50 / 1000, "p95": p95 / 1000,
+            "max": most / 1000, "cpu_ms": cpu}  # fmt: skip
+
+
 def requests_for(port: int, cookie: str) -> tuple[list[Request], list[Request]]:
     """What each server is asked. The queue: the unfiltered queue as a full page (opening
     it), every filter and two second pages as the htmx requests the page sends for them
@@ -319,6 +379,14 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per round, at most")
+    ap.add_argument(
+        "--driver",
+        choices=("python", "wrk"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (the Debian package; the default when installed) or the "
+        "Python threads below",
+    )
+    ap.add_argument("--seconds", type=float, default=15.0, help="seconds per round with wrk")
     ap.add_argument(
         "--bare-on-loop",
         action="store_true",
@@ -379,20 +447,26 @@ def main() -> None:
         }
         for _pid, port, reqs in targets.values():  # warm-up: caches, pages in memory
             load(port, reqs, total=300, clients=args.clients, limit_s=60)
+        per_round = (
+            f"{args.seconds:.0f} s of wrk" if args.driver == "wrk" else f"{args.requests} requests"
+        )
         print(
-            f"{args.requests} requests per round and server, {args.clients} clients, "
+            f"{per_round} per round and server, {args.clients} clients, "
             f"{len(FILTERS)} filter combinations + 2 second pages"
         )
         for r in range(1, args.rounds + 1):
             for name, (pid, port, reqs) in targets.items():
-                res = load(
-                    port,
-                    reqs,
-                    total=args.requests,
-                    clients=args.clients,
-                    limit_s=args.time_limit,
-                    pid=pid,
-                )
+                if args.driver == "wrk":
+                    res = load_wrk(port, reqs, seconds=args.seconds, clients=args.clients, pid=pid)
+                else:
+                    res = load(
+                        port,
+                        reqs,
+                        total=args.requests,
+                        clients=args.clients,
+                        limit_s=args.time_limit,
+                        pid=pid,
+                    )
                 results[name].append(res)
                 print(_line(r, name, res))
     finally:
