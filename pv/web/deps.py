@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pv.audit.service import Actor
-from pv.auth.models import Role, User
+from pv.auth.models import Role, User, UserSession
 from pv.auth.service import (
     actor_for,
     session_for,
@@ -87,19 +87,24 @@ async def _check_csrf(request: Request, expected: str) -> None:
         raise HTTPException(403, "CSRF check failed: reload the page and try again")
 
 
-def sign_in_check(session: Session, request: Request, token: str) -> Auth:
+def sign_in_check(session: Session, request: Request, token: str) -> tuple[Auth, UserSession]:
     """The user behind a session cookie, read in the caller's session (LoginRequired when
-    unknown, ended or expired). The idle clock moves on at most once a minute, in its own
-    short write transaction: a page view takes no write lock."""
+    unknown, ended or expired), and the session row for touch_when_due."""
     found = session_for(session, token, request.app.state.settings)
     if found is None:
         raise LoginRequired()
     user, row = found
     auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
+    return auth, row
+
+
+def touch_when_due(request: Request, row: UserSession) -> None:
+    """Move the session's idle clock on, at most once a minute, in its own short write
+    transaction (a page view takes no write lock). Called after the reading session has
+    ended: an in-memory SQLite database has one connection, which cannot nest them."""
     if touch_due(row):
         with write_session(engine(request)) as writer:
             touch(writer, row.id)
-    return auth
 
 
 async def web_auth(request: Request) -> Auth:
@@ -109,7 +114,9 @@ async def web_auth(request: Request) -> Auth:
 
     def check() -> Auth:
         with read_session(eng) as session:
-            return sign_in_check(session, request, token)
+            auth, row = sign_in_check(session, request, token)
+        touch_when_due(request, row)
+        return auth
 
     auth = await run_db(eng, check)
     if request.method in UNSAFE:

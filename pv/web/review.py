@@ -25,7 +25,7 @@ from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
 from pv.web import review_charts, review_clocks, review_event, review_queries, review_rsi
-from pv.web.deps import SessionToken, engine, require, sign_in_check
+from pv.web.deps import Auth, SessionToken, engine, require, sign_in_check, touch_when_due
 from pv.web.review_common import REVIEWERS
 from pv.web.templating import render, templates
 
@@ -195,30 +195,35 @@ async def review_queue(
     # page is rendered. run_db: on the event loop for SQLite (reads of about a millisecond
     # at 10^6 events, less than a thread hand-off under load), in the thread pool for
     # PostgreSQL (the loop serves others while the server answers).
-    def read() -> tuple[Any, ...]:
+    def queue_reads(session: Session, auth: Auth) -> tuple[Any, ...] | None:
+        require(auth, *REVIEWERS)
+        studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
+        if study and study not in studies:
+            raise HTTPException(404, "no such study")
+        study_id = study or (studies[0] if studies else None)
+        if study_id is None:
+            return None
+        try:
+            page = queue_page(session, study_id=study_id, filters=filters,
+                              cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, BAD_CURSOR) from exc
+        scope = None if auth.sites is None else frozenset(auth.sites)
+        counts = COUNTS.get(
+            (url, study_id, filters, scope),
+            lambda: status_counts(
+                session, study_id=study_id, filters=filters, site_ids=auth.sites
+            ),  # fmt: skip
+        )
+        sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
+        return studies, study_id, page, counts, sites, arms
+
+    def read() -> tuple[Auth, tuple[Any, ...] | None]:
         with read_session(eng) as session:
-            auth = sign_in_check(session, request, token)
-            require(auth, *REVIEWERS)
-            studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
-            if study and study not in studies:
-                raise HTTPException(404, "no such study")
-            study_id = study or (studies[0] if studies else None)
-            if study_id is None:
-                return (auth, None)
-            try:
-                page = queue_page(session, study_id=study_id, filters=filters,
-                                  cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
-            except ValueError as exc:
-                raise HTTPException(422, BAD_CURSOR) from exc
-            scope = None if auth.sites is None else frozenset(auth.sites)
-            counts = COUNTS.get(
-                (url, study_id, filters, scope),
-                lambda: status_counts(
-                    session, study_id=study_id, filters=filters, site_ids=auth.sites
-                ),  # fmt: skip
-            )
-            sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
-            return auth, (studies, study_id, page, counts, sites, arms)
+            auth, signed_in = sign_in_check(session, request, token)
+            found = queue_reads(session, auth)
+        touch_when_due(request, signed_in)
+        return auth, found
 
     auth, found = await run_db(eng, read)
     if found is None:

@@ -316,3 +316,32 @@ def test_adding_a_subject_shows_each_error_beside_its_field(world):
             .one()
             .usubjid.endswith("-01-0012")
         )
+
+
+def test_the_idle_clock_moves_on_an_in_memory_database():
+    """One connection only (StaticPool): the clock's write comes after the reading session,
+    on the ordinary pages and on the review queue, which signs in within its own reads."""
+    from pv.app import create_app
+    from pv.audit.service import Actor
+    from pv.auth.service import create_user
+    from pv.db import make_engine
+    from pv.migrate import upgrade
+    from pv.settings import Settings
+
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with write_session(engine) as s:
+        create_user(session=s, actor=Actor.system("test"), username="officer", role="officer",
+                    password=PASSWORD)  # fmt: skip
+    app = create_app(Settings(database_url="sqlite://"), engine=engine)
+    client, _ = login(app, "officer")
+    for path in ("/", "/review"):
+        with write_session(engine) as s:
+            row = s.exec(select(UserSession)).one()
+            row.last_seen_at = utcnow() - timedelta(minutes=10)
+            s.add(row)
+        assert client.get(path, follow_redirects=False).status_code == 200, path
+        with read_session(engine) as s:
+            seen = s.exec(select(UserSession)).one().last_seen_at
+        assert utcnow() - seen.replace(tzinfo=utcnow().tzinfo) < timedelta(minutes=1), path
+    engine.dispose()
