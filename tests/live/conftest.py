@@ -281,6 +281,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]  # fmt: skip
 IMAGES_LOADED = "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+EAGER_IMAGES = (
+    "() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
+)
 
 
 @pytest.fixture(scope="module")
@@ -329,5 +332,8 @@ class Person:
             self.problems.append(f"console: {msg.text}")
 
     def shot(self, path: Path) -> None:
+        # A full-page shot shows lazy images too: load them now (below the viewport they
+        # would wait to be scrolled to, and the wait below would never end).
+        self.page.evaluate(EAGER_IMAGES)
         self.page.wait_for_function(IMAGES_LOADED)
         self.page.screenshot(path=str(path), full_page=True)
