@@ -290,3 +290,28 @@ def test_the_tally_follows_every_write_path(queue: World):
         s.execute(text("DELETE FROM adverseevent WHERE id = :i"), {"i": queue.ids[5]})
     tally, direct = _tally_vs_events(queue)
     assert tally == direct and sum(direct.values()) == 20
+
+
+def test_an_aesi_key_matches_whole_keys_only(engine) -> None:
+    """The AESI filter on the comma-separated keys: the key alone, first, last or inside,
+    never a key that merely contains it, and LIKE wildcards in a key are literal."""
+    import sqlalchemy as sa
+
+    from pv.review.queue import _has_key
+
+    values = {
+        "infusion_reaction": True,
+        "infusion_reaction,gc_toxicity": True,
+        "infection,infusion_reaction": True,
+        "infection,infusion_reaction,gc_toxicity": True,
+        "possible_infusion_reaction": False,
+        "infection,possible_infusion_reaction": False,
+        "infusion_reactions": False,
+        "infusionXreaction": False,  # "_" is not a wildcard
+        "": False,
+    }
+    union = sa.union_all(*(sa.select(sa.literal(v).label("aesi")) for v in values)).subquery()
+    q = sa.select(union.c.aesi).where(_has_key(union.c.aesi, "infusion_reaction"))
+    with engine.connect() as conn:
+        found = set(conn.execute(q).scalars())
+    assert found == {v for v, hit in values.items() if hit}
