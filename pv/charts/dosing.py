@@ -96,9 +96,13 @@ def dose_series(exposure: pd.DataFrame, origin: pd.Series | None = None) -> pd.D
     exposure: subject_id, dose_mg, frequency, start, end (datetimes); origin: day 1 per
     subject_id (default: the first record of `exposure` itself).
     """
-    if exposure.empty:
+    return series_frame(dose_totals(exposure, origin, daily=True))
+
+
+def series_frame(t: DoseTotals) -> pd.DataFrame:
+    """The rows of dose_series from totals built with daily=True."""
+    if not len(t.subjects):
         return pd.DataFrame({c: pd.Series(dtype=float) for c in SERIES_COLUMNS})
-    t = dose_totals(exposure, origin, daily=True)
     owner = np.repeat(np.arange(len(t.subjects)), t.lengths)
     day_index = np.arange(len(t.running)) - t.base[owner]
     return pd.DataFrame(
@@ -117,29 +121,9 @@ def _starts(sub: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate([[True], sub[1:] != sub[:-1]]))
 
 
-def cumulative_at(series: pd.DataFrame, subject_id: object, study_day: object) -> np.ndarray:
+def cumulative_at(totals: DoseTotals, subject_id: object, study_day: object) -> np.ndarray:
     """Cumulative dose of each (subject, study day) pair: held after the subject's last
-    dosing day; 0 before day 1 or for a subject without records. `series` as built by
-    dose_series (one contiguous block of days 1..L per subject)."""
-    who = np.asarray(subject_id)
-    day = np.asarray(study_day, dtype=float)
-    out = np.zeros(len(who))
-    if series.empty or not len(who):
-        return out
-    ids = series["subject_id"].to_numpy()
-    starts = _starts(ids)
-    lengths = np.diff(np.append(starts, len(ids)))
-    pos = pd.Index(ids[starts]).get_indexer(who)
-    ok = (pos >= 0) & (day >= 1)
-    p = np.where(ok, pos, 0)
-    offset = np.clip(np.nan_to_num(day, nan=1.0) - 1, 0, lengths[p] - 1).astype(np.int64)
-    values = series["cumulative_mg"].to_numpy()[starts[p] + offset]
-    return np.where(ok, values, 0.0)
-
-
-def totals_at(totals: DoseTotals, subject_id: object, study_day: object) -> np.ndarray:
-    """cumulative_at for DoseTotals: held after the subject's last dosing day; 0 before
-    day 1 or for a subject without records."""
+    dosing day; 0 before day 1 or for a subject without records."""
     who = np.asarray(subject_id)
     day = np.asarray(study_day, dtype=float)
     out = np.zeros(len(who))

@@ -67,7 +67,7 @@ def prednisone_data(
             "group": group.reindex(who).to_numpy(),
             "subject_id": who,
             "study_day": day,
-            "cumulative_mg": dosing.totals_at(totals, who, day),
+            "cumulative_mg": dosing.cumulative_at(totals, who, day),
             "grade": ev["grade"].to_numpy() if "grade" in ev else 0,
             "category": category,
         }
@@ -146,7 +146,8 @@ def subject_prednisone_data(
     """(series, events) for one subject: exposure holds all the subject's dosing records
     (every drug: day 1 is the first dose of any); events as load.subject_events."""
     origin = dosing.first_doses(exposure)
-    series = dosing.dose_series(exposure[exposure["drug"] == drug], origin)
+    totals = dosing.dose_totals(exposure[exposure["drug"] == drug], origin, daily=True)
+    series = dosing.series_frame(totals)
     onset = [_onset(t) for t in events["aestdtc"]]
     marks = events.assign(onset=pd.to_datetime(pd.Series(onset, dtype="datetime64[ns]")))
     marks = marks[marks["onset"].notna()].copy()
@@ -154,7 +155,7 @@ def subject_prednisone_data(
     day0 = origin.get(sid) if sid is not None else None
     marks["study_day"] = (marks["onset"] - day0).dt.days + 1 if day0 is not None else np.nan
     marks["cumulative_mg"] = dosing.cumulative_at(
-        series, np.full(len(marks), sid), marks["study_day"].to_numpy()
+        totals, np.full(len(marks), sid), marks["study_day"].to_numpy()
     )
     return series, marks[["term", "grade", "serious", "onset", "study_day", "cumulative_mg"]]
 

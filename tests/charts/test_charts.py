@@ -269,7 +269,8 @@ def test_dose_series_rules_by_hand() -> None:
     assert s7["cumulative_mg"].tolist() == [20, 640, 660, 670, 680]
     s8 = series[series["subject_id"] == 8]
     assert s8["cumulative_mg"].tolist() == [5]  # no end date: the start day only
-    got = dosing.cumulative_at(series, np.array([7, 7, 7, 9]), np.array([0, 2, 99, 1]))
+    totals = dosing.dose_totals(ex)
+    got = dosing.cumulative_at(totals, np.array([7, 7, 7, 9]), np.array([0, 2, 99, 1]))
     assert got.tolist() == [0, 640, 680, 0]
 
 
@@ -443,9 +444,13 @@ def test_by_day_summary_equals_a_long_format_groupby() -> None:
         assert got["subjects"].tolist() == expected["subjects"].tolist()
         for c in ("median", "q1", "q3"):
             assert got[c].to_numpy() == pytest.approx(expected[c].to_numpy(), abs=1e-9)
-    # totals_at agrees with cumulative_at on the long rows: before day 1, inside, after.
+    # cumulative_at agrees with the long rows: 0 before day 1 or for an unknown subject,
+    # the day's row inside, the last row held after the last dosing day.
     who = np.array([1, 7, 7, 12, 99, 20])
     day = np.array([0, 1, 350, 10_000, 1, 3])
-    assert dosing.totals_at(totals, who, day).tolist() == pytest.approx(
-        dosing.cumulative_at(long, who, day).tolist()
-    )
+    expected = []
+    for w, d in zip(who, day, strict=True):
+        rows = long[long["subject_id"] == w]
+        expected.append(0.0 if d < 1 or rows.empty else
+                        rows["cumulative_mg"].iloc[min(d, len(rows)) - 1])  # fmt: skip
+    assert dosing.cumulative_at(totals, who, day).tolist() == pytest.approx(expected)
