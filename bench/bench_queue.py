@@ -50,8 +50,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench_queue_data import EVENTS, STUDY, build, check_tally
-from pg_copy import copy_sqlite_to_pg, holds_bench
-from sqlalchemy.engine import make_url
+from pg_copy import add_pg_option, bench_database
 
 PASSWORD = "bench-officer-pass"
 HOST = "127.0.0.1"
@@ -393,13 +392,7 @@ def main() -> None:
         help="serve the bare page from an async function (on the event loop, as the queue "
         "is) instead of a plain one run in the thread pool",
     )
-    ap.add_argument(
-        "--pg",
-        metavar="URL",
-        help="run against this PostgreSQL database (postgresql+psycopg://...), filled from "
-        "the SQLite bench file by pg_copy.py unless it already holds the bench data; "
-        "its contents are replaced",
-    )
+    add_pg_option(ap)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -418,20 +411,8 @@ def main() -> None:
         return
     tmp = tempfile.TemporaryDirectory()
     db = args.db or Path(tmp.name) / "queue.sqlite"
-    url = args.pg or f"sqlite:///{db}"
-    need_sqlite = not args.pg or not holds_bench(args.pg, STUDY, EVENTS)
-    if need_sqlite and not db.exists():
-        t0 = time.perf_counter()
-        print(f"building {db} ...")
-        build(db)
-        print(f"  built in {time.perf_counter() - t0:.0f} s")
-    if args.pg and need_sqlite:
-        t0 = time.perf_counter()
-        print(f"copying {db} into PostgreSQL ...")
-        copy_sqlite_to_pg(db, args.pg)
-        print(f"  copied in {time.perf_counter() - t0:.0f} s")
+    url = bench_database(db, args.pg, study=STUDY, events=EVENTS, build=build)
     check_tally(url)
-    print(f"database: {make_url(url).render_as_string(hide_password=True)}")
     log = db.with_suffix(".log")
     servers: list[subprocess.Popen[bytes]] = []
     results: dict[str, list[dict[str, float]]] = {"bare": [], "queue": []}

@@ -41,8 +41,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
-from pg_copy import copy_sqlite_to_pg, holds_bench
-from sqlalchemy.engine import make_url
+from pg_copy import add_pg_option, bench_database
 
 STUDY = "BENCH01"
 SUBJECTS = 10_000
@@ -299,13 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="SQLite file (built if missing, kept afterwards)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--pg",
-        metavar="URL",
-        help="run against this PostgreSQL database (postgresql+psycopg://...), filled from "
-        "the SQLite bench file by pg_copy.py unless it already holds the bench data; its "
-        "contents are replaced",
-    )
+    add_pg_option(parser)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("tables", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -318,19 +311,7 @@ def main() -> None:
     else:
         tmp = tempfile.TemporaryDirectory()
         path = Path(tmp.name) / "bench_tables.sqlite"
-    url = args.pg or f"sqlite:///{path}"
-    need_sqlite = not args.pg or not holds_bench(args.pg, STUDY, EVENTS)
-    if need_sqlite and not path.exists():
-        t0 = time.perf_counter()
-        build(path)
-        size = path.stat().st_size / 2**20
-        print(f"set-up: {SUBJECTS:,} subjects, {EVENTS:,} AEs in {path} "
-              f"({time.perf_counter() - t0:.1f} s, {size:.0f} MiB)")  # fmt: skip
-    if args.pg and need_sqlite:
-        t0 = time.perf_counter()
-        copy_sqlite_to_pg(path, args.pg)
-        print(f"copied {path} into PostgreSQL in {time.perf_counter() - t0:.0f} s")
-    print(f"database: {make_url(url).render_as_string(hide_password=True)}")
+    url = bench_database(path, args.pg, study=STUDY, events=EVENTS, build=build)
     # Alternate the two jobs, one fresh child process per run, so that a change in the
     # machine's load affects both alike; report the best run of each.
     runs: dict[str, list[dict]] = {"tables": [], "floor": []}  # type: ignore[type-arg]

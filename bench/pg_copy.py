@@ -14,10 +14,14 @@ tables analysed, as after any bulk load.
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 CHUNK = 50_000
 
@@ -99,6 +103,38 @@ def holds_bench(url: str, study: str, events: int) -> bool:
         return False  # no schema yet
     finally:
         engine.dispose()
+
+
+def add_pg_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="run against this PostgreSQL database (postgresql+psycopg://...), filled from "
+        "the SQLite bench file by pg_copy.py unless it already holds the bench data; its "
+        "contents are replaced",
+    )
+
+
+def bench_database(
+    sqlite_path: Path, pg_url: str | None, *, study: str, events: int, build: Callable[[Path], None]
+) -> str:
+    """The URL a benchmark runs against: the SQLite bench file (built if missing), or the
+    PostgreSQL database `pg_url`, filled from that file unless it already holds the data."""
+    need_sqlite = pg_url is None or not holds_bench(pg_url, study, events)
+    if need_sqlite and not sqlite_path.exists():
+        t0 = time.perf_counter()
+        print(f"building {sqlite_path} ...")
+        build(sqlite_path)
+        size = sqlite_path.stat().st_size / 2**20
+        print(f"  built in {time.perf_counter() - t0:.0f} s ({size:.0f} MiB)")
+    if pg_url and need_sqlite:
+        t0 = time.perf_counter()
+        print(f"copying {sqlite_path} into PostgreSQL ...")
+        copy_sqlite_to_pg(sqlite_path, pg_url)
+        print(f"  copied in {time.perf_counter() - t0:.0f} s")
+    url = pg_url or f"sqlite:///{sqlite_path}"
+    print(f"database: {make_url(url).render_as_string(hide_password=True)}")
+    return url
 
 
 def main() -> None:
