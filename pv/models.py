@@ -4,6 +4,7 @@ from pv.audit.models import AuditEntry
 from pv.auth.models import ApiToken, User, UserSession, UserSite
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
+from pv.imports.job_models import UploadJob
 from pv.review.models import (
     Assessment,
     ExpeditedReport,
@@ -32,6 +33,7 @@ __all__ = [
     "Subject",
     "Term",
     "TerminologyRelease",
+    "UploadJob",
     "User",
     "UserSession",
     "UserSite",
