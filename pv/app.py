@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +29,16 @@ CSP = (
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        from pv.imports import jobs
+
+        jobs.shutdown()  # a running upload finishes first
+
     app = FastAPI(
+        lifespan=lifespan,
         title="pv-tracker",
         version=__version__,
         description="Adverse-event pharmacovigilance tracker. The JSON API lives under "
@@ -55,8 +68,98 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
 
+    app.add_middleware(BodyLimit, upload_limit=settings.upload_max_bytes,
+                       other_limit=settings.max_body_bytes)  # fmt: skip
     app.add_middleware(SecurityHeaders)
     return app
+
+
+# Room for the multipart envelope around an uploaded file (boundaries, headers, the
+# CSRF token and study fields): the file itself is checked against the limit exactly.
+MULTIPART_SLACK = 64 * 1024
+UPLOAD_PATH = "/upload"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Request bodies are limited while they stream in, before anything is parsed or
+    spooled to disk: a declared Content-Length over the limit is refused at once (413,
+    with the real size), and a body without one is counted and cut off at the limit.
+
+    The upload route's limit is the upload size limit plus the multipart envelope; every
+    other route takes at most `other_limit` bytes (forms and JSON bodies are small)."""
+
+    def __init__(self, app: ASGIApp, *, upload_limit: int, other_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+        self.other_limit = other_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        is_upload = scope["path"] == UPLOAD_PATH
+        file_limit = self.upload_limit if is_upload else self.other_limit
+        limit = file_limit + (MULTIPART_SLACK if is_upload else 0)
+        declared = None
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None
+                break
+        if declared is not None and declared > limit:
+            await _too_large(scope, send, declared, file_limit, exact=True)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, send_tracked)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(scope, send, seen, file_limit, exact=False)
+
+
+async def _too_large(scope: Scope, send: Send, size: int, limit: int, *, exact: bool) -> None:
+    """413 in the form the client reads: the upload's result fragment, JSON for the API."""
+    from pv.web.uploads import file_too_large
+
+    reason = file_too_large(size, limit, exact=exact)
+    path = scope["path"]
+    if path.startswith("/api/"):
+        body = json.dumps({"detail": f"the request body is too large: {reason}"}).encode()
+        ctype = b"application/json"
+    else:
+        what = "The file was refused" if path == UPLOAD_PATH else "The request was refused"
+        body = (f'<div id="upload-result" role="status" aria-live="polite"><p class="error" '
+                f'data-testid="upload-refused"><strong>{what}:</strong> '
+                f"{html.escape(reason)}. Nothing was stored.</p></div>").encode()  # fmt: skip
+        ctype = b"text/html; charset=utf-8"
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeaders:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 20 * 1024 * 1024
     upload_max_unpacked_bytes: int = 200 * 1024 * 1024
     upload_max_rows: int = 200_000
+    # Where an upload is read, checked and stored: "process" (a worker process per web
+    # process) or "thread" (a thread of the web process); see pv/imports/jobs.py.
+    upload_worker: Literal["process", "thread"] = "process"
+    # Largest request body of any other route (forms, JSON API).
+    max_body_bytes: int = 1024 * 1024
     # Treatment-emergence window after the last dose (days), used by analysis.
     teae_window_days: int = 30
     log_level: str = "INFO"

@@ -76,7 +76,9 @@ def app_env(engine: Engine, db_url: str) -> Iterator[AppEnv]:
             users[name] = user
             tokens[name] = issue_token(session=session, actor=system, user=user)
         study_id = study.id
-    app = create_app(Settings(database_url=db_url), engine)
+    # Uploads run in a thread here (fast to start); the live-server tests use the default
+    # worker process.
+    app = create_app(Settings(database_url=db_url, upload_worker="thread"), engine)
     with TestClient(app) as client:
         yield AppEnv(app=app, engine=engine, client=client, study_id=study_id, site1=site1,
                      site2=site2, arms=arms, users=users, tokens=tokens)  # fmt: skip

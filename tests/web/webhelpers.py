@@ -46,3 +46,27 @@ def login(app, username) -> tuple[TestClient, str]:
     home = client.get("/")
     csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text).group(1)
     return client, csrf
+
+
+def upload_and_wait(client, csrf, study_id, filename, data, *, timeout=60.0):
+    """POST a file to /upload (as htmx does), follow its job to the end.
+
+    Returns (the POST reply, the job's final JSON, the final result fragment as htmx
+    swaps it in). A refusal answered at once (no job) gives (reply, None, reply.text)."""
+    import time
+
+    r = client.post("/upload", data={"csrf_token": csrf, "study_id": study_id},
+                    files={"file": (filename, data, "application/octet-stream")},
+                    headers={"HX-Request": "true"})  # fmt: skip
+    if r.status_code != 202:
+        return r, None, r.text
+    location = r.headers["location"]
+    deadline = time.monotonic() + timeout
+    while True:
+        state = client.get(location, headers={"Accept": "application/json"}).json()
+        if state["finished"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert state["finished"], f"the upload job did not finish in {timeout} s: {state}"
+    fragment = client.get(location, headers={"HX-Request": "true"}).text
+    return r, state, fragment

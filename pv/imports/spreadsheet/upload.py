@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -16,12 +16,16 @@ from pv.events.bulk import (
     UNKNOWN_SUBJECT,
     BulkContext,
     BulkValidationFailed,
-    RowIssue,
-    create_events_bulk,
     gc_paused,
+    insert_events,
     prepare_events,
 )
-from pv.imports.spreadsheet.common import Progress, RowError, UploadRefused, UploadResult
+from pv.imports.spreadsheet.common import (
+    Progress,
+    RowError,
+    UploadRefused,
+    UploadResult,
+)
 from pv.imports.spreadsheet.convert import _rule_errors, _sorted, validate_rows
 from pv.imports.spreadsheet.csv_reader import parse_upload
 from pv.imports.spreadsheet.template import columns_for
@@ -31,14 +35,27 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+Phase = Callable[[str], None]
+
+
+class UploadCancelled(Exception):
+    """Raised by a progress callback to stop an upload before its store phase."""
+
+
 def import_upload(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] | None,
                   filename: str, data: bytes, progress: Progress | None = None,
-                  settings: Settings | None = None) -> UploadResult:  # fmt: skip
+                  settings: Settings | None = None, phase: Phase | None = None
+                  ) -> UploadResult:  # fmt: skip
     """Store every event of the file, or none and the full list of problems.
 
     `site_ids` limits an investigator to their sites' subjects (None: all sites); a
     USUBJID elsewhere is an unknown subject. `progress(done, total)` advances over three
     passes of the rows (read, check, store); total is an estimate until the file is read.
+    `phase(name)` is called as each pass starts ("reading", "checking", "storing").
+
+    Reading, converting and checking run outside any write transaction (a read session
+    only); the store is one short all-or-nothing write transaction. A callback may raise
+    `UploadCancelled` to stop the upload before it stores anything.
     """
     settings = settings or get_settings()
     with gc_paused():
@@ -51,13 +68,19 @@ def import_upload(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[
             data=data,
             progress=progress,
             settings=settings,
+            phase=phase or _no_phase,
         )
 
 
+def _no_phase(_name: str) -> None:
+    return None
+
+
 def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] | None,
-            filename: str, data: bytes, progress: Progress | None, settings: Settings
-            ) -> UploadResult:  # fmt: skip
+            filename: str, data: bytes, progress: Progress | None, settings: Settings,
+            phase: Phase) -> UploadResult:  # fmt: skip
     result = UploadResult(filename=filename)
+    phase("reading")
     try:
         parsed = parse_upload(
             filename,
@@ -73,41 +96,42 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
     total = 3 * n
     if progress:
         progress(n, total)
+    phase("checking")
     with read_session(engine) as session:
         ctx = BulkContext.load(session, study_id, site_ids)
         conv = validate_rows(parsed, ctx)
+        header_row = parsed.header_row
+        del parsed  # the cells are in conv.raw; the reader's lists can go
         order = {name: i for i, name in enumerate(columns_for(ctx.drugs_by_arm[None]))}
-        if conv.errors:
-            # Report the rule problems too, except where the value could not be converted.
-            bad = {(e.row, e.column) for e in conv.errors}
-            _, issues, warns = prepare_events(ctx, conv.rows, submit=True)
-            rule = [e for e in _rule_errors(conv, issues)
-                    if (e.row, e.column) not in bad and e.reason != UNKNOWN_SUBJECT]  # fmt: skip
-            result.errors = _sorted(conv.errors + rule, order)
-            result.warnings = _sorted(_rule_errors(conv, warns), order)
-            return result
-    if n == 0:
-        result.errors = [RowError(parsed.header_row + 1, "", "", "the file has no data rows")]
+        checked = (lambda d: progress(n + d, total)) if progress else None
+        prepared, issues, warns = prepare_events(ctx, conv.rows, submit=True, on_row=checked)
+    if conv.errors:
+        # The rule problems too, except where the value could not be converted (the
+        # conversion error is the root cause) and unknown subjects (reported already).
+        bad = {(e.row, e.column) for e in conv.errors}
+        rule = [e for e in _rule_errors(conv, issues)
+                if (e.row, e.column) not in bad and e.reason != UNKNOWN_SUBJECT]  # fmt: skip
+        result.errors = _sorted(conv.errors + rule, order)
+        result.warnings = _sorted(_rule_errors(conv, warns), order)
         return result
-    warnings: list[RowIssue] = []
+    if issues:
+        result.errors = _sorted(_rule_errors(conv, issues), order)
+        result.warnings = _sorted(_rule_errors(conv, warns), order)
+        return result
+    if n == 0:
+        result.errors = [RowError(header_row + 1, "", "", "the file has no data rows")]
+        return result
+    phase("storing")
+    stored = (lambda d: progress(2 * n + d, total)) if progress else None
     try:
         with write_session(engine) as session:
-            ids = create_events_bulk(
-                session=session,
-                actor=actor,
-                study_id=study_id,
-                rows=conv.rows,
-                submit=True,
-                site_ids=site_ids,
-                warnings=warnings,
-                progress=(lambda d, _t: progress(n + d, total)) if progress else None,
-            )
-    except BulkValidationFailed as exc:
+            ids = insert_events(session=session, actor=actor, prepared=prepared, submit=True,
+                                on_row=stored)  # fmt: skip
+    except BulkValidationFailed as exc:  # found again inside the write transaction
         result.errors = _sorted(_rule_errors(conv, exc.errors), order)
-        result.warnings = _sorted(_rule_errors(conv, exc.warnings), order)
         return result
     result.event_ids, result.stored = ids, len(ids)
-    result.warnings = _sorted(_rule_errors(conv, warnings), order)
+    result.warnings = _sorted(_rule_errors(conv, warns), order)
     if progress:
         progress(total, total)
     return result
