@@ -16,9 +16,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+# ASCII digits only: `\d` would also match every other script's digits ("٢٠٢١-٠٣-١٥",
+# full-width "２０２１"), which int() reads, so such a date would be stored as typed and
+# then be unreadable for every other program (SDTM AESTDTC, study days). `fullmatch`: no
+# trailing newline slips past "$".
 _ISO = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?)?)?$"
+    r"(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2})"
+    r"(?:T(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?)?)?)?"
 )
 PRECISIONS = ("year", "month", "day", "minute", "second")
 CACHE_SIZE = 8192
@@ -54,10 +58,11 @@ def parse_dtc(text: str) -> PartialDate:
 def _parse(text: str) -> PartialDate:
     """The parser itself (`parse_dtc` without the memory)."""
     t = text.strip()
-    m = _ISO.match(t)
+    m = _ISO.fullmatch(t)
     if not m:
         raise ValueError(
-            f"'{text}' is not an ISO 8601 date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm"
+            f"'{text}' is not an ISO 8601 date: use YYYY, YYYY-MM, YYYY-MM-DD or "
+            "YYYY-MM-DDThh:mm (digits 0-9)"
         )
     y = int(m["y"])
     if y < 1900:

@@ -11,10 +11,11 @@ from datetime import date
 
 from pv.events.dates import PartialDate, parse_dtc
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA
+from pv.inputs import MAX_LENGTH, field_text_problem
 from pv.terminology.models import Term
 
 FATAL = "FATAL"
-MAX_TEXT = 4000
+MAX_TEXT = MAX_LENGTH["narrative"]  # the longest free text (narrative, treatment)
 
 
 @dataclass
@@ -124,13 +125,18 @@ def check_event(
         for key in drug_keys:
             if not aerel.get(key):
                 errors.append(Issue(f"aerel.{key}", f"relationship to {key} is required"))
-    for name, value in (("aeterm", aeterm), ("aecontrt", data.aecontrt),
-                        ("narrative", narrative)):  # fmt: skip
-        if value is not None and len(value) > MAX_TEXT:
-            errors.append(Issue(name, f"at most {MAX_TEXT} characters"))
+    # The shared text rule (pv.inputs): control and bidi characters, length. A date whose
+    # text is refused here is not parsed again below.
+    refused: set[str] = set()
+    for name, value in (("aeterm", aeterm), ("aelltcd", aelltcd), ("aeout", aeout),
+                        ("aestdtc", aestdtc), ("aeendtc", aeendtc),
+                        ("aecontrt", data.aecontrt), ("narrative", narrative)):  # fmt: skip
+        if value and (problem := field_text_problem(name, value)) is not None:
+            errors.append(Issue(name, problem))
+            refused.add(name)
 
     # Coding and grade.
-    if aelltcd and term is None:
+    if aelltcd and term is None and "aelltcd" not in refused:
         errors.append(Issue("aelltcd", f"'{aelltcd}' is not a {release_label} code"))
     if aetoxgr is not None:
         if not 1 <= aetoxgr <= 5:
@@ -163,7 +169,7 @@ def check_event(
         errors.append(Issue("narrative", "a serious event needs a narrative"))
 
     # Controlled terms.
-    if aeout and aeout not in OUTCOMES:
+    if aeout and aeout not in OUTCOMES and "aeout" not in refused:
         errors.append(Issue("aeout", f"'{aeout}' is not one of: {', '.join(OUTCOMES)}"))
     for name, allowed, allowed_text in _CONTROLLED:
         for key, value in getattr(data, name).items():
@@ -177,8 +183,8 @@ def check_event(
                 errors.append(Issue(f"{name}.{key}", f"'{value}' is not one of: {allowed_text}"))
 
     # Dates.
-    onset = _date(f, "aestdtc", aestdtc, today)
-    end = _date(f, "aeendtc", aeendtc, today)
+    onset = _date(f, "aestdtc", None if "aestdtc" in refused else aestdtc, today)
+    end = _date(f, "aeendtc", None if "aeendtc" in refused else aeendtc, today)
     if onset and end and end.latest < onset.earliest:
         errors.append(Issue("aeendtc", f"the end ({end.text}) is before the onset ({onset.text})"))
     ongoing = data.ongoing

@@ -25,6 +25,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from pv.events.models import AdverseEvent, Status
+from pv.inputs import INT_MAX
 from pv.review.models import Assessment, ExpeditedReport, QueryStatus, QueueTally, SafetyQuery
 from pv.study.models import Subject
 from pv.timeutil import today as utc_today
@@ -95,7 +96,10 @@ def decode_cursor(cursor: str) -> tuple[int, datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         prio, stamp, event_id = json.loads(raw)
-        return int(prio), datetime.fromisoformat(stamp), int(event_id)
+        values = int(prio), datetime.fromisoformat(stamp), int(event_id)
+        if not (abs(values[0]) <= INT_MAX and 0 <= values[2] <= INT_MAX):  # SQLite: no 500
+            raise ValueError("out of range")
+        return values
     except (ValueError, TypeError) as exc:
         raise ValueError("not a queue cursor") from exc
 

@@ -9,9 +9,10 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pv.audit.service import Actor, diff, record
+from pv.inputs import MAX_LENGTH, identifier_problem, text_problem
 from pv.study.ctgov import StudySpec
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
-from pv.timeutil import utcnow
+from pv.timeutil import today, utcnow
 
 _STUDY_FIELDS = (
     "title",
@@ -33,7 +34,43 @@ _STUDY_FIELDS = (
 
 
 class StudyError(ValueError):
-    """A request the study data cannot satisfy; the message says why."""
+    """A request the study data cannot satisfy; the message says why.
+
+    `problems` lists (field, message) pairs when the input itself was refused (every problem
+    at once, each naming its field); it is empty for a conflict with stored data.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+    @classmethod
+    def invalid(cls, problems: list[tuple[str, str]]) -> StudyError:
+        return cls("; ".join(f"{f}: {m}" for f, m in problems), problems)
+
+
+def subject_problems(
+    *,
+    subjid: str,
+    consent_date: date | None,
+    randomization_date: date | None,
+    today: date,
+) -> list[tuple[str, str]]:
+    """The input rules of a subject, every problem at once: SUBJID is an identifier
+    (`pv.inputs`), no date lies in the future, and randomization is not before consent
+    (the same day is allowed)."""
+    problems = []
+    if (p := identifier_problem(subjid, max_length=MAX_LENGTH["subjid"])) is not None:
+        problems.append(("subjid", p))
+    for name, value in (("consent_date", consent_date), ("randomization_date",
+                                                          randomization_date)):  # fmt: skip
+        if value is not None and value > today:
+            problems.append((name, f"{value} is in the future"))
+    if consent_date and randomization_date and randomization_date < consent_date:
+        problems.append(("randomization_date",
+                         f"randomization ({randomization_date}) precedes consent "
+                         f"({consent_date})"))  # fmt: skip
+    return problems
 
 
 def drug_key(name: str) -> str:
@@ -127,12 +164,20 @@ def add_site(
 ) -> Site:
     if session.get(Study, study_id) is None:
         raise StudyError(f"no study '{study_id}'")
-    code = code.strip()
-    if not code or not name.strip():
+    code, name = code.strip(), name.strip()
+    if not code or not name:
         raise StudyError("a site needs an id and a name")
+    problems = [(f, p) for f, p in (
+        ("site", identifier_problem(code, max_length=MAX_LENGTH["site"])),
+        ("site_name", text_problem(name, max_length=MAX_LENGTH["site_name"])),
+        ("city", text_problem(city or "", max_length=MAX_LENGTH["site_name"])),
+        ("country", text_problem(country or "", max_length=MAX_LENGTH["site_name"])),
+    ) if p is not None]  # fmt: skip
+    if problems:
+        raise StudyError.invalid(problems)
     if session.exec(select(Site).where(Site.study_id == study_id, Site.code == code)).first():
         raise StudyError(f"site '{code}' already exists in {study_id}")
-    site = Site(study_id=study_id, code=code, name=name.strip(), city=city, country=country)
+    site = Site(study_id=study_id, code=code, name=name, city=city, country=country)
     session.add(site)
     session.flush()
     record(
@@ -176,13 +221,28 @@ def add_subject(
     randomization_date: date | None = None,
     end_of_study_date: date | None = None,
 ) -> Subject:
-    """Create a subject. USUBJID is STUDYID-SITE-SUBJID, as SDTM builds it."""
+    """Create a subject. USUBJID is STUDYID-SITE-SUBJID, as SDTM builds it.
+
+    The one write path of a subject, so every caller (form, API, CLI, demo) gets the input
+    rules of `subject_problems`: StudyError with `problems` lists every refusal.
+    """
     subjid = subjid.strip()
-    if not subjid:
-        raise StudyError("subject id is required")
+    problems = subject_problems(subjid=subjid, consent_date=consent_date,
+                                randomization_date=randomization_date, today=today())  # fmt: skip
+    if problems:
+        raise StudyError.invalid(problems)
     if site.study_id != study_id or (arm is not None and arm.study_id != study_id):
         raise StudyError("site and arm must belong to the study")
     usubjid = f"{study_id}-{site.code}-{subjid}"
+    if len(usubjid) > MAX_LENGTH["usubjid"]:
+        raise StudyError.invalid(
+            [
+                (
+                    "subjid",
+                    f"USUBJID {usubjid} would be longer than {MAX_LENGTH['usubjid']} characters",
+                )
+            ]  # fmt: skip
+        )
     if session.exec(
         select(Subject).where(Subject.study_id == study_id, Subject.usubjid == usubjid)
     ).first():

@@ -33,14 +33,16 @@ from pv.events import service
 from pv.events.models import SERIOUS_CRITERIA, AdverseEvent, Status
 from pv.events.rules import EventInput, Issue, check_event
 from pv.study.models import Arm, Site, Study, Subject
-from pv.study.service import StudyError, add_subject
+from pv.study.service import StudyError, add_subject, subject_problems
 from pv.timeutil import today
 from pv.web import api_schemas as sch
 from pv.web.deps import DB, EVENT_READERS, EVENT_WRITERS, ApiAuth, Auth, event_or_404, require
+from pv.web.json_body import StrictJsonRoute
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["api"],
+    route_class=StrictJsonRoute,  # a JSON body repeating a key is 422 naming it
     # Documents the bearer scheme in /openapi.json; `api_auth` does the checking.
     dependencies=[Depends(HTTPBearer(auto_error=False))],
     responses={
@@ -179,13 +181,10 @@ def create_subject(request: Request, auth: Writer, body: sch.SubjectIn) -> Any:
                 problems.append(
                     Issue("arm", "unknown arm; one of: " + ", ".join(a.code for a in arms))
                 )
-        for name in ("consent_date", "randomization_date"):
-            value = getattr(body, name)
-            if value is not None and value > today():
-                problems.append(Issue(name, f"{value} is in the future"))
-        consent, randomized = body.consent_date, body.randomization_date
-        if consent and randomized and randomized < consent:
-            problems.append(Issue("randomization_date", "randomization precedes consent"))
+        problems += [Issue(f, m) for f, m in subject_problems(  # the rules of add_subject
+            subjid=body.subjid, consent_date=body.consent_date,
+            randomization_date=body.randomization_date, today=today(),
+        )]  # fmt: skip
         if problems or site is None:
             raise _errors(problems)
         if session.exec(
@@ -202,7 +201,8 @@ def create_subject(request: Request, auth: Writer, body: sch.SubjectIn) -> Any:
                 consent_date=body.consent_date, randomization_date=body.randomization_date,
             )  # fmt: skip
         except StudyError as exc:
-            raise _errors([Issue("subjid", str(exc))]) from None
+            raise _errors([Issue(f, m) for f, m in exc.problems] or [Issue("subjid", str(exc))]
+                          ) from None  # fmt: skip
         return sch.subject_out(subject, site, arm)
 
     return _write(request, work)

@@ -1,8 +1,10 @@
 """Request and response bodies of the JSON API (/api/v1). Field names are SDTM, lower case.
 
-Every request body forbids unknown fields, so a misspelt field is a 422 naming it instead
-of being silently ignored. Y/N flags are the strings "Y" and "N"; dates are ISO 8601 text
-and may be partial ("2021", "2021-03"): they are stored and returned exactly as sent.
+Text is checked by the shared input rules of `pv.inputs` (the same messages as the web
+forms, the upload and the CLI). Every request body forbids unknown fields, so a misspelt
+field is a 422 naming it instead of being silently ignored. Y/N flags are the strings "Y"
+and "N"; dates are ISO 8601 text and may be partial ("2021", "2021-03"): they are stored
+and returned exactly as sent.
 """
 
 from __future__ import annotations
@@ -10,37 +12,82 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
+from pv import inputs
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA, AdverseEvent
-from pv.events.rules import MAX_TEXT, Issue
+from pv.events.rules import Issue
 from pv.study.models import Arm, Site, Subject
 
-INT_MAX = 2**31 - 1  # an INTEGER column's largest value
+INT_MAX = inputs.INT_MAX  # an INTEGER column's largest value
 
 
 def _safe(text: str) -> str:
-    """Refuse what a database cannot store: NUL characters and unpaired surrogates."""
-    if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
+    """The shared text rule (`pv.inputs`) for query and path text: no control or bidi
+    characters, no unpaired surrogates; each parameter sets its own length."""
+    problem = inputs.text_problem(text, max_length=inputs.MAX_LENGTH["narrative"])
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 
+def _rule(field: str) -> AfterValidator:
+    def check(text: str) -> str:
+        problem = inputs.field_text_problem(field, text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
+
+    return AfterValidator(check)
+
+
+def _text(field: str) -> object:
+    """A body text field under the shared rule of `field`: its message (length included)
+    is the one the web forms, the upload and the CLI give."""
+    schema = {"maxLength": inputs.MAX_LENGTH[field]}
+    return Annotated[str, _rule(field), Field(json_schema_extra=schema)]
+
+
+def _identifier(text: str) -> str:
+    problem = inputs.identifier_problem(text, max_length=inputs.MAX_LENGTH["subjid"])
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+def _iso_date(value: object) -> date:
+    """YYYY-MM-DD with ASCII digits (pydantic's date would also take a number of seconds)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a date as YYYY-MM-DD")
+    return inputs.parse_date(value)
+
+
 SafeStr = Annotated[str, AfterValidator(_safe)]
+SubjId = Annotated[
+    str,
+    AfterValidator(_identifier),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "minLength": 1,
+                             "maxLength": inputs.MAX_LENGTH["subjid"]}),
+]  # fmt: skip
+IsoDate = Annotated[
+    date, PlainValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]
 YN = Literal["Y", "N"]
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 Relationship = Literal[RELATIONSHIPS]  # type: ignore[valid-type]
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
 DrugKey = Annotated[SafeStr, Field(min_length=1, max_length=40)]
 Dtc = Annotated[
-    SafeStr,
-    Field(max_length=20, description="ISO 8601; partial allowed: YYYY, YYYY-MM, YYYY-MM-DD"),
+    _text("aestdtc"),  # type: ignore[valid-type]
+    Field(description="ISO 8601; partial allowed: YYYY, YYYY-MM, YYYY-MM-DD"),
 ]
-LongText = Annotated[SafeStr, Field(max_length=MAX_TEXT)]
+TermText = _text("aeterm")
+CodeText = _text("aelltcd")
+TreatmentText = _text("aecontrt")
+NarrativeText = _text("narrative")
+ReasonText = _text("reason")
 Grade = Annotated[int, Field(strict=True, ge=1, le=5, description="CTCAE grade 1-5")]
 MAX_DRUGS = 20
 
@@ -70,10 +117,7 @@ class Detail(BaseModel):
 class SubjectIn(_Body):
     study_id: SafeStr = Field(max_length=64, examples=["NCT04660565"])
     site: SafeStr = Field(max_length=40, description="site code, e.g. '01'", examples=["01"])
-    subjid: str = Field(
-        min_length=1,
-        max_length=40,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    subjid: SubjId = Field(
         examples=["0012"],
         description='kept exactly as typed ("007" stays "007"); letters, digits, . _ -',
     )
@@ -81,8 +125,10 @@ class SubjectIn(_Body):
     sex: Literal["M", "F", "U"] | None = None
     age: int | None = Field(default=None, strict=True, ge=0, le=120)
     weight_kg: float | None = Field(default=None, gt=0, le=500)
-    consent_date: date | None = None
-    randomization_date: date | None = None
+    consent_date: IsoDate | None = None
+    randomization_date: IsoDate | None = Field(
+        default=None, description="not before the consent date"
+    )
 
 
 class SubjectOut(BaseModel):
@@ -112,9 +158,9 @@ class SubjectPage(BaseModel):
 
 
 class _EventFields(_Body):
-    aeterm: SafeStr | None = Field(default=None, max_length=200, description="verbatim term")
-    aelltcd: SafeStr | None = Field(
-        default=None, max_length=20, description="CTCAE code as text", examples=["10002218"]
+    aeterm: TermText | None = Field(default=None, description="verbatim term")
+    aelltcd: CodeText | None = Field(
+        default=None, description="CTCAE code as text", examples=["10002218"]
     )
     aetoxgr: Grade | None = None
     aeser: YN | None = None
@@ -137,8 +183,8 @@ class _EventFields(_Body):
         default=None, max_length=MAX_DRUGS, description="action taken with each study drug"
     )
     aeongo: YN | None = Field(default=None, description="ongoing at the time of the report")
-    aecontrt: LongText | None = Field(default=None, description="treatment given")
-    narrative: LongText | None = None
+    aecontrt: TreatmentText | None = Field(default=None, description="treatment given")
+    narrative: NarrativeText | None = None
 
 
 class EventIn(_EventFields):
@@ -159,8 +205,8 @@ class EventPatch(_EventFields):
     version: int = Field(
         strict=True, ge=1, le=INT_MAX, description="the version the change is based on"
     )
-    reason: SafeStr | None = Field(
-        default=None, max_length=1000, description="required once the event is submitted"
+    reason: ReasonText | None = Field(
+        default=None, description="required once the event is submitted"
     )
     submit: bool = Field(default=False, description="true submits a draft")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -25,6 +25,7 @@ from pv.auth.service import (
 )
 from pv.db import read_session, run_db, write_session
 from pv.events.models import AdverseEvent
+from pv.inputs import INT_MAX
 from pv.study.models import Subject
 
 SESSION_COOKIE = "pv_session"
@@ -145,6 +146,15 @@ def api_auth(request: Request) -> Auth:
             raise HTTPException(401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"})
         return Auth(user=user, sites=visible_site_ids(session, user))
 
+
+# Integers in paths and query strings: bounded to what an INTEGER column holds, so a value
+# such as 99999999999999999999 is refused before it reaches the database (SQLite raises
+# OverflowError on it: a 500). Out of range or not a number: 422, which `errors` turns into
+# 404 for a page's path (no such page) and keeps for a query or the API. Every route with an
+# int parameter uses one of these (tests/security/test_bounded_ints.py walks app.routes).
+PathId = Annotated[int, Path(ge=1, le=INT_MAX, description="a row id, 1 to 2^31-1")]
+QueryId = Annotated[int, Query(ge=1, le=INT_MAX, description="a row id, 1 to 2^31-1")]
+PageNo = Annotated[int, Query(ge=1, le=INT_MAX, description="page number, from 1")]
 
 WebAuth = Annotated[Auth, Depends(web_auth)]
 SessionToken = Annotated[str, Depends(session_token)]

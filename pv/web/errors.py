@@ -28,7 +28,12 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             out.append({"field": "(body)", "message": "the body is not valid JSON"})
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        out.append({"field": ".".join(loc) or "(body)", "message": str(err.get("msg", "invalid"))})
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error" and "error" in (err.get("ctx") or {}):
+            # A shared input rule (pv.inputs) refused it: its own message, without
+            # pydantic's "Value error, " prefix, as the forms and the CLI show it.
+            message = str(err["ctx"]["error"])
+        out.append({"field": ".".join(loc) or "(body)", "message": message})
     return out
 
 
@@ -62,6 +67,15 @@ def install(app: FastAPI) -> None:
         errors = validation_errors(exc)
         if _is_api(request):
             return JSONResponse({"errors": errors}, status_code=422)
+        if exc.errors() and all(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+            # A page's path with an id that cannot exist (not a number, 0, 2^31 or more):
+            # no such page, as for an id that does not exist.
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"request": request, "status": 404, "message": "no such page"},
+                status_code=404,
+            )
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return templates.TemplateResponse(
             request,

@@ -22,12 +22,16 @@ from pv.events.service import (
     to_input,
     update_event,
 )
+from pv.inputs import field_text_problem, parse_id
 from pv.study.models import Arm, Site, Subject
 from pv.web.deps import (
     DB,
     EVENT_READERS,
     EVENT_WRITERS,
     Auth,
+    PageNo,
+    PathId,
+    QueryId,
     WebAuth,
     engine,
     event_or_404,
@@ -64,7 +68,7 @@ def event_list(
     serious: str = "",
     q: str = "",
     sort: str = "updated",
-    page: int = 1,
+    page: PageNo = 1,
 ) -> Response:
     require(auth, *EVENT_READERS)
     base = select(AdverseEvent, Subject.usubjid).join(
@@ -129,7 +133,7 @@ def _form_context(
 
 
 @router.get("/events/new")
-def new_event(request: Request, auth: WebAuth, session: DB, subject: int) -> Response:
+def new_event(request: Request, auth: WebAuth, session: DB, subject: QueryId) -> Response:
     require(auth, *EVENT_WRITERS)
     subj = subject_or_404(session, auth, session.get(Subject, subject))
     values = form_values(EventInput())
@@ -151,9 +155,8 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
     form = await request.form()
     subject_id = str(form.get("subject_id") or "")
     with write_session(engine(request)) as session:
-        subj = subject_or_404(
-            session, auth, session.get(Subject, int(subject_id)) if subject_id.isdigit() else None
-        )
+        n = parse_id(subject_id)
+        subj = subject_or_404(session, auth, session.get(Subject, n) if n is not None else None)
         drugs = subject_drugs(session, subj)
         data, errors = event_from_form(form, [d.key for d in drugs])
         submit = form.get("action") == "submit"
@@ -195,21 +198,21 @@ def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[st
 
 
 @router.get("/events/{event_id}")
-def event_page(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def event_page(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
     require(auth, *EVENT_READERS)
     event = event_or_404(session, auth, event_id)
     return render(request, "events/detail.html", _event_context(session, auth, event))
 
 
 @router.get("/events/{event_id}/history")
-def event_history(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def event_history(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
     require(auth, *EVENT_READERS)
     event = event_or_404(session, auth, event_id)
     return render(request, "events/_history.html", _event_context(session, auth, event))
 
 
 @router.get("/events/{event_id}/edit")
-def edit_event(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def edit_event(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
     require(auth, *EVENT_WRITERS)
     event = event_or_404(session, auth, event_id)
     subject = session.get(Subject, event.subject_id)
@@ -221,7 +224,7 @@ def edit_event(request: Request, auth: WebAuth, session: DB, event_id: int) -> R
 
 
 @router.post("/events/{event_id}")
-async def update_event_page(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     require(auth, *EVENT_WRITERS)
     form = await request.form()
     version = str(form.get("version") or "")
@@ -233,8 +236,11 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: int) -> R
         data, errors = event_from_form(form, [d.key for d in subject_drugs(session, subject)])
         extra: dict[str, Any] = {"event": event, "version": version, "reason": reason}
         status_code = 422
-        if not version.isdigit():
+        expected = parse_id(version)
+        if expected is None:
             raise HTTPException(422, "the form lost its version; reload the event")
+        if (problem := field_text_problem("reason", reason)) is not None:
+            errors["reason"] = problem
         if not errors:
             try:
                 update_event(
@@ -242,7 +248,7 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: int) -> R
                     actor=auth.actor,
                     event_id=event_id,
                     data=data,
-                    expected_version=int(version),
+                    expected_version=expected,
                     reason=reason,
                     submit=form.get("action") == "submit",
                 )

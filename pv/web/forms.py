@@ -8,6 +8,7 @@ from starlette.datastructures import FormData
 
 from pv.events.models import SERIOUS_CRITERIA
 from pv.events.rules import EventInput
+from pv.inputs import parse_id
 
 TEXT_FIELDS = ("aeterm", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt", "narrative")
 
@@ -22,8 +23,8 @@ def event_from_form(form: FormData, drug_keys: list[str]) -> tuple[EventInput, d
     data = EventInput(**{name: _text(form, name) for name in TEXT_FIELDS})
     grade = _text(form, "aetoxgr")
     if grade is not None:
-        if grade.isdigit():
-            data.aetoxgr = int(grade)
+        if (number := parse_id(grade)) is not None:  # ASCII digits only
+            data.aetoxgr = number
         else:
             errors["aetoxgr"] = "choose a grade from 1 to 5"
     serious = _text(form, "aeser")

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from pv.db import read_session, run_db
 from pv.events.models import Status
+from pv.inputs import parse_id
 from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
@@ -58,7 +59,7 @@ def aesi_tags(value: str) -> Markup:
 
 
 def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return parse_id(value)  # ASCII digits, 1 to 2^31-1: no 500 on 99999999999999999999
 
 
 def filters_from(f: dict[str, str]) -> QueueFilters:

@@ -29,7 +29,7 @@ from pv.charts import (
     chart_subject_timeline,
 )
 from pv.study.models import Study, Subject
-from pv.web.deps import DB, WebAuth, engine, require, subject_or_404
+from pv.web.deps import DB, PathId, WebAuth, engine, require, subject_or_404
 from pv.web.review_common import CHART_READERS, pick_study, query_date
 from pv.web.templating import render
 
@@ -93,7 +93,7 @@ def charts_page(
 
 @router.get("/charts/subject/{subject_id}/{kind}.png")
 def subject_chart(
-    request: Request, auth: WebAuth, session: DB, subject_id: int, kind: str, cutoff: str = ""
+    request: Request, auth: WebAuth, session: DB, subject_id: PathId, kind: str, cutoff: str = ""
 ) -> Response:
     require(auth, *SUBJECT_READERS)
     subject = subject_or_404(session, auth, session.get(Subject, subject_id))

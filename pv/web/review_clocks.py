@@ -20,7 +20,7 @@ from pv.review.deadlines import ClockItem, list_clocks
 from pv.review.models import ExpeditedReport, ReportKind
 from pv.review.reports import mark_report_sent
 from pv.timeutil import today
-from pv.web.deps import DB, Auth, WebAuth, engine, event_or_404, require
+from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
 from pv.web.review_common import (
     QUERY_READERS,
     field_errors,
@@ -90,7 +90,7 @@ def clocks_page(
 
 
 @router.post("/clocks/{report_id}/sent")
-async def mark_sent(request: Request, auth: WebAuth, report_id: int) -> Response:
+async def mark_sent(request: Request, auth: WebAuth, report_id: PathId) -> Response:
     require(auth, Role.officer)
     form = await request.form()
     back = safe_back(text(form, "back"), "/clocks")

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from pv.auth.models import Role
 from pv.events.service import NotEditable, ValidationFailed
+from pv.inputs import parse_id
 from pv.review.workflow import RoleRefused, TransitionRefused
 from pv.study.models import Study
 
@@ -58,10 +59,10 @@ def text(form: FormData, name: str) -> str:
 
 def form_version(form: FormData) -> int:
     """The event version the form was read at (every review POST carries it)."""
-    version = text(form, "version")
-    if not version.isdigit():
+    version = parse_id(text(form, "version"))
+    if version is None:
         raise HTTPException(422, "the form lost the event's version; reload the page")
-    return int(version)
+    return version
 
 
 def parse_date(value: str, name: str, errors: dict[str, str]) -> date | None:

@@ -24,7 +24,7 @@ from pv.review import service
 from pv.review.queries import open_query
 from pv.study.models import Subject
 from pv.timeutil import today
-from pv.web.deps import DB, Auth, WebAuth, engine, event_or_404, require
+from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
 from pv.web.review_assess import awareness_of, rsi_rows, service_arguments, typed_values
 from pv.web.review_common import REVIEWERS, field_errors, form_version, refusals, text
 from pv.web.review_context import review_context
@@ -36,14 +36,16 @@ Work = Callable[[Session, Auth, int, FormData, int, dict[str, Any]], None]
 
 
 @router.get("/review/events/{event_id}")
-def review_page(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def review_page(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
     require(auth, *REVIEWERS)
     event = event_or_404(session, auth, event_id)
     return render(request, "review/event.html", review_context(session, auth, event))
 
 
 @router.get("/review/events/{event_id}/expectedness")
-def expectedness_fragment(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def expectedness_fragment(
+    request: Request, auth: WebAuth, session: DB, event_id: PathId
+) -> Response:
     """The RSI's expectedness per drug for another awareness date (the form's date field
     asks for it); without htmx, the whole page with that date in the form."""
     require(auth, *REVIEWERS)
@@ -184,30 +186,30 @@ ADMIN = (Role.admin,)
 
 
 @router.post("/review/events/{event_id}/start")
-async def start_review(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def start_review(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, OFFICER, "start", _start, "status")
 
 
 @router.post("/review/events/{event_id}/recode")
-async def recode(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def recode(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, OFFICER, "recode", _recode, "coding")
 
 
 @router.post("/review/events/{event_id}/assess")
-async def assess(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def assess(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, OFFICER, "assess", _assess, "assessment")
 
 
 @router.post("/review/events/{event_id}/queries")
-async def raise_query(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def raise_query(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, OFFICER, "query", _query, "queries")
 
 
 @router.post("/review/events/{event_id}/lock")
-async def lock(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def lock(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, LOCKERS, "lock", _lock, "status")
 
 
 @router.post("/review/events/{event_id}/unlock")
-async def unlock(request: Request, auth: WebAuth, event_id: int) -> Response:
+async def unlock(request: Request, auth: WebAuth, event_id: PathId) -> Response:
     return await _post(request, auth, event_id, ADMIN, "unlock", _unlock, "status")

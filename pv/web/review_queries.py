@@ -21,7 +21,7 @@ from pv.events.service import ValidationFailed, subject_drugs
 from pv.review.models import SafetyQuery
 from pv.review.queries import answer_query, close_query, queries_for_event, queries_for_sites
 from pv.study.models import Subject
-from pv.web.deps import DB, EVENT_READERS, Auth, WebAuth, engine, event_or_404, require
+from pv.web.deps import DB, EVENT_READERS, Auth, PathId, WebAuth, engine, event_or_404, require
 from pv.web.review_common import QUERY_READERS, field_errors, pick_study, refusals, safe_back, text
 from pv.web.review_context import query_fields
 from pv.web.templating import render
@@ -85,7 +85,7 @@ def _queries_context(
 
 
 @router.get("/events/{event_id}/queries")
-def event_queries(request: Request, auth: WebAuth, session: DB, event_id: int) -> Response:
+def event_queries(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
     """An event's queries; the investigator's event page loads the partial with htmx."""
     require(auth, *EVENT_READERS)
     event = event_or_404(session, auth, event_id)
@@ -101,7 +101,7 @@ def _query_or_404(session: Session, auth: Auth, query_id: int) -> SafetyQuery:
 
 
 @router.post("/queries/{query_id}/answer")
-async def answer(request: Request, auth: WebAuth, query_id: int) -> Response:
+async def answer(request: Request, auth: WebAuth, query_id: PathId) -> Response:
     require(auth, Role.investigator)
     form = await request.form()
     with write_session(engine(request)) as session:
@@ -127,7 +127,7 @@ async def answer(request: Request, auth: WebAuth, query_id: int) -> Response:
 
 
 @router.post("/queries/{query_id}/close")
-async def close(request: Request, auth: WebAuth, query_id: int) -> Response:
+async def close(request: Request, auth: WebAuth, query_id: PathId) -> Response:
     require(auth, Role.officer)
     form = await request.form()
     with write_session(engine(request)) as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,13 +13,16 @@ from sqlmodel import Session, select
 from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.models import AdverseEvent
+from pv.inputs import MAX_LENGTH, parse_date, parse_id, text_problem
 from pv.study.models import Arm, Site, Subject
-from pv.study.service import StudyError, add_subject
-from pv.web.deps import DB, EVENT_READERS, Auth, WebAuth, engine, require
+from pv.study.service import StudyError, add_subject, subject_problems
+from pv.timeutil import today
+from pv.web.deps import DB, EVENT_READERS, Auth, PageNo, WebAuth, engine, require
 from pv.web.templating import render
 
 router = APIRouter()
 PAGE_SIZE = 50
+_NUMBER = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?")  # ASCII digits: age, weight in kg
 
 
 def _sites(session: Session, auth: Auth) -> list[Site]:
@@ -31,7 +34,7 @@ def _sites(session: Session, auth: Auth) -> list[Site]:
 
 @router.get("/subjects")
 def subject_list(
-    request: Request, auth: WebAuth, session: DB, q: str = "", page: int = 1
+    request: Request, auth: WebAuth, session: DB, q: str = "", page: PageNo = 1
 ) -> Response:
     require(auth, *EVENT_READERS)
     events = (
@@ -90,6 +93,11 @@ def new_subject(request: Request, auth: WebAuth, session: DB) -> Response:
 
 
 def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The form's values as typed, the converted ones, and the errors by field.
+
+    The rules are the shared ones (`pv.inputs`, `subject_problems`), as for the API and the
+    CLI; a value the text rule refuses is not converted further.
+    """
     values = {
         k: str(form.get(k) or "").strip()
         for k in (
@@ -105,27 +113,36 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     }
     parsed: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    if not values["subjid"]:
-        errors["subjid"] = "the subject id is required"
+    for name, value in values.items():  # SUBJID: the identifier rule, below
+        problem = text_problem(value, max_length=MAX_LENGTH["arm"])
+        if name != "subjid" and problem is not None:
+            errors[name] = problem
     if values["sex"] and values["sex"] not in ("M", "F", "U"):
-        errors["sex"] = "M, F or U"
-    for name, kind, lo, hi in (("age", int, 0, 120), ("weight_kg", float, 1, 400)):
-        if values[name]:
+        errors.setdefault("sex", "M, F or U")
+    for name, lo, hi in (("age", 0, 120), ("weight_kg", 1, 400)):
+        if values[name] and name not in errors:
             try:
-                v = kind(values[name])
+                if not _NUMBER.fullmatch(values[name]) or (name == "age" and "." in values[name]):
+                    raise ValueError
+                v: int | float = (int if name == "age" else float)(values[name])
                 if not lo <= v <= hi:
                     raise ValueError
                 parsed[name] = v
             except ValueError:
                 errors[name] = f"a number from {lo} to {hi}"
     for name in ("consent_date", "randomization_date"):
-        if values[name]:
+        if values[name] and name not in errors:
             try:
-                parsed[name] = date.fromisoformat(values[name])
-                if parsed[name] > date.today():
-                    errors[name] = "the date is in the future"
-            except ValueError:
-                errors[name] = "a date as YYYY-MM-DD"
+                parsed[name] = parse_date(values[name])
+            except ValueError as exc:
+                errors[name] = str(exc)
+    for name, problem in subject_problems(
+        subjid=values["subjid"],
+        consent_date=parsed.get("consent_date"),
+        randomization_date=parsed.get("randomization_date"),
+        today=today(),
+    ):
+        errors.setdefault(name, problem)
     return values, parsed, errors
 
 
@@ -141,7 +158,8 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
             errors["site"] = "choose one of your sites"
         arm = None
         if values["arm"]:
-            arm = session.get(Arm, int(values["arm"])) if values["arm"].isdigit() else None
+            arm_id = parse_id(values["arm"])
+            arm = session.get(Arm, arm_id) if arm_id is not None else None
             if arm is None or (site and arm.study_id != site.study_id):
                 errors["arm"] = "choose an arm of the site's study"
         if not errors and site is not None:
@@ -158,7 +176,7 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
                 )
                 return RedirectResponse("/subjects", status_code=303)
             except StudyError as exc:
-                errors["subjid"] = str(exc)
+                errors.update(dict(exc.problems) or {"subjid": str(exc)})
         session.rollback()
         return render(
             request, "subjects/form.html", _form_ctx(session, auth, values, errors), status_code=422
