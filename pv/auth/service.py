@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from pv.audit.service import Actor, diff, record
 from pv.auth.models import ApiToken, Role, User, UserSession, UserSite
 from pv.auth.passwords import DUMMY_HASH, check_strength, hash_password, verify_password
+from pv.inputs import MAX_LENGTH, text_problem
 from pv.settings import Settings
 from pv.study.models import Site
 from pv.timeutil import utcnow
@@ -62,7 +63,11 @@ def create_user(
     full_name: str | None = None,
 ) -> User:
     username = username.strip()
-    if not username or len(username) > 80:
+    # The shared text rule (pv.inputs): no control or bidi characters in names.
+    for name, value in (("username", username), ("full_name", full_name or "")):
+        if (problem := text_problem(value, max_length=MAX_LENGTH[name])) is not None:
+            raise AccountError(f"{name}: {problem}")
+    if not username:
         raise AccountError("a username has 1 to 80 characters")
     if role not in Role.__members__:
         raise AccountError(f"role must be one of: {', '.join(Role.__members__)}")

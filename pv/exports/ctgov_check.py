@@ -37,7 +37,7 @@ MODULE_KEYS = (
 EVENT_KEYS = ("term", "organSystem", "sourceVocabulary", "assessmentType", "stats")
 STATS_KEYS = ("groupId", "numEvents", "numAffected", "numAtRisk")
 ASSESSMENT_TYPES = ("SYSTEMATIC_ASSESSMENT", "NON_SYSTEMATIC_ASSESSMENT")
-GROUP_ID = re.compile(r"^EG\d{3}$")
+GROUP_ID = re.compile(r"^EG[0-9]{3}$")
 
 
 def _count(value: Any) -> bool:

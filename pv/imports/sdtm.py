@@ -203,7 +203,7 @@ def _check_keys(dm: pd.DataFrame, ae: pd.DataFrame, ex: pd.DataFrame) -> None:
         unknown = sorted(set(frame["USUBJID"]) - known)
         if unknown:
             problems.append(f"{name} has subjects not in DM: {unknown[:5]}")
-    bad_seq = ae[~ae["AESEQ"].str.fullmatch(r"\d+")]["AESEQ"].tolist()
+    bad_seq = ae[~ae["AESEQ"].str.fullmatch(r"[0-9]+")]["AESEQ"].tolist()
     if bad_seq:
         problems.append(f"AE.AESEQ must be a whole number, found {bad_seq[:5]}")
     if ae.duplicated(["USUBJID", "AESEQ"]).any():

@@ -1,4 +1,4 @@
-"""Commands: db upgrade, status, study import, site add."""
+"""Commands: db upgrade, status, study import, site add, subject add."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--id", required=True, dest="code")
     add.add_argument("--name", required=True)
     add.set_defaults(func=_site_add)
+
+    subject = sub.add_parser("subject", help="trial subjects")
+    subject_sub = subject.add_subparsers(dest="subject_command", required=True, metavar="ACTION")
+    sadd = subject_sub.add_parser("add", help="add a subject to a site (USUBJID is built)")
+    sadd.add_argument("--study", required=True)
+    sadd.add_argument("--site", required=True, help="site id")
+    sadd.add_argument("--subjid", required=True, help="letters, digits, . _ - (kept as typed)")
+    sadd.add_argument("--arm", help="arm code or label")
+    sadd.add_argument("--sex", choices=("M", "F", "U"))
+    sadd.add_argument("--consent", help="informed consent date, YYYY-MM-DD")
+    sadd.add_argument("--randomized", help="randomization date, YYYY-MM-DD (not before consent)")
+    sadd.set_defaults(func=_subject_add)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -95,4 +107,45 @@ def _site_add(args: argparse.Namespace) -> int:
         except StudyError as exc:
             raise CommandError(str(exc)) from exc
         print(f"added site {site.code} ({site.name}) to {args.study}")
+    return 0
+
+
+def _subject_add(args: argparse.Namespace) -> int:
+    """`subject add`: the same rules as the web form and the API (`add_subject`,
+    `pv.inputs`); a refusal names the field, as they do: `error: subjid: ...`."""
+    from sqlmodel import select
+
+    from pv.inputs import parse_date
+    from pv.study.models import Arm, Site
+    from pv.study.service import StudyError, add_subject
+
+    dates, problems = {}, []
+    for name, value in (("consent_date", args.consent), ("randomization_date", args.randomized)):
+        if value is not None:
+            try:
+                dates[name] = parse_date(value)
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+    if problems:
+        raise CommandError("; ".join(problems))
+    with write_session(database(upgrade=True)) as session:
+        site = session.exec(
+            select(Site).where(Site.study_id == args.study, Site.code == args.site)
+        ).first()
+        if site is None:
+            raise CommandError(f"site: no site '{args.site}' in study '{args.study}'")
+        arm = None
+        if args.arm is not None:
+            arms = session.exec(select(Arm).where(Arm.study_id == args.study)).all()
+            arm = next((a for a in arms if args.arm in (a.code, a.label)), None)
+            if arm is None:
+                raise CommandError("arm: unknown arm; one of: " + ", ".join(a.code for a in arms))
+        try:
+            subject = add_subject(
+                session=session, actor=Actor.system("cli"), study_id=args.study, site=site,
+                subjid=args.subjid, arm=arm, sex=args.sex, **dates,
+            )  # fmt: skip
+        except StudyError as exc:
+            raise CommandError(str(exc)) from exc
+        print(f"added subject {subject.usubjid}")
     return 0

@@ -20,6 +20,7 @@ from pv.imports.spreadsheet.common import (
     _col_name,
     _stripped,
 )
+from pv.inputs import field_text_problem
 
 
 def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError]
@@ -115,6 +116,10 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
         usubjid = (raw.strip() or None) if raw is not None else None
         if usubjid is None:
             bad.append(RowError(row_no, "USUBJID", "", "the subject is required"))
+        elif usubjid not in subjects and (problem := field_text_problem("usubjid", usubjid)):
+            # The shared text rule (pv.inputs), as every path gives it; the event's own text
+            # fields get it from rules.check_event. A known subject needs no check.
+            bad.append(RowError(row_no, "USUBJID", usubjid, problem))
         elif usubjid not in subjects:
             bad.append(RowError(row_no, "USUBJID", usubjid, UNKNOWN_SUBJECT))
         raw = values[i_code] if i_code is not None else None
