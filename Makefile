@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_tables.py
 	$(BIN)/python bench/bench_upload.py
+	$(BIN)/python bench/bench_upload_availability.py
 	$(BIN)/python bench/bench_workbook.py
 	$(BIN)/python bench/bench_queue.py
 
