@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # Where an upload is read, checked and stored: "process" (a worker process per web
     # process) or "thread" (a thread of the web process); see pv/imports/jobs.py.
     upload_worker: Literal["process", "thread"] = "process"
+    # The upload worker process's address-space cap (MiB; 0: none).
+    upload_worker_memory_mb: int = 2048
     # Largest request body of any other route (forms, JSON API).
     max_body_bytes: int = 1024 * 1024
     # Treatment-emergence window after the last dose (days), used by analysis.

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -93,7 +94,12 @@ def new_job(*, engine: Engine, actor: Actor, study_id: str, filename: str, size:
 def submit(spec: JobSpec, engine: Engine, mode: str) -> None:
     """Run the job in the background (see the module docstring for `mode`)."""
     if mode == "process" and not _in_memory(spec.database_url):
-        future = _executor("process").submit(run_in_worker, spec)
+        memory_mb = spec.settings.upload_worker_memory_mb
+        try:
+            future = _executor("process", memory_mb).submit(run_in_worker, spec)
+        except BrokenProcessPool:  # the last worker died (killed, out of memory): a new one
+            _discard("process")
+            future = _executor("process", memory_mb).submit(run_in_worker, spec)
     else:
         future = _executor("thread").submit(run_job, spec, engine)
     future.add_done_callback(lambda f: _worker_died(f, spec, engine))
@@ -104,6 +110,8 @@ def _worker_died(future: Any, spec: JobSpec, engine: Engine) -> None:
     exc = future.exception()
     if exc is None:
         return
+    if isinstance(exc, BrokenProcessPool):
+        _discard("process")
     log.error("upload job %s: worker failed: %r", spec.job_id, exc)
     try:
         _finish(engine, spec.job_id, JobStatus.failed,
@@ -122,18 +130,39 @@ _executors: dict[str, Executor] = {}
 _lock = threading.Lock()
 
 
-def _executor(kind: str) -> Executor:
+def _executor(kind: str, memory_mb: int = 0) -> Executor:
     with _lock:
         ex = _executors.get(kind)
         if ex is None:
             if kind == "process":
                 ex = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_limit_memory,
+                    initargs=(memory_mb,),
                 )
             else:
                 ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pv-upload")
             _executors[kind] = ex
         return ex
+
+
+def _discard(kind: str) -> None:
+    with _lock:
+        ex = _executors.pop(kind, None)
+    if ex is not None:
+        ex.shutdown(wait=False, cancel_futures=False)
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """In a new worker process: cap its address space, so that a file that somehow gets
+    past the reader's limits fails its job (MemoryError, or the worker dies and the job is
+    marked failed) instead of taking the machine's memory from the server."""
+    if memory_mb > 0:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def shutdown() -> None:
