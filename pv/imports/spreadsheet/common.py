@@ -34,6 +34,28 @@ FIELD_COLUMNS = {"usubjid": "USUBJID", "ongoing": "AEONGO"}
 # started anew past this many.
 _INTERN_LIMIT = 100_000
 
+# Reading limits beyond the file's size, unpacked size and rows (pv.settings), so that any
+# file that passes those is read in bounded memory and time (issue 12):
+# - columns: the template has about 24; a value beyond column 64 (BL) refuses the file,
+#   naming the cell, and no row is ever padded further than that;
+MAX_COLUMNS = 64
+# - cells: every cell element of the sheet counts, empty ones too (200,000 rows x 24
+#   template columns is 4.8 million);
+MAX_CELLS = 5_000_000
+# - shared strings: distinct texts of an xlsx (at most a few per row), and their length;
+MAX_SHARED_STRINGS = 1_000_000
+MAX_SHARED_CHARS = 50_000_000
+# - problems found while reading (formulas without a computed value, error cells): the
+#   file is refused once there are more than this many, with the count found so far;
+MAX_READ_PROBLEMS = 1_000
+# - XML elements in one row of the sheet (or one shared string, or between two rows): a
+#   row of 16,384 cells has about 33,000; so that a lxml tree never grows past a few MB;
+MAX_ROW_TAGS = 50_000
+# - XML elements of a part read whole (workbook, relationships, content types, styles);
+MAX_PART_TAGS = 200_000
+# - a CSV field (the csv module's own default limit, stated here).
+MAX_CSV_FIELD = 131_072
+
 
 class UploadRefused(ValueError):
     """The file is refused as a whole (type, macros, size, rows, unsafe XML, corrupt)."""

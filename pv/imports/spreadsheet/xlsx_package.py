@@ -5,6 +5,14 @@ Every part goes through `_Guarded`, which counts the bytes inflated against the
 unpacked-size limit and refuses a DOCTYPE or ENTITY declaration (and any encoding but
 UTF-8, so that the check sees the real bytes) before lxml sees the XML; lxml parses with
 no DTD loading, no entity resolution, no network and no huge-tree mode.
+
+The memory of an lxml tree grows with its elements (~120 bytes each), not with the bytes
+of the file: `<a/>` is four bytes. So the streamed parts (the sheet, the shared strings)
+are refused when one unit (a row, a shared string, or what lies between two) holds more
+than `MAX_ROW_TAGS` elements, counted on the raw bytes as they are inflated, and may hold
+no comment or CDATA section (Excel writes none; either could hide a fake end tag); a part
+read whole may hold at most `MAX_PART_TAGS` elements; shared strings are limited in number
+and total length.
 """
 
 from __future__ import annotations
@@ -17,7 +25,14 @@ from typing import Any
 from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
 
-from pv.imports.spreadsheet.common import UploadRefused, _mb
+from pv.imports.spreadsheet.common import (
+    MAX_PART_TAGS,
+    MAX_ROW_TAGS,
+    MAX_SHARED_CHARS,
+    MAX_SHARED_STRINGS,
+    UploadRefused,
+    _mb,
+)
 from pv.settings import Settings
 
 _MAIN_TYPES = {
@@ -51,12 +66,18 @@ class _Budget:
 
 
 class _Guarded:
-    """A zip member stream that counts inflated bytes and refuses DTDs before lxml sees them."""
+    """A zip member stream that counts inflated bytes and refuses DTDs before lxml sees them.
 
-    def __init__(self, raw: Any, budget: _Budget, name: str):
+    With `unit` (an element name such as b"row"), it also refuses comments and CDATA and
+    counts the tags between two end tags of that element (see the module docstring)."""
+
+    def __init__(self, raw: Any, budget: _Budget, name: str, unit: bytes | None = None):
         self.raw, self.budget, self.name = raw, budget, name
         self.tail = b""
         self.read_bytes = 0
+        self.unit = unit
+        self.unit_end = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?" + unit + rb">") if unit else None
+        self.tags = 0  # tags since the last end of a unit
 
     def read(self, n: int = -1) -> bytes:
         chunk = self.raw.read(_CHUNK if n is None or n < 0 or n > _CHUNK else n)
@@ -69,8 +90,34 @@ class _Guarded:
             if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe:
                 raise UploadRefused(f"{self.name} declares a DOCTYPE or ENTITY (XML entity "
                                     "expansion is not allowed); refused")  # fmt: skip
+            if self.unit is not None:
+                raise UploadRefused(f"{self.name} holds an XML comment or CDATA section, "
+                                    "which spreadsheet programs do not write; refused")  # fmt: skip
+        if self.unit_end is not None:
+            self._count_tags(chunk)
         self.tail = chunk[-16:]
         return chunk
+
+    def _count_tags(self, chunk: bytes) -> None:
+        """Tags per unit: those before the first end of a unit in this chunk close the
+        count carried over; units wholly inside one 64 KB chunk are small by size; the
+        tags after the last end are carried over."""
+        skip = len(self.tail)
+        ends = [m.end() - skip for m in self.unit_end.finditer(self.tail + chunk)  # type: ignore[union-attr]
+                if m.end() > skip]  # fmt: skip
+        if ends:
+            self.tags += chunk.count(b"<", 0, ends[0])
+            self._check_tags()
+            self.tags = chunk.count(b"<", ends[-1])
+        else:
+            self.tags += chunk.count(b"<")
+        self._check_tags()
+
+    def _check_tags(self) -> None:
+        if self.tags > MAX_ROW_TAGS:
+            what = self.unit.decode() if self.unit else "unit"
+            raise UploadRefused(f"{self.name}: one {what} (or what lies between two) holds more "
+                                f"than {MAX_ROW_TAGS:,} XML elements; refused")  # fmt: skip
 
     def _check_encoding(self, chunk: bytes) -> None:
         """UTF-8 only (as Excel writes), so that the DOCTYPE check sees the real bytes."""
@@ -117,17 +164,22 @@ class _Xlsx:
                                 f"{_mb(limit)} allowed; refused")  # fmt: skip
         self.budget = _Budget(limit)
 
-    def open(self, name: str) -> _Guarded:
+    def open(self, name: str, unit: bytes | None = None) -> _Guarded:
         info = self.names.get(name)
         if info is None:
             raise UploadRefused(f"not an xlsx file ({name} is missing)")
-        return _Guarded(self.zf.open(info), self.budget, name)
+        return _Guarded(self.zf.open(info), self.budget, name, unit)
 
     def root(self, name: str) -> Any:
         stream = self.open(name)
         chunks = []
+        tags = 0
         while chunk := stream.read():
             chunks.append(chunk)
+            tags += chunk.count(b"<")
+            if tags > MAX_PART_TAGS:
+                raise UploadRefused(f"{name} holds more than {MAX_PART_TAGS:,} XML elements; "
+                                    "refused")  # fmt: skip
         try:
             parser = etree.XMLParser(remove_comments=True, remove_pis=True, **_SAFE_XML)
             return etree.fromstring(b"".join(chunks), parser=parser)
@@ -177,17 +229,55 @@ def _content_types(x: _Xlsx) -> str:
 
 
 def _shared_strings(x: _Xlsx, name: str) -> list[str]:
+    """The shared strings, at most `MAX_SHARED_STRINGS` of at most `MAX_SHARED_CHARS` in all
+    (the count the <sst> element declares is checked at the first string, then the strings
+    are counted as they are read); read items are removed from the tree in batches."""
     out: list[str] = []
-    stream = x.open(name)
+    chars = 0
+    stream = x.open(name, unit=b"si")
+    t_tag = None
     try:
         for _, si in etree.iterparse(stream, events=("end",), tag="{*}si", **_SAFE_XML):
-            out.append(_string_item(si))
-            si.clear()
-            while si.getprevious() is not None:
-                del si.getparent()[0]
+            if t_tag is None:
+                tag = si.tag
+                t_tag = tag[: tag.index("}") + 1] + "t" if tag.startswith("{") else "t"
+                parent = si.getparent()
+                if parent is not None:
+                    declared = max(_count_attr(parent, "count"), _count_attr(parent, "uniqueCount"))
+                    if declared > MAX_SHARED_STRINGS:
+                        _too_many_strings(f"declares {declared:,}")
+            first = si[0] if len(si) == 1 else None
+            if first is not None and first.tag == t_tag:
+                text = first.text or ""
+            else:
+                text = _string_item(si)
+            out.append(text)
+            chars += len(text)
+            if chars > MAX_SHARED_CHARS:
+                raise UploadRefused(f"the workbook's shared strings are longer than "
+                                    f"{MAX_SHARED_CHARS:,} characters in all; refused")  # fmt: skip
+            if len(out) % 256 == 0:
+                if len(out) > MAX_SHARED_STRINGS:
+                    _too_many_strings(f"holds more than {MAX_SHARED_STRINGS:,}")
+                si.clear()
+                parent = si.getparent()
+                if parent is not None:
+                    del parent[: parent.index(si) + 1]
     except etree.XMLSyntaxError as exc:
         raise UploadRefused(f"not a valid xlsx file ({name}: {exc})") from exc
+    if len(out) > MAX_SHARED_STRINGS:
+        _too_many_strings(f"holds more than {MAX_SHARED_STRINGS:,}")
     return out
+
+
+def _count_attr(el: Any, name: str) -> int:
+    value = el.get(name) or ""
+    return int(value) if value.isdecimal() and len(value) < 19 else 0
+
+
+def _too_many_strings(what: str) -> None:
+    raise UploadRefused(f"the workbook {what} distinct texts (shared strings); at most "
+                        f"{MAX_SHARED_STRINGS:,} may be uploaded at once")  # fmt: skip
 
 
 def _string_item(el: Any) -> str:

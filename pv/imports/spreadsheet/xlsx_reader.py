@@ -6,6 +6,13 @@ date-formatted numbers as ISO 8601 dates, booleans as TRUE/FALSE; a formula with
 computed value and an error cell are reported. Limits: the sheet's declared dimension is
 checked first, then the rows are counted while streaming.
 
+Bounded reading (issue 12): a row is never padded past the last column an upload may use
+(`MAX_COLUMNS`): a value beyond it refuses the file, naming the cell, and an empty cell
+there is skipped, so a sheet of sparse rows with a cell in column XFD costs what its
+cells cost. The cell elements, row elements (1,048,576, as in Excel), shared strings,
+problems found while reading (`MAX_READ_PROBLEMS`) and the XML elements in one row
+(`xlsx_package`) are limited too; each refusal says which limit and where.
+
 openpyxl's read-only mode was measured first: with defusedxml installed it parses through
 the pure-Python XML parser, ~2,500 rows/s on a 22-column sheet. This reader streams with
 lxml `iterparse` (the package's parts vetted by `xlsx_package`); building the tree of
@@ -30,6 +37,9 @@ from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
     DATA_SHEET,
     HEADER_ROW,
+    MAX_CELLS,
+    MAX_COLUMNS,
+    MAX_READ_PROBLEMS,
     ParsedUpload,
     Progress,
     RowError,
@@ -52,6 +62,8 @@ from pv.settings import Settings
 
 _DIGITS = "0123456789"
 _PRUNE = 256  # rows cleared before their elements are removed from the tree
+_SHEET_ROWS = 1_048_576  # the rows of an Excel worksheet
+_FAST_SHARED = 100_000  # shared strings looked up by their index text (the rest by int())
 
 
 def _serial_to_iso(value: float, date1904: bool) -> str:
@@ -87,8 +99,25 @@ def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str) -> int
         n = n * 26 + ord(ch) - 64
     if not 1 <= n <= 16384:
         raise UploadRefused(f"{sheet}: bad cell reference {ref!r}")
-    cache[letters] = n - 1
+    if n <= MAX_COLUMNS:  # a column further right is never cached: see _beyond
+        cache[letters] = n - 1
     return n - 1
+
+
+def _beyond(sheet: str, ref: str) -> UploadRefused:
+    return UploadRefused(
+        f"{sheet}!{ref}: a value beyond column {_col_name(MAX_COLUMNS - 1)}; an upload may use "
+        f"at most {MAX_COLUMNS} columns (the template's columns and a few more). Delete the "
+        "cells right of the table and upload again"
+    )
+
+
+def _too_many_problems(found: int, row_no: int) -> UploadRefused:
+    return UploadRefused(
+        f"{found:,} cells hold a formula without a computed value or a spreadsheet error "
+        f"(more than {MAX_READ_PROBLEMS:,}; reading stopped at row {row_no:,}): paste the "
+        "values instead of formulas and upload again"
+    )
 
 
 def _dimension_rows(ref: str | None) -> int | None:
@@ -144,11 +173,12 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
     rows: list[tuple[int, list[str | None]]] = []
     letters_cache: dict[str, int] = {}
     intern: dict[str, str] = {}
-    shared_of = {str(i): s for i, s in enumerate(shared)}
+    shared_of = {str(i): s for i, s in enumerate(shared[:_FAST_SHARED])}
     expected = 0
     row_no = 0
     read = 0
-    stream = x.open(part)
+    cells = 0
+    stream = x.open(part, unit=b"row")
     ns = None
     tags = ("{*}dimension", "{*}row")
     try:
@@ -168,7 +198,16 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                     expected = max(declared - HEADER_ROW, 0)
                 continue
             r = el.get("r")
-            row_no = int(r) if r and r.isdecimal() else row_no + 1
+            row_no = int(r) if r and r.isdecimal() and len(r) < 9 else row_no + 1
+            read += 1
+            if row_no > _SHEET_ROWS or read > _SHEET_ROWS:
+                raise UploadRefused(f"{sheet_name}: more than {_SHEET_ROWS:,} rows (row "
+                                    f"{row_no:,}), which no worksheet can hold")  # fmt: skip
+            cells += len(el)
+            if cells > MAX_CELLS:
+                raise UploadRefused(f"{sheet_name}: more than {MAX_CELLS:,} cells (at row "
+                                    f"{row_no:,}); upload at most {max_rows:,} rows of the "
+                                    "template's columns at once")  # fmt: skip
             if len(intern) > _INTERN_LIMIT:
                 intern = {}
             values: list[str | None] = []
@@ -177,11 +216,19 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 ref = c.get("r")
                 if ref is None:
                     col += 1
+                    if col >= MAX_COLUMNS:
+                        if len(c):
+                            raise _beyond(sheet_name, f"{_col_name(col)}{row_no}")
+                        continue
                 else:
                     letters = ref.rstrip(_DIGITS)
                     col = letters_cache.get(letters, -1)
                     if col < 0:
                         col = _col_index(letters, letters_cache, sheet_name, ref)
+                        if col >= MAX_COLUMNS:
+                            if len(c):
+                                raise _beyond(sheet_name, ref)
+                            continue
                 if not len(c):
                     continue
                 first = c[0]
@@ -227,6 +274,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                         problems.append(RowError(row_no, _col_name(col), "",
                                                  "a formula without a computed value; paste "
                                                  "values instead"))  # fmt: skip
+                        if len(problems) > MAX_READ_PROBLEMS:
+                            raise _too_many_problems(len(problems), row_no)
                         continue
                 else:
                     continue
@@ -244,8 +293,10 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 elif t == "b":
                     text = "TRUE" if text.strip() in ("1", "true") else "FALSE"
                 elif t == "e":
-                    problems.append(RowError(row_no, _col_name(col), text,
+                    problems.append(RowError(row_no, _col_name(col), text[:100],
                                              "the cell holds a spreadsheet error"))  # fmt: skip
+                    if len(problems) > MAX_READ_PROBLEMS:
+                        raise _too_many_problems(len(problems), row_no)
                     continue
                 # "inlineStr", "str" (a formula's text result), "d" (ISO date): as stored.
                 text = intern.setdefault(text, text)
@@ -258,7 +309,6 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 else:
                     values[col] = text
             el.clear()
-            read += 1
             if read % _PRUNE == 0:
                 parent = el.getparent()
                 if parent is not None:
