@@ -1,0 +1,324 @@
+"""One corpus of bad values, fed to every path that stores them: the JSON API, the web forms,
+the spreadsheet upload (`import_upload`, called directly) and the command line. Each path
+must refuse each value with the same field and the same message (the rules of
+`pv.inputs`), and store nothing (rows counted before and after).
+
+Paths per kind of field:
+
+- event text (AETERM, NARRATIVE) and onset date (AESTDTC): API, event form, upload;
+- SUBJID, consent date, randomization before consent: API, subject form, `subject add`;
+- site id and site name: `site add` (the only path that creates sites).
+
+A lone surrogate cannot travel in a UTF-8 form or file: it is fed to the API (JSON "\\ud800"
+escapes carry it) and the CLI only. A NUL character makes the upload refuse the whole file
+(the CSV reader's rule, before any field is read; XML cannot hold one): tested as such.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import lxml.html
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from pv.audit.models import AuditEntry
+from pv.audit.service import Actor
+from pv.cli import main
+from pv.db import _engines, read_session
+from pv.events.models import AdverseEvent
+from pv.imports.spreadsheet import import_upload
+from pv.settings import get_settings
+from pv.study.models import Site, Subject
+from tests.web.webhelpers import IRR, login
+
+API = "/api/v1"
+# (label, value, what the message must say); every value is refused on every path.
+TEXT = [
+    ("NUL", "fever\x00chills", "NUL character (U+0000)"),
+    ("bell", "fever\x07chills", "control characters (U+0007)"),
+    ("escape", "fever\x1b[31m", "control characters (U+001B)"),
+    ("C1", "fever\x85chills", "control characters (U+0085)"),
+    ("RLO", "fever \u202egnp.exe", "override or isolate characters (U+202E)"),
+    ("LRE", "fever \u202ax", "override or isolate characters (U+202A)"),
+    ("LRI", "fever \u2066x\u2069", "override or isolate characters (U+2066)"),
+    ("PDI", "fever \u2069", "override or isolate characters (U+2069)"),
+    ("surrogate", "fever\ud800", "unpaired surrogate"),
+    ("10,000 characters", "x" * 10_000, "at most"),
+]
+NOT_IN_UTF8 = {"surrogate"}  # forms and files are UTF-8: the value cannot travel there
+IDENTIFIERS = [
+    ("dot-dot", "../x", "is not a valid id"),
+    ("formula", "=1+1", "is not a valid id"),
+    ("plus", "+1", "is not a valid id"),
+    ("at", "@SUM(A1)", "is not a valid id"),
+    ("minus", "-1", "is not a valid id"),
+    ("slash", "a/b", "is not a valid id"),
+    ("space", "a b", "is not a valid id"),
+    ("Chinese", "受试者1", "is not a valid id"),
+    ("41 characters", "a" * 41, "at most 40 characters"),
+    *[(label, value.replace("fever", "S"), says) for label, value, says in TEXT],
+]
+DATES = [
+    ("Arabic-Indic digits", "٢٠٢١-٠٣-١٥", "digits 0-9"),
+    ("full-width digits", "２０２１-０３-１５", "digits 0-9"),
+    ("Devanagari digits", "२०२१-०३-१५", "digits 0-9"),
+    ("mixed digits", "2021-0٣-15", "digits 0-9"),
+]
+GOOD_TEXT = "发热伴寒战 (fever with chills), 输注后30分钟"  # Chinese stays allowed
+
+
+# --- the paths --------------------------------------------------------------------------------
+
+
+def _counts(env) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
+    with read_session(env.engine) as s:
+        return tuple(  # type: ignore[return-value]
+            s.exec(select(func.count()).select_from(model)).one()
+            for model in (AdverseEvent, Subject, Site, AuditEntry)
+        )
+
+
+def _form_errors(html: str) -> dict[str, str]:
+    doc = lxml.html.document_fromstring(html)
+    return {
+        el.get("id")[len("error-") :].replace("-", "."): el.text_content()
+        for el in doc.find_class("field-error")
+    }
+
+
+def _event_json(env, **changes: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    body = {
+        "usubjid": env.ids["own"][2], "aeterm": IRR["aeterm"], "aelltcd": IRR["aelltcd"],
+        "aetoxgr": int(IRR["aetoxgr"]), "aeser": IRR["aeser"], "aestdtc": IRR["aestdtc"],
+        "aeendtc": IRR["aeendtc"], "aeout": IRR["aeout"],
+        "aerel": {"belimumab": IRR["aerel.belimumab"], "prednisone": IRR["aerel.prednisone"]},
+    }  # fmt: skip
+    return body | changes
+
+
+def api_event(env, field: str, value: str, **more: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    # json.dumps escapes a lone surrogate as \\ud800, which is valid JSON
+    payload = json.dumps(_event_json(env, **more, **{field: value}))
+    r = env.client.post(f"{API}/events", content=payload, headers={
+        **env.auth("inv1"), "content-type": "application/json"})  # fmt: skip
+    assert r.status_code in (201, 422), r.text[:300]
+    return {} if r.status_code == 201 else {e["field"]: e["message"] for e in r.json()["errors"]}
+
+
+def form_event(env, field: str, value: str, **more: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    client, csrf = env.inv1
+    form = {**IRR, "subject_id": str(env.ids["own"][0]), "action": "submit", "csrf_token": csrf}
+    form.update(more)
+    form[field] = value
+    r = client.post("/events", data=form, follow_redirects=False)
+    assert r.status_code in (303, 422), r.text[:300]
+    return {} if r.status_code == 303 else _form_errors(r.text)
+
+
+UPLOAD_COLUMNS = ["USUBJID", "AETERM", "AELLTCD", "AETOXGR", "AESER", "AESTDTC", "AEENDTC",
+                  "AEOUT", "AEREL_BELIMUMAB", "AEREL_PREDNISONE", "NARRATIVE"]  # fmt: skip
+
+
+def upload_event(env, field: str, value: str, **more: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    row = {"USUBJID": env.ids["own"][2], "AETERM": IRR["aeterm"], "AELLTCD": IRR["aelltcd"],
+           "AETOXGR": IRR["aetoxgr"], "AESER": IRR["aeser"], "AESTDTC": IRR["aestdtc"],
+           "AEENDTC": IRR["aeendtc"], "AEOUT": IRR["aeout"],
+           "AEREL_BELIMUMAB": IRR["aerel.belimumab"],
+           "AEREL_PREDNISONE": IRR["aerel.prednisone"], "NARRATIVE": ""}  # fmt: skip
+    row.update({k.upper(): v for k, v in more.items()})
+    row[field.upper()] = value
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(UPLOAD_COLUMNS)
+    writer.writerow([row[c] for c in UPLOAD_COLUMNS])
+    result = import_upload(engine=env.engine, actor=Actor.system("tests"), study_id=env.study_id,
+                           site_ids=None, filename="ae.csv",
+                           data=out.getvalue().encode("utf-8"))  # fmt: skip
+    if result.refused is not None:
+        return {"(file)": result.refused}
+    return {e.column.lower(): e.reason for e in result.errors}
+
+
+def _subject_json(env, **changes: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    body = {"study_id": env.study_id, "site": "01", "subjid": "C-0001", "arm": "PRED",
+            "consent_date": "2021-02-01", "randomization_date": "2021-02-03"}  # fmt: skip
+    return body | changes
+
+
+def api_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    payload = json.dumps(_subject_json(env, **changes))
+    r = env.client.post(f"{API}/subjects", content=payload, headers={
+        **env.auth("inv1"), "content-type": "application/json"})  # fmt: skip
+    assert r.status_code in (201, 422), r.text[:300]
+    return {} if r.status_code == 201 else {e["field"]: e["message"] for e in r.json()["errors"]}
+
+
+def form_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    client, csrf = env.inv1
+    body = _subject_json(env, **changes)
+    form = {"site": str(env.site1.id), "subjid": body["subjid"], "arm": str(env.arms["PRED"].id),
+            "consent_date": body["consent_date"],
+            "randomization_date": body["randomization_date"], "csrf_token": csrf}  # fmt: skip
+    r = client.post("/subjects", data=form, follow_redirects=False)
+    assert r.status_code in (303, 422), r.text[:300]
+    return {} if r.status_code == 303 else _form_errors(r.text)
+
+
+def _cli_problems(err: str) -> dict[str, str]:
+    """`error: field: message; field: message` -> {field: message}."""
+    assert err.startswith("error: "), err
+    out = {}
+    for part in err[len("error: ") :].rstrip("\n").split("; "):
+        field, _, message = part.partition(": ")
+        out[field] = message
+    return out
+
+
+def cli_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    body = _subject_json(env, **changes)
+    code, err = env.cli("subject", "add", "--study", env.study_id, "--site", "01",
+                        "--subjid", body["subjid"], "--arm", "PRED",
+                        "--consent", body["consent_date"],
+                        "--randomized", body["randomization_date"])  # fmt: skip
+    return {} if code == 0 else _cli_problems(err)
+
+
+def cli_site(env, field: str, value: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    values = {"site": "07", "site_name": "Seventh Site Hospital"} | {field: value}
+    code, err = env.cli("site", "add", "--study", env.study_id, "--id", values["site"],
+                        "--name", values["site_name"])  # fmt: skip
+    return {} if code == 0 else _cli_problems(err)
+
+
+EVENT_PATHS: dict[str, Callable[..., dict[str, str]]] = {
+    "api": api_event, "form": form_event, "upload": upload_event}  # fmt: skip
+SUBJECT_PATHS: dict[str, Callable[..., dict[str, str]]] = {
+    "api": api_subject, "form": form_subject, "cli": cli_subject}  # fmt: skip
+
+
+@pytest.fixture
+def env(world, db_url, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """The web world, logged in as inv1 (site 01), and the CLI on the same database."""
+    monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+
+    def cli(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        return code, capsys.readouterr().err
+
+    world.cli = cli
+    world.inv1 = login(world.app, "inv1")
+    yield world
+    get_settings.cache_clear()
+    engine = _engines.pop(db_url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _same_refusal(env, paths, call, field, says) -> None:  # type: ignore[no-untyped-def]
+    before = _counts(env)
+    messages = {}
+    for name, path in paths.items():
+        problems = call(path)
+        assert field in problems, (name, field, problems)
+        messages[name] = problems[field]
+        assert _counts(env) == before, (name, "something was stored")
+    assert says in next(iter(messages.values())), messages
+    assert len(set(messages.values())) == 1, messages  # the very same message everywhere
+
+
+# --- the corpus -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["aeterm", "narrative"])
+@pytest.mark.parametrize(("label", "value", "says"), TEXT, ids=[t[0] for t in TEXT])
+def test_event_text(env, field, label, value, says):
+    paths = {k: v for k, v in EVENT_PATHS.items() if label not in NOT_IN_UTF8 or k == "api"}
+    if label == "NUL":
+        # The CSV reader refuses a file holding NUL as a whole, before reading a field (and
+        # XML, hence xlsx, cannot hold one): a refusal of the file, not of the field.
+        before = _counts(env)
+        assert upload_event(env, field, value) == {
+            "(file)": "not a CSV file (it contains binary data)"}  # fmt: skip
+        assert _counts(env) == before
+        paths.pop("upload")
+    _same_refusal(env, paths, lambda path: path(env, field, value), field, says)
+
+
+@pytest.mark.parametrize(("label", "value", "says"), DATES, ids=[d[0] for d in DATES])
+def test_event_dates_take_ascii_digits_only(env, label, value, says):
+    _same_refusal(env, EVENT_PATHS, lambda path: path(env, "aestdtc", value), "aestdtc", says)
+
+
+@pytest.mark.parametrize(("label", "value", "says"), IDENTIFIERS, ids=[i[0] for i in IDENTIFIERS])
+def test_subjid(env, label, value, says):
+    paths = {k: v for k, v in SUBJECT_PATHS.items() if label not in NOT_IN_UTF8 or k != "form"}
+    _same_refusal(env, paths, lambda path: path(env, subjid=value), "subjid", says)
+
+
+@pytest.mark.parametrize(("label", "value", "says"), DATES, ids=[d[0] for d in DATES])
+def test_subject_dates_take_ascii_digits_only(env, label, value, says):
+    _same_refusal(env, SUBJECT_PATHS, lambda path: path(env, consent_date=value),
+                  "consent_date", says)  # fmt: skip
+
+
+def test_randomization_before_consent(env):
+    _same_refusal(env, SUBJECT_PATHS,
+                  lambda path: path(env, consent_date="2021-02-03",
+                                    randomization_date="2021-02-01"),
+                  "randomization_date", "precedes consent")  # fmt: skip
+
+
+def test_dates_in_the_future(env):
+    _same_refusal(env, SUBJECT_PATHS, lambda path: path(env, consent_date="2999-01-01",
+                                                        randomization_date="2999-01-02"),
+                  "consent_date", "in the future")  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "value", "says"), IDENTIFIERS, ids=[i[0] for i in IDENTIFIERS])
+def test_site_id(env, label, value, says):
+    if label == "41 characters":
+        says = "at most 20 characters"
+    _same_refusal(env, {"cli": cli_site}, lambda path: path(env, "site", value), "site", says)
+
+
+@pytest.mark.parametrize(("label", "value", "says"), TEXT[:-1], ids=[t[0] for t in TEXT[:-1]])
+def test_site_name(env, label, value, says):
+    _same_refusal(env, {"cli": cli_site}, lambda path: path(env, "site_name", value),
+                  "site_name", says)  # fmt: skip
+
+
+# --- what is allowed stays allowed ------------------------------------------------------------
+
+
+def test_same_day_randomization_and_chinese_text_are_stored_on_every_path(env):
+    """The refusals above are not a path that refuses everything: valid values, Chinese
+    text among them, are stored by each path (subjects: API, form, CLI; events: API, form)."""
+    for n, (name, path) in enumerate(SUBJECT_PATHS.items()):
+        before = _counts(env)[1]
+        assert path(env, subjid=f"OK-{n}.{name}_1", consent_date="2021-02-01",
+                    randomization_date="2021-02-01") == {}, name  # fmt: skip
+        assert _counts(env)[1] == before + 1, name
+    for n, name in enumerate(("api", "form")):  # onsets differ: no duplicate events
+        before = _counts(env)[0]
+        more = {"aestdtc": f"2021-05-0{n + 1}", "aeendtc": "2021-12-01"}
+        assert EVENT_PATHS[name](env, "aeterm", GOOD_TEXT, **more) == {}, name
+        lines = "第一行\r\n第二行\twith a tab"
+        more = {"aestdtc": f"2021-06-0{n + 1}", "aeendtc": "2021-12-01"}
+        assert EVENT_PATHS[name](env, "narrative", lines, **more) == {}, name
+        assert _counts(env)[0] == before + 2, name
+    with read_session(env.engine) as s:
+        terms = s.exec(select(AdverseEvent.aeterm)).all()
+    assert terms.count(GOOD_TEXT) == 2
+
+
+def test_the_upload_stores_chinese_text(env):
+    before = _counts(env)[0]
+    assert upload_event(env, "aeterm", GOOD_TEXT, aestdtc="2021-07-01", aeendtc="2021-12-01") == {}
+    assert _counts(env)[0] == before + 1
