@@ -34,7 +34,8 @@ from sqlmodel import Session, select
 
 from pv.audit.models import AuditEntry
 from pv.audit.service import Actor
-from pv.events.models import AdverseEvent, Status
+from pv.events.duplicates import DuplicateKey, Seen, duplicate_key, stored_keys
+from pv.events.models import AdverseEvent, BulkWrite, Status
 from pv.events.rules import EventInput, check_event
 from pv.events.service import (
     EVENT_FIELDS,
@@ -76,10 +77,17 @@ def gc_paused() -> Iterator[None]:
 
 
 class BulkRow(NamedTuple):
-    """One event to create: the subject's USUBJID and the event as entered."""
+    """One event to create: the subject's USUBJID and the event as entered.
+
+    `confirm_duplicate`: store it even when it is a likely duplicate (pv.events.duplicates)
+    of an earlier row or a stored event. `line`: where the row comes from (a sheet row
+    number), used to name an earlier row in a duplicate message; 0 names it by position.
+    """
 
     usubjid: str
     data: EventInput
+    confirm_duplicate: bool = False
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,10 +173,20 @@ class BulkContext:
 
 class _Prepared(NamedTuple):
     """A checked row: the event's columns up to `aesi` (see EVENT_COLUMNS), AESEQ and
-    status left for `insert_events` to fill in."""
+    status left for `insert_events` to fill in; `index`, its position in the rows given to
+    `prepare_events`; `confirmed`, whether it may duplicate a stored event."""
 
     subject_id: int
     values: tuple[Any, ...]
+    index: int = -1
+    confirmed: bool = False
+
+
+class PreparedRows(list[_Prepared]):
+    """What `prepare_events` returns: the checked rows, and `stored`, the duplicate keys and
+    each subject's last AESEQ as read then (`insert_events` re-reads only what came since)."""
+
+    stored: Seen | None = None
 
 
 class _Subject(NamedTuple):
@@ -186,14 +204,18 @@ class _Subject(NamedTuple):
 
 def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
                    on_row: Callable[[int], None] | None = None,
-                   ) -> tuple[list[_Prepared], list[RowIssue], list[RowIssue]]:  # fmt: skip
+                   ) -> tuple[PreparedRows, list[RowIssue], list[RowIssue]]:  # fmt: skip
     """Check and derive every row: (prepared rows, errors, warnings). No writes.
 
     Per row this is `clean_input`, `check_event`, `derived_fields` and `aesi_value`, as
     `create_event` does; what depends only on the subject, the coded term or a repeated
     per-drug answer is looked up once and reused for the rows that share it.
+
+    Likely duplicates (pv.events.duplicates) of an earlier row or of a stored event (read
+    with one query per 500 subjects through the context's session) are errors of field
+    `confirm_duplicate`, unless the row is confirmed: then a warning names what it repeats.
     """
-    prepared: list[_Prepared] = []
+    prepared = PreparedRows()
     errors: list[RowIssue] = []
     warnings: list[RowIssue] = []
     now_date: date = today()
@@ -205,6 +227,8 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
     shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     derived: dict[tuple[int, int, int], dict[str, Any]] = {}  # (term, aerel, aeacn) ids
     aesi_of: dict[str | None, tuple[str, bool]] = {}  # code -> (AESI keys, onset matters)
+    first_of: dict[DuplicateKey, int] = {}  # duplicate key -> the first row holding it
+    keyed: list[tuple[int, DuplicateKey]] = []  # rows with a duplicate key
     for i, row in enumerate(rows):
         if on_row is not None and i and i % 1000 == 0:
             on_row(i)
@@ -219,6 +243,10 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
         if not is_clean(data):
             data = clean_input(data)
         code = data.aelltcd
+        key = duplicate_key(subj.id, code, data.aestdtc)
+        if key is not None:
+            first_of.setdefault(key, i)
+            keyed.append((i, key))
         term = None if (no_release or not code) else terms.get(code)
         findings = check_event(data, term=term, drug_keys=subj.drug_keys,
                                consent_date=subj.consent_date, today=now_date,
@@ -249,10 +277,58 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
             data.aeser, data.aesdth, data.aeslife, data.aeshosp, data.aesdisab, data.aescong,
             data.aesmie, rel, acn, x["related"], x["drug_withdrawn"], data.aeout, data.aestdtc,
             data.aeendtc, data.ongoing, data.aecontrt, data.narrative, value,
-        )))  # fmt: skip
+        ), i, row.confirm_duplicate))  # fmt: skip
+    if keyed:
+        session = ctx._session
+        stored = None
+        if session is not None:
+            stored = prepared.stored = stored_keys(session, {k[0] for _, k in keyed})
+        refused = _duplicates(rows, keyed, first_of, stored, errors, warnings)
+        if refused:
+            prepared[:] = [p for p in prepared if p.index not in refused]
     if on_row is not None:
         on_row(len(rows))
     return prepared, errors, warnings
+
+
+DUPLICATE_FIELD = "confirm_duplicate"
+_CONFIRM_HINT = "confirm it (CONFIRM_DUPLICATE = Y) to store it anyway"
+
+
+def _duplicate_message(what: str) -> str:
+    return f"likely duplicate of {what}: same subject, coded term and onset day; {_CONFIRM_HINT}"
+
+
+def _row_name(rows: Sequence[BulkRow], index: int) -> str:
+    line = rows[index].line
+    return f"row {line}" if line else f"row #{index + 1} of the upload"
+
+
+def _stored_name(usubjid: str, seq: int, event_id: int) -> str:
+    return f"{usubjid.strip()} AESEQ {seq} (event {event_id}), already stored"
+
+
+def _duplicates(rows: Sequence[BulkRow], keyed: list[tuple[int, DuplicateKey]],
+                first_of: dict[DuplicateKey, int], stored: Seen | None,
+                errors: list[RowIssue], warnings: list[RowIssue]) -> set[int]:  # fmt: skip
+    """Report each keyed row that repeats a stored event or an earlier row (the stored
+    event is named first: it is what a re-upload repeats); returns the rows refused."""
+    refused: set[int] = set()
+    for i, key in keyed:
+        hit = stored.get(key) if stored is not None else None
+        if hit is not None:
+            what = _stored_name(rows[i].usubjid, hit[1], hit[0])
+        elif first_of[key] != i:
+            what = _row_name(rows, first_of[key])
+        else:
+            continue
+        if rows[i].confirm_duplicate:
+            warnings.append(RowIssue(i, DUPLICATE_FIELD,
+                                     f"stored although a likely duplicate of {what}"))  # fmt: skip
+        else:
+            errors.append(RowIssue(i, DUPLICATE_FIELD, _duplicate_message(what)))
+            refused.add(i)
+    return refused
 
 
 _MISSING: Any = object()
@@ -328,8 +404,20 @@ def insert_events(*, session: Session, actor: Actor, prepared: Sequence[_Prepare
 
     AESEQ continues each subject's sequence; the subjects' rows are locked first, as
     `create_event` does, so concurrent creates for them queue behind this transaction.
+
+    Likely duplicates are checked again once the subjects are locked: an event stored
+    since `prepare_events` read them (the same file uploaded twice at once, a form) that a
+    row not confirmed repeats refuses the whole write (`BulkValidationFailed`, raised before
+    anything is written). Only subjects whose last AESEQ grew since are read again (AESEQ
+    only grows, under the subject's lock); rows prepared elsewhere (a plain list, without
+    `stored`) are checked against every stored event of their subjects.
+
+    The review queue's tally: on SQLite the per-row trigger is paused for this insert
+    (marker table bulk_write, inside this transaction) and the new events are counted
+    once with one grouped upsert; PostgreSQL counts them per statement (migration 0005).
     """
     seqs = _last_seq(session, (p.subject_id for p in prepared))
+    _recheck(session, prepared, seqs)
     now = utcnow()
     status = Status.submitted.value if submit else Status.draft.value
     action = "submit" if submit else "create"
@@ -354,17 +442,61 @@ def insert_events(*, session: Session, actor: Actor, prepared: Sequence[_Prepare
         writer = _CoreWriter(session, table, audit)
     head = (actor.user_id, actor.username, action, "adverse_event")  # audit columns 2-5
     ids: list[int] = []
-    for start in range(0, len(prepared), BATCH):
-        rows = []
-        for sid, v in prepared[start : start + BATCH]:
-            seq = seqs[sid] = seqs.get(sid, 0) + 1
-            rows.append((*v[:3], seq, status, *v[5:], *tail))
-        new_ids = writer.events(rows)
-        writer.audit(now, head, new_ids, rows)
-        ids.extend(new_ids)
-        if on_row is not None:
-            on_row(len(ids))
+    if not prepared:
+        return ids
+    bulk = writer if isinstance(writer, _SqliteWriter) else None
+    after = bulk.pause_tally() if bulk is not None else 0
+    try:
+        for start in range(0, len(prepared), BATCH):
+            rows = []
+            for p in prepared[start : start + BATCH]:
+                sid, v = p[0], p[1]
+                seq = seqs[sid] = seqs.get(sid, 0) + 1
+                rows.append((*v[:3], seq, status, *v[5:], *tail))
+            new_ids = writer.events(rows)
+            writer.audit(now, head, new_ids, rows)
+            ids.extend(new_ids)
+            if on_row is not None:
+                on_row(len(ids))
+        if bulk is not None:
+            bulk.count_tally(after)
+    finally:
+        if bulk is not None:
+            bulk.resume_tally()
     return ids
+
+
+_CODE, _ONSET = EVENT_COLUMNS.index("aelltcd"), EVENT_COLUMNS.index("aestdtc")
+
+
+def _recheck(session: Session, prepared: Sequence[_Prepared], seqs: dict[int, int]) -> None:
+    """Refuse rows that repeat an event stored since they were prepared (see insert_events)."""
+    candidates = {p[0] for p in prepared if not p.confirmed and p[1][_CODE] and p[1][_ONSET]}
+    stored = getattr(prepared, "stored", None)
+    if stored is None:
+        changed = {s for s in candidates if seqs.get(s, 0) > 0}
+        above = None
+    else:
+        changed = {s for s in candidates if seqs.get(s, 0) > stored.last_seq.get(s, 0)}
+        above = stored.last_seq
+    if not changed:
+        return
+    fresh = stored_keys(session, changed, above=above)
+    if not fresh:
+        return
+    names = dict(session.exec(select(Subject.id, Subject.usubjid).where(
+        Subject.id.in_(sorted(changed)))).all())  # type: ignore[union-attr]  # fmt: skip
+    errors = []
+    for n, p in enumerate(prepared):
+        if p.confirmed or p[0] not in changed:
+            continue
+        hit = fresh.get(duplicate_key(p[0], p[1][_CODE], p[1][_ONSET]))  # type: ignore[arg-type]
+        if hit is not None:
+            what = _stored_name(names.get(p[0], "?"), hit[1], hit[0])
+            errors.append(RowIssue(p.index if p.index >= 0 else n, DUPLICATE_FIELD,
+                                   _duplicate_message(what)))  # fmt: skip
+    if errors:
+        raise BulkValidationFailed(errors)
 
 
 class _CoreWriter:
@@ -485,8 +617,25 @@ class _SqliteWriter:
         self.new_sql = (f"SELECT id, subject_id, aeseq FROM {q.format_table(table)} "
                         "WHERE id > ?")  # fmt: skip
         self.json = _fast_json(proc(table, "aerel") or _same)
+        marker = q.format_table(BulkWrite.__table__)  # type: ignore[attr-defined]
+        self.pause_sql = f"INSERT INTO {marker} DEFAULT VALUES"
+        self.resume_sql = f"DELETE FROM {marker}"
         self.small: dict[int, tuple[Any, Any]] = {}  # aerel/aeacn objects repeat a lot
         self.changes = _changes_text(proc(audit, "changes") or _same, self._small_json)
+
+    def pause_tally(self) -> int:
+        """Pause the per-row tally trigger for this transaction's inserts (migration 0005);
+        returns the largest event id before them (the new ones are above it: the write
+        transaction excludes other writers)."""
+        self.conn.exec_driver_sql(self.pause_sql)
+        return int(self.conn.exec_driver_sql(self.max_sql).scalar() or 0)
+
+    def count_tally(self, after: int) -> None:
+        """Count the events above id `after` into the tally: one grouped upsert."""
+        self.conn.exec_driver_sql(_TALLY_SQL, (after,))
+
+    def resume_tally(self) -> None:
+        self.conn.exec_driver_sql(self.resume_sql)
 
     def _small_json(self, value: dict[str, Any]) -> Any:
         # Keyed by identity: prepare_events shares one dict among equal answers (and the
@@ -529,6 +678,19 @@ class _SqliteWriter:
         with _nulls_bound_directly():
             self.conn.exec_driver_sql(self.audit_sql, params)
 
+
+# The review queue's tally of the events above an id, grouped by its key as the triggers of
+# migration 0002 count one event (pv.review.models.QueueTally).
+_TALLY_KEY = "study_id, site_id, arm_id, status, serious, grade3, aesi"
+_TALLY_SQL = (
+    f"INSERT INTO queue_tally ({_TALLY_KEY}, n) "
+    "SELECT e.study_id, e.site_id, COALESCE(s.arm_id, 0), e.status, "
+    "CASE WHEN e.aeser IS NULL THEN -1 WHEN e.aeser THEN 1 ELSE 0 END, "
+    "CASE WHEN e.aetoxgr >= 3 THEN 1 ELSE 0 END, COALESCE(e.aesi, ''), count(*) "
+    "FROM adverseevent e LEFT JOIN subject s ON s.id = e.subject_id WHERE e.id > ? "
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+    f"ON CONFLICT ({_TALLY_KEY}) DO UPDATE SET n = queue_tally.n + excluded.n"
+)
 
 _LITERAL_TEXT = re.compile(r"[0-9A-Za-z_ :.+-]{0,64}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from pv.audit.service import Actor, diff, record
 from pv.events.dates import parse_dtc
+from pv.events.duplicates import DuplicateEvent, confirmed, find_duplicates
 from pv.events.models import RELATED_VALUES, AdverseEvent, Status
 from pv.events.rules import EventInput, Findings, check_event
 from pv.exposure.models import Exposure
@@ -205,7 +206,14 @@ def validate(session: Session, subject: Subject, data: EventInput, *, submit: bo
 
 
 def create_event(*, session: Session, actor: Actor, subject: Subject, data: EventInput,
-                 submit: bool = False) -> tuple[AdverseEvent, Findings]:  # fmt: skip
+                 submit: bool = False, confirm_duplicate: bool | Collection[int] = False
+                 ) -> tuple[AdverseEvent, Findings]:  # fmt: skip
+    """Store a new event (a draft, or submitted with `submit`).
+
+    Raises `ValidationFailed` with every problem, or `DuplicateEvent` when the event is a
+    likely duplicate of stored events (pv.events.duplicates) that `confirm_duplicate` does
+    not cover: True confirms any, a collection of event ids only those events.
+    """
     data = _clean(data)
     findings, term, label, drugs = validate(session, subject, data, submit=submit)
     if not findings.ok:
@@ -217,6 +225,12 @@ def create_event(*, session: Session, actor: Actor, subject: Subject, data: Even
     session.exec(
         select(Subject.id).where(Subject.id == subject.id).with_for_update(key_share=True)
     ).one()
+    # Checked under the subject's lock: the same event posted twice at once is refused once.
+    if confirm_duplicate is not True:
+        found = find_duplicates(session, subject_id=subject.id, aelltcd=data.aelltcd,  # type: ignore[arg-type]
+                                aestdtc=data.aestdtc)  # fmt: skip
+        if found and not confirmed(confirm_duplicate, found):
+            raise DuplicateEvent(found)
     seq = session.exec(
         select(func.coalesce(func.max(AdverseEvent.aeseq), 0)).where(
             AdverseEvent.subject_id == subject.id)

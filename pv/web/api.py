@@ -290,7 +290,8 @@ def get_event(auth: Reader, session: DB, event_id: EventId) -> sch.EventOut:
 
 
 _FLAGS = {"aeser", "aeongo", *SERIOUS_CRITERIA}
-_FIELDS = tuple(f for f in sch.EventIn.model_fields if f not in ("usubjid", "submit"))
+_FIELDS = tuple(f for f in sch.EventIn.model_fields
+                if f not in ("usubjid", "submit", "confirm_duplicate"))  # fmt: skip
 
 
 def _overlay(
@@ -316,7 +317,12 @@ def _overlay(
     return data
 
 
-@router.post("/events", status_code=201, response_model=sch.EventOut, responses=INVALID)
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=sch.EventOut,
+    responses={**INVALID, 409: {"model": sch.Duplicate, "description": "likely duplicate"}},
+)
 def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
     """Report an adverse event.
 
@@ -324,6 +330,11 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
     which saves a draft to complete later with PATCH. An unknown USUBJID, or another site's,
     is `422 usubjid: no such subject` (the body was understood, it names nothing the caller
     can see), exactly as for a subject that does not exist.
+
+    A likely duplicate (a stored event of the subject, drafts included, with the same coded
+    term and onset day: AESTDTC up to the day, a partial date matching only the same
+    partial date) is `409` with `duplicate_of`, the ids of those events, and nothing is
+    stored, unless the body says `"confirm_duplicate": true`.
     """
 
     def work(session: Session) -> sch.EventOut:
@@ -336,10 +347,15 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
         data = _overlay(EventInput(), body, _FIELDS)
         try:
             event, findings = service.create_event(
-                session=session, actor=auth.actor, subject=subject, data=data, submit=body.submit
-            )
+                session=session, actor=auth.actor, subject=subject, data=data,
+                submit=body.submit, confirm_duplicate=body.confirm_duplicate,
+            )  # fmt: skip
         except service.ValidationFailed as exc:
             raise _errors(exc.findings.errors) from None
+        except service.DuplicateEvent as exc:
+            raise _Reply(409, {"detail": f"{exc}; post again with \"confirm_duplicate\": "
+                                         "true to store it anyway",
+                               "duplicate_of": exc.existing_ids}) from None  # fmt: skip
         return _full(session, event, findings.warnings)
 
     return _write(request, work)

@@ -194,6 +194,11 @@ class EventIn(_EventFields):
     submit: bool = Field(
         default=True, description="false: save a draft (completeness rules wait for the submission)"
     )
+    confirm_duplicate: bool = Field(
+        default=False,
+        description="true: store it even when it is a likely duplicate (same subject, coded "
+        "term and onset day as a stored event), which is otherwise 409 with `duplicate_of`",
+    )
 
 
 class EventPatch(_EventFields):
@@ -264,6 +269,15 @@ class Conflict(BaseModel):
 
     detail: str
     current: EventOut
+
+
+class Duplicate(BaseModel):
+    """409: a likely duplicate of the stored events `duplicate_of` (ids, oldest first): the
+    same subject, coded term and onset day. Post again with `"confirm_duplicate": true` to
+    store it anyway."""
+
+    detail: str
+    duplicate_of: list[int]
 
 
 def problem(issue: Issue) -> Problem:

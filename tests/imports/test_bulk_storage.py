@@ -48,7 +48,8 @@ def test_bulk_rows_and_audit_are_those_of_create_event(upload_study, submit: boo
         single = [create_event(session=s, actor=ACTOR, subject=subj, data=d, submit=submit)[0].id
                   for d in inputs]  # fmt: skip
     with write_session(env.engine) as s:
-        rows = [BulkRow(env.subject("0012"), d) for d in inputs]
+        # The same events again: likely duplicates, confirmed (that changes nothing stored).
+        rows = [BulkRow(env.subject("0012"), d, confirm_duplicate=True) for d in inputs]
         bulk = create_events_bulk(session=s, actor=ACTOR, study_id=env.study_id, rows=rows,
                                   submit=submit)  # fmt: skip
     sqlite = env.engine.dialect.name == "sqlite"

@@ -168,7 +168,10 @@ def test_template_round_trip(upload_study):
 
 def test_1000_rows_with_a_bad_row_999_store_nothing(upload_study):
     env = upload_study
-    rows = [good(env.subject("0012"), AETERM=f"headache {i}") for i in range(1000)]
+    # One onset day per row: the same subject, term and onset would be likely duplicates.
+    days = [date(2021, 2, 1) + timedelta(days=i) for i in range(1000)]
+    rows = [good(env.subject("0012"), AETERM=f"headache {i}", AESTDTC=str(d),
+                 AEENDTC=str(d + timedelta(days=2))) for i, d in enumerate(days)]  # fmt: skip
     # Sheet row 999 (header = row 1): Anaphylaxis has no grade 1.
     rows[997] = good(env.subject("0012"), AELLTCD=ANAPHYLAXIS, AETOXGR="1")
     result = upload(env, xlsx(rows))
@@ -190,12 +193,12 @@ def test_every_problem_is_reported_with_row_column_value_and_reason(upload_study
     env = upload_study
     rows = [
         good(env.subject("0012")),
-        good(env.subject("0012"), AESER="maybe", AETOXGR="two", AEOUT="GONE"),
+        good(env.subject("0012"), AESER="maybe", AETOXGR="two", AEOUT="GONE", AESTDTC="2021-03-06"),
         good("NCT04660565-01-9999"),
         good(env.subject("007"), AESTDTC="2021-13-01", AEREL_BELIMUMAB="SURE"),
         good(env.subject("007"), AEDECOD="Nausea"),  # contradicts AELLTCD (Headache)
         good(env.subject("007"), AELLTCD=None, AEDECOD="Not a term"),
-        good(env.subject("007"), AESER="Y"),  # serious: no criterion, no narrative
+        good(env.subject("007"), AESER="Y", AESTDTC="2021-03-06"),  # no criterion, narrative
     ]
     result = upload(env, csv_bytes(rows), filename="ae.csv")
     got = {(e.row, e.column, e.value) for e in result.errors}
@@ -541,7 +544,7 @@ def test_bulk_events_and_audit_match_create_event(upload_study):
             session=s,
             actor=ACTOR,
             study_id=env.study_id,
-            rows=[BulkRow(env.subject("0012"), data)],
+            rows=[BulkRow(env.subject("0012"), data, confirm_duplicate=True)],  # a duplicate
             submit=True,
         )
     with read_session(env.engine) as s:

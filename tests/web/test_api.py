@@ -55,8 +55,10 @@ def anaphylaxis(usubjid: str, **extra: Any) -> dict[str, Any]:
 
 
 def post_event(env: AppEnv, who: str = "inv1", **extra: Any) -> Any:
-    return env.client.post(f"{API}/events", json=anaphylaxis(s1(env), **extra),
-                           headers=env.auth(who))  # fmt: skip
+    # The tests post this one event again and again: each post is confirmed as a likely
+    # duplicate unless the test says otherwise (the duplicate tests below).
+    body = anaphylaxis(s1(env), **{"confirm_duplicate": True, **extra})
+    return env.client.post(f"{API}/events", json=body, headers=env.auth(who))
 
 
 def fields(resp: Any) -> list[str]:
@@ -416,8 +418,8 @@ def test_role_matrix(env: AppEnv, who: str) -> None:
         body: dict[str, Any] | None = None
         if (method, path) == ("POST", "/subjects"):
             body = subject_body(env, subjid=f"{who}-{len(path)}")
-        elif method == "POST":
-            body = anaphylaxis(s1(env))
+        elif method == "POST":  # the event posted above again: a confirmed duplicate
+            body = anaphylaxis(s1(env), confirm_duplicate=True)
         elif method == "PATCH":
             body = {"version": 1, "aetoxgr": 4, "reason": "worsened"}
         resp = env.client.request(method, url, json=body, headers=env.auth(who))
