@@ -43,19 +43,23 @@ def _events(db_url: str) -> int:
         engine.dispose()
 
 
-def _csv(usubjid: str, drugs: list[str], n: int, *, bad_grade_at: int | None = None) -> bytes:
-    """n valid fever events of one subject, one a minute from 2021-01-16 (no duplicates);
-    row `bad_grade_at` (0-based) gets grade 9."""
+def _csv(usubjid: str, drugs: list[str], n: int, *, bad_grade_at: int | None = None,
+         confirmed: bool = False) -> bytes:  # fmt: skip
+    """n valid fever events of one subject: one a day from 2021-01-16 (no likely duplicates)
+    for a small file; one a minute for a large one, confirmed as not duplicates. Row
+    `bad_grade_at` (0-based) gets grade 9."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["USUBJID", "AETERM", "AELLTCD", "AETOXGR", "AESER", "AESTDTC", "AEENDTC",
-                "AEOUT", *[f"AEREL_{d.upper()}" for d in drugs]])  # fmt: skip
+                "AEOUT", *[f"AEREL_{d.upper()}" for d in drugs], "CONFIRM_DUPLICATE"])  # fmt: skip
     start = datetime(2021, 1, 16)
     for i in range(n):
-        onset = (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M")
+        step = timedelta(minutes=i) if confirmed else timedelta(days=i)
+        onset = (start + step).strftime("%Y-%m-%dT%H:%M")
         grade = "9" if i == bad_grade_at else "1"
         w.writerow([usubjid, "fever after visit", FEVER, grade, "N", onset, "2021-06-30",
-                    "RECOVERED/RESOLVED", *["NOT RELATED"] * len(drugs)])  # fmt: skip
+                    "RECOVERED/RESOLVED", *["NOT RELATED"] * len(drugs),
+                    "Y" if confirmed else ""])  # fmt: skip
     return out.getvalue().encode("utf-8")
 
 
@@ -116,7 +120,7 @@ def test_a_large_upload_shows_its_progress_and_can_be_cancelled(
     before = _events(live.db_url)
     inv = Person(browser, live, *INVESTIGATOR)
     page = inv.page
-    _upload(inv, "big.csv", _csv(live.usubjid, live.drug_keys, 100_000))
+    _upload(inv, "big.csv", _csv(live.usubjid, live.drug_keys, 100_000, confirmed=True))
     progress = page.get_by_test_id("upload-progress")
     expect(progress).to_be_visible()
     expect(progress).to_contain_text("Rows read")
