@@ -685,8 +685,10 @@ def build_demo(engine: Engine, *, seed: int = 42) -> DemoSummary:
                              drug=drugs[BELIMUMAB], dose=10, unit="mg/kg", route="INTRAVENOUS",
                              frequency="ONCE", start=start, end=end)  # fmt: skip
             for ev in p.events:
+                # Planned events are distinct by construction: two of one term on one
+                # day are confirmed, as an investigator would confirm them.
                 create_event(session=session, actor=actor, subject=subject, data=ev.data,
-                             submit=True)  # fmt: skip
+                             submit=True, confirm_duplicate=True)  # fmt: skip
         seed_review(session, study_id=study.id)  # RSI lists and two assessed SUSARs
         session.flush()
         return _summary(session, study.id, created=True)

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from pv.audit.models import AuditEntry
 from pv.db import write_session
+from pv.events.duplicates import DuplicateEvent, StoredEvent
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, AdverseEvent, Status
 from pv.events.rules import EventInput
 from pv.events.service import (
@@ -160,17 +161,35 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
         drugs = subject_drugs(session, subj)
         data, errors = event_from_form(form, [d.key for d in drugs])
         submit = form.get("action") == "submit"
+        duplicates: list[StoredEvent] = []
         if not errors:
             try:
                 event, _ = create_event(
-                    session=session, actor=auth.actor, subject=subj, data=data, submit=submit
-                )
+                    session=session, actor=auth.actor, subject=subj, data=data, submit=submit,
+                    confirm_duplicate=_confirmation(form),
+                )  # fmt: skip
                 return RedirectResponse(f"/events/{event.id}?saved=1", status_code=303)
             except ValidationFailed as exc:
                 errors = _errors(exc)
+            except DuplicateEvent as exc:
+                duplicates = exc.existing
         session.rollback()  # nothing of a refused form is stored
-        ctx = _form_context(session, auth, subj, form_values(data), errors)
-        return render(request, "events/form.html", ctx, status_code=422)
+        action = "submit" if submit else "draft"
+        ctx = _form_context(session, auth, subj, form_values(data), errors,
+                            duplicates=duplicates, action=action)  # fmt: skip
+        # 409: a likely duplicate, shown with the stored events and a "Save anyway".
+        return render(request, "events/form.html", ctx, status_code=409 if duplicates else 422)
+
+
+def _confirmation(form: Any) -> bool | frozenset[int]:
+    """What the form confirms: the likely duplicates it showed (hidden `duplicate_of` ids,
+    so that an onset changed to match other events asks again), any when it names none;
+    nothing without `confirm_duplicate=1`."""
+    if form.get("confirm_duplicate") != "1":
+        return False
+    ids = [parse_id(str(v)) for v in form.getlist("duplicate_of")]
+    shown = frozenset(i for i in ids if i is not None)
+    return shown or True
 
 
 def _history(session: Session, event: AdverseEvent) -> list[AuditEntry]:

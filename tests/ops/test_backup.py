@@ -4,6 +4,7 @@ every table identical, and the audit trail still append-only (SQLite and Postgre
 from __future__ import annotations
 
 import threading
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import inspect, text
@@ -44,7 +45,7 @@ def cli(monkeypatch, capsys):
 def _event(i: int) -> EventInput:
     return EventInput(
         aeterm=f"headache {i}", aelltcd="10019211", aetoxgr=1 + i % 3, aeser=False,
-        aestdtc="2021-03-02", aeout="RECOVERED/RESOLVED",
+        aestdtc=str(date(2021, 3, 2) + timedelta(days=i)), aeout="RECOVERED/RESOLVED",
         aerel={"belimumab": "NOT RELATED", "prednisone": "NOT RELATED"},
     )  # fmt: skip
 

@@ -20,12 +20,13 @@ from pv.imports.spreadsheet.common import (
     _col_name,
     _stripped,
 )
+from pv.imports.spreadsheet.template import CONFIRM_COLUMN
 from pv.inputs import field_text_problem
 
 
 def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError]
                 ) -> dict[str, int]:  # fmt: skip
-    known = set(BASE_COLUMNS) | set(TAIL_COLUMNS)
+    known = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | {CONFIRM_COLUMN}
     columns: dict[str, int] = {}
     row = parsed.header_row
     for i, raw in enumerate(parsed.header):
@@ -84,6 +85,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     i_grade, i_ser, i_out = g("AETOXGR"), g("AESER"), g("AEOUT")
     i_start, i_end = g("AESTDTC"), g("AEENDTC")
     i_contrt, i_narr = g("AECONTRT"), g("NARRATIVE")
+    i_confirm = g(CONFIRM_COLUMN)  # optional: Y stores a likely duplicate
     # The criteria and AEONGO: (position in `flag_values`, column index, column name).
     flags = [(k, columns[c], c) for k, c in enumerate((*CRITERIA_COLUMNS, "AEONGO"))
              if c in columns]  # fmt: skip
@@ -197,11 +199,16 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             aecontrt=_stripped(values[i_contrt]) if i_contrt is not None else None,
             narrative=_stripped(values[i_narr]) if i_narr is not None else None,
         )  # fmt: skip
+        confirm = False
+        if i_confirm is not None and (raw := values[i_confirm]) is not None:
+            v = yn.get(raw)
+            confirm = v if v is True or v is False else \
+                bool(_yes_no(raw, yn, row_no, CONFIRM_COLUMN, bad))  # fmt: skip
         if bad:
             errors.extend(bad)
         if from_name:
             from_names.add(len(rows))
-        rows.append(BulkRow(usubjid or "", data))
+        rows.append(BulkRow(usubjid or "", data, confirm, row_no))
         row_numbers.append(row_no)
         raws.append(values)
     return out

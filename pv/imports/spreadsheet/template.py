@@ -34,10 +34,14 @@ def _text(cell: Any, value: Any) -> None:
         cell.data_type = "s"
 
 
+# Y stores a row that is a likely duplicate (pv.events.duplicates); optional in a file.
+CONFIRM_COLUMN = "CONFIRM_DUPLICATE"
+
+
 def columns_for(drugs: Sequence[Drug]) -> list[str]:
     keys = sorted({d.key.upper() for d in drugs})
     return [*BASE_COLUMNS, *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
-            *TAIL_COLUMNS]  # fmt: skip
+            *TAIL_COLUMNS, CONFIRM_COLUMN]  # fmt: skip
 
 
 def _describe(column: str, label: str) -> tuple[str, str, str]:
@@ -71,6 +75,9 @@ def _describe(column: str, label: str) -> tuple[str, str, str]:
         "AEOUT": ("yes", ", ".join(OUTCOMES), "Outcome"),
         "AECONTRT": ("no", "free text", "Treatment given for the event"),
         "NARRATIVE": ("if serious", "free text", "Narrative"),
+        CONFIRM_COLUMN: ("no", "Y or N (blank = N)",
+                         "Y stores the row although it is a likely duplicate: the same subject, "
+                         "coded term and onset day as an earlier row or a stored event"),
     }[column]  # fmt: skip
 
 
@@ -138,7 +145,7 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
     if ordered:
         dropdown(f"Terms!$A$2:$A${len(ordered) + 1}", "AEDECOD", f"{label} terms")
     dropdown('"' + ",".join(GRADES) + '"', "AETOXGR", "grade 1-5")
-    for name in YN_COLUMNS:
+    for name in (*YN_COLUMNS, CONFIRM_COLUMN):
         dropdown('"Y,N"', name, "Y or N")
     dropdown(list_ranges["AEOUT"], "AEOUT", "outcome")
     for name in columns:
@@ -164,6 +171,9 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
         "4. Partial dates are allowed: YYYY or YYYY-MM. No future dates.",
         "5. Upload the file as .xlsx (not .xlsm) or save sheet AE as CSV UTF-8.",
         "6. The whole file is stored or nothing is: fix every reported row and upload again.",
+        "7. A row with the same subject, coded term and onset day as an earlier row or a "
+        "stored event is a likely duplicate and is reported; put Y in CONFIRM_DUPLICATE to "
+        "store it anyway (uploading a stored file again stores nothing new).",
         f"Limit: {max_rows:,} rows.",
         "",
     ]
