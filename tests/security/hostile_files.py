@@ -150,17 +150,30 @@ def formulas_without_values(rows: int = 200_000, per_row: int = 20) -> Built:
     return "formulas.xlsx", book(sheet())
 
 
-def invalid_rows(usubjid: str, code: str, rows: int = 200_000, grade: str = "9") -> Built:
-    """`rows` data rows, each valid but for one wrong grade: one error each."""
-    values = [usubjid, "fever", code, grade, "N", "2021-02-01", "2021-02-03",
-              "RECOVERED/RESOLVED", "NOT RELATED", "NOT RELATED"]  # fmt: skip
-    cells = "".join(f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in values)
-    row = f"<row>{cells}</row>".encode()
+def invalid_rows(subjects: list[str], codes: list[str], rows: int = 200_000,
+                 grade: str = "9") -> Built:  # fmt: skip
+    """`rows` distinct data rows (subject, coded term and onset day vary), each valid but
+    for one wrong grade: one error each. The subjects must take both study drugs."""
+    from datetime import date, timedelta
+
+    start = date(2021, 2, 1)
+    cell = '<c t="inlineStr"><is><t>{}</t></is></c>'.format
+    heads = [cell(s) + cell("fever") for s in subjects]
+    middle = cell(grade) + cell("N")
+    tail = "<c/>" + "".join(map(cell, ("RECOVERING/RESOLVING", "NOT RELATED", "NOT RELATED")))
+    n_s, n_c = len(subjects), len(codes)
 
     def sheet() -> Iterable[bytes]:
         yield SHEET_OPEN + _header_row()
-        yield from _repeat(row, rows, 5_000)
-        yield SHEET_CLOSE
+        batch = []
+        for i in range(rows):
+            day = (start + timedelta(days=i // (n_s * n_c))).isoformat()
+            code = codes[(i // n_s) % n_c]
+            batch.append(f"<row>{heads[i % n_s]}{cell(code)}{middle}{cell(day)}{tail}</row>")
+            if len(batch) == 10_000:
+                yield "".join(batch).encode()
+                batch = []
+        yield "".join(batch).encode() + SHEET_CLOSE
 
     return "invalid-rows.xlsx", book(sheet())
 

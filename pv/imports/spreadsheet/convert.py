@@ -99,6 +99,9 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     grade_of: dict[str, int | None] = {v: int(v) for v in GRADES}
     label = ctx.label
     rows, row_numbers, raws, from_names = out.rows, out.row_numbers, out.raw, out.code_from_name
+    # Equal per-drug answers share one dict (never changed once made): 200,000 rows hold a
+    # handful of them.
+    same: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     for row_no, values in parsed.rows:
         n = len(values)
@@ -192,7 +195,9 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
         data = EventInput(
             aeterm=aeterm, aelltcd=code, aetoxgr=grade, aeser=aeser, aesdth=flag_values[0],
             aeslife=flag_values[1], aeshosp=flag_values[2], aesdisab=flag_values[3],
-            aescong=flag_values[4], aesmie=flag_values[5], aerel=aerel, aeacn=aeacn,
+            aescong=flag_values[4], aesmie=flag_values[5],
+            aerel=same.setdefault(tuple(aerel.items()), aerel),
+            aeacn=same.setdefault(tuple(aeacn.items()), aeacn),
             aeout=aeout, aestdtc=_stripped(values[i_start]) if i_start is not None else None,
             aeendtc=_stripped(values[i_end]) if i_end is not None else None,
             ongoing=flag_values[6],
@@ -262,6 +267,24 @@ def _rule_errors(conv: Converted, issues: Sequence[RowIssue]) -> list[RowError]:
         i = conv.columns.get(column)
         value = (raw[i] or "") if i is not None and i < len(raw) else ""
         out.append(RowError(conv.row_numbers[issue.index], column, value, issue.message))
+    return _root_causes(out)
+
+
+def _root_causes(errors: list[RowError]) -> list[RowError]:
+    """Root causes only: the first finding of each cell, and none that follows from a grade
+    refused on the same row (a grade 5 the term does not have also asks for a fatal outcome
+    and the death criterion: one error, not three)."""
+    seen: set[tuple[int, str]] = set()
+    bad_grade = {e.row for e in errors if e.column == "AETOXGR"}
+    out = []
+    for e in errors:
+        key = (e.row, e.column)
+        if key in seen:
+            continue
+        if e.row in bad_grade and e.column != "AETOXGR" and "grade 5" in e.reason:
+            continue
+        seen.add(key)
+        out.append(e)
     return out
 
 
