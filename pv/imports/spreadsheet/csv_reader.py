@@ -3,22 +3,42 @@
 A CSV goes through the csv module (UTF-8, a BOM allowed; the delimiter guessed from the
 header line among comma, semicolon and tab); every cell is text, an empty one is None.
 Nothing guesses types (no pandas).
+
+Bounded like the xlsx reader: a line with more than `_MAX_SEPARATORS` separators is refused
+before the csv module splits it (a line of millions of commas would be a list of millions
+of cells), a value beyond column `MAX_COLUMNS` refuses the file naming the cell (empty
+cells there are dropped), and a cell longer than `MAX_CSV_FIELD` characters too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
+    MAX_COLUMNS,
+    MAX_CSV_FIELD,
     ParsedUpload,
     Progress,
     UploadRefused,
+    _col_name,
     _mb,
 )
 from pv.imports.spreadsheet.xlsx_reader import _read_xlsx
 from pv.settings import Settings, get_settings
+
+_MAX_SEPARATORS = 4 * 1024  # in one line (quoted text may hold some)
+
+
+def _lines(text: str, delimiter: str) -> Iterator[str]:
+    for n, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if line.count(delimiter) > _MAX_SEPARATORS:
+            raise UploadRefused(f"line {n:,} of the CSV file has more than {_MAX_SEPARATORS:,} "
+                                f"separators; an upload may use at most {MAX_COLUMNS} "
+                                "columns")  # fmt: skip
+        yield line
 
 
 def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> ParsedUpload:
@@ -33,7 +53,9 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = max((",", ";", "\t"), key=first.count)
     expected = text.count("\n")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    if csv.field_size_limit() != MAX_CSV_FIELD:
+        csv.field_size_limit(MAX_CSV_FIELD)
+    reader = csv.reader(_lines(text, delimiter), delimiter=delimiter, strict=False)
     header: list[str] | None = None
     header_row = 0
     rows: list[tuple[int, list[str | None]]] = []
@@ -47,6 +69,16 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
             if len(intern) > _INTERN_LIMIT:
                 intern = {"": None}
             values: list[str | None] = list(map(intern.setdefault, record, record))
+            if len(values) > MAX_COLUMNS:
+                for j in range(MAX_COLUMNS, len(values)):
+                    if values[j] is not None and values[j].strip():  # type: ignore[union-attr]
+                        raise UploadRefused(
+                            f"cell {_col_name(j)}{row_no} (row {row_no:,}, column {j + 1:,}): a "
+                            f"value beyond column {_col_name(MAX_COLUMNS - 1)}; an upload may use "
+                            f"at most {MAX_COLUMNS} columns. Delete the cells right of the table "
+                            "and upload again"
+                        )
+                del values[MAX_COLUMNS:]
             for v in values:
                 if v and not v.isspace():
                     break
@@ -62,6 +94,9 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
             if progress is not None and len(rows) % 1000 == 0:
                 progress(len(rows), max(expected, len(rows)))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise UploadRefused(f"a cell on row {row_no + 1:,} of the CSV file is longer than "
+                                f"{MAX_CSV_FIELD:,} characters; refused") from exc  # fmt: skip
         raise UploadRefused(f"not a valid CSV file (row {row_no}: {exc})") from exc
     if header is None:
         raise UploadRefused("the CSV file is empty")
