@@ -155,6 +155,59 @@ def test_concurrent_patches_from_one_version_one_wins(env: AppEnv) -> None:
         "version"] == 2  # fmt: skip
 
 
+# --- likely duplicates (issue 12.5) ---------------------------------------------------------
+
+
+def _count_events(env: AppEnv) -> int:
+    resp = env.client.get(f"{API}/events", headers=env.auth("admin"))
+    assert resp.status_code == 200, resp.text
+    return int(resp.json()["total"])
+
+
+def test_the_same_event_posted_twice_is_409_naming_the_stored_one(env: AppEnv) -> None:
+    first = post_event(env, confirm_duplicate=False)
+    assert first.status_code == 201, first.text
+    again = post_event(env, confirm_duplicate=False, aeterm="anaphylaxis", aetoxgr=4)
+    assert again.status_code == 409, again.text
+    body = again.json()
+    assert body["duplicate_of"] == [first.json()["id"]]
+    assert "AESEQ 1" in body["detail"] and "confirm_duplicate" in body["detail"]
+    assert_clean(again)
+    assert _count_events(env) == 1  # nothing stored
+    # Left out, the flag is false: the same answer.
+    body = anaphylaxis(s1(env))
+    plain = env.client.post(f"{API}/events", json=body, headers=env.auth("inv1"))
+    assert plain.status_code == 409 and plain.json()["duplicate_of"] == [first.json()["id"]]
+    confirmed = post_event(env, confirm_duplicate=True)
+    assert confirmed.status_code == 201 and confirmed.json()["aeseq"] == 2
+    third = post_event(env, confirm_duplicate=False, aestdtc="2021-03")
+    assert third.json()["duplicate_of"] == [first.json()["id"], confirmed.json()["id"]]
+    assert _count_events(env) == 2
+
+
+def test_a_draft_counts_and_another_day_or_subject_is_not_a_duplicate(env: AppEnv) -> None:
+    draft = post_event(env, confirm_duplicate=False, submit=False, aestdtc="2021-03-04")
+    assert draft.status_code == 201, draft.text
+    dup = post_event(env, confirm_duplicate=False, aestdtc="2021-03-04T17:30")
+    assert dup.status_code == 409 and dup.json()["duplicate_of"] == [draft.json()["id"]]
+    for extra in ({"aestdtc": "2021-03-05"}, {"aestdtc": "2021-03"}):
+        assert post_event(env, confirm_duplicate=False, **extra).status_code == 201
+    other = anaphylaxis(s2(env), aestdtc="2021-03-04")
+    assert env.client.post(f"{API}/events", json=other,
+                           headers=env.auth("inv2")).status_code == 201  # fmt: skip
+    assert _count_events(env) == 4
+    # The flag must be a boolean (the body is strict about its fields).
+    bad = post_event(env, confirm_duplicate="perhaps")
+    assert fields(bad) == ["confirm_duplicate"]
+
+
+def test_the_openapi_document_describes_the_409(env: AppEnv) -> None:
+    doc = env.client.get("/openapi.json").json()
+    post = doc["paths"][f"{API}/events"]["post"]
+    assert "409" in post["responses"]
+    assert "confirm_duplicate" in doc["components"]["schemas"]["EventIn"]["properties"]
+
+
 # --- validation -----------------------------------------------------------------------------
 
 
