@@ -24,17 +24,19 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.workbook import Workbook
 from PIL import Image
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
 from pv.audit.service import Actor
 from pv.db import make_engine, write_session
 from pv.demo.generate import build_demo
+from pv.events.models import AdverseEvent
 from pv.events.rules import EventInput
 from pv.events.service import create_event, subject_drugs
 from pv.exports.workbook import build_dsmb_workbook
 from pv.exposure.models import Exposure
+from pv.inputs import field_text_problem
 from pv.study.models import Arm, Subject
 
 PG_URL = os.environ.get("PV_TEST_DATABASE_URL", "")
@@ -115,8 +117,13 @@ def _add_events(engine: Engine, demo: Demo) -> None:
                 day if isinstance(day, str) else (first + timedelta(days=day)).date().isoformat()
             )
             serious = story is not None
+            texts = {"aeterm": term, "aecontrt": contrt, "narrative": story}
+            # Control characters ("\rx", "bell\x07char") are refused at entry (pv.inputs),
+            # but an SDTM import stores a sponsor's text as delivered: such texts are written
+            # straight to the row, as the import would, for the export to defend against.
+            raw = {k: v for k, v in texts.items() if v and field_text_problem(k, v)}
             data = EventInput(
-                aeterm=term,
+                aeterm="(imported text)" if "aeterm" in raw else term,
                 aelltcd=URTI,
                 aetoxgr=3 if serious else 2,
                 aeser=serious,
@@ -125,12 +132,15 @@ def _add_events(engine: Engine, demo: Demo) -> None:
                 aeacn=acn,
                 aeout="RECOVERED/RESOLVED",
                 aestdtc=onset,
-                aecontrt=contrt,
-                narrative=story,
+                aecontrt=None if "aecontrt" in raw else contrt,
+                narrative="(imported text)" if "narrative" in raw else story,
             )
             event, _ = create_event(
                 session=s, actor=actor, subject=subject, data=data, submit=submit
             )
+            if raw:
+                s.flush()
+                s.execute(update(AdverseEvent).where(AdverseEvent.id == event.id).values(**raw))
             return int(event.id)  # type: ignore[arg-type]
 
         for i, trigger in enumerate(TRIGGERS):
