@@ -1,16 +1,16 @@
-"""queue tally counted set-wise for inserted events
+"""queue tally: PostgreSQL counts inserted events once per statement
 
 Inserting events one trigger call per row made a 100,000-row upload spend most of its
-store time on the queue tally. Each database now counts inserted events set-wise:
+store time on the queue tally. On PostgreSQL inserted events are now counted once per
+statement from the statement's transition table (one grouped upsert, keys taken in key
+order as the update trigger does); deletes and updates keep their row triggers.
 
-- SQLite: the per-row insert trigger skips new events while the marker table bulk_write
-  holds a row. A bulk insert (pv.events.bulk.insert_events) writes the marker, inserts its
-  events, counts them with one INSERT ... SELECT ... GROUP BY upsert and removes the
-  marker, all in its one write transaction (so no other connection ever sees the marker,
-  and any other insert is counted by the trigger as before).
-- PostgreSQL: inserted events are counted once per statement from the statement's
-  transition table (one grouped upsert, keys taken in key order as the update trigger
-  does); deletes and updates keep their row triggers.
+SQLite has no transition tables, and any row trigger on adverseevent, even one whose WHEN
+is false, costs about as much per row as the tally itself (measured on a loaded machine:
+100,000 events insert in 3.9-4.3 s with a trigger whose WHEN is false, 1.2-2.0 s without). Its schema is unchanged: a
+bulk insert (pv.events.bulk.insert_events) drops the insert trigger inside its write
+transaction, counts its events with one grouped upsert and creates the trigger again
+from its stored SQL before the transaction ends; other connections never see it missing.
 
 Revision ID: 0005
 Revises: 0004
@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
@@ -43,16 +42,9 @@ def _review() -> ModuleType:
 
 
 def upgrade() -> None:
-    m = _review()
-    op.create_table("bulk_write", sa.Column("id", sa.Integer(), nullable=False),
-                    sa.PrimaryKeyConstraint("id"))  # fmt: skip
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER queue_tally_ae_insert")
-        op.execute(
-            "CREATE TRIGGER queue_tally_ae_insert AFTER INSERT ON adverseevent "
-            f"WHEN NOT EXISTS (SELECT 1 FROM bulk_write) BEGIN {m._bump('NEW', 1)} END"
-        )
+    if op.get_bind().dialect.name != "postgresql":
         return
+    m = _review()
     arm = "COALESCE(s.arm_id, 0)"
     op.execute("DROP TRIGGER queue_tally_ae ON adverseevent")
     op.execute(
@@ -74,19 +66,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    m = _review()
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER queue_tally_ae_insert")
-        op.execute(
-            "CREATE TRIGGER queue_tally_ae_insert AFTER INSERT ON adverseevent "
-            f"BEGIN {m._bump('NEW', 1)} END"
-        )
-    else:
-        op.execute("DROP TRIGGER queue_tally_ae_insert ON adverseevent")
-        op.execute("DROP FUNCTION queue_tally_inserted()")
-        op.execute("DROP TRIGGER queue_tally_ae_delete ON adverseevent")
-        op.execute(
-            "CREATE TRIGGER queue_tally_ae AFTER INSERT OR DELETE ON adverseevent "
-            "FOR EACH ROW EXECUTE FUNCTION queue_tally_event()"
-        )
-    op.drop_table("bulk_write")
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("DROP TRIGGER queue_tally_ae_insert ON adverseevent")
+    op.execute("DROP FUNCTION queue_tally_inserted()")
+    op.execute("DROP TRIGGER queue_tally_ae_delete ON adverseevent")
+    op.execute(
+        "CREATE TRIGGER queue_tally_ae AFTER INSERT OR DELETE ON adverseevent "
+        "FOR EACH ROW EXECUTE FUNCTION queue_tally_event()"
+    )

@@ -24,7 +24,7 @@ import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -35,7 +35,7 @@ from sqlmodel import Session, select
 from pv.audit.models import AuditEntry
 from pv.audit.service import Actor
 from pv.events.duplicates import DuplicateKey, Seen, duplicate_key, stored_keys
-from pv.events.models import AdverseEvent, BulkWrite, Status
+from pv.events.models import AdverseEvent, Status
 from pv.events.rules import EventInput, check_event
 from pv.events.service import (
     EVENT_FIELDS,
@@ -412,9 +412,11 @@ def insert_events(*, session: Session, actor: Actor, prepared: Sequence[_Prepare
     only grows, under the subject's lock); rows prepared elsewhere (a plain list, without
     `stored`) are checked against every stored event of their subjects.
 
-    The review queue's tally: on SQLite the per-row trigger is paused for this insert
-    (marker table bulk_write, inside this transaction) and the new events are counted
-    once with one grouped upsert; PostgreSQL counts them per statement (migration 0005).
+    The review queue's tally: on SQLite the per-row insert trigger is dropped for this
+    insert and created again from its stored SQL, inside this transaction (other
+    connections never see it missing; a failure rolls the drop back), and the new events
+    are counted once with one grouped upsert; PostgreSQL counts them per statement from
+    a transition table (migration 0005).
     """
     seqs = _last_seq(session, (p.subject_id for p in prepared))
     _recheck(session, prepared, seqs)
@@ -460,9 +462,13 @@ def insert_events(*, session: Session, actor: Actor, prepared: Sequence[_Prepare
                 on_row(len(ids))
         if bulk is not None:
             bulk.count_tally(after)
-    finally:
-        if bulk is not None:
-            bulk.resume_tally()
+    except BaseException:
+        if bulk is not None:  # the caller rolls back, which restores the trigger anyway
+            with suppress(Exception):
+                bulk.resume_tally()
+        raise
+    if bulk is not None:
+        bulk.resume_tally()
     return ids
 
 
@@ -617,25 +623,31 @@ class _SqliteWriter:
         self.new_sql = (f"SELECT id, subject_id, aeseq FROM {q.format_table(table)} "
                         "WHERE id > ?")  # fmt: skip
         self.json = _fast_json(proc(table, "aerel") or _same)
-        marker = q.format_table(BulkWrite.__table__)  # type: ignore[attr-defined]
-        self.pause_sql = f"INSERT INTO {marker} DEFAULT VALUES"
-        self.resume_sql = f"DELETE FROM {marker}"
+        self.trigger_sql: str | None = None  # the paused tally trigger, to create again
         self.small: dict[int, tuple[Any, Any]] = {}  # aerel/aeacn objects repeat a lot
         self.changes = _changes_text(proc(audit, "changes") or _same, self._small_json)
 
     def pause_tally(self) -> int:
-        """Pause the per-row tally trigger for this transaction's inserts (migration 0005);
-        returns the largest event id before them (the new ones are above it: the write
-        transaction excludes other writers)."""
-        self.conn.exec_driver_sql(self.pause_sql)
+        """Drop the per-row tally trigger for this transaction's inserts, keeping its SQL
+        (any row trigger, even one that does nothing, costs about as much per row as the
+        whole insert: migration 0005); returns the largest event id before the inserts
+        (the new ones are above it: the write transaction excludes other writers)."""
+        self.trigger_sql = self.conn.exec_driver_sql(_TRIGGER_SQL, (_TALLY_TRIGGER,)).scalar()
+        if self.trigger_sql is not None:
+            self.conn.exec_driver_sql(f'DROP TRIGGER "{_TALLY_TRIGGER}"')
         return int(self.conn.exec_driver_sql(self.max_sql).scalar() or 0)
 
     def count_tally(self, after: int) -> None:
-        """Count the events above id `after` into the tally: one grouped upsert."""
-        self.conn.exec_driver_sql(_TALLY_SQL, (after,))
+        """Count the events above id `after` into the tally, as the dropped trigger would
+        have one by one: one grouped upsert (nothing when there was no trigger)."""
+        if self.trigger_sql is not None:
+            self.conn.exec_driver_sql(_TALLY_SQL, (after,))
 
     def resume_tally(self) -> None:
-        self.conn.exec_driver_sql(self.resume_sql)
+        """Create the trigger again, exactly as it was stored."""
+        if self.trigger_sql is not None:
+            self.conn.exec_driver_sql(self.trigger_sql)
+            self.trigger_sql = None
 
     def _small_json(self, value: dict[str, Any]) -> Any:
         # Keyed by identity: prepare_events shares one dict among equal answers (and the
@@ -680,7 +692,9 @@ class _SqliteWriter:
 
 
 # The review queue's tally of the events above an id, grouped by its key as the triggers of
-# migration 0002 count one event (pv.review.models.QueueTally).
+# migration 0002 count one event (pv.review.models.QueueTally); the SQLite insert trigger.
+_TALLY_TRIGGER = "queue_tally_ae_insert"
+_TRIGGER_SQL = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?"
 _TALLY_KEY = "study_id, site_id, arm_id, status, serious, grade3, aesi"
 _TALLY_SQL = (
     f"INSERT INTO queue_tally ({_TALLY_KEY}, n) "

@@ -145,15 +145,3 @@ class AdverseEvent(SQLModel, table=True):
 
     def criteria(self) -> list[str]:
         return [c for c in SERIOUS_CRITERIA if getattr(self, c)]
-
-
-class BulkWrite(SQLModel, table=True):
-    """A marker, SQLite only: a bulk insert of events (`pv.events.bulk.insert_events`)
-    inserts one row here at its start and deletes it before its transaction ends. While it
-    is there the per-row queue-tally trigger skips new events, and the bulk insert counts
-    them once, set-wise (migration 0005). Other connections never see the row (it is
-    written and removed inside one write transaction); PostgreSQL counts inserted events
-    per statement from a transition table and needs no marker."""
-
-    __tablename__ = "bulk_write"
-    id: int | None = Field(default=None, primary_key=True)
