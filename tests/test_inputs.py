@@ -17,6 +17,7 @@ from pv.inputs import (
     parse_date,
     parse_id,
     text_problem,
+    text_problems,
 )
 
 
@@ -125,3 +126,18 @@ def test_check_event_refuses_text_once_per_field():
     assert by_field["aelltcd"] == ["must not contain a NUL character (U+0000)"]  # not also
     assert by_field["narrative"] == ["must not contain control characters (U+0007)"]
     assert "digits 0-9" in by_field["aestdtc"][0]
+
+
+def test_the_fast_path_misses_nothing():
+    """text_problems skips the regex for printable text: every refused character must be
+    non-printable, and the result must equal field_text_problem field by field."""
+    for code in range(0x110000):
+        ch = chr(code)
+        if text_problem(ch, max_length=1, multiline=True) is not None:
+            assert not ch.isprintable(), f"U+{code:04X}"
+    values = [("aeterm", "a\u202eb"), ("aelltcd", "10051792"), ("narrative", "a\r\nb\x07"),
+              ("aecontrt", "x" * 4001), ("aestdtc", "2021"), ("aeout", None),
+              ("aeendtc", "\u00a0x\u00ady")]  # fmt: skip
+    expected = [(n, p) for n, v in values if v and (p := field_text_problem(n, v))]
+    assert text_problems(values) == expected
+    assert [n for n, _ in expected] == ["aeterm", "narrative", "aecontrt"]

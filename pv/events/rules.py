@@ -11,7 +11,7 @@ from datetime import date
 
 from pv.events.dates import PartialDate, parse_dtc
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA
-from pv.inputs import MAX_LENGTH, field_text_problem
+from pv.inputs import MAX_LENGTH, text_problems
 from pv.terminology.models import Term
 
 FATAL = "FATAL"
@@ -128,12 +128,12 @@ def check_event(
     # The shared text rule (pv.inputs): control and bidi characters, length. A date whose
     # text is refused here is not parsed again below.
     refused: set[str] = set()
-    for name, value in (("aeterm", aeterm), ("aelltcd", aelltcd), ("aeout", aeout),
-                        ("aestdtc", aestdtc), ("aeendtc", aeendtc),
-                        ("aecontrt", data.aecontrt), ("narrative", narrative)):  # fmt: skip
-        if value and (problem := field_text_problem(name, value)) is not None:
-            errors.append(Issue(name, problem))
-            refused.add(name)
+    for name, problem in text_problems([("aeterm", aeterm), ("aelltcd", aelltcd),
+                                        ("aeout", aeout), ("aestdtc", aestdtc),
+                                        ("aeendtc", aeendtc), ("aecontrt", data.aecontrt),
+                                        ("narrative", narrative)]):  # fmt: skip
+        errors.append(Issue(name, problem))
+        refused.add(name)
 
     # Coding and grade.
     if aelltcd and term is None and "aelltcd" not in refused:
