@@ -61,7 +61,7 @@ class UploadRefused(ValueError):
     """The file is refused as a whole (type, macros, size, rows, unsafe XML, corrupt)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 200,000 of them are 40 MB less
 class RowError:
     """A problem in the upload: row as the user sees it (header = 1; 0 = the whole file)."""
 
