@@ -22,6 +22,7 @@ from pv.events.duplicates import DuplicateEvent, confirmed, find_duplicates
 from pv.events.models import RELATED_VALUES, AdverseEvent, Status
 from pv.events.rules import EventInput, Findings, check_event
 from pv.exposure.models import Exposure
+from pv.inputs import field_text_problem
 from pv.study.models import ArmDrug, Drug, Subject
 from pv.terminology.aesi import AesiCatalog
 from pv.terminology.models import Term
@@ -275,6 +276,8 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
     reason = (reason or "").strip() or None
     if submitted and reason is None:
         findings.error("reason", "a change to a submitted event needs a reason")
+    elif reason is not None and (problem := field_text_problem("reason", reason)) is not None:
+        findings.error("reason", problem)  # the shared text rule (pv.inputs)
     if not findings.ok:
         raise ValidationFailed(findings)
     before = snapshot(event)

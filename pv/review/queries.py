@@ -17,6 +17,7 @@ from pv.auth.models import Role
 from pv.events.models import AdverseEvent, Status
 from pv.events.rules import Findings
 from pv.events.service import INPUT_FIELDS, NotEditable, ValidationFailed
+from pv.inputs import text_problem
 from pv.review.models import QueryStatus, SafetyQuery
 from pv.review.reports import sync_sae_clock
 from pv.review.workflow import (
@@ -63,8 +64,8 @@ def _text(findings: Findings, name: str, value: str | None) -> str:
     text = (value or "").strip()
     if not text:
         findings.error(name, f"the {name} is required")
-    elif len(text) > MAX_TEXT:
-        findings.error(name, f"at most {MAX_TEXT} characters")
+    elif (problem := text_problem(text, max_length=MAX_TEXT, multiline=True)) is not None:
+        findings.error(name, problem)  # the shared text rule (pv.inputs), length included
     return text
 
 

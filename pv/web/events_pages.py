@@ -23,7 +23,7 @@ from pv.events.service import (
     to_input,
     update_event,
 )
-from pv.inputs import field_text_problem, parse_id
+from pv.inputs import parse_id
 from pv.study.models import Arm, Site, Subject
 from pv.web.deps import (
     DB,
@@ -258,8 +258,6 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
         expected = parse_id(version)
         if expected is None:
             raise HTTPException(422, "the form lost its version; reload the event")
-        if (problem := field_text_problem("reason", reason)) is not None:
-            errors["reason"] = problem
         if not errors:
             try:
                 update_event(

@@ -322,3 +322,35 @@ def test_the_upload_stores_chinese_text(env):
     before = _counts(env)[0]
     assert upload_event(env, "aeterm", GOOD_TEXT, aestdtc="2021-07-01", aeendtc="2021-12-01") == {}
     assert _counts(env)[0] == before + 1
+
+
+# --- the reason for a change (a submitted event: API PATCH and the edit form) -----------------
+
+
+def api_reason(env, value: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    event_id = env.ids["own"][1]
+    payload = json.dumps({"version": 1, "aetoxgr": 1, "reason": value})
+    r = env.client.patch(f"{API}/events/{event_id}", content=payload, headers={
+        **env.auth("inv1"), "content-type": "application/json"})  # fmt: skip
+    assert r.status_code in (200, 422), r.text[:300]
+    return {} if r.status_code == 200 else {e["field"]: e["message"] for e in r.json()["errors"]}
+
+
+def form_reason(env, value: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    client, csrf = env.inv1
+    form = {**IRR, "aetoxgr": "1", "version": "1", "reason": value, "csrf_token": csrf}
+    r = client.post(f"/events/{env.ids['own'][1]}", data=form, follow_redirects=False)
+    assert r.status_code in (303, 422), r.text[:300]
+    return {} if r.status_code == 303 else _form_errors(r.text)
+
+
+@pytest.mark.parametrize(("label", "value", "says"), TEXT, ids=[t[0] for t in TEXT])
+def test_reason_for_a_change(env, label, value, says):
+    paths = {"api": api_reason, "form": form_reason}
+    if label in NOT_IN_UTF8:
+        paths.pop("form")
+    with read_session(env.engine) as s:
+        version = s.get(AdverseEvent, env.ids["own"][1]).version
+    _same_refusal(env, paths, lambda path: path(env, value), "reason", says)
+    with read_session(env.engine) as s:
+        assert s.get(AdverseEvent, env.ids["own"][1]).version == version
