@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pv import inputs
 from pv.cli import CommandError
 
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return inputs.parse_date(text)
     except ValueError as exc:
         raise CommandError(f"--cutoff must be a date YYYY-MM-DD, not {text!r}") from exc
 

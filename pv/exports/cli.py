@@ -6,6 +6,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
+from pv import inputs
 from pv.cli import CommandError
 
 
@@ -50,7 +51,7 @@ def _date(text: str | None, option: str = "--cutoff") -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        return inputs.parse_date(text)
     except ValueError as exc:
         raise CommandError(f"{option} must be a date YYYY-MM-DD, not {text!r}") from exc
 

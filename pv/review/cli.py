@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import date
 
+from pv import inputs
 from pv.cli import CommandError
 
 
@@ -25,7 +26,7 @@ def _today(text: str | None) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        return inputs.parse_date(text)
     except ValueError as exc:
         raise CommandError(f"--today: '{text}' is not a date (YYYY-MM-DD)") from exc
 

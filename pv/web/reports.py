@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, Response
 from sqlmodel import Session, select
 from starlette.background import BackgroundTask
 
+from pv import inputs
 from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
 from pv.analysis.render import display
 from pv.analysis.table import Table
@@ -34,7 +35,7 @@ def _parse_date(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return inputs.parse_date(value)
     except ValueError as exc:
         raise HTTPException(422, f"cutoff: '{value}' is not a date (YYYY-MM-DD)") from exc
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session
 from starlette.datastructures import FormData, QueryParams
 
+from pv import inputs
 from pv.events.models import AdverseEvent
 from pv.review.models import CAUSALITY, EXPECTED, UNEXPECTED, Assessment, RsiVersion
 from pv.review.rsi import expectedness, rsi_in_force
@@ -80,7 +81,7 @@ def typed_values(form: FormData | QueryParams, drugs: Sequence[Drug]) -> dict[st
 
 def awareness_of(values: dict[str, Any], fallback: date) -> date:
     try:
-        return date.fromisoformat(values["awareness_date"])
+        return inputs.parse_date(values["awareness_date"])
     except ValueError:
         return fallback
 
@@ -104,7 +105,7 @@ def service_arguments(
     """
     errors: dict[str, str] = {}
     try:
-        awareness = date.fromisoformat(values["awareness_date"])
+        awareness = inputs.parse_date(values["awareness_date"])
     except ValueError:
         awareness = None
         errors["awareness_date"] = "enter the awareness date as YYYY-MM-DD"

@@ -16,6 +16,7 @@ from fastapi import HTTPException
 from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
+from pv import inputs
 from pv.auth.models import Role
 from pv.events.service import NotEditable, ValidationFailed
 from pv.inputs import parse_id
@@ -67,7 +68,7 @@ def form_version(form: FormData) -> int:
 
 def parse_date(value: str, name: str, errors: dict[str, str]) -> date | None:
     try:
-        return date.fromisoformat(value)
+        return inputs.parse_date(value)
     except ValueError:
         errors[name] = "enter a date as YYYY-MM-DD" if value else "a date is required"
         return None
@@ -78,7 +79,7 @@ def query_date(value: str, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return inputs.parse_date(value)
     except ValueError as exc:
         raise HTTPException(422, f"{name}: '{value[:20]}' is not a date (YYYY-MM-DD)") from exc
 

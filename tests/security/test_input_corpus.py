@@ -354,3 +354,21 @@ def test_reason_for_a_change(env, label, value, says):
     _same_refusal(env, paths, lambda path: path(env, value), "reason", says)
     with read_session(env.engine) as s:
         assert s.get(AdverseEvent, env.ids["own"][1]).version == version
+
+
+# --- dates in query strings and command options -----------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["٢٠٢١-١٢-٣١", "２０２１-１２-３１", "20211231", "2021-W52-5"])
+def test_cutoff_dates_take_yyyy_mm_dd_in_ascii_digits(env, value):
+    officer, _ = login(env.app, "officer")
+    r = officer.get("/reports", params={"study": env.study_id, "table": "AET01", "cutoff": value})
+    assert r.status_code == 422 and "is not a date" in r.text, r.status_code
+    r = env.client.get(f"{API}/tables/AET01", params={"study": env.study_id, "cutoff": value},
+                       headers=env.auth("officer"))  # fmt: skip
+    assert r.status_code == 422, r.text[:200]
+    code, err = env.cli("tables", "--study", env.study_id, "--table", "AET01", "--cutoff", value)
+    assert code == 2 and "YYYY-MM-DD" in err
+    ok = officer.get("/reports", params={"study": env.study_id, "table": "AET01",
+                                         "cutoff": "2021-12-31"})  # fmt: skip
+    assert ok.status_code == 200
