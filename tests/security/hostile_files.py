@@ -19,6 +19,11 @@ from openpyxl import Workbook
 
 HEADER = ["USUBJID", "AETERM", "AELLTCD", "AETOXGR", "AESER", "AESTDTC", "AEENDTC", "AEOUT",
           "AEREL_BELIMUMAB", "AEREL_PREDNISONE"]  # fmt: skip
+# The template's 22 columns for a study of two drugs.
+TEMPLATE_HEADER = ["USUBJID", "AETERM", "AELLTCD", "AEDECOD", "AETOXGR", "AESER", "AESDTH",
+                   "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE", "AESTDTC", "AEENDTC",
+                   "AEONGO", "AEOUT", "AEREL_BELIMUMAB", "AEREL_PREDNISONE", "AEACN_BELIMUMAB",
+                   "AEACN_PREDNISONE", "AECONTRT", "NARRATIVE"]  # fmt: skip
 SHEET = "xl/worksheets/sheet1.xml"
 SST = "xl/sharedStrings.xml"
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -139,11 +144,12 @@ def tiny_shared_strings(count: int = 10_000_000, declared: bool = False) -> Buil
 
 
 def formulas_without_values(rows: int = 200_000, per_row: int = 20) -> Built:
-    """rows x per_row (4 million) formula cells without a computed value."""
+    """rows x per_row (4 million) formula cells without a computed value, under the
+    template's 22 column headers."""
     row = b"<row>" + b"<c><f>1+1</f></c>" * per_row + b"</row>"
 
     def sheet() -> Iterable[bytes]:
-        yield SHEET_OPEN + _header_row()
+        yield SHEET_OPEN + _header_row(TEMPLATE_HEADER)
         yield from _repeat(row, rows, 5_000)
         yield SHEET_CLOSE
 

@@ -89,7 +89,8 @@ def measured(fn: Callable[[], Any]) -> tuple[Any, float, int]:
 
 READER_CASES: dict[str, tuple[Callable[[], hf.Built], tuple[str, ...] | None]] = {
     # label: (builder, words of the refusal; None: the file is read)
-    "XFD sparse rows": (hf.xfd_sparse, ("XFD2", "column BL", "64 columns")),
+    "XFD sparse rows": (hf.xfd_sparse, ("AE!XFD2", "beyond column R",
+                                        "the header ends at column J")),
     "10 million tiny shared strings": (hf.tiny_shared_strings, ("1,000,000", "shared strings")),
     "10 million declared shared strings": (
         lambda: hf.tiny_shared_strings(declared=True), ("declares 10,000,000",)),
@@ -160,25 +161,38 @@ def test_reading_problems_below_the_limit_are_each_reported():
         parse_upload(*hf.formulas_without_values(rows=51, per_row=20), settings=Settings())
 
 
-def test_a_value_within_column_bl_is_kept_and_one_beyond_refused():
-    head = hf.SHEET_OPEN + hf._header_row()
+def test_values_a_few_columns_right_of_the_header_are_kept_and_further_refused():
+    """The header (10 columns, A-J) sets the width: 8 columns more are read (to R), a value
+    further right refuses the file, naming the cell; a header of 60 columns reaches the
+    absolute limit, column BL (64)."""
     row = b'<row r="2"><c r="A2" t="inlineStr"><is><t>S</t></is></c>'
-    ok = hf.book([head + row + b'<c r="BL2"><v>1</v></c></row>' + hf.SHEET_CLOSE])
-    parsed = parse_upload("a.xlsx", ok, settings=Settings())
+
+    def sheet(header: list[str], cell: bytes) -> bytes:
+        return hf.book([hf.SHEET_OPEN + hf._header_row(header) + row + cell + b"</row>"
+                        + hf.SHEET_CLOSE])  # fmt: skip
+
+    parsed = parse_upload(
+        "a.xlsx", sheet(hf.HEADER, b'<c r="R2"><v>1</v></c>'), settings=Settings()
+    )
+    assert parsed.rows == [(2, ["S"] + [None] * 16 + ["1"])]
+    with pytest.raises(UploadRefused, match=r"AE!S2: a value beyond column R; the header ends"):
+        parse_upload("a.xlsx", sheet(hf.HEADER, b'<c r="S2"><v>1</v></c>'), settings=Settings())
+    wide = [f"C{i}" for i in range(60)]
+    parsed = parse_upload("a.xlsx", sheet(wide, b'<c r="BL2"><v>1</v></c>'), settings=Settings())
     assert len(parsed.rows[0][1]) == 64 and parsed.rows[0][1][63] == "1"
-    far = hf.book([head + row + b'<c r="BM2"><v>1</v></c></row>' + hf.SHEET_CLOSE])
-    with pytest.raises(UploadRefused, match=r"AE!BM2: a value beyond column BL"):
-        parse_upload("a.xlsx", far, settings=Settings())
+    with pytest.raises(UploadRefused, match=r"AE!BM2: a value beyond column BL; an upload may"):
+        parse_upload("a.xlsx", sheet(wide, b'<c r="BM2"><v>1</v></c>'), settings=Settings())
 
 
 def test_csv_wide_lines_long_cells_and_far_values_are_refused():
-    ok = b"USUBJID,AETERM\nS-1,fever" + b"," * 70 + b"\n"
+    ok = b"USUBJID,AETERM\nS-1,fever,,,,,,,,x" + b"," * 70 + b"\n"
     parsed = parse_upload("a.csv", ok, settings=Settings())
-    assert parsed.rows == [(2, ["S-1", "fever"] + [None] * 62)]
+    assert parsed.rows == [(2, ["S-1", "fever"] + [None] * 7 + ["x"])]  # to J: header + 8
     cases = {
         b"USUBJID,AETERM\n" + b"," * 15_000_000: "more than 4,096 separators",
         b"USUBJID,AETERM\nS-1," + b"x" * 200_000: "longer than 131,072 characters",
-        b"USUBJID,AETERM\nS-1" + b"," * 70 + b"x\n": "cell BS2",
+        b"USUBJID,AETERM\nS-1,,,,,,,,,,x\n": "cell K2 (row 2, column 11): a value beyond column J",
+        b",".join([b"C"] * 70) + b"\n" + b"," * 64 + b"x\n": "beyond column BL; an upload may",
     }
     for data, words in cases.items():
         out, elapsed, extra = measured(lambda d=data: parse_upload("a.csv", d, settings=Settings()))

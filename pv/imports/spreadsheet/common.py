@@ -39,6 +39,9 @@ _INTERN_LIMIT = 100_000
 # - columns: the template has about 24; a value beyond column 64 (BL) refuses the file,
 #   naming the cell, and no row is ever padded further than that;
 MAX_COLUMNS = 64
+# ... and once the header row is read, at most this many columns right of its last one
+# (each such value is an error of its row; further right, the file is refused).
+EXTRA_COLUMNS = 8
 # - cells: every cell element of the sheet counts, empty ones too (200,000 rows x 24
 #   template columns is 4.8 million);
 MAX_CELLS = 5_000_000

@@ -6,8 +6,9 @@ Nothing guesses types (no pandas).
 
 Bounded like the xlsx reader: a line with more than `_MAX_SEPARATORS` separators is refused
 before the csv module splits it (a line of millions of commas would be a list of millions
-of cells), a value beyond column `MAX_COLUMNS` refuses the file naming the cell (empty
-cells there are dropped), and a cell longer than `MAX_CSV_FIELD` characters too.
+of cells), a value beyond column `MAX_COLUMNS` (once the header is read, `EXTRA_COLUMNS`
+right of its last column) refuses the file naming the cell (empty cells there are
+dropped), and a cell longer than `MAX_CSV_FIELD` characters too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
+    EXTRA_COLUMNS,
     MAX_COLUMNS,
     MAX_CSV_FIELD,
     ParsedUpload,
@@ -30,6 +32,17 @@ from pv.imports.spreadsheet.xlsx_reader import _read_xlsx
 from pv.settings import Settings, get_settings
 
 _MAX_SEPARATORS = 4 * 1024  # in one line (quoted text may hold some)
+
+
+def _beyond(j: int, row_no: int, limit: int, header: list[str] | None) -> UploadRefused:
+    if header is None or limit >= MAX_COLUMNS:
+        why = f"an upload may use at most {MAX_COLUMNS} columns"
+    else:
+        why = (f"the header ends at column {_col_name(len(header) - 1)} and at most "
+               f"{EXTRA_COLUMNS} columns more are read")  # fmt: skip
+    return UploadRefused(f"cell {_col_name(j)}{row_no} (row {row_no:,}, column {j + 1:,}): a value "
+                         f"beyond column {_col_name(limit - 1)}; {why}. Delete the cells right "
+                         "of the table and upload again")  # fmt: skip
 
 
 def _lines(text: str, delimiter: str) -> Iterator[str]:
@@ -63,22 +76,18 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
     # empty cell is None: both in one C-level pass per row, map(intern.setdefault).
     intern: dict[str, str | None] = {"": None}
     row_no = 0
+    limit = MAX_COLUMNS  # narrowed to the header's columns and a few more once read
     try:
         for record in reader:
             row_no += 1
             if len(intern) > _INTERN_LIMIT:
                 intern = {"": None}
             values: list[str | None] = list(map(intern.setdefault, record, record))
-            if len(values) > MAX_COLUMNS:
-                for j in range(MAX_COLUMNS, len(values)):
+            if len(values) > limit:
+                for j in range(limit, len(values)):
                     if values[j] is not None and values[j].strip():  # type: ignore[union-attr]
-                        raise UploadRefused(
-                            f"cell {_col_name(j)}{row_no} (row {row_no:,}, column {j + 1:,}): a "
-                            f"value beyond column {_col_name(MAX_COLUMNS - 1)}; an upload may use "
-                            f"at most {MAX_COLUMNS} columns. Delete the cells right of the table "
-                            "and upload again"
-                        )
-                del values[MAX_COLUMNS:]
+                        raise _beyond(j, row_no, limit, header)
+                del values[limit:]
             for v in values:
                 if v and not v.isspace():
                     break
@@ -86,6 +95,7 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
                 continue  # a blank row
             if header is None:
                 header, header_row = [v or "" for v in values], row_no
+                limit = min(MAX_COLUMNS, len(header) + EXTRA_COLUMNS)
                 continue
             rows.append((row_no, values))
             if len(rows) > max_rows:

@@ -7,11 +7,12 @@ computed value and an error cell are reported. Limits: the sheet's declared dime
 checked first, then the rows are counted while streaming.
 
 Bounded reading (issue 12): a row is never padded past the last column an upload may use
-(`MAX_COLUMNS`): a value beyond it refuses the file, naming the cell, and an empty cell
-there is skipped, so a sheet of sparse rows with a cell in column XFD costs what its
-cells cost. The cell elements, row elements (1,048,576, as in Excel), shared strings,
-problems found while reading (`MAX_READ_PROBLEMS`) and the XML elements in one row
-(`xlsx_package`) are limited too; each refusal says which limit and where.
+(`MAX_COLUMNS`; once the header is read, `EXTRA_COLUMNS` right of its last column): a value
+beyond it refuses the file, naming the cell, and an empty cell there is skipped, so a
+sheet of sparse rows with a cell in column XFD costs what its cells cost. The cell
+elements, row elements (1,048,576, as in Excel), shared strings, problems found while
+reading (`MAX_READ_PROBLEMS`) and the XML elements in one row (`xlsx_package`) are limited
+too; each refusal says which limit and where.
 
 openpyxl's read-only mode was measured first: with defusedxml installed it parses through
 the pure-Python XML parser, ~2,500 rows/s on a 22-column sheet. This reader streams with
@@ -36,6 +37,7 @@ from lxml import etree
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
     DATA_SHEET,
+    EXTRA_COLUMNS,
     HEADER_ROW,
     MAX_CELLS,
     MAX_COLUMNS,
@@ -90,7 +92,7 @@ def _number_text(text: str) -> str:
     return repr(number)
 
 
-def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str) -> int:
+def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str, limit: int) -> int:
     n = 0
     for ch in letters:
         if not "A" <= ch <= "Z":
@@ -99,17 +101,20 @@ def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str) -> int
         n = n * 26 + ord(ch) - 64
     if not 1 <= n <= 16384:
         raise UploadRefused(f"{sheet}: bad cell reference {ref!r}")
-    if n <= MAX_COLUMNS:  # a column further right is never cached: see _beyond
+    if n <= limit:  # a column further right is never cached: see _beyond
         cache[letters] = n - 1
     return n - 1
 
 
-def _beyond(sheet: str, ref: str) -> UploadRefused:
-    return UploadRefused(
-        f"{sheet}!{ref}: a value beyond column {_col_name(MAX_COLUMNS - 1)}; an upload may use "
-        f"at most {MAX_COLUMNS} columns (the template's columns and a few more). Delete the "
-        "cells right of the table and upload again"
-    )
+def _beyond(sheet: str, ref: str, limit: int, header: list[str] | None) -> UploadRefused:
+    if header is None or limit >= MAX_COLUMNS:
+        why = (f"an upload may use at most {MAX_COLUMNS} columns (the template's columns and "
+               "a few more)")  # fmt: skip
+    else:
+        why = (f"the header ends at column {_col_name(len(header) - 1)} and at most "
+               f"{EXTRA_COLUMNS} columns more are read")  # fmt: skip
+    return UploadRefused(f"{sheet}!{ref}: a value beyond column {_col_name(limit - 1)}; {why}. "
+                         "Delete the cells right of the table and upload again")  # fmt: skip
 
 
 def _too_many_problems(found: int, row_no: int) -> UploadRefused:
@@ -172,6 +177,7 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
     header_row = 0
     rows: list[tuple[int, list[str | None]]] = []
     letters_cache: dict[str, int] = {}
+    limit = MAX_COLUMNS  # columns read; narrowed to the header's and a few more once read
     intern: dict[str, str] = {}
     shared_of = {str(i): s for i, s in enumerate(shared[:_FAST_SHARED])}
     expected = 0
@@ -216,18 +222,18 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 ref = c.get("r")
                 if ref is None:
                     col += 1
-                    if col >= MAX_COLUMNS:
+                    if col >= limit:
                         if len(c):
-                            raise _beyond(sheet_name, f"{_col_name(col)}{row_no}")
+                            raise _beyond(sheet_name, f"{_col_name(col)}{row_no}", limit, header)
                         continue
                 else:
                     letters = ref.rstrip(_DIGITS)
                     col = letters_cache.get(letters, -1)
                     if col < 0:
-                        col = _col_index(letters, letters_cache, sheet_name, ref)
-                        if col >= MAX_COLUMNS:
+                        col = _col_index(letters, letters_cache, sheet_name, ref, limit)
+                        if col >= limit:
                             if len(c):
-                                raise _beyond(sheet_name, ref)
+                                raise _beyond(sheet_name, ref, limit, header)
                             continue
                 if not len(c):
                     continue
@@ -320,6 +326,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 continue  # a blank row
             if header is None:
                 header, header_row = [v or "" for v in values], row_no
+                limit = min(MAX_COLUMNS, len(header) + EXTRA_COLUMNS)
+                letters_cache = {k: v for k, v in letters_cache.items() if v < limit}
                 continue
             rows.append((row_no, values))
             if len(rows) > max_rows:
