@@ -622,6 +622,7 @@ class _SqliteWriter:
         self.max_sql = f"SELECT max(id) FROM {q.format_table(table)}"
         self.new_sql = (f"SELECT id, subject_id, aeseq FROM {q.format_table(table)} "
                         "WHERE id > ?")  # fmt: skip
+        self.span_sql = f"SELECT count(*), max(id) FROM {q.format_table(table)} WHERE id > ?"
         self.json = _fast_json(proc(table, "aerel") or _same)
         self.trigger_sql: str | None = None  # the paused tally trigger, to create again
         self.small: dict[int, tuple[Any, Any]] = {}  # aerel/aeacn objects repeat a lot
@@ -677,6 +678,13 @@ class _SqliteWriter:
         before = self.conn.exec_driver_sql(self.max_sql).scalar() or 0
         with _nulls_bound_directly():
             self.conn.exec_driver_sql(self.event_sql, params)
+        # Each row inserted gets the largest id + 1 (SQLite's rule without AUTOINCREMENT),
+        # so the batch holds ids before+1 .. before+n in row order; one aggregate confirms
+        # it (n rows above `before`, the largest before+n), else the ids are read back.
+        n = len(rows)
+        count, last = self.conn.exec_driver_sql(self.span_sql, (before,)).one()
+        if count == n and last == before + n:
+            return list(range(before + 1, before + n + 1))
         by_key = {(s, q): i for i, s, q in self.conn.exec_driver_sql(self.new_sql, (before,))}
         return [by_key[(r[1], r[3])] for r in rows]
 

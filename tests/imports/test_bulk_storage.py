@@ -395,3 +395,30 @@ def test_migration_0005_down_and_up_keeps_the_tally_exact(upload_study) -> None:
     _bulk(env, _mixed_rows(env, subjects, 60, day0=500), submit=True)
     _store_one(env, "007", _headache("2020-12-21"))
     assert _assert_tally(env.engine) == 182
+
+
+def test_new_ids_are_read_back_when_they_are_not_one_run(upload_study, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: a batch's ids are before+1 .. before+n unless the check says otherwise; then
+    they are read back by (subject, AESEQ). Both give each audit entry its own event."""
+    from pv.events import bulk
+
+    env = upload_study
+    if env.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite writer")
+    init = bulk._SqliteWriter.__init__
+
+    def no_run(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        self.span_sql = "SELECT -1, -1 WHERE ? IS NOT NULL"  # never "one run"
+
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(bulk._SqliteWriter, "__init__", no_run)
+        rows = _mixed_rows(env, [env.subject("0012"), env.subject("007")], 30, day0=100 * patched)
+        ids = _bulk(env, rows, submit=True)
+        with env.engine.connect() as conn:
+            got = dict(conn.execute(text(
+                "SELECT a.entity_id, e.aeterm || '|' || e.aestdtc FROM audit_log a JOIN "
+                "adverseevent e ON CAST(a.entity_id AS INTEGER) = e.id "
+                "WHERE a.entity_type = 'adverse_event'")).all())  # fmt: skip
+        assert [got[str(i)] for i in ids] == [f"{r.data.aeterm}|{r.data.aestdtc}" for r in rows]
