@@ -56,8 +56,12 @@ MAX_READ_PROBLEMS = 1_000
 MAX_ROW_TAGS = 50_000
 # - XML elements of a part read whole (workbook, relationships, content types, styles);
 MAX_PART_TAGS = 200_000
-# - a CSV field (the csv module's own default limit, stated here).
+# - a CSV field (the csv module's own default limit, stated here);
 MAX_CSV_FIELD = 131_072
+# - errors: checking stops once this many are found (one a row of the largest upload fits),
+#   with a last error that says so: a file of 200,000 rows with every cell wrong would
+#   otherwise hold millions of them (1.4 million errors took +1 GB).
+MAX_ERRORS = 250_000
 
 
 class UploadRefused(ValueError):
@@ -98,6 +102,7 @@ class Converted:
     errors: list[RowError]
     columns: dict[str, int]  # column name -> index
     code_from_name: set[int] = field(default_factory=set)  # rows coded through AEDECOD
+    stopped: bool = False  # checking stopped at MAX_ERRORS (the last error says where)
 
 
 @dataclass

@@ -4,6 +4,7 @@ the rows and columns the user sees."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from pv.events.bulk import UNKNOWN_SUBJECT, BulkContext, BulkRow, RowIssue
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS
@@ -13,6 +14,7 @@ from pv.imports.spreadsheet.common import (
     CRITERIA_COLUMNS,
     FIELD_COLUMNS,
     GRADES,
+    MAX_ERRORS,
     TAIL_COLUMNS,
     Converted,
     ParsedUpload,
@@ -98,6 +100,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     action_of: dict[str, str | None] = {v: v for v in ACTIONS}
     grade_of: dict[str, int | None] = {v: int(v) for v in GRADES}
     label = ctx.label
+    not_a_term = f"not a {label} term"
     rows, row_numbers, raws, from_names = out.rows, out.row_numbers, out.raw, out.code_from_name
     # Equal per-drug answers share one dict (never changed once made): 200,000 rows hold a
     # handful of them.
@@ -136,7 +139,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             if code is None:
                 term = by_name.get(name.lower())
                 if term is None:
-                    bad.append(RowError(row_no, "AEDECOD", name, f"not a {label} term"))
+                    bad.append(RowError(row_no, "AEDECOD", name, not_a_term))
                 else:
                     code, from_name = term.code, True
             else:
@@ -216,7 +219,17 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
         rows.append(BulkRow(usubjid or "", data, confirm, row_no))
         row_numbers.append(row_no)
         raws.append(values)
+        if len(errors) >= MAX_ERRORS:
+            errors.append(_stopped(row_no))
+            out.stopped = True
+            break
     return out
+
+
+def _stopped(row_no: int) -> RowError:
+    reason = (f"more than {MAX_ERRORS:,} problems: checking stopped at row {row_no:,}; fix "
+              "these and upload the file again")  # fmt: skip
+    return RowError(row_no, "", "", reason)
 
 
 def _grade(raw: str) -> int | None:
@@ -246,16 +259,31 @@ def _controlled(raw: str, cache: dict[str, str | None], allowed: Sequence[str], 
         up = " ".join(raw.upper().split())
         v = cache[raw] = up if up in allowed else ("" if not up else None)
     if v is None:
-        bad.append(RowError(row, column, raw.strip(), f"not a valid {what}: use one of "
-                                                      f"{', '.join(allowed)}"))  # fmt: skip
+        bad.append(RowError(row, column, raw.strip(), _not_valid(what, tuple(allowed))))
         return None
     return v or None
 
 
+@cache
+def _not_valid(what: str, allowed: tuple[str, ...]) -> str:
+    """One text per kind of error (not one per error: 200,000 of them are 20 MB)."""
+    return f"not a valid {what}: use one of {', '.join(allowed)}"
+
+
 def _rule_errors(conv: Converted, issues: Sequence[RowIssue]) -> list[RowError]:
-    """Map rule findings (SDTM field names, row indexes) to spreadsheet rows and columns."""
-    out = []
+    """Map rule findings (SDTM field names, row indexes) to spreadsheet rows and columns.
+
+    Root causes only: none on a cell whose value could not be converted (that error is
+    the cause) nor more than one a cell (`_root_causes`); at most MAX_ERRORS errors in all
+    with the conversion errors (the last says where checking stopped)."""
+    out: list[RowError] = []
+    bad = {(e.row, e.column) for e in conv.errors}
+    room = max(MAX_ERRORS - len(conv.errors), 0)
     for issue in issues:
+        if len(out) >= room:
+            if not conv.stopped:
+                out.append(_stopped(conv.row_numbers[issue.index]))
+            break
         column = FIELD_COLUMNS.get(issue.field) or issue.field.replace(".", "_").upper()
         raw = conv.raw[issue.index]
         if (
@@ -266,7 +294,9 @@ def _rule_errors(conv: Converted, issues: Sequence[RowIssue]) -> list[RowError]:
             column = "AEDECOD"  # the term was chosen (or left blank) in AEDECOD
         i = conv.columns.get(column)
         value = (raw[i] or "") if i is not None and i < len(raw) else ""
-        out.append(RowError(conv.row_numbers[issue.index], column, value, issue.message))
+        row = conv.row_numbers[issue.index]
+        if (row, column) not in bad:
+            out.append(RowError(row, column, value, issue.message))
     return _root_causes(out)
 
 
