@@ -188,6 +188,7 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
     rows: list[tuple[int, list[str | None]]] = []
     letters_cache: dict[str, int] = {}
     limit = MAX_COLUMNS  # columns read; narrowed to the header's and a few more once read
+    width = 0  # the header's
     intern: dict[str, str] = {}
     shared_of = {str(i): s for i, s in enumerate(shared[:_FAST_SHARED])}
     expected = 0
@@ -226,7 +227,9 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                                     "template's columns at once")  # fmt: skip
             if len(intern) > _INTERN_LIMIT:
                 intern = {}
-            values: list[str | None] = []
+            # Sized to the header at once (no growing); a cell further right extends it.
+            values: list[str | None] = [None] * width
+            n = width
             col = -1
             for c in el.iterchildren(c_tag):
                 ref = c.get("r")
@@ -245,9 +248,10 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                             if len(c):
                                 raise _beyond(sheet_name, ref, limit, header)
                             continue
-                if not len(c):
+                try:
+                    first = c[0]
+                except IndexError:  # an empty cell
                     continue
-                first = c[0]
                 tag = first.tag
                 t = c.get("t")
                 if tag == v_tag:
@@ -257,31 +261,31 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                     if t == "s":  # the usual cell of an Excel file: a shared string
                         s = shared_of.get(text)
                         text = s if s is not None else _shared(shared, text, sheet_name, ref)
-                        n = len(values)
-                        if col == n:
-                            values.append(text)
-                        elif col > n:
-                            values.extend([None] * (col - n))
-                            values.append(text)
-                        else:
+                        if col < n:
                             values[col] = text
+                        else:
+                            if col > n:
+                                values.extend([None] * (col - n))
+                            values.append(text)
+                            n = col + 1
                         continue
                 elif tag == is_tag:
-                    only = first[0] if len(first) == 1 else None
-                    if only is not None and only.tag == t_tag:
-                        text = only.text
-                    else:
-                        text = _string_item(first)
+                    try:
+                        only = first[0]
+                    except IndexError:
+                        continue  # <is/>: an empty string
+                    # A leading <t> is the whole text (rich text is <r> runs; phonetic
+                    # <rPh> runs that may follow are not text), else _string_item.
+                    text = only.text if only.tag == t_tag else _string_item(first)
                     if t == "inlineStr" and text:  # the usual cell of an openpyxl file
                         text = intern.setdefault(text, text)
-                        n = len(values)
-                        if col == n:
-                            values.append(text)
-                        elif col > n:
-                            values.extend([None] * (col - n))
-                            values.append(text)
-                        else:
+                        if col < n:
                             values[col] = text
+                        else:
+                            if col > n:
+                                values.extend([None] * (col - n))
+                            values.append(text)
+                            n = col + 1
                         continue
                 elif tag == f_tag:
                     v = c.find(v_tag)
@@ -316,14 +320,13 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                     continue
                 # "inlineStr", "str" (a formula's text result), "d" (ISO date): as stored.
                 text = intern.setdefault(text, text)
-                n = len(values)
-                if col == n:
-                    values.append(text)
-                elif col > n:
-                    values.extend([None] * (col - n))
-                    values.append(text)
-                else:
+                if col < n:
                     values[col] = text
+                else:
+                    if col > n:
+                        values.extend([None] * (col - n))
+                    values.append(text)
+                    n = col + 1
             el.clear()
             if read % _PRUNE == 0:
                 parent = el.getparent()
@@ -337,6 +340,7 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
             if header is None:
                 header, header_row = [v or "" for v in values], row_no
                 limit = min(MAX_COLUMNS, len(header) + EXTRA_COLUMNS)
+                width = len(header)
                 letters_cache = {k: v for k, v in letters_cache.items() if v < limit}
                 continue
             rows.append((row_no, values))
