@@ -12,6 +12,12 @@ subject) is loaded once up front; events and audit entries are written with exec
 inserts in batches. Nothing is written unless every row passes: `create_events_bulk`
 raises `BulkValidationFailed` listing every problem of every row, and the caller's
 transaction (one `write_session`) is rolled back.
+
+Likely duplicates (pv.events.duplicates) of an earlier row or a stored event are row errors
+unless the row is confirmed (`BulkRow.confirm_duplicate`). `prepare_events` may run in a
+read session before the write transaction: `insert_events` checks again, inside it, only
+what was stored since. The review queue's tally is counted once per insert, set-wise, not
+by a trigger per row (see `insert_events`).
 """
 
 from __future__ import annotations

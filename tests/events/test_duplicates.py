@@ -135,3 +135,31 @@ def test_confirmed_helper() -> None:
                          aestdtc="2021", aetoxgr=None, status="draft") for i in (3, 5)]  # fmt: skip
     assert confirmed(True, found) and not confirmed(False, found)
     assert confirmed({3, 5, 9}, found) and not confirmed({3}, found) and not confirmed([], found)
+
+
+def test_the_same_event_posted_twice_at_once_is_stored_once(upload_study) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    """Two writers at once (SQLite: BEGIN IMMEDIATE; PostgreSQL: the subject's row lock):
+    whichever stores first, the other finds its event and is refused."""
+    import threading
+
+    env = upload_study
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def post() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(_create(env, _headache()))
+        except DuplicateEvent as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    stored = [o for o in outcomes if isinstance(o, int)]
+    refused = [o for o in outcomes if isinstance(o, DuplicateEvent)]
+    assert len(stored) == 1 and len(refused) == 1
+    assert refused[0].existing_ids == stored
+    assert _count(env) == 1
