@@ -228,6 +228,7 @@ def builders(info: dict) -> dict[str, Callable[[], hf.Built]]:
         "10 million tiny shared strings": hf.tiny_shared_strings,
         "4 million formulas without values": hf.formulas_without_values,
         "200,000 invalid rows": lambda: hf.invalid_rows(combo, codes),
+        "200,000 rows, every cell wrong": lambda: hf.every_cell_wrong(combo[0]),
         "one row of 2 million cells": hf.wide_row,
         "entity bomb": hf.entity_bomb,
         "zip bomb (1 GiB)": hf.zip_bomb,

@@ -184,6 +184,16 @@ def invalid_rows(subjects: list[str], codes: list[str], rows: int = 200_000,
     return "invalid-rows.xlsx", book(sheet())
 
 
+def every_cell_wrong(usubjid: str, rows: int = 200_000) -> Built:
+    """`rows` equal rows with every checked cell wrong (code, grade, seriousness, outcome,
+    both relationships): millions of errors unless checking stops."""
+    cell = '<c t="inlineStr"><is><t>{}</t></is></c>'.format
+    values = (usubjid, "fever", "x", "x", "maybe", "2021-02-01", "", "x", "x", "x")
+    row = ("<row>" + "".join(map(cell, values)) + "</row>").encode()
+    sheet = [SHEET_OPEN + _header_row(), row * rows, SHEET_CLOSE]
+    return "every-cell-wrong.xlsx", book(sheet)
+
+
 def wide_row(cells: int = 2_000_000) -> Built:
     """One row of `cells` empty cell elements (8 MB unpacked): a tree of millions of elements
     for a reader that builds each row before reading it."""

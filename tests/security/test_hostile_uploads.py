@@ -277,11 +277,7 @@ def test_checking_stops_after_max_errors_with_a_last_error_saying_so(world, monk
     from pv.imports.spreadsheet import convert, import_upload
 
     monkeypatch.setattr(convert, "MAX_ERRORS", 50)
-    cell = '<c t="inlineStr"><is><t>{}</t></is></c>'.format
-    values = (world.ids["own"][2], "fever", "10019211", "x", "maybe", "2021-02-01", "", "x", "x",
-              "x")  # fmt: skip
-    row = ("<row>" + "".join(map(cell, values)) + "</row>").encode()
-    data = hf.book([hf.SHEET_OPEN + hf._header_row(), row * 100, hf.SHEET_CLOSE])
+    _, data = hf.every_cell_wrong(world.ids["own"][2], rows=100)
     result = import_upload(engine=world.engine, actor=Actor.system("tests"),
                            study_id=world.study_id, site_ids=None, filename="e.xlsx",
                            data=data)  # fmt: skip
