@@ -320,16 +320,16 @@ def floor(source: str, template: str, target: str, trigger: str) -> dict:
         return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
     gc.disable()
-    w0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     conn.execute("BEGIN IMMEDIATE")
     if trigger == "drop":
         conn.execute("DROP TRIGGER queue_tally_ae_insert")
     conn.executemany(insert("adverseevent", ev_cols), events)
     conn.executemany(insert("audit_log", au_cols), audit)
     conn.execute("COMMIT")
-    wall = time.perf_counter() - w0
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     conn.close()
-    return {"wall": wall, "events": len(events), "audit": len(audit)}
+    return {"wall": wall, "cpu": cpu, "events": len(events), "audit": len(audit)}
 
 
 TARGETS = {"csv": 40_000, "xlsx": 30_000}  # rows/s end to end (issue 12, point 6)
@@ -372,7 +372,8 @@ def main() -> None:
             return json.loads(proc.stdout.strip().splitlines()[-1])
 
         n = args.rows
-        summary: dict[str, tuple[float, float, float]] = {}  # kind -> (e2e s, store s, floor s)
+        # kind -> (wall, CPU) seconds of: end to end, the store phase, the floor
+        summary: dict[str, tuple[tuple[float, float], ...]] = {}
         last = None
         for k, (kind, path) in enumerate(files.items()):
             runs = {}
@@ -404,26 +405,32 @@ def main() -> None:
                 last.unlink()
             last = source
             ph = runs["phases"]["phases"]
-            store = ph["store"][0] + ph["commit"][0]
-            e2e = runs["e2e"]["wall"]
-            summary[kind] = (e2e, store, fl["wall"])
-            print(f"  floor: {fl['wall']:.2f} s ({n / fl['wall']:,.0f} rows/s); end to end "
-                  f"{e2e / fl['wall']:.2f}x the floor; store phase (insert + commit, "
-                  f"{store:.2f} s) {store / fl['wall']:.2f}x")  # fmt: skip
+            store = (ph["store"][0] + ph["commit"][0], ph["store"][1] + ph["commit"][1])
+            e2e = (runs["e2e"]["wall"], runs["e2e"]["cpu"])
+            floor_ = (fl["wall"], fl["cpu"])
+            summary[kind] = (e2e, store, floor_)
+            print(f"  floor: {fl['wall']:.2f} s wall, {fl['cpu']:.2f} s CPU "
+                  f"({n / fl['wall']:,.0f} rows/s); end to end {e2e[0] / fl['wall']:.2f}x the "
+                  f"floor ({e2e[1] / fl['cpu']:.2f}x in CPU time); store phase (insert + "
+                  f"commit, {store[0]:.2f} s) {store[0] / fl['wall']:.2f}x "
+                  f"({store[1] / fl['cpu']:.2f}x in CPU time)")  # fmt: skip
         assert last is not None
         fire = sub("--floor", str(last), str(template), str(folder / "floor-fire.sqlite"), "fire")
         print(f"\nfloor with the per-row tally trigger firing (any plain insert): "
               f"{fire['wall']:.2f} s ({n / fire['wall']:,.0f} rows/s)")  # fmt: skip
 
-        print(f"\n{'file':<36} {'end to end':>12} {'target':>8} {'x floor':>8} {'store':>12}")
+        print("\nwall clock (CPU time in brackets: the machine may be shared)")
+        print(f"{'file':<36} {'end to end':>20} {'target':>7} {'x floor':>15} "
+              f"{'store phase':>20}")  # fmt: skip
         met = True
         for kind, (e2e, store, fl) in summary.items():
             target_rate = TARGETS["csv" if kind == "csv" else "xlsx"]
-            rate, ratio = n / e2e, e2e / fl
+            rate, ratio = n / e2e[0], e2e[0] / fl[0]
             ok = rate >= target_rate and ratio <= WITHIN
             met = met and ok
-            print(f"{kind:<36} {rate:>8,.0f} r/s {target_rate:>8,} {ratio:>7.2f}x "
-                  f"{n / store:>8,.0f} r/s  {'met' if ok else 'NOT met'}")  # fmt: skip
+            print(f"{kind:<36} {rate:>7,.0f} ({n / e2e[1]:>6,.0f}) r/s {target_rate:>7,} "
+                  f"{ratio:>5.2f}x ({e2e[1] / fl[1]:.2f}x) {n / store[0]:>7,.0f} "
+                  f"({n / store[1]:>6,.0f}) r/s  {'met' if ok else 'NOT met'}")  # fmt: skip
         print(f"\ntargets (CSV >= {TARGETS['csv']:,} rows/s, xlsx >= {TARGETS['xlsx']:,} rows/s, "
               f"each within {WITHIN}x of the floor): {'met' if met else 'NOT met'}")  # fmt: skip
 
