@@ -288,3 +288,30 @@ def test_checking_stops_after_max_errors_with_a_last_error_saying_so(world, monk
              "again")]  # fmt: skip
     assert max(e.row for e in result.errors) == 11  # 5 errors a row: rows 2 to 11
     assert len(result.errors) < 100
+
+
+@pytest.mark.parametrize("prefix", ["", "x:"])
+def test_the_element_count_is_per_row_across_chunk_boundaries(prefix):
+    """Rows of 20,000 empty cells each (under the 50,000-element limit; several 64 KB
+    chunks a row, end tags split between chunks) are read, with or without a namespace
+    prefix; one row of 60,000 is refused."""
+    import re
+
+    xmlns = f'xmlns:x="{hf.MAIN_NS}"' if prefix else f'xmlns="{hf.MAIN_NS}"'
+
+    def prefixed(xml: str) -> bytes:
+        return re.sub(r"<(/?)([a-zA-Z])", rf"<\1{prefix}\2", xml).encode()
+
+    head = prefixed(f'<worksheet {xmlns}><sheetData><row r="1"><c r="A1" t="inlineStr"><is>'
+                    "<t>USUBJID</t></is></c></row>")  # fmt: skip
+    tail = prefixed("</sheetData></worksheet>")
+
+    def row(r: int, cells: int) -> bytes:
+        return prefixed(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c>' + "<c/>" * cells + "</row>")
+
+    data = hf.book([head, *(row(r, 20_000) for r in range(2, 12)), tail])
+    parsed = parse_upload("a.xlsx", data, settings=Settings())
+    assert [(r, v) for r, v in parsed.rows] == [(r, [str(r)]) for r in range(2, 12)]
+    data = hf.book([head, row(2, 20_000), row(3, 60_000), tail])
+    with pytest.raises(UploadRefused, match="more than 50,000 XML elements"):
+        parse_upload("a.xlsx", data, settings=Settings())
