@@ -18,9 +18,9 @@ names are fine); refused are the characters that corrupt storage or display, not
 - more characters than the field's limit (`MAX_LENGTH`).
 
 **Identifiers** (`identifier_problem`, SUBJID and site id): ``[A-Za-z0-9][A-Za-z0-9._-]*``,
-ASCII only, at most `MAX_LENGTH[field]` characters. They become part of USUBJID, of file
-names in SDTM exports and of spreadsheet cells, so there is no path separator, no space and
-no leading ``=``/``+``/``-``/``@`` (a spreadsheet formula) or ``.`` (``..``).
+ASCII only, at most `MAX_LENGTH[field]` characters. They become part of USUBJID, of URLs,
+SDTM exports and spreadsheet cells, so there is no path separator, no space and no leading
+``=``/``+``/``-``/``@`` (a spreadsheet formula) or ``.`` (``..``).
 
 **Dates** (`parse_date`): ``YYYY-MM-DD`` written with the ASCII digits 0-9 only. Python's
 ``\\d`` and ``int()`` accept every script's digits (``٢٠٢١``, full-width ``２０２１``); no
@@ -38,8 +38,9 @@ from datetime import date
 
 INT_MAX = 2**31 - 1
 
-# Longest value per field (characters). Identifiers are limited by what USUBJID can hold
-# (80 = study id + site id + SUBJID + two dashes for an 11-character NCT id).
+# Longest value per field (characters). Identifiers are limited by what USUBJID (80) holds:
+# an 11-character NCT id, a site id (20), SUBJID (40) and two dashes make 73; add_subject
+# refuses a longer USUBJID (a study id beyond 18 characters).
 MAX_LENGTH: dict[str, int] = {
     "subjid": 40,
     "site": 20,
