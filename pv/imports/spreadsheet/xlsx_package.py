@@ -77,6 +77,7 @@ class _Guarded:
         self.read_bytes = 0
         self.unit = unit
         self.unit_end = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?" + unit + rb">") if unit else None
+        self.plain_end = b"</" + unit + b">" if unit else b""
         self.tags = 0  # tags since the last end of a unit
 
     def read(self, n: int = -1) -> bytes:
@@ -101,7 +102,16 @@ class _Guarded:
     def _count_tags(self, chunk: bytes) -> None:
         """Tags per unit: those before the first end of a unit in this chunk close the
         count carried over; units wholly inside one 64 KB chunk are small by size; the
-        tags after the last end are carried over."""
+        tags after the last end are carried over.
+
+        Fast path: when the count carried over and the whole chunk's stay within the
+        limit, only the tags after the chunk's last unprefixed end tag are counted."""
+        n = chunk.count(b"<")
+        if self.tags + n <= MAX_ROW_TAGS:
+            i = chunk.rfind(self.plain_end)
+            if i >= 0:
+                self.tags = chunk.count(b"<", i + 1)
+                return
         skip = len(self.tail)
         ends = [m.end() - skip for m in self.unit_end.finditer(self.tail + chunk)  # type: ignore[union-attr]
                 if m.end() > skip]  # fmt: skip
