@@ -26,6 +26,7 @@ gets a "create" audit entry carrying its field values. Rules, decided here:
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,6 +43,7 @@ from pv.audit.service import Actor, jsonable, record, record_many
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
+from pv.inputs import text_problem
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import utcnow
 
@@ -134,6 +136,7 @@ def import_sdtm(
     if suppae is not None:
         frames["SUPPAE"] = read_dataset(suppae)
     _check_columns(frames, need_studyid=study_id is None)
+    _check_text(frames)
     dm_f, ae_f, ex_f = frames["DM"], frames["AE"], frames["EX"]
     study_id = study_id or _study_id(dm_f)
     _check_keys(dm_f, ae_f, ex_f)
@@ -184,6 +187,26 @@ def _check_columns(frames: dict[str, pd.DataFrame], need_studyid: bool) -> None:
             missing.append(f"{name} lacks {', '.join(gone)}")
     if missing:
         raise MissingColumnsError("missing required columns: " + "; ".join(missing))
+
+
+def _check_text(frames: dict[str, pd.DataFrame], limit: int = 5) -> None:
+    """The shared text rule (`pv.inputs`) on every cell: NUL and other control characters,
+    bidi overrides/isolates and unpaired surrogates refuse the import, naming the dataset,
+    record and variable. Tab and line breaks are kept, and lengths are the sponsor's
+    (SDTM has its own limits): a sponsor's datasets are otherwise loaded as delivered."""
+    problems: list[str] = []
+    for name, frame in frames.items():
+        for column in frame.columns:
+            values = frame[column]
+            suspect = ~values.map(str.isprintable).to_numpy(dtype=bool)  # fast: C speed
+            for pos in np.flatnonzero(suspect):
+                problem = text_problem(values.iat[pos], max_length=sys.maxsize, multiline=True)
+                if problem is not None:
+                    problems.append(f"{name} record {pos + 1}, {column}: {problem}")
+                if len(problems) >= limit:
+                    break
+    if problems:
+        raise SDTMImportError("text that cannot be stored: " + "; ".join(problems[:limit]))
 
 
 def _study_id(dm: pd.DataFrame) -> str:

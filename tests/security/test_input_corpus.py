@@ -372,3 +372,47 @@ def test_cutoff_dates_take_yyyy_mm_dd_in_ascii_digits(env, value):
     ok = officer.get("/reports", params={"study": env.study_id, "table": "AET01",
                                          "cutoff": "2021-12-31"})  # fmt: skip
     assert ok.status_code == 200
+
+
+# --- the CLI's SDTM import: a sponsor's datasets (lengths are the sponsor's; see README) -----
+
+
+def _sdtm_files(tmp_path, aeterm: str) -> list[str]:  # type: ignore[no-untyped-def]
+    tables = {
+        "dm": [["STUDYID", "USUBJID", "ARM", "ARMCD", "SITEID"],
+               ["X1", "A1", "Drug X", "DRX", "701"], ["X1", "P1", "Placebo", "PBO", "702"]],
+        "ex": [["USUBJID", "EXTRT", "EXDOSE", "EXDOSU", "EXSTDTC"],
+               ["A1", "DRUG X", "10", "mg", "2021-03-01"], ["P1", "PLACEBO", "0", "mg",
+                                                           "2021-03-02"]],
+        "ae": [["USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AESTDTC"],
+               ["A1", "1", aeterm, "Headache", "NERV", "2021-03-05"]],
+    }  # fmt: skip
+    args = []
+    for name, rows in tables.items():
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows(rows)
+        args += [f"--{name}", str(path)]
+    return args
+
+
+SDTM_TEXT = [t for t in TEXT if t[0] not in NOT_IN_UTF8 and t[0] != "10,000 characters"]
+
+
+@pytest.mark.parametrize(("label", "value", "says"), SDTM_TEXT, ids=[t[0] for t in SDTM_TEXT])
+def test_cli_sdtm_import(env, tmp_path, label, value, says):
+    before = _counts(env)
+    code, err = env.cli("import", "sdtm", *_sdtm_files(tmp_path, value))
+    assert code == 2, err
+    problems = _cli_problems(err.replace("text that cannot be stored: ", ""))
+    message = problems["AE record 1, AETERM"]
+    assert says in message
+    assert message == upload_event(env, "aeterm", value).get("aeterm", message)  # same words
+    assert _counts(env) == before
+
+
+def test_cli_sdtm_import_keeps_chinese_text(env, tmp_path):
+    before = _counts(env)
+    code, err = env.cli("import", "sdtm", *_sdtm_files(tmp_path, GOOD_TEXT + "\nline two"))
+    assert code == 0, err
+    assert _counts(env)[0] == before[0] + 1
