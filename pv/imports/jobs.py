@@ -46,7 +46,7 @@ from sqlmodel import select
 from pv.audit.service import Actor
 from pv.db import make_engine, read_session, write_session
 from pv.imports.job_models import FINISHED, JobStatus, UploadJob
-from pv.imports.spreadsheet.upload import UploadCancelled, error_report_csv, import_upload
+from pv.imports.spreadsheet.upload import UploadCancelled, error_report_gzip, import_upload
 from pv.settings import Settings
 from pv.timeutil import utcnow
 
@@ -263,7 +263,7 @@ def run_job(spec: JobSpec, engine: Engine) -> None:
                 errors_shown=[[e.row, e.column, e.value, e.reason]
                               for e in result.errors[:SHOWN]],
                 warnings_shown=warnings,
-                errors_csv=gzip.compress(error_report_csv(result.errors), 6))  # fmt: skip
+                errors_csv=error_report_gzip(result.errors))  # fmt: skip
         return
     counts.update(rows_checked=result.rows, rows_stored=result.stored)
     _finish(engine, spec.job_id, JobStatus.stored, counts=counts, stored=result.stored,

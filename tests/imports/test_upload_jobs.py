@@ -102,3 +102,15 @@ def test_finished_jobs_are_deleted_after_a_week(upload_study):
     recent = _spec(env, b"", Settings(database_url="unused")).job_id
     assert jobs.get_job(env.engine, old) is None
     assert jobs.get_job(env.engine, recent) is not None
+
+
+def test_the_compressed_report_is_the_csv_report_written_row_by_row():
+    import gzip
+
+    from pv.imports.spreadsheet import RowError
+    from pv.imports.spreadsheet.upload import error_report_csv, error_report_gzip
+
+    errors = [RowError(i + 2, "AETERM", f"=cmd|' /C calc'!A{i}", "naïve 发热, \"quoted\"\n")
+              for i in range(5000)]  # fmt: skip
+    assert gzip.decompress(error_report_gzip(errors)) == error_report_csv(errors)
+    assert gzip.decompress(error_report_gzip([])) == error_report_csv([])

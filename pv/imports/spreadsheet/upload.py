@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -106,11 +107,10 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
         checked = (lambda d: progress(n + d, total)) if progress else None
         prepared, issues, warns = prepare_events(ctx, conv.rows, submit=True, on_row=checked)
     if conv.errors:
-        # The rule problems too, except where the value could not be converted (the
-        # conversion error is the root cause) and unknown subjects (reported already).
-        bad = {(e.row, e.column) for e in conv.errors}
-        rule = [e for e in _rule_errors(conv, issues)
-                if (e.row, e.column) not in bad and e.reason != UNKNOWN_SUBJECT]  # fmt: skip
+        # The rule problems too (`_rule_errors` leaves out those on a cell whose value could
+        # not be converted: the conversion error is the root cause), except unknown
+        # subjects, reported already.
+        rule = [e for e in _rule_errors(conv, issues) if e.reason != UNKNOWN_SUBJECT]
         result.errors = _sorted(conv.errors + rule, order)
         result.warnings = _sorted(_rule_errors(conv, warns), order)
         return result
@@ -146,11 +146,27 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
-def error_report_csv(errors: Sequence[RowError]) -> bytes:
-    """The error list as CSV (row, column, value, reason), safe to open in a spreadsheet."""
-    out = io.StringIO(newline="")
+def _write_report(out: Any, errors: Sequence[RowError]) -> None:
     writer = csv.writer(out)
     writer.writerow(["row", "column", "value", "reason"])
     for e in errors:
         writer.writerow([e.row, _safe_cell(e.column), _safe_cell(e.value), _safe_cell(e.reason)])
+
+
+def error_report_csv(errors: Sequence[RowError]) -> bytes:
+    """The error list as CSV (row, column, value, reason), safe to open in a spreadsheet."""
+    out = io.StringIO(newline="")
+    _write_report(out, errors)
     return out.getvalue().encode("utf-8-sig")
+
+
+def error_report_gzip(errors: Sequence[RowError]) -> bytes:
+    """`error_report_csv` gzip-compressed, written row by row into the compressor (250,000
+    errors never exist as one CSV text and its bytes at once)."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+        text = io.TextIOWrapper(gz, encoding="utf-8-sig", newline="")
+        _write_report(text, errors)
+        text.flush()
+        text.detach()
+    return raw.getvalue()
