@@ -7,10 +7,11 @@ order as the update trigger does); deletes and updates keep their row triggers.
 
 SQLite has no transition tables, and any row trigger on adverseevent, even one whose WHEN
 is false, costs about as much per row as the tally itself (measured on a loaded machine:
-100,000 events insert in 3.9-4.3 s with a trigger whose WHEN is false, 1.2-2.0 s without). Its schema is unchanged: a
-bulk insert (pv.events.bulk.insert_events) drops the insert trigger inside its write
-transaction, counts its events with one grouped upsert and creates the trigger again
-from its stored SQL before the transaction ends; other connections never see it missing.
+100,000 events insert in 3.9-4.3 s with a trigger whose WHEN is false, 1.2-2.0 s without).
+Its schema is unchanged: a bulk insert (pv.events.bulk.insert_events) drops the insert
+trigger inside its write transaction, counts its events with one grouped upsert and
+creates the trigger again from its stored SQL before the transaction ends; other
+connections never see it missing.
 
 Revision ID: 0005
 Revises: 0004
