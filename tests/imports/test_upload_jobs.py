@@ -114,3 +114,13 @@ def test_the_compressed_report_is_the_csv_report_written_row_by_row():
               for i in range(5000)]  # fmt: skip
     assert gzip.decompress(error_report_gzip(errors)) == error_report_csv(errors)
     assert gzip.decompress(error_report_gzip([])) == error_report_csv([])
+
+
+def test_the_report_treats_only_ascii_numbers_as_numbers():
+    """A value like "-٣" is no number: it is neutralised like any text starting with "-"."""
+    from pv.imports.spreadsheet import RowError
+    from pv.imports.spreadsheet.upload import error_report_csv
+
+    text = error_report_csv([RowError(2, "AETOXGR", "-3", "x"), RowError(3, "AETOXGR", "-٣", "x")])
+    lines = text.decode("utf-8-sig").splitlines()
+    assert lines[1] == "2,AETOXGR,-3,x" and lines[2] == "3,AETOXGR,'-٣,x"

@@ -32,7 +32,7 @@ from pv.imports.spreadsheet.csv_reader import parse_upload
 from pv.imports.spreadsheet.template import columns_for
 from pv.settings import Settings, get_settings
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")  # ASCII digits only
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 

@@ -138,7 +138,7 @@ def _too_many_problems(found: int, row_no: int) -> UploadRefused:
 def _dimension_rows(ref: str | None) -> int | None:
     if not ref:
         return None
-    m = re.search(r"(\d+)$", ref.strip())
+    m = re.search(r"([0-9]+)$", ref.strip())
     return int(m.group(1)) if m else None
 
 
