@@ -96,7 +96,7 @@ class BulkRow(NamedTuple):
     line: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowIssue:
     """A problem of row `index` (0-based position in the rows given); field as in `Issue`."""
 
@@ -249,10 +249,6 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
         if not is_clean(data):
             data = clean_input(data)
         code = data.aelltcd
-        key = duplicate_key(subj.id, code, data.aestdtc)
-        if key is not None:
-            first_of.setdefault(key, i)
-            keyed.append((i, key))
         term = None if (no_release or not code) else terms.get(code)
         findings = check_event(data, term=term, drug_keys=subj.drug_keys,
                                consent_date=subj.consent_date, today=now_date,
@@ -262,6 +258,12 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
         if findings.errors:
             errors.extend(RowIssue(i, e.field, e.message) for e in findings.errors)
             continue
+        # Only a row that passes its checks is compared for duplicates (root causes only:
+        # a row in error is not also called a duplicate, nor does it make later ones).
+        key = duplicate_key(subj.id, code, data.aestdtc)
+        if key is not None:
+            first_of.setdefault(key, i)
+            keyed.append((i, key))
         aesi = aesi_of.get(code)
         if aesi is None:
             keys = catalog.classify(code)

@@ -18,7 +18,7 @@ FATAL = "FATAL"
 MAX_TEXT = MAX_LENGTH["narrative"]  # the longest free text (narrative, treatment)
 
 
-@dataclass
+@dataclass(slots=True)  # 200,000 upload rows: ~30 MB less than with a __dict__ each
 class EventInput:
     """An AE as entered (form, API or spreadsheet), already converted to Python types."""
 
