@@ -124,3 +124,19 @@ def test_the_report_treats_only_ascii_numbers_as_numbers():
     text = error_report_csv([RowError(2, "AETOXGR", "-3", "x"), RowError(3, "AETOXGR", "-٣", "x")])
     lines = text.decode("utf-8-sig").splitlines()
     assert lines[1] == "2,AETOXGR,-3,x" and lines[2] == "3,AETOXGR,'-٣,x"
+
+
+def test_a_row_in_error_is_not_also_called_a_duplicate(upload_study):
+    """Root causes only: two identical rows with a bad grade give two grade errors; a row
+    repeating a row in error is not a duplicate of it (fixing the first may make it one)."""
+    from tests.imports.test_spreadsheet import upload
+
+    env = upload_study
+    bad = good(env.subject("0012"), AETOXGR="9")
+    result = upload(env, csv_bytes([bad, bad]), filename="ae.csv")
+    assert [(e.row, e.column) for e in result.errors] == [(2, "AETOXGR"), (3, "AETOXGR")]
+    result = upload(env, csv_bytes([bad, good(env.subject("0012"))]), filename="ae.csv")
+    assert [(e.row, e.column) for e in result.errors] == [(2, "AETOXGR")]
+    both = upload(env, csv_bytes([good(env.subject("0012"))] * 2), filename="ae.csv")
+    assert [(e.row, e.column) for e in both.errors] == [(3, "CONFIRM_DUPLICATE")]
+    assert _count(env) == 0
