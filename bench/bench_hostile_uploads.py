@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,52 +33,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_upload import setup  # noqa: E402
+from served import start, stop, web_login  # noqa: E402
 
 from tests.security import hostile_files as hf  # noqa: E402
 
-HOST = "127.0.0.1"
 PASSWORD = "bench-password-42"
 FINAL = {"stored", "rejected", "refused", "cancelled", "failed"}
 MB = 1024 * 1024
 TIME_TARGET_S = 10.0
 MEMORY_TARGET = 200 * MB
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def start(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
-    env["PV_DATABASE_URL"] = url
-    cmd = [sys.executable, "-m", "uvicorn", "pv.web.asgi:app", "--host", HOST, "--port",
-           str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST, port), timeout=0.5).close()
-            return proc, f"http://{HOST}:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-    stop(proc)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 # Memory of the server's process tree ------------------------------------------------------
@@ -169,18 +129,6 @@ def make_investigator(url: str) -> str:
     return "inv"
 
 
-def web_login(base: str, username: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base, timeout=300)
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                    "csrf_token": token})  # fmt: skip
-    assert r.status_code in (200, 303), r.status_code
-    page = client.get("/upload").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    return client, csrf
-
-
 def upload(client: httpx.Client, csrf: str, study_id: str, name: str, data: bytes,
            timeout: float = 300) -> dict:  # fmt: skip
     """POST the file and follow its job to a final status; the old synchronous reply (no
@@ -257,7 +205,7 @@ def main() -> None:
         proc, base = start(url, folder / "server.log")
         failures = []
         try:
-            client, csrf = web_login(base, user)
+            client, csrf = web_login(base, user, PASSWORD, "/upload")
             # Start the upload worker before measuring: a header-only workbook.
             warm = upload(client, csrf, info["study_id"], *hf.path_traversal())
             print(f"server pid {proc.pid}, memory from {RSS_SOURCE}; warm-up upload: "

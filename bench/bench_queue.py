@@ -38,8 +38,6 @@ import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +49,7 @@ from urllib.parse import urlencode
 
 from bench_queue_data import EVENTS, STUDY, build, check_tally
 from pg_copy import add_pg_option, bench_database
+from served import free_port, launch, stop
 
 PASSWORD = "bench-officer-pass"
 HOST = "127.0.0.1"
@@ -134,16 +133,10 @@ def bare_app(url: str, on_loop: bool = False):  # type: ignore[no-untyped-def]
 # --- servers and load ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def start(
     kind: str, url: str, log: Path, bare_on_loop: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env["PV_DATABASE_URL"] = url
     flags = [
@@ -162,29 +155,7 @@ def start(
     else:
         cmd = [sys.executable, __file__, "--serve-bare", "--url", url, "--port", str(port)]
         cmd += ["--bare-on-loop"] if bare_on_loop else []
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST, port), timeout=0.5).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-    stop(proc)
-    raise SystemExit(f"the {kind} server did not start; see {log}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return launch(cmd, env, port, log, kind), port
 
 
 def login(port: int, url: str) -> str:

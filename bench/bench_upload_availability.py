@@ -16,13 +16,8 @@ Usage: .venv/bin/python bench/bench_upload_availability.py [--rows 100000] [--su
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,47 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_upload import generate, setup, write_files  # noqa: E402
+from served import start, stop, web_login  # noqa: E402
 
-HOST = "127.0.0.1"
 PASSWORD = "bench-password-42"
 FINAL = {"stored", "rejected", "refused", "cancelled", "failed"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def start(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
-    env["PV_DATABASE_URL"] = url
-    cmd = [sys.executable, "-m", "uvicorn", "pv.web.asgi:app", "--host", HOST, "--port",
-           str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST, port), timeout=0.5).close()
-            return proc, f"http://{HOST}:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-    stop(proc)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def users(url: str) -> dict[str, str]:
@@ -107,18 +65,6 @@ def users(url: str) -> dict[str, str]:
     return tokens
 
 
-def web_login(base: str, username: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base, timeout=120)
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    r = client.post("/login", data={"username": username, "password": PASSWORD,
-                                    "csrf_token": token})  # fmt: skip
-    assert r.status_code in (200, 303), r.status_code
-    page = client.get("/upload" if username == "uploader" else "/").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    return client, csrf
-
-
 class Load:
     """Readers and a writer running until stopped; (start, latency) of each request."""
 
@@ -132,7 +78,7 @@ class Load:
         self.day = 0
 
     def start(self) -> None:
-        reader, _ = web_login(self.base, "reader")
+        reader, _ = web_login(self.base, "reader", PASSWORD, timeout=120)
         bearer = {"Authorization": f"Bearer {self.tokens['reader']}"}
         api = httpx.Client(base_url=self.base, timeout=120, headers=bearer)
         for name, client, path in (("queue page", reader, "/review"),
@@ -190,7 +136,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run_file(base: str, tokens: dict[str, str], info: dict, path: Path) -> dict:
-    client, csrf = web_login(base, "uploader")
+    client, csrf = web_login(base, "uploader", PASSWORD, "/upload", timeout=120)
     sample = info["subjects"][0]
     load = Load(base, tokens, sample[0], sample[1])
     load.start()
