@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,14 +37,17 @@ TIMEOUT = httpx.Timeout(90.0)
 
 
 def valid_event(live: LiveServer, n: int) -> dict[str, Any]:
+    """Event n: its own onset day (the same subject, term and day would be a likely
+    duplicate, refused with 409)."""
+    onset = date(2021, 3, 10) + timedelta(days=n)
     return {
         "usubjid": live.usubjid,
         "aeterm": f"infusion reaction #{n}",
         "aelltcd": "10051792",  # Infusion related reaction
         "aetoxgr": 2,
         "aeser": "N",
-        "aestdtc": "2021-03-10",
-        "aeendtc": "2021-03-11",
+        "aestdtc": onset.isoformat(),
+        "aeendtc": (onset + timedelta(days=1)).isoformat(),
         "aeout": "RECOVERED/RESOLVED",
         "aerel": {k: "POSSIBLY RELATED" for k in live.drug_keys},
         "aeacn": {k: "DOSE NOT CHANGED" for k in live.drug_keys},
