@@ -217,10 +217,19 @@ def test_progress_is_recorded_while_the_job_runs(world, monkeypatch):
     assert state["status"] == "stored" and state["rows_stored"] == 2500, state["errors"][:3]
     phases = [p for p, _ in seen]
     assert phases.index("reading") < phases.index("checking") < phases.index("storing")
+    # The CSV's line count less its header: the estimate is the row count itself.
+    assert {c["rows_total"] for p, c in seen if p == "reading" and c["rows_read"]} == {2500}
     read = [c["rows_read"] for p, c in seen if p == "reading"]
     assert 0 < max(read) <= 2500 and read == sorted(read)
     checked = [c["rows_checked"] for p, c in seen if p == "checking"]
     assert max(checked) >= 2000 and checked == sorted(checked)
+
+
+def test_the_page_states_the_limits_and_the_duplicate_rule(world):
+    client, _ = login(world.app, "inv1")
+    text = re.sub(r"\s+", " ", client.get("/upload").text)
+    assert "(at most 20 MB and 200,000 rows)" in text
+    assert "unless its CONFIRM_DUPLICATE cell says Y" in text
 
 
 def test_upload_needs_a_writer_role_and_csrf(world):

@@ -65,7 +65,7 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
         raise UploadRefused("not a CSV file (it contains binary data)")
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = max((",", ";", "\t"), key=first.count)
-    expected = text.count("\n")
+    expected = max(text.count("\n") - 1, 0)  # the header is a line too
     if csv.field_size_limit() != MAX_CSV_FIELD:
         csv.field_size_limit(MAX_CSV_FIELD)
     reader = csv.reader(_lines(text, delimiter), delimiter=delimiter, strict=False)
