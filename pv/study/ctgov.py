@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 COMPARATOR_TYPES = {"ACTIVE_COMPARATOR", "PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"}
-_AGE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(year|month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
+_AGE = re.compile(
+    r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(year|month|week|day|hour|minute)s?\s*$", re.IGNORECASE
+)
 _AGE_UNIT_YEARS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25}
 _NCT = re.compile(r"^NCT[0-9]{8}$")
 
