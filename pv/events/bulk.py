@@ -260,10 +260,10 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
             continue
         # Only a row that passes its checks is compared for duplicates (root causes only:
         # a row in error is not also called a duplicate, nor does it make later ones).
-        key = duplicate_key(subj.id, code, data.aestdtc)
-        if key is not None:
-            first_of.setdefault(key, i)
-            keyed.append((i, key))
+        dup_key = duplicate_key(subj.id, code, data.aestdtc)
+        if dup_key is not None:
+            first_of.setdefault(dup_key, i)
+            keyed.append((i, dup_key))
         aesi = aesi_of.get(code)
         if aesi is None:
             keys = catalog.classify(code)

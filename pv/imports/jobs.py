@@ -41,7 +41,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pv.audit.service import Actor
 from pv.db import make_engine, read_session, write_session
@@ -82,7 +82,7 @@ def new_job(*, engine: Engine, actor: Actor, study_id: str, filename: str, size:
     with write_session(engine) as session:
         session.exec(
             delete(UploadJob).where(  # type: ignore[call-overload]
-                UploadJob.finished_at < now - timedelta(days=KEEP_DAYS)
+                col(UploadJob.finished_at) < now - timedelta(days=KEEP_DAYS)
             )
         )  # type: ignore[operator]
         session.add(UploadJob(id=job_id, user_id=actor.user_id, username=actor.username,
@@ -225,7 +225,7 @@ class _Reporter:
         with write_session(self.engine) as session:
             session.exec(
                 update(UploadJob)
-                .where(UploadJob.id == self.job_id)
+                .where(col(UploadJob.id) == self.job_id)
                 .values(status=self.phase.value, updated_at=utcnow(), **self.counts)
             )
             if check_cancel:
@@ -274,20 +274,20 @@ def _finish(engine: Engine, job_id: str, status: JobStatus, *,
             counts: dict[str, int] | None = None, **values: Any) -> None:  # fmt: skip
     now = utcnow()
     with write_session(engine) as session:
-        session.exec(update(UploadJob).where(UploadJob.id == job_id)
+        session.exec(update(UploadJob).where(col(UploadJob.id) == job_id)
                      .values(status=status.value, updated_at=now, finished_at=now,
                              **(counts or {}), **values))  # fmt: skip
 
 
 def request_cancel(engine: Engine, job_id: str) -> None:
     with write_session(engine) as session:
-        session.exec(update(UploadJob).where(UploadJob.id == job_id)
+        session.exec(update(UploadJob).where(col(UploadJob.id) == job_id)
                      .values(cancel_requested=True))  # fmt: skip
 
 
 def get_job(engine: Engine, job_id: str) -> UploadJob | None:
     with read_session(engine) as session:
-        job = session.exec(select(UploadJob).where(UploadJob.id == job_id)).first()
+        job = session.exec(select(UploadJob).where(col(UploadJob.id) == job_id)).first()
         return job
 
 
