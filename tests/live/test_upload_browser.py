@@ -133,3 +133,27 @@ def test_a_large_upload_shows_its_progress_and_can_be_cancelled(
     )
     assert _events(live.db_url) == before
     assert not inv.problems, inv.problems
+
+
+def test_a_file_over_the_size_limit_is_refused_on_the_page(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    live = live_server
+    before = _events(live.db_url)
+    inv = Person(browser, live, *INVESTIGATOR)
+    posts: list[str] = []
+    inv.page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    big = _csv(live.usubjid, live.drug_keys, 1) + b"x" * (21 * 1024 * 1024)
+    _upload(inv, "too-big.csv", big)
+    refused = inv.page.get_by_test_id("upload-refused")
+    expect(refused).to_contain_text("The file was refused")
+    expect(refused).to_contain_text("the file is 21.0 MB; at most 20 MB may be uploaded")
+    expect(refused).to_contain_text("Nothing was stored")
+    inv.shot(SHOTS / "pv-upload-too-big.png")
+    # Refused in the page, before a byte is sent (the server's own refusal of such a body,
+    # while it streams in, is tested in tests/web/test_uploads.py).
+    assert posts == []
+    assert _events(live.db_url) == before
+    assert not inv.problems, inv.problems
