@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         yield
         from pv.imports import jobs
 
-        jobs.shutdown()  # a running upload finishes first
+        jobs.shutdown()  # a running upload finishes first; queued ones are marked failed
 
     app = FastAPI(
         lifespan=lifespan,

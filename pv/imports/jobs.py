@@ -106,17 +106,29 @@ def submit(spec: JobSpec, engine: Engine, mode: str) -> None:
 
 
 def _worker_died(future: Any, spec: JobSpec, engine: Engine) -> None:
-    """A worker that died (killed, out of memory) leaves its job marked failed."""
-    exc = future.exception()
-    if exc is None:
-        return
-    if isinstance(exc, BrokenProcessPool):
-        _discard("process")
-    log.error("upload job %s: worker failed: %r", spec.job_id, exc)
+    """A job that never ran (the server stopped first) or whose worker died (killed, out of
+    memory) is marked failed, saying what may have been stored."""
+    if future.cancelled():
+        reason = "the server stopped before the upload started; nothing was stored"
+    else:
+        exc = future.exception()
+        if exc is None:
+            return  # run_job recorded the result, whatever it was
+        if isinstance(exc, BrokenProcessPool):
+            _discard("process")
+        log.error("upload job %s: worker failed: %r", spec.job_id, exc)
+        reason = "the upload could not be processed (the worker stopped); nothing was stored"
     try:
-        _finish(engine, spec.job_id, JobStatus.failed,
-                refused="the upload could not be processed (the worker stopped); nothing "
-                        "was stored")  # fmt: skip
+        job = get_job(engine, spec.job_id)
+        if job is None or is_finished(job):
+            return
+        if job.status == JobStatus.storing:
+            # The store is one transaction: it either committed whole or not at all.
+            reason = (
+                "the upload stopped while its rows were being stored: either every row or "
+                "none was stored (look at the event list before uploading again)"
+            )
+        _finish(engine, spec.job_id, JobStatus.failed, refused=reason)
     except Exception:  # noqa: BLE001 - best effort; the page will show the job as stalled
         log.exception("upload job %s: could not record the failure", spec.job_id)
 
@@ -166,12 +178,13 @@ def _limit_memory(memory_mb: int) -> None:
 
 
 def shutdown() -> None:
-    """Stop the executors (app shutdown); a running job finishes first."""
+    """Stop the executors (app shutdown): a running job finishes first, queued ones are
+    marked failed (nothing stored) instead of delaying the shutdown."""
     with _lock:
         executors = list(_executors.values())
         _executors.clear()
     for ex in executors:
-        ex.shutdown(wait=True, cancel_futures=False)
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 atexit.register(shutdown)

@@ -140,3 +140,36 @@ def test_a_row_in_error_is_not_also_called_a_duplicate(upload_study):
     both = upload(env, csv_bytes([good(env.subject("0012"))] * 2), filename="ae.csv")
     assert [(e.row, e.column) for e in both.errors] == [(3, "CONFIRM_DUPLICATE")]
     assert _count(env) == 0
+
+
+def test_a_queued_job_cancelled_at_shutdown_is_failed_and_a_dead_store_says_so(upload_study):
+    """The executor's callback for a job that never ran, and for a worker that died while
+    storing (the store either committed whole or not: the message says which to check)."""
+    from concurrent.futures import Future
+
+    env = upload_study
+    settings = Settings(database_url="unused")
+    queued = _spec(env, b"", settings)
+    never_ran: Future = Future()
+    never_ran.cancel()
+    jobs._worker_died(never_ran, queued, env.engine)
+    job = jobs.get_job(env.engine, queued.job_id)
+    assert job is not None and job.status == JobStatus.failed
+    assert "before the upload started" in (job.refused or "")
+
+    storing = _spec(env, b"", settings)
+    with write_session(env.engine) as s:
+        s.exec(update(UploadJob).where(UploadJob.id == storing.job_id)  # type: ignore[call-overload,arg-type]
+               .values(status="storing"))  # fmt: skip
+    died: Future = Future()
+    died.set_exception(RuntimeError("killed"))
+    jobs._worker_died(died, storing, env.engine)
+    job = jobs.get_job(env.engine, storing.job_id)
+    assert job is not None and job.status == JobStatus.failed
+    assert "either every row or none was stored" in (job.refused or "")
+
+    done = _spec(env, b"", settings)
+    jobs._finish(env.engine, done.job_id, JobStatus.stored, stored=3)
+    jobs._worker_died(died, done, env.engine)  # a finished job keeps its result
+    job = jobs.get_job(env.engine, done.job_id)
+    assert job is not None and (job.status, job.stored) == (JobStatus.stored, 3)
