@@ -74,19 +74,28 @@ def _filter_queue(page: Page, name: str, value: str) -> None:
     page.wait_for_load_state("load")  # htmx binds its triggers once the page has loaded
     wanted = re.compile(rf"[?&]{name}={value}(&|$)")
     for attempt in range(3):
-        # A just-swapped form may not have its htmx trigger bound yet on a busy machine:
-        # choose again until the filtered queue has really been requested.
+        # Act on a settled page: a swap in progress would replace the form chosen in.
+        page.wait_for_function(HTMX_IDLE)
         select = page.locator(f"#queue select[name={name}]")
-        if attempt:
-            select.select_option("")
-        select.select_option(value)
+        if attempt and select.input_value() == value:
+            # A just-swapped form may not have had its htmx trigger bound yet on a busy
+            # machine: the value is chosen, ask for the filtered queue again.
+            select.dispatch_event("change")
+        else:
+            select.select_option(value)
         try:
             expect(page).to_have_url(wanted, timeout=5_000)
             break
         except AssertionError:
             if attempt == 2:
                 raise
+    page.wait_for_function(HTMX_IDLE)
     expect(page.locator(f"#queue select[name={name}]")).to_have_value(value)
+
+
+HTMX_IDLE = (
+    "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+)
 
 
 def _assess(page: Page, aware: date, causality: dict[str, str]) -> None:
