@@ -59,6 +59,9 @@ MAX_LENGTH: dict[str, int] = {
     "arm": 200,
     "study_id": 64,
 }
+# A subject's age (years) and weight (kg), the same on every path (form, API, CLI).
+AGE_RANGE = (0, 120)
+WEIGHT_KG_RANGE = (1, 500)
 MULTILINE = frozenset({"aecontrt", "narrative", "reason"})
 
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, lone surrogates.

@@ -20,7 +20,6 @@ upload reports the row unless its CONFIRM_DUPLICATE cell says Y.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -140,16 +139,6 @@ def stored_keys(session: Session, subject_ids: Iterable[int], *,
                 first = out.get(key)
                 if first is None or seq < first[1]:
                     out[key] = (event_id, seq)
-    return out
-
-
-def group_by_key(keys: Iterable[tuple[int, DuplicateKey | None]]
-                 ) -> dict[DuplicateKey, list[int]]:  # fmt: skip
-    """Row positions by duplicate key (rows without a key left out)."""
-    out: dict[DuplicateKey, list[int]] = defaultdict(list)
-    for i, key in keys:
-        if key is not None:
-            out[key].append(i)
     return out
 
 

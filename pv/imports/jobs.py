@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import gzip
+import io
 import logging
 import multiprocessing
 import secrets
@@ -41,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 
 from pv.audit.service import Actor
@@ -215,8 +217,8 @@ class _Reporter:
         if self.phase == JobStatus.checking:
             self.total_rows = self.counts["rows_read"]
             self.counts["rows_total"] = self.total_rows
-        # Leaving the read or check phase, the last chance to stop: always look at the flag.
-        self.write(force=True, check_cancel=self.phase != JobStatus.storing)
+        # Every phase change looks at the cancel flag; entering the store is the last chance.
+        self.write(force=True)
 
     def progress(self, done: int, total: int) -> None:
         """`import_upload` counts three passes over the rows: read, check, store."""
@@ -230,7 +232,8 @@ class _Reporter:
             return  # the store's own transaction holds the write lock: nothing is written
         self.write()
 
-    def write(self, *, force: bool = False, check_cancel: bool = True) -> None:
+    def write(self, *, force: bool = False) -> None:
+        """The counts and phase, and a look at the cancel flag (UploadCancelled)."""
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_EVERY:
             return
@@ -241,10 +244,9 @@ class _Reporter:
                 .where(col(UploadJob.id) == self.job_id)
                 .values(status=self.phase.value, updated_at=utcnow(), **self.counts)
             )
-            if check_cancel:
-                job = session.get(UploadJob, self.job_id)
-                if job is not None and job.cancel_requested:
-                    raise UploadCancelled()
+            q = select(UploadJob.cancel_requested).where(col(UploadJob.id) == self.job_id)
+            if session.exec(q).first():
+                raise UploadCancelled()
 
 
 def run_job(spec: JobSpec, engine: Engine) -> None:
@@ -299,9 +301,26 @@ def request_cancel(engine: Engine, job_id: str) -> None:
 
 
 def get_job(engine: Engine, job_id: str) -> UploadJob | None:
+    """The job's row without its error report (polled twice a second; see `error_report`)."""
     with read_session(engine) as session:
-        job = session.exec(select(UploadJob).where(col(UploadJob.id) == job_id)).first()
-        return job
+        q = select(UploadJob).where(col(UploadJob.id) == job_id)
+        return session.exec(q.options(defer(UploadJob.errors_csv))).first()  # type: ignore[arg-type]
+
+
+def error_report(engine: Engine, job_id: str, size: int = 1 << 16) -> Iterator[bytes] | None:
+    """The job's whole error report (CSV), decompressed piece by piece; None without one."""
+    with read_session(engine) as session:
+        q = select(UploadJob.errors_csv).where(col(UploadJob.id) == job_id)
+        packed = session.exec(q).first()
+    if not packed:
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as f:
+            while chunk := f.read(size):
+                yield chunk
+
+    return chunks()
 
 
 def is_finished(job: UploadJob) -> bool:
@@ -310,18 +329,3 @@ def is_finished(job: UploadJob) -> bool:
 
 def is_stalled(job: UploadJob) -> bool:
     return not is_finished(job) and utcnow() - job.updated_at > STALLED_AFTER
-
-
-def report_chunks(job: UploadJob, size: int = 1 << 16) -> Iterator[bytes]:
-    """The whole error report (CSV), decompressed piece by piece."""
-    if not job.errors_csv:
-        return
-    import io
-
-    with gzip.GzipFile(fileobj=io.BytesIO(job.errors_csv)) as f:
-        while chunk := f.read(size):
-            yield chunk
-
-
-def worker_mode(settings: Settings) -> str:
-    return settings.upload_worker

@@ -235,14 +235,8 @@ def add_subject(
         raise StudyError("site and arm must belong to the study")
     usubjid = f"{study_id}-{site.code}-{subjid}"
     if len(usubjid) > MAX_LENGTH["usubjid"]:
-        raise StudyError.invalid(
-            [
-                (
-                    "subjid",
-                    f"USUBJID {usubjid} would be longer than {MAX_LENGTH['usubjid']} characters",
-                )
-            ]  # fmt: skip
-        )
+        too_long = f"USUBJID {usubjid} would be longer than {MAX_LENGTH['usubjid']} characters"
+        raise StudyError.invalid([("subjid", too_long)])
     if session.exec(
         select(Subject).where(Subject.study_id == study_id, Subject.usubjid == usubjid)
     ).first():

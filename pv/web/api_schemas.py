@@ -123,8 +123,12 @@ class SubjectIn(_Body):
     )
     arm: SafeStr | None = Field(default=None, max_length=200, description="arm code or label")
     sex: Literal["M", "F", "U"] | None = None
-    age: int | None = Field(default=None, strict=True, ge=0, le=120)
-    weight_kg: float | None = Field(default=None, gt=0, le=500)
+    age: int | None = Field(
+        default=None, strict=True, ge=inputs.AGE_RANGE[0], le=inputs.AGE_RANGE[1]
+    )
+    weight_kg: float | None = Field(
+        default=None, ge=inputs.WEIGHT_KG_RANGE[0], le=inputs.WEIGHT_KG_RANGE[1]
+    )
     consent_date: IsoDate | None = None
     randomization_date: IsoDate | None = Field(
         default=None, description="not before the consent date"

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.models import AdverseEvent
-from pv.inputs import MAX_LENGTH, parse_date, parse_id, text_problem
+from pv.inputs import AGE_RANGE, MAX_LENGTH, WEIGHT_KG_RANGE, parse_date, parse_id, text_problem
 from pv.study.models import Arm, Site, Subject
 from pv.study.service import StudyError, add_subject, subject_problems
 from pv.timeutil import today
@@ -119,7 +119,7 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
             errors[name] = problem
     if values["sex"] and values["sex"] not in ("M", "F", "U"):
         errors.setdefault("sex", "M, F or U")
-    for name, lo, hi in (("age", 0, 120), ("weight_kg", 1, 400)):
+    for name, (lo, hi) in (("age", AGE_RANGE), ("weight_kg", WEIGHT_KG_RANGE)):
         if values[name] and name not in errors:
             try:
                 if not _NUMBER.fullmatch(values[name]) or (name == "age" and "." in values[name]):

@@ -148,7 +148,7 @@ def _job_json(job: UploadJob) -> dict[str, Any]:
     names = ("row", "column", "value", "reason")
     out["errors"] = [dict(zip(names, e, strict=True)) for e in job.errors_shown]
     out["warnings"] = [dict(zip(names, w, strict=True)) for w in job.warnings_shown]
-    out["report"] = f"/upload/jobs/{job.id}/errors.csv" if job.errors_csv else None
+    out["report"] = f"/upload/jobs/{job.id}/errors.csv" if job.error_count else None
     return out
 
 
@@ -158,7 +158,7 @@ def _job_response(request: Request, auth: Auth, job: UploadJob, *, status_code: 
     if "application/json" in request.headers.get("accept", "") and not is_htmx(request):
         return JSONResponse(_job_json(job), status_code=status_code, headers=headers)
     ctx: dict[str, Any] = {"auth": auth, "job": job, "finished": jobs.is_finished(job),
-                           "stalled": jobs.is_stalled(job), "shown_limit": jobs.SHOWN}  # fmt: skip
+                           "stalled": jobs.is_stalled(job)}  # fmt: skip
     if not is_htmx(request):
         with read_session(engine(request)) as session:
             ctx["studies"] = _studies(session, auth)
@@ -191,11 +191,12 @@ def upload_errors(request: Request, auth: WebAuth, job_id: str) -> Response:
     """The whole error report (row, column, value, reason), streamed as UTF-8 CSV."""
     require(auth, *UPLOADERS)
     job = _job_or_404(request, auth, job_id)
-    if not job.errors_csv:
+    report = jobs.error_report(engine(request), job.id)
+    if report is None:
         raise HTTPException(404, "this upload has no error report")
     stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in job.filename)[:80] or "upload"
     return StreamingResponse(
-        jobs.report_chunks(job),
+        report,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{stem}-errors.csv"'},
     )

@@ -24,6 +24,7 @@ from pv.events.models import AdverseEvent
 from pv.events.rules import EventInput
 from pv.events.service import create_event
 from pv.study.models import Subject
+from tests.tally import tally_and_direct
 
 ACTOR = Actor(username="inv1", user_id=None, role="investigator")
 VARIABLE = {"id", "aeseq", "created_at", "updated_at", "submitted_at"}
@@ -284,17 +285,7 @@ def _insert_triggers(engine) -> list[str]:  # type: ignore[no-untyped-def]
 
 def _assert_tally(engine) -> int:  # type: ignore[no-untyped-def]
     """queue_tally equals a direct count of the events by the tally's key; returns the total."""
-    direct_sql = (
-        "SELECT e.study_id, e.site_id, COALESCE(s.arm_id, 0), e.status, "
-        "CASE WHEN e.aeser IS NULL THEN -1 WHEN e.aeser THEN 1 ELSE 0 END, "
-        "CASE WHEN e.aetoxgr >= 3 THEN 1 ELSE 0 END, COALESCE(e.aesi, ''), count(*) "
-        "FROM adverseevent e JOIN subject s ON s.id = e.subject_id GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    )
-    tally_sql = ("SELECT study_id, site_id, arm_id, status, serious, grade3, aesi, n "
-                 "FROM queue_tally WHERE n <> 0")  # fmt: skip
-    with engine.connect() as conn:
-        direct = {tuple(r[:-1]): r[-1] for r in conn.execute(text(direct_sql))}
-        tally = {tuple(r[:-1]): r[-1] for r in conn.execute(text(tally_sql))}
+    tally, direct = tally_and_direct(engine)
     assert tally == direct
     assert _insert_triggers(engine) == ["queue_tally_ae_insert"]  # never left dropped
     return sum(tally.values())

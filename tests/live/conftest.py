@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from pv.audit.service import Actor
 from pv.auth.service import create_user, issue_token
@@ -79,6 +80,15 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def count(self, model: type) -> int:
+        """How many rows of `model` the served database holds now."""
+        engine = make_engine(self.db_url)
+        try:
+            with Session(engine) as s:
+                return int(s.exec(select(func.count()).select_from(model)).one())
+        finally:
+            engine.dispose()
 
 
 @dataclass

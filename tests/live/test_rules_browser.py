@@ -13,10 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import func
-from sqlmodel import Session, select
 
-from pv.db import make_engine
 from pv.events.models import AdverseEvent
 from pv.study.models import Subject
 from tests.live.conftest import INVESTIGATOR, Person
@@ -30,22 +27,13 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 
-def _count(db_url: str, model: type) -> int:
-    engine = make_engine(db_url)
-    try:
-        with Session(engine) as s:
-            return int(s.exec(select(func.count()).select_from(model)).one())
-    finally:
-        engine.dispose()
-
-
 def test_the_subject_form_names_each_bad_field_and_keeps_what_was_typed(
     browser: Browser, live_server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
 
     live = live_server
-    before = _count(live.db_url, Subject)
+    before = live.count(Subject)
     inv = Person(browser, live, *INVESTIGATOR)
     page = inv.page
     page.goto("/subjects/new")
@@ -60,13 +48,13 @@ def test_the_subject_form_names_each_bad_field_and_keeps_what_was_typed(
     expect(page.locator("input[name=subjid]")).to_have_value("=1+1")
     expect(page.locator("input[name=age]")).to_have_value("41")
     inv.shot(SCREENSHOTS / "pv-live-subject-errors.png")
-    assert _count(live.db_url, Subject) == before
+    assert live.count(Subject) == before
 
     page.locator("input[name=subjid]").fill("0042")
     page.locator("input[name=randomization_date]").fill("2021-02-12")
     page.get_by_role("button", name="Add subject").click()
     expect(page.locator("body")).to_contain_text("0042")
-    assert _count(live.db_url, Subject) == before + 1
+    assert live.count(Subject) == before + 1
     assert not inv.problems, inv.problems
 
 
@@ -91,7 +79,7 @@ def test_a_likely_duplicate_is_shown_and_stored_only_when_confirmed(
     _report_infusion_reaction(page, live, "flushing during the infusion")
     page.wait_for_url(re.compile(r"/events/\d+\?saved=1$"))
     first = int(re.search(r"/events/(\d+)", page.url).group(1))  # type: ignore[union-attr]
-    stored = _count(live.db_url, AdverseEvent)
+    stored = live.count(AdverseEvent)
 
     _report_infusion_reaction(page, live, "flushing, reported again by the nurse")
     notice = page.get_by_test_id("duplicate-notice")
@@ -106,9 +94,9 @@ def test_a_likely_duplicate_is_shown_and_stored_only_when_confirmed(
         "flushing, reported again by the nurse"
     )
     inv.shot(SCREENSHOTS / "pv-live-duplicate.png")
-    assert _count(live.db_url, AdverseEvent) == stored
+    assert live.count(AdverseEvent) == stored
 
     page.get_by_test_id("save-anyway").click()
     page.wait_for_url(re.compile(r"/events/\d+\?saved=1$"))
-    assert _count(live.db_url, AdverseEvent) == stored + 1
+    assert live.count(AdverseEvent) == stored + 1
     assert not inv.problems, inv.problems

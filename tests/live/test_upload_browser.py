@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import func
-from sqlmodel import Session, select
 
-from pv.db import make_engine
 from pv.events.models import AdverseEvent
 from tests.live.conftest import INVESTIGATOR, Person
 
@@ -32,15 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 SHOTS = Path("/tmp")
 FEVER = "10016558"
-
-
-def _events(db_url: str) -> int:
-    engine = make_engine(db_url)
-    try:
-        with Session(engine) as s:
-            return int(s.exec(select(func.count()).select_from(AdverseEvent)).one())
-    finally:
-        engine.dispose()
 
 
 def _csv(usubjid: str, drugs: list[str], n: int, *, bad_grade_at: int | None = None,
@@ -63,6 +51,12 @@ def _csv(usubjid: str, drugs: list[str], n: int, *, bad_grade_at: int | None = N
     return out.getvalue().encode("utf-8")
 
 
+@pytest.fixture
+def inv(browser: Browser, live_server: LiveServer) -> Person:
+    """The site's investigator, logged in."""
+    return Person(browser, live_server, *INVESTIGATOR)
+
+
 def _upload(person: Person, name: str, data: bytes) -> None:
     page = person.page
     page.goto("/upload")
@@ -73,13 +67,12 @@ def _upload(person: Person, name: str, data: bytes) -> None:
 
 
 def test_the_investigator_sees_the_bad_rows_error_then_a_stored_file(
-    browser: Browser, live_server: LiveServer
+    inv: Person, live_server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
 
     live = live_server
-    before = _events(live.db_url)
-    inv = Person(browser, live, *INVESTIGATOR)
+    before = live.count(AdverseEvent)
     page = inv.page
 
     _upload(inv, "visit-3.csv", _csv(live.usubjid, live.drug_keys, 5, bad_grade_at=2))
@@ -99,26 +92,25 @@ def test_the_investigator_sees_the_bad_rows_error_then_a_stored_file(
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert text.splitlines()[0] == "row,column,value,reason" and "4,AETOXGR,9," in text
     inv.shot(SHOTS / "pv-upload-error.png")
-    assert _events(live.db_url) == before
+    assert live.count(AdverseEvent) == before
 
     _upload(inv, "visit-3-fixed.csv", _csv(live.usubjid, live.drug_keys, 5))
     expect(page.get_by_test_id("upload-stored")).to_contain_text("5 events stored")
-    assert _events(live.db_url) == before + 5
+    assert live.count(AdverseEvent) == before + 5
     # The same file again is five likely duplicates: refused, nothing new stored.
     _upload(inv, "visit-3-fixed.csv", _csv(live.usubjid, live.drug_keys, 5))
     expect(page.get_by_test_id("upload-rejected")).to_contain_text("Nothing was stored")
-    assert _events(live.db_url) == before + 5
+    assert live.count(AdverseEvent) == before + 5
     assert not inv.problems, inv.problems
 
 
 def test_a_large_upload_shows_its_progress_and_can_be_cancelled(
-    browser: Browser, live_server: LiveServer
+    inv: Person, live_server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
 
     live = live_server
-    before = _events(live.db_url)
-    inv = Person(browser, live, *INVESTIGATOR)
+    before = live.count(AdverseEvent)
     page = inv.page
     _upload(inv, "big.csv", _csv(live.usubjid, live.drug_keys, 100_000, confirmed=True))
     progress = page.get_by_test_id("upload-progress")
@@ -131,18 +123,17 @@ def test_a_large_upload_shows_its_progress_and_can_be_cancelled(
     expect(page.get_by_test_id("upload-cancelled")).to_contain_text(
         "The upload of big.csv was cancelled. Nothing was stored.", timeout=30_000
     )
-    assert _events(live.db_url) == before
+    assert live.count(AdverseEvent) == before
     assert not inv.problems, inv.problems
 
 
 def test_a_file_over_the_size_limit_is_refused_on_the_page(
-    browser: Browser, live_server: LiveServer
+    inv: Person, live_server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
 
     live = live_server
-    before = _events(live.db_url)
-    inv = Person(browser, live, *INVESTIGATOR)
+    before = live.count(AdverseEvent)
     posts: list[str] = []
     inv.page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     big = _csv(live.usubjid, live.drug_keys, 1) + b"x" * (21 * 1024 * 1024)
@@ -155,5 +146,5 @@ def test_a_file_over_the_size_limit_is_refused_on_the_page(
     # Refused in the page, before a byte is sent (the server's own refusal of such a body,
     # while it streams in, is tested in tests/web/test_uploads.py).
     assert posts == []
-    assert _events(live.db_url) == before
+    assert live.count(AdverseEvent) == before
     assert not inv.problems, inv.problems

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from pv.db import make_engine
 from pv.migrate import alembic_config, current_revision
 from pv.review.queue import status_counts
+from tests.tally import tally_and_direct
 
 STUDY = "NCT00000001"
 N_SUBJECTS = 40
@@ -131,20 +132,8 @@ def _values(engine) -> list[tuple]:
 
 
 def _assert_tally(engine) -> None:
-    direct_sql = (
-        "SELECT e.site_id, COALESCE(s.arm_id, 0), e.status, "
-        "CASE WHEN e.aeser IS NULL THEN -1 WHEN e.aeser THEN 1 ELSE 0 END, "
-        "CASE WHEN e.aetoxgr >= 3 THEN 1 ELSE 0 END, COALESCE(e.aesi, ''), count(*) "
-        "FROM adverseevent e JOIN subject s ON s.id = e.subject_id WHERE e.study_id = :s "
-        "GROUP BY 1, 2, 3, 4, 5, 6"
-    )
-    tally_sql = (
-        "SELECT site_id, arm_id, status, serious, grade3, aesi, n FROM queue_tally "
-        "WHERE study_id = :s AND n <> 0"
-    )
+    tally, direct = tally_and_direct(engine)
     with engine.connect() as conn:
-        direct = {tuple(r[:-1]): r[-1] for r in conn.execute(text(direct_sql), {"s": STUDY})}
-        tally = {tuple(r[:-1]): r[-1] for r in conn.execute(text(tally_sql), {"s": STUDY})}
         by_status = dict(conn.execute(text(
             "SELECT status, count(*) FROM adverseevent GROUP BY status")).all())  # fmt: skip
     assert tally == direct

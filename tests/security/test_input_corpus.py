@@ -165,6 +165,7 @@ def form_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-unty
     form = {"site": str(env.site1.id), "subjid": body["subjid"], "arm": str(env.arms["PRED"].id),
             "consent_date": body["consent_date"],
             "randomization_date": body["randomization_date"], "csrf_token": csrf}  # fmt: skip
+    form.update({k: str(body[k]) for k in ("age", "weight_kg") if k in body})
     r = client.post("/subjects", data=form, follow_redirects=False)
     assert r.status_code in (303, 422), r.text[:300]
     return {} if r.status_code == 303 else _form_errors(r.text)
@@ -273,6 +274,18 @@ def test_randomization_before_consent(env):
                   lambda path: path(env, consent_date="2021-02-03",
                                     randomization_date="2021-02-01"),
                   "randomization_date", "precedes consent")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "good"), [("age", 121, 120), ("weight_kg", 501, 500), ("weight_kg", 0.5, 1)]
+)
+def test_age_and_weight_have_one_range_on_the_api_and_the_form(env, field, bad, good):
+    """The same bounds (pv.inputs.AGE_RANGE, WEIGHT_KG_RANGE) on both paths."""
+    for n, path in enumerate((api_subject, form_subject)):
+        before = _counts(env)
+        assert field in path(env, subjid=f"R-{field}-{n}", **{field: bad}), path
+        assert _counts(env) == before
+        assert path(env, subjid=f"R-{field}-{n}", **{field: good}) == {}, path
 
 
 def test_dates_in_the_future(env):

@@ -7,6 +7,7 @@ import io
 import re
 from datetime import date, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
@@ -173,8 +174,11 @@ def test_a_job_is_its_owners_only(world):
     assert client.get("/upload/jobs/" + "9" * 500).status_code == 404
 
 
-def test_cancel_before_the_store_stores_nothing(world, monkeypatch):
-    """A cancel reaches the worker at its next progress write; nothing is stored."""
+@pytest.mark.parametrize("when", ["checking", "storing"])
+def test_cancel_before_the_store_stores_nothing(world, monkeypatch, when):
+    """A cancel reaches the worker at its next progress write or phase change, the last
+    one being the change into the store (a cancel pressed as checking ends); nothing is
+    stored."""
     from pv.imports import jobs
 
     client, csrf = login(world.app, "inv1")
@@ -184,7 +188,7 @@ def test_cancel_before_the_store_stores_nothing(world, monkeypatch):
     original = jobs._Reporter.on_phase
 
     def cancel_then_go_on(self, name):
-        if name == "checking":  # the user presses Cancel while the rows are checked
+        if name == when:  # the user presses Cancel just before the worker enters `when`
             r = client.post(
                 f"/upload/jobs/{self.job_id}/cancel",
                 headers={"HX-Request": "true", "X-CSRF-Token": csrf},
