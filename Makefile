@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PV_DATABASE_URL ?= sqlite:///./pv.sqlite
 
-.PHONY: demo test setup browser lint bench bench-pg clean
+.PHONY: demo test setup browser lint bench bench-pg clean i18n i18n-compile
 
 demo: setup
 	$(BIN)/pvtracker demo --port $(PORT)
@@ -15,7 +15,24 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-setup: $(STAMP)
+setup: $(STAMP) i18n-compile
+
+# Translations (pv/i18n.py): `make i18n` extracts every marked string from pv/ and
+# templates/ and merges it into each catalog; set-up compiles the catalogs (the .mo files
+# are not committed).
+LOCALE_DIR := pv/locale
+PO_FILES := $(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/messages.po)
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k pgettext:1c,2 --sort-by-file \
+	  --project pv-tracker --copyright-holder "pv-tracker authors" \
+	  -o $(LOCALE_DIR)/messages.pot pv templates
+	$(BIN)/pybabel update --no-fuzzy-matching -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR)
+	$(MAKE) i18n-compile
+
+i18n-compile: $(STAMP) $(PO_FILES:.po=.mo)
+
+$(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)

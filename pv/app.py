@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pv import __version__, paths
+from pv import __version__, i18n, paths
 from pv.db import get_engine
 from pv.settings import Settings, get_settings
 
@@ -71,7 +71,51 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(BodyLimit, upload_limit=settings.upload_max_bytes,
                        other_limit=settings.max_body_bytes)  # fmt: skip
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Language, default=settings.default_language)
     return app
+
+
+class Language:
+    """The language of a request, before anything else runs: the switch's cookie (a choice
+    made before logging in), then the browser's Accept-Language, then the configured
+    default. The sign-in dependencies then put the user's own setting first, and fall back
+    to their study's default where neither cookie nor header named a language
+    (pv.web.deps.apply_language). Responses say which language they are in."""
+
+    def __init__(self, app: ASGIApp, *, default: str) -> None:
+        self.app = app
+        self.default = i18n.normalize(default) or i18n.DEFAULT
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chosen = None
+        cookie = accept = None
+        for key, value in scope.get("headers", ()):
+            if key == b"cookie":
+                cookie = value.decode("latin-1")
+            elif key == b"accept-language":
+                accept = value.decode("latin-1")
+        if cookie:
+            for part in cookie.split(";"):
+                name, _, val = part.strip().partition("=")
+                if name == i18n.LANGUAGE_COOKIE:
+                    chosen = i18n.normalize(val)
+        chosen = chosen or i18n.from_accept_language(accept)
+        token = i18n.begin(chosen or self.default, chosen=chosen is not None)
+
+        async def send_with_language(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Language"] = i18n.current()
+                headers.append("Vary", "Accept-Language, Cookie")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_language)
+        finally:
+            i18n.end(token)
 
 
 # Room for the multipart envelope around an uploaded file (boundaries, headers, the

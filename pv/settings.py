@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Treatment-emergence window after the last dose (days), used by analysis.
     teae_window_days: int = 30
+    # Interface language when neither the user, the browser nor a study names one.
+    default_language: str = "en"
     log_level: str = "INFO"
 
 

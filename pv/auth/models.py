@@ -25,6 +25,8 @@ class User(SQLModel, table=True):
     full_name: str | None = None
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # The interface language the user chose (en, zh-Hans); None follows the browser.
+    language: str | None = Field(default=None, max_length=16)
 
 
 class UserSite(SQLModel, table=True):

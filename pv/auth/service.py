@@ -264,3 +264,12 @@ def _aware(dt):  # type: ignore[no-untyped-def]
     from datetime import UTC
 
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def set_language(session: Session, *, user_id: int, language: str | None) -> None:
+    """The user's interface language (a supported tag; None: follow the browser). A
+    preference, not trial data: it is not audited."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.language = language
+        session.add(user)

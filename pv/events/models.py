@@ -108,6 +108,8 @@ class AdverseEvent(SQLModel, table=True):
     version: int = 1
     # What the investigator wrote, and how it is coded.
     aeterm: str
+    # English translation of a verbatim term written in another language (E2B E.i.1.2).
+    aeterm_en: str | None = None
     term_id: int | None = Field(default=None, foreign_key="term.id")
     aelltcd: str | None = Field(default=None, max_length=20)
     aedecod: str | None = None

@@ -29,6 +29,8 @@ class Study(SQLModel, table=True):
     sex: str | None = None
     brief_summary: str | None = None
     source: str = "ctgov"  # ctgov | sdtm
+    # Default interface language of the study's site users (en, zh-Hans).
+    language: str = Field(default="en", max_length=16, sa_column_kwargs={"server_default": "en"})
     updated_at: datetime = Field(default_factory=utcnow)
 
 

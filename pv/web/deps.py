@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from pv import i18n
 from pv.audit.service import Actor
 from pv.auth.models import Role, User, UserSession
 from pv.auth.service import (
@@ -26,7 +27,7 @@ from pv.auth.service import (
 from pv.db import read_session, run_db, write_session
 from pv.events.models import AdverseEvent
 from pv.inputs import INT_MAX
-from pv.study.models import Subject
+from pv.study.models import Site, Study, Subject
 
 SESSION_COOKIE = "pv_session"
 LOGIN_CSRF_COOKIE = "pv_login_csrf"
@@ -96,7 +97,28 @@ def sign_in_check(session: Session, request: Request, token: str) -> tuple[Auth,
         raise LoginRequired()
     user, row = found
     auth = Auth(user=user, sites=visible_site_ids(session, user), csrf_token=row.csrf_token)
+    apply_language(session, auth)
     return auth, row
+
+
+def apply_language(session: Session, auth: Auth) -> None:
+    """The request's language once the user is known: their own setting first; else what
+    the cookie or the browser named (set by pv.app.Language); else the default of the
+    study of their site."""
+    if i18n.normalize(auth.user.language):
+        i18n.set_language(i18n.normalize(auth.user.language) or i18n.DEFAULT)
+        return
+    if i18n.chosen() or not auth.sites:
+        return
+    language = session.exec(
+        select(Study.language)
+        .join(Site, Site.study_id == Study.id)
+        .where(Site.id.in_(sorted(auth.sites)))  # type: ignore[union-attr]
+        .order_by(Site.id)
+        .limit(1)
+    ).first()
+    if i18n.normalize(language):
+        i18n.set_language(i18n.normalize(language) or i18n.DEFAULT)
 
 
 def touch_when_due(request: Request, row: UserSession) -> None:
@@ -144,7 +166,9 @@ def api_auth(request: Request) -> Auth:
         user = user_for_token(session, token.strip())
         if user is None:
             raise HTTPException(401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"})
-        return Auth(user=user, sites=visible_site_ids(session, user))
+        auth = Auth(user=user, sites=visible_site_ids(session, user))
+        apply_language(session, auth)
+        return auth
 
 
 # Integers in paths and query strings: bounded to what an INTEGER column holds, so a value

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from sqlmodel import select
 
-from pv.auth.service import login, logout
+from pv import i18n
+from pv.auth.service import login, logout, set_language
 from pv.db import write_session
 from pv.events.models import AdverseEvent, Status
 from pv.study.models import Arm, Site, Study, Subject
-from pv.web.deps import DB, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebAuth, engine, new_token
+from pv.web.deps import (
+    DB,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    WebAuth,
+    engine,
+    new_token,
+    web_auth,
+)
 from pv.web.templating import render
 
 router = APIRouter()
@@ -82,6 +91,10 @@ def login_submit(
         path="/",
     )
     resp.delete_cookie(LOGIN_CSRF_COOKIE)
+    if i18n.normalize(result.user.language):
+        resp.set_cookie(i18n.LANGUAGE_COOKIE, i18n.normalize(result.user.language) or "",
+                        max_age=365 * 24 * 3600, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.secure_cookies, path="/")  # fmt: skip
     return resp
 
 
@@ -91,6 +104,33 @@ def logout_submit(request: Request, auth: WebAuth) -> Response:
         logout(session=session, token=request.cookies.get(SESSION_COOKIE, ""))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.post("/language")
+async def choose_language(request: Request) -> Response:
+    """The language switch in the header. Signed in: saved as the user's own setting (it
+    follows them to any browser) and, after a CSRF check, in a cookie; before log-in: the
+    cookie alone. Then back to the page the switch was on."""
+    form = await request.form()
+    language = i18n.normalize(str(form.get("lang", "")))
+    target = _safe_next(str(form.get("next", "/")))
+    if language is None:
+        raise HTTPException(422, i18n.gettext("Unknown language."))
+    if request.cookies.get(SESSION_COOKIE):
+        auth = await web_auth(request)  # checks the CSRF token of a signed-in user
+        with write_session(engine(request)) as session:
+            set_language(session, user_id=auth.user.id or 0, language=language)
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(
+        i18n.LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )
     return resp
 
 

@@ -8,11 +8,38 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from pv import __version__, paths
+from pv import __version__, i18n, labels, paths
 from pv.events.models import CRITERIA_LABELS
 
 templates = Jinja2Templates(directory=str(paths.TEMPLATES))
-templates.env.globals.update(version=__version__, criteria_labels=CRITERIA_LABELS)
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.globals.update(
+    version=__version__,
+    criteria_labels=CRITERIA_LABELS,
+    languages=i18n.LANGUAGES,
+    current_language=i18n.current,
+    label=labels.label,
+    label_choices=labels.choices,
+)
+
+
+def _gettext(message: str) -> str:
+    return i18n.translations(i18n.current()).gettext(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(i18n.current()).ngettext(singular, plural, n)
+
+
+def _pgettext(context: str, message: str) -> str:
+    return i18n.translations(i18n.current()).pgettext(context, message)
+
+
+# New-style gettext: `{{ _("Saved %(n)s", n=3) }}` fills placeholders after translation
+# and escapes them; `{% trans %}` blocks and `{% pluralize %}` use the catalog's plural rule.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=_gettext, ngettext=_ngettext, pgettext=_pgettext, newstyle=True
+)
 # Templates ship with the release: no stat() of every template file on every render.
 templates.env.auto_reload = False
 
