@@ -10,11 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pv.i18n import N_
+from pv.i18n import gettext as _
+
 PRESPECIFIED = {
-    "infection": "Infections",
-    "hypersensitivity": "Hypersensitivity reactions",
-    "infusion_reaction": "Infusion reactions",
-    "gc_toxicity": "Glucocorticoid toxicity",
+    "infection": N_("Infections"),
+    "hypersensitivity": N_("Hypersensitivity reactions"),
+    "infusion_reaction": N_("Infusion reactions"),
+    "gc_toxicity": N_("Glucocorticoid toxicity"),
 }
 
 
@@ -26,7 +29,10 @@ def groupings(events: pd.DataFrame, wanted: list[str] | None = None) -> list[tup
         for value in pd.Categorical(events["aesi"]).categories:
             found |= {k.strip() for k in str(value).split(",") if k.strip()}
         keys += sorted(found - set(keys))
-    return [(k, PRESPECIFIED.get(k, k.replace("_", " ").capitalize())) for k in keys]
+    return [
+        (k, _(PRESPECIFIED[k]) if k in PRESPECIFIED else k.replace("_", " ").capitalize())
+        for k in keys
+    ]
 
 
 def member(events: pd.DataFrame, key: str) -> np.ndarray:

@@ -16,9 +16,11 @@ import pandas as pd
 
 from pv.analysis.counting import Context, cells, count, text_in
 from pv.analysis.table import Row, Table
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 NAME = "AET01"
-TITLE = "Overview of adverse events"
+TITLE = N_("Overview of adverse events")
 COLUMNS = frozenset({"aeser", "aetoxgr", "aesev", "related", "drug_withdrawn", "aesdth", "aeout"})
 
 
@@ -29,15 +31,15 @@ def fatal(ev: pd.DataFrame) -> np.ndarray:
 
 # (label, predicate on TEAEs); the "any AE" row is added separately (it is not TEAE-only).
 CATEGORIES: list[tuple[str, Callable[[pd.DataFrame], np.ndarray]]] = [
-    ("Any TEAE", lambda ev: np.ones(len(ev), dtype=bool)),
-    ("Serious TEAE", lambda ev: ev["aeser"].to_numpy(bool)),
-    ("TEAE of grade 3 or higher (or severe)", lambda ev: ev["grade"].to_numpy() >= 3),
-    ("Related TEAE", lambda ev: ev["related"].to_numpy(bool)),
+    (N_("Any TEAE"), lambda ev: np.ones(len(ev), dtype=bool)),
+    (N_("Serious TEAE"), lambda ev: ev["aeser"].to_numpy(bool)),
+    (N_("TEAE of grade 3 or higher (or severe)"), lambda ev: ev["grade"].to_numpy() >= 3),
+    (N_("Related TEAE"), lambda ev: ev["related"].to_numpy(bool)),
     (
-        "TEAE leading to discontinuation of study drug",
+        N_("TEAE leading to discontinuation of study drug"),
         lambda ev: ev["drug_withdrawn"].to_numpy(bool),
     ),
-    ("TEAE leading to death", fatal),
+    (N_("TEAE leading to death"), fatal),
 ]
 
 
@@ -48,7 +50,7 @@ def pre(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
 def category_counts(ctx: Context, teaes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(subjects, events) shaped (categories, arms) for CATEGORIES over these TEAEs."""
     subj, ev = [], []
-    for _, predicate in CATEGORIES:
+    for _label, predicate in CATEGORIES:
         s, e = count(ctx, teaes[predicate(teaes)])
         subj.append(s[0])
         ev.append(e[0])
@@ -60,13 +62,13 @@ def build(ctx: Context) -> Table:
     any_s, any_e = count(ctx, all_events)
     cat_s, cat_e = category_counts(ctx, teaes)
     subjects, events = np.vstack([any_s, cat_s]), np.vstack([any_e, cat_e])
-    labels = ["Any AE"] + [label for label, _ in CATEGORIES]
+    labels = [_("Any AE")] + [_(label) for label, _p in CATEGORIES]
     built = cells(ctx, subjects, events)
     rows = [Row("overall", lab, term=lab, cells=c) for lab, c in zip(labels, built, strict=True)]
     return Table(
-        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        name=NAME, study_id=ctx.data.study_id, arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
-        rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
-        footnotes=["Grade >= 3 uses the CTCAE grade, or severity SEVERE where no grade was "
-                   "collected. Death: outcome fatal, 'results in death' or grade 5."],
+        rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params), title=_(TITLE),
+        footnotes=[_("Grade >= 3 uses the CTCAE grade, or severity SEVERE where no grade was "
+                     "collected. Death: outcome fatal, 'results in death' or grade 5.")],
     )  # fmt: skip

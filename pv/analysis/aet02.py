@@ -13,14 +13,16 @@ import pandas as pd
 
 from pv.analysis.counting import Context, soc_term_rows, to_rows
 from pv.analysis.table import Table
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 NAME = "AET02"
-TITLE = (
+TITLE = N_(
     "Subjects with at least one treatment-emergent adverse event by system organ class "
     "and preferred term"
 )
 COLUMNS = frozenset({"aebodsys", "aedecod"})
-OVERALL = "Subjects with at least one TEAE"
+OVERALL = N_("Subjects with at least one TEAE")
 
 
 def pre(ctx: Context, where: Callable[[pd.DataFrame], pd.Series] | None = None) -> pd.DataFrame:
@@ -37,11 +39,12 @@ def build(
     where: Callable[[pd.DataFrame], pd.Series] | None = None,
 ) -> Table:
     ev = pre(ctx, where)
+    overall = _(overall)
     spec = soc_term_rows(ctx, ev, overall)
     rows = to_rows(ctx, spec, overall)
     return Table(
         name=name,
-        title=title,
+        title=_(title),
         study_id=ctx.data.study_id,
         arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,

@@ -8,14 +8,15 @@ from __future__ import annotations
 from pv.analysis import aet02
 from pv.analysis.counting import Context
 from pv.analysis.table import Table
+from pv.i18n import N_
 
 NAME = "AET02_SAE"
-TITLE = (
+TITLE = N_(
     "Subjects with at least one serious treatment-emergent adverse event by system organ "
     "class and preferred term"
 )
 COLUMNS = aet02.COLUMNS | {"aeser"}
-OVERALL = "Subjects with at least one serious TEAE"
+OVERALL = N_("Subjects with at least one serious TEAE")
 
 
 def build(ctx: Context) -> Table:

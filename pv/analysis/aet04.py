@@ -22,13 +22,17 @@ from pv.analysis.counting import (
     order,
 )
 from pv.analysis.table import Row, Table
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 NAME = "AET04"
-TITLE = "Treatment-emergent adverse events by highest grade, system organ class and preferred term"
+TITLE = N_(
+    "Treatment-emergent adverse events by highest grade, system organ class and preferred term"
+)
 COLUMNS = frozenset({"aebodsys", "aedecod", "aetoxgr", "aesev"})
 GROUPS = ("1-2", "3-4", "5", "Missing")
 GROUP_OF_GRADE = np.array([3, 0, 0, 1, 1, 2], dtype=np.int64)  # grade 0 = missing
-OVERALL = "Subjects with at least one TEAE"
+OVERALL = N_("Subjects with at least one TEAE")
 
 
 def highest(ctx: Context, ev: pd.DataFrame, codes: np.ndarray, levels: int) -> np.ndarray:
@@ -90,9 +94,9 @@ def build(ctx: Context) -> Table:
     built = cells(ctx, np.vstack(subjects), np.vstack(events))
     rows = []
     for (kind, soc_label, term_label, grade), c in zip(meta, built, strict=True):
-        label = {"overall": OVERALL, "soc": soc_label, "term": term_label}[kind]
+        label = {"overall": _(OVERALL), "soc": soc_label, "term": term_label}[kind]
         if grade != "Any":
-            label = f"Grade {grade}" if grade != "Missing" else "Grade missing"
+            label = _("Grade %(grade)s", grade=grade) if grade != "Missing" else _("Grade missing")
         indent = {"overall": 0, "soc": 0, "term": 1}[kind] + (grade != "Any")
         rows.append(
             Row(
@@ -106,10 +110,10 @@ def build(ctx: Context) -> Table:
             )
         )
     return Table(
-        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        name=NAME, title=_(TITLE), study_id=ctx.data.study_id, arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
         rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
-        footnotes=["Each subject is counted once per row, under the highest grade reported for "
-                   "that row; where no CTCAE grade was collected, severity is used "
-                   "(MILD = 1, MODERATE = 2, SEVERE = 3)."],
+        footnotes=[_("Each subject is counted once per row, under the highest grade reported "
+                     "for that row; where no CTCAE grade was collected, severity is used "
+                     "(MILD = 1, MODERATE = 2, SEVERE = 3).")],
     )  # fmt: skip

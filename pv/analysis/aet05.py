@@ -19,9 +19,13 @@ import pandas as pd
 from pv.analysis import aesi, stats
 from pv.analysis.counting import Context, category_codes, dense_codes, group_extreme, order
 from pv.analysis.table import TOTAL, Cell, Row, Table
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 NAME = "AET05"
-TITLE = "Exposure-adjusted incidence rate of treatment-emergent adverse events (first occurrence)"
+TITLE = N_(
+    "Exposure-adjusted incidence rate of treatment-emergent adverse events (first occurrence)"
+)
 COLUMNS = frozenset({"aebodsys", "aedecod", "aesi"})
 DAYS_PER_YEAR = 365.25
 
@@ -122,7 +126,7 @@ def _num(value: float) -> float | None:
 def build(ctx: Context) -> Table:
     ev = ctx.teaes()
     groups: list[tuple[str, np.ndarray, str | None]] = [
-        ("Any TEAE", np.ones(len(ev), dtype=bool), None)
+        (_("Any TEAE"), np.ones(len(ev), dtype=bool), None)
     ]
     keys = aesi.groupings(ctx.data.events, aesi.wanted_keys(ctx.params))
     groups += [(label, aesi.member(ev, key), key) for key, label in keys]
@@ -149,17 +153,17 @@ def build(ctx: Context) -> Table:
     for row, extra in zip(rows, extras, strict=False):
         row.extra.update(extra)
     return Table(
-        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        name=NAME, title=_(TITLE), study_id=ctx.data.study_id, arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
         rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
         footnotes=[
-            "Rate: subjects with the event per 100 patient-years at risk; time at risk runs "
+            _("Rate: subjects with the event per 100 patient-years at risk; time at risk runs "
             "from the first dose to the first occurrence, or to the end of the TEAE window "
-            "(the data cut-off while dosing continues). Patient-years = days / 365.25.",
-            "95% CI for rates: exact Poisson (Garwood). Rate ratio against the control arm: "
-            "exact conditional 95% CI and two-sided p (binomial, conditional on the total).",
-            "Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
-            "Kaplan-Meier time to first event with the log-rank test.",
+            "(the data cut-off while dosing continues). Patient-years = days / 365.25."),
+            _("95% CI for rates: exact Poisson (Garwood). Rate ratio against the control arm: "
+            "exact conditional 95% CI and two-sided p (binomial, conditional on the total)."),
+            _("Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
+            "Kaplan-Meier time to first event with the log-rank test."),
         ],
     )  # fmt: skip
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pv.analysis.counting import Context, soc_term_rows, to_rows
 from pv.analysis.table import Table
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 NAME = "AET10"
-TITLE = "Most common treatment-emergent adverse events"
+TITLE = N_("Most common treatment-emergent adverse events")
 COLUMNS = frozenset({"aebodsys", "aedecod"})
 
 
@@ -24,9 +26,12 @@ def build(ctx: Context) -> Table:
         if any(big_n[i] and 100.0 * s[3][i] / big_n[i] >= threshold for i in range(ctx.n_arms))
     ]
     return Table(
-        name=NAME, title=f"{TITLE} (at least {threshold:g}% in any arm)",
+        name=NAME,
+        title=_("%(title)s (at least %(threshold)s%% in any arm)", title=_(TITLE),
+                threshold=f"{threshold:g}"),
         study_id=ctx.data.study_id, arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
         rows=to_rows(ctx, spec, ""), cutoff=ctx.data.cutoff, params=dict(ctx.params),
-        footnotes=[f"Preferred terms reported by at least {threshold:g}% of subjects in any arm."],
+        footnotes=[_("Preferred terms reported by at least %(threshold)s%% of subjects in any arm.",
+                     threshold=f"{threshold:g}")],
     )  # fmt: skip

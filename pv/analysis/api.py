@@ -34,6 +34,8 @@ from pv.analysis.counting import Context
 from pv.analysis.data import StudyData, load_study
 from pv.analysis.table import ArmInfo, Table
 from pv.analysis.teae import TEAERule
+from pv.i18n import LANGUAGES, N_, normalize, use
+from pv.i18n import gettext as _
 from pv.timeutil import utcnow
 
 TABLES: dict[str, ModuleType] = {
@@ -42,14 +44,18 @@ TABLES: dict[str, ModuleType] = {
 TABLE_NAMES = tuple(TABLES)
 RULE_KEYS = ("window_days", "worsening", "imputation")
 STAT_FOOTNOTES = (
-    "Percentages use the number of subjects in the safety population of each arm "
-    "(randomized or assigned to an arm and dosed with any study drug) as denominator.",
-    "A subject is counted once per row; system organ class and overall rows count "
-    "subjects, not the sum of the rows below them. Events count every record.",
+    N_(
+        "Percentages use the number of subjects in the safety population of each arm "
+        "(randomized or assigned to an arm and dosed with any study drug) as denominator."
+    ),
+    N_(
+        "A subject is counted once per row; system organ class and overall rows count "
+        "subjects, not the sum of the rows below them. Events count every record."
+    ),
 )
-COMPARISON_FOOTNOTE = (
-    "Each arm is compared with {control}: risk difference with the Newcombe hybrid score "
-    "(Wilson) 95% CI; two-sided p-value from Fisher's exact test."
+COMPARISON_FOOTNOTE = N_(
+    "Each arm is compared with %(control)s: risk difference with the Newcombe hybrid score "
+    "(Wilson) 95%% CI; two-sided p-value from Fisher's exact test."
 )
 
 
@@ -65,8 +71,13 @@ def build_table(
     control: str | None = None,
     cutoff: date | None = None,
     params: dict[str, Any] | None = None,
+    language: str = "en",
 ) -> Table:
-    return build_tables(engine, study_id, [name], control=control, cutoff=cutoff, params=params)[0]
+    """One table; its texts (title, labels, footnotes) in `language` (English by default,
+    whatever the reader's interface language: boards and regulators read English)."""
+    return build_tables(
+        engine, study_id, [name], control=control, cutoff=cutoff, params=params, language=language
+    )[0]
 
 
 def build_tables(
@@ -77,7 +88,9 @@ def build_tables(
     control: str | None = None,
     cutoff: date | None = None,
     params: dict[str, Any] | None = None,
+    language: str = "en",
 ) -> list[Table]:
+    language = table_language(language)
     names = [_table_name(n) for n in names]
     params = dict(params or {})
     rule = _rule(params)
@@ -85,12 +98,44 @@ def build_tables(
     for n in names:
         columns |= TABLES[n].COLUMNS
     data = load_study(engine, study_id, columns=columns, rule=rule, cutoff=cutoff)
-    return [build_from_data(data, n, control=control, params=params) for n in names]
+    return [
+        build_from_data(data, n, control=control, params=params, language=language) for n in names
+    ]
 
 
 def build_from_data(
-    data: StudyData, name: str, *, control: str | None = None, params: dict[str, Any] | None = None
+    data: StudyData,
+    name: str,
+    *,
+    control: str | None = None,
+    params: dict[str, Any] | None = None,
+    language: str = "en",
 ) -> Table:
+    """One table from loaded data, its texts in `language` (the data are never translated:
+    terms, SOCs and arm labels stay as stored; numbers are the same in every language)."""
+    language = table_language(language)
+    with use(language):
+        table = _build(data, name, control, params)
+    table.language = language
+    return table
+
+
+def table_language(language: str | None) -> str:
+    """The supported tag for `language` (en, zh-Hans; zh_CN and the like map to zh-Hans),
+    else TableError."""
+    found = normalize(language)
+    if found is None:
+        raise TableError(
+            _(
+                "unknown language %(language)s; choose from %(choices)s",
+                language=repr(language),
+                choices=", ".join(LANGUAGES),
+            )
+        )
+    return found
+
+
+def _build(data: StudyData, name: str, control: str | None, params: dict[str, Any] | None) -> Table:
     module = TABLES[_table_name(name)]
     params = dict(params or {})
     ctx = _context(data, control, params)
@@ -102,18 +147,19 @@ def build_from_data(
         "cutoff": data.cutoff.isoformat() if data.cutoff else None,
         "teae_rule": data.rule.as_dict(),
     }
+    table.population = _(table.population)
     table.footnotes = [
         data.rule.footnote(),
-        *STAT_FOOTNOTES,
+        *(_(f) for f in STAT_FOOTNOTES),
         *(
-            [COMPARISON_FOOTNOTE.format(control=table.control)]
+            [_(COMPARISON_FOOTNOTE, control=table.control)]
             if table.control
-            else ["No control arm: comparisons are not shown."]
+            else [_("No control arm: comparisons are not shown.")]
         ),
         *table.footnotes,
-        f"Data cut-off: {data.cutoff.isoformat()}."
+        _("Data cut-off: %(date)s.", date=data.cutoff.isoformat())
         if data.cutoff
-        else "Data cut-off: none (all data).",
+        else _("Data cut-off: none (all data)."),
     ]
     return table
 
@@ -121,7 +167,13 @@ def build_from_data(
 def _table_name(name: str) -> str:
     key = name.strip().upper()
     if key not in TABLES:
-        raise TableError(f"unknown table {name!r}; choose from {', '.join(TABLE_NAMES)}")
+        raise TableError(
+            _(
+                "unknown table %(name)s; choose from %(choices)s",
+                name=repr(name),
+                choices=", ".join(TABLE_NAMES),
+            )
+        )
     return key
 
 
@@ -154,7 +206,14 @@ def _context(data: StudyData, control: str | None, params: dict[str, Any]) -> Co
         matches = [i for i, a in enumerate(arms) if control in (a.label, a.code)]
         if not matches:
             choices = ", ".join(a.label for a in arms)
-            raise TableError(f"no arm {control!r} in study {data.study_id}; arms: {choices}")
+            raise TableError(
+                _(
+                    "no arm %(arm)s in study %(study)s; arms: %(choices)s",
+                    arm=repr(control),
+                    study=data.study_id,
+                    choices=choices,
+                )
+            )
         position = matches[0]
     else:
         flagged = [i for i, a in enumerate(arms) if a.is_control]

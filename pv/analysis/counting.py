@@ -17,6 +17,7 @@ import pandas as pd
 from pv.analysis import stats
 from pv.analysis.data import StudyData
 from pv.analysis.table import TOTAL, ArmInfo, Cell, Row
+from pv.i18n import gettext as _
 
 DENSE_LIMIT = 1 << 25  # largest key space handled with dense arrays instead of sorting
 
@@ -117,7 +118,7 @@ def category_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     codes = cat.codes.astype(np.int64)
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
-        labels.append("(Not coded)")
+        labels.append(_("(Not coded)"))
     return codes, labels
 
 
@@ -220,7 +221,7 @@ def to_rows(
     events = np.vstack([s[4] for s in spec])
     built = cells(ctx, subjects, events)
     rows = []
-    for (kind, soc, term, _, _), c in zip(spec, built, strict=True):
+    for (kind, soc, term, _s, _e), c in zip(spec, built, strict=True):
         label = overall_label if kind == "overall" else (term if kind == "term" else soc)
         indent = {"overall": 0, "soc": 0, "term": 1}[kind]
         rows.append(Row(kind, str(label), soc=soc, term=term, cells=c, indent=indent))

@@ -16,16 +16,18 @@ from pv.analysis.aet01 import fatal
 from pv.analysis.counting import Context, cells, count, soc_term_rows, to_rows
 from pv.analysis.table import Row, Table
 from pv.analysis.teae import parse_dates
+from pv.i18n import N_, ngettext
+from pv.i18n import gettext as _
 
 NAME = "DTHT01"
-TITLE = "Deaths"
+TITLE = N_("Deaths")
 COLUMNS = frozenset({"aebodsys", "aedecod", "aesdth", "aeout", "aetoxgr", "aeendtc"})
 
 
 def build(ctx: Context) -> Table:
     ev = ctx.safety_events()
     dead = ev[fatal(ev)]
-    end, _, flag = parse_dates(dead["aeendtc"])
+    end, _latest, flag = parse_dates(dead["aeendtc"])
     death_day = np.where(flag == "", end, dead["adt"].to_numpy())
     sj = ctx.data.subjects
     who = dead["subj"].to_numpy()
@@ -38,19 +40,27 @@ def build(ctx: Context) -> Table:
     n_late, e_late = count(ctx, late_rows)
     n_early, e_early = count(ctx, dead[~late])
     labels = [
-        "Total number of deaths",
-        f"Deaths on treatment or within {window} days of the last dose",
-        f"Deaths more than {window} days after the last dose",
+        _("Total number of deaths"),
+        ngettext(
+            "Deaths on treatment or within %(num)d day of the last dose",
+            "Deaths on treatment or within %(num)d days of the last dose",
+            window,
+        ),
+        ngettext(
+            "Deaths more than %(num)d day after the last dose",
+            "Deaths more than %(num)d days after the last dose",
+            window,
+        ),
     ]
     built = cells(ctx, np.vstack([n_all, n_early, n_late]), np.vstack([e_all, e_early, e_late]))
     rows = [Row("overall", lab, term=lab, cells=c) for lab, c in zip(labels, built, strict=True)]
     causes = [s for s in soc_term_rows(ctx, dead, "") if s[0] != "overall"]
     rows += to_rows(ctx, causes, "")
     return Table(
-        name=NAME, title=TITLE, study_id=ctx.data.study_id, arms=ctx.arms,
+        name=NAME, title=_(TITLE), study_id=ctx.data.study_id, arms=ctx.arms,
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
         rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params),
-        footnotes=["Deaths are adverse events with outcome fatal, 'results in death' or grade 5 "
-                   "(treatment-emergent or not); causes are listed by SOC and preferred term. "
-                   "Date of death: the event's end date, else its onset."],
+        footnotes=[_("Deaths are adverse events with outcome fatal, 'results in death' or "
+                     "grade 5 (treatment-emergent or not); causes are listed by SOC and "
+                     "preferred term. Date of death: the event's end date, else its onset.")],
     )  # fmt: skip

@@ -13,17 +13,26 @@ import math
 import textwrap
 from dataclasses import dataclass
 
-from pv.analysis.table import CSV_COLUMNS, TOTAL, Cell, Row, Table
+from pv import i18n
+from pv.analysis.table import CSV_COLUMNS, Cell, Row, Table
+from pv.i18n import gettext as _
 
 LABEL_WIDTH = 44
 
 
+BOM = "\ufeff"
+
+
 def to_json(table: Table) -> str:
-    return json.dumps(table.to_dict(), indent=2)
+    return json.dumps(table.to_dict(), indent=2, ensure_ascii=False)
 
 
-def to_csv(tables: list[Table]) -> str:
+def to_csv(tables: list[Table], *, bom: bool = False) -> str:
+    """Long CSV; with `bom` it starts with a byte-order mark, so that Excel reads the
+    UTF-8 (Chinese labels and terms) right: every CSV offered as a download has one."""
     out = io.StringIO()
+    if bom:
+        out.write(BOM)
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for table in tables:
@@ -74,7 +83,14 @@ def _incidence(c: Cell) -> str:
 def _rate(c: Cell) -> str:
     if c.pyears is None:
         return ""
-    return f"{c.n} / {c.pyears:.1f} PY  {_num(c.rate)} ({_num(c.rate_low)}, {_num(c.rate_high)})"
+    return _(
+        "%(n)s / %(pyears)s PY  %(rate)s (%(low)s, %(high)s)",
+        n=c.n,
+        pyears=f"{c.pyears:.1f}",
+        rate=_num(c.rate),
+        low=_num(c.rate_low),
+        high=_num(c.rate_high),
+    )
 
 
 def _comparison(c: Cell, rates: bool) -> str:
@@ -97,15 +113,25 @@ class Display:
 
 
 def display(table: Table) -> Display:
+    """The display strings, in the language the table was built in."""
+    with i18n.use(table.language):
+        return _display(table)
+
+
+def _display(table: Table) -> Display:
     rates = any(c.pyears is not None for r in table.rows for c in r.cells.values())
     others = [a.label for a in table.arms if table.control and a.label != table.control]
     code = {a.label: a.code for a in table.arms}
     headers = [f"{a.label} (N={a.N})" for a in table.arms] + [
-        f"{TOTAL} (N={sum(a.N for a in table.arms)})"
+        _("Total (N=%(n)s)", n=sum(a.N for a in table.arms))
     ]
     for label in others:
-        what = "IRR" if rates else "RD %"
-        headers += [f"{code[label]} vs {code[table.control or '']} {what} (95% CI)", "p"]
+        arm, control = code[label], code[table.control or ""]
+        if rates:
+            head = _("%(arm)s vs %(control)s IRR (95%% CI)", arm=arm, control=control)
+        else:
+            head = _("%(arm)s vs %(control)s RD %% (95%% CI)", arm=arm, control=control)
+        headers += [head, "p"]
     rows = []
     for r in table.rows:
         values = [
@@ -116,20 +142,32 @@ def display(table: Table) -> Display:
             c = r.cells.get(o)
             values += [_comparison(c, rates), p_text(c.p_value)] if c else ["", ""]
         rows.append((r, values))
-    unit = "n / patient-years  rate per 100 PY (95% CI)" if rates else "n (%) [events]"
+    unit = (
+        # No placeholders: the percent signs are literal.
+        _("n / patient-years  rate per 100 PY (95% CI)") if rates else _("n (%) [events]")
+    )
     return Display(headers, unit, rows)
 
 
 def to_text(table: Table) -> str:
-    shown = display(table)
+    with i18n.use(table.language):
+        return _to_text(table)
+
+
+def _to_text(table: Table) -> str:
+    shown = _display(table)
     heads = shown.headers
     body = [(("  " * r.indent) + r.label, values) for r, values in shown.rows]
     widths = [max([len(h)] + [len(v[i]) for _, v in body]) for i, h in enumerate(heads)]
     lw = min(max([len(lab) for lab, _ in body] + [20]), LABEL_WIDTH)
     lines = [f"{table.study_id} — {table.name}: {table.title}"]
     lines.append(
-        f"{table.population}. Data cut-off: {table.cutoff or 'none'}. "
-        f"Control arm: {table.control or 'none'}."
+        _(
+            "%(population)s. Data cut-off: %(cutoff)s. Control arm: %(control)s.",
+            population=table.population,
+            cutoff=table.cutoff or _("none"),
+            control=table.control or _("none"),
+        )
     )
     lines.append("")
     top = " " * lw + "  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))

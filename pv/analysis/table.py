@@ -12,7 +12,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pv.i18n import N_
+
+# The key of the all-arms column (a stable key, also in the CSV `arm` column); its visible
+# header is translated where the table is rendered.
 TOTAL = "Total"
+POPULATION = N_("Safety population")
 
 CSV_COLUMNS = [
     "table", "row_type", "soc", "term", "grade", "arm", "n", "N", "pct", "events",
@@ -76,9 +81,11 @@ class Table:
     footnotes: list[str]
     cutoff: date | None
     params: dict[str, Any]
-    population: str = "Safety population"
+    population: str = POPULATION
     generated_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    # The language its texts were built in (titles, labels, footnotes; not the data).
+    language: str = "en"
 
     @property
     def columns(self) -> list[str]:
@@ -97,6 +104,7 @@ class Table:
             "title": self.title,
             "study_id": self.study_id,
             "population": self.population,
+            "language": self.language,
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
             "control": self.control,

@@ -60,24 +60,42 @@ class TEAERule:
         return asdict(self)
 
     def footnote(self) -> str:
-        worsening = (
-            " or a pre-existing event that worsened in that window"
-            if self.worsening
-            else " (worsening of pre-existing events not counted)"
-        )
+        """The TEAE rule as a footnote, in the current language."""
+        from pv.i18n import gettext as _
+        from pv.i18n import ngettext
+
+        if self.worsening:
+            rule = ngettext(
+                "Treatment-emergent adverse event (TEAE): onset on or after the first dose of "
+                "study drug and no later than %(num)d day after the last dose (open while "
+                "dosing is ongoing) or a pre-existing event that worsened in that window.",
+                "Treatment-emergent adverse event (TEAE): onset on or after the first dose of "
+                "study drug and no later than %(num)d days after the last dose (open while "
+                "dosing is ongoing) or a pre-existing event that worsened in that window.",
+                self.window_days,
+            )
+        else:
+            rule = ngettext(
+                "Treatment-emergent adverse event (TEAE): onset on or after the first dose of "
+                "study drug and no later than %(num)d day after the last dose (open while "
+                "dosing is ongoing) (worsening of pre-existing events not counted).",
+                "Treatment-emergent adverse event (TEAE): onset on or after the first dose of "
+                "study drug and no later than %(num)d days after the last dose (open while "
+                "dosing is ongoing) (worsening of pre-existing events not counted).",
+                self.window_days,
+            )
         if self.imputation == "first-dose":
-            imputation = (
+            imputation = _(
                 "Partial onset dates are imputed to the first dose date when the first dose "
                 "falls in the known month (or year), otherwise to the first day of that month "
                 "(or year); a missing onset date is imputed to the first dose date."
             )
         else:
-            imputation = "Partial onset dates are imputed to the earliest possible day."
-        return (
-            "Treatment-emergent adverse event (TEAE): onset on or after the first dose of "
-            f"study drug and no later than {self.window_days} days after the last dose "
-            f"(open while dosing is ongoing){worsening}. {imputation} "
-            "Imputed dates are flagged in the data."
+            imputation = _("Partial onset dates are imputed to the earliest possible day.")
+        return _(
+            "%(rule)s %(imputation)s Imputed dates are flagged in the data.",
+            rule=rule,
+            imputation=imputation,
         )
 
 
