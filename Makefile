@@ -43,11 +43,14 @@ $(STAMP): pyproject.toml package.json package-lock.json
 
 # Browser tests drive the system Chromium (Debian package `chromium`) through Playwright;
 # Playwright's own browser download is not used (locked-down networks).
+# Chinese text needs a CJK font: Chromium draws the zh-Hans screens with it and the charts
+# embed it (Debian package fonts-noto-cjk, Noto Sans CJK SC; nothing is downloaded at run time).
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Chromium (Debian package) for the browser tests"; \
+	@{ command -v chromium >/dev/null 2>&1 && test -f $(CJK_FONT); } || { \
+	  echo "Installing Chromium and the Noto CJK fonts (Debian packages) for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check pv tests

@@ -48,6 +48,7 @@ MAX_LENGTH: dict[str, int] = {
     "username": 80,
     "full_name": 200,
     "aeterm": 200,
+    "aeterm_en": 200,
     "aelltcd": 20,
     "aeout": 40,
     "aestdtc": 20,

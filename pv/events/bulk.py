@@ -284,7 +284,7 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
             data.aelltcd, x["aedecod"], x["aebodsys"], x["terminology"], data.aetoxgr, None,
             data.aeser, data.aesdth, data.aeslife, data.aeshosp, data.aesdisab, data.aescong,
             data.aesmie, rel, acn, x["related"], x["drug_withdrawn"], data.aeout, data.aestdtc,
-            data.aeendtc, data.ongoing, data.aecontrt, data.narrative, value,
+            data.aeendtc, data.ongoing, data.aecontrt, data.narrative, value, data.aeterm_en,
         ), i, row.confirm_duplicate))  # fmt: skip
     if keyed:
         session = ctx._session
@@ -380,7 +380,7 @@ EVENT_COLUMNS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by", "created_at", "updated_at",
+    "aeterm_en", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by", "created_at", "updated_at",
     "submitted_at",
 )  # fmt: skip
 AUDIT_COLUMNS = ("at", "actor_id", "actor", "action", "entity_type", "entity_id", "study_id",
@@ -389,7 +389,7 @@ _AUDITED = tuple((f, EVENT_COLUMNS.index(f)) for f in EVENT_FIELDS)
 _AEREL, _CREATED_AT = EVENT_COLUMNS.index("aerel"), EVENT_COLUMNS.index("created_at")
 assert EVENT_COLUMNS[_AEREL + 1] == "aeacn"
 assert EVENT_COLUMNS[_CREATED_AT:] == ("created_at", "updated_at", "submitted_at")
-_VALUES = EVENT_COLUMNS.index("aesi") + 1  # what `_values` builds; `insert_events` adds:
+_VALUES = EVENT_COLUMNS.index("aeterm_en") + 1  # what `_values` builds; `insert_events` adds:
 assert EVENT_COLUMNS[_VALUES:] == (
     "preexisting",
     "worsened_dtc",
@@ -813,7 +813,7 @@ def _changes_text(reference: Callable[[Any], Any], object_json: Callable[[Any], 
     values = ["NCT-1", 7, 1, -3, "submitted", 1, "caf\u00e9 \"x\"\n\t\\ \u2603 \U0001f600", None,
               "10019211", "", "SOC", "CTCAE 5.0", 2, 1.5, True, False, False, True, False, False,
               False, {"belimumab": "RELATED", "x\u00e9": ""}, {}, True, False, "FATAL",
-              "2021-03", None, False, "\x00\x1f", 2**70, "a,b"]  # fmt: skip
+              "2021-03", None, False, "\x00\x1f", 2**70, "a,b", "\u80ba\u708e en"]  # fmt: skip
     for (_f, i), v in zip(_AUDITED, values, strict=True):
         sample[i] = v
     try:

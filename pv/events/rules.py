@@ -40,6 +40,8 @@ class EventInput:
     ongoing: bool = False
     aecontrt: str | None = None
     narrative: str | None = None
+    # English translation of a verbatim term written in another language (E2B E.i.1.2).
+    aeterm_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ def check_event(
     for name, problem in text_problems([("aeterm", aeterm), ("aelltcd", aelltcd),
                                         ("aeout", aeout), ("aestdtc", aestdtc),
                                         ("aeendtc", aeendtc), ("aecontrt", data.aecontrt),
-                                        ("narrative", narrative)]):  # fmt: skip
+                                        ("narrative", narrative),
+                                        ("aeterm_en", data.aeterm_en)]):  # fmt: skip
         errors.append(Issue(name, problem))
         refused.add(name)
 

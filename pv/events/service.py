@@ -35,6 +35,7 @@ EVENT_FIELDS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
+    "aeterm_en",
 )  # fmt: skip
 INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(EventInput))
 

@@ -84,6 +84,7 @@ Dtc = Annotated[
     Field(description="ISO 8601; partial allowed: YYYY, YYYY-MM, YYYY-MM-DD"),
 ]
 TermText = _text("aeterm")
+TermEnglishText = _text("aeterm_en")
 CodeText = _text("aelltcd")
 TreatmentText = _text("aecontrt")
 NarrativeText = _text("narrative")
@@ -163,6 +164,11 @@ class SubjectPage(BaseModel):
 
 class _EventFields(_Body):
     aeterm: TermText | None = Field(default=None, description="verbatim term")
+    aeterm_en: TermEnglishText | None = Field(
+        default=None,
+        description="English translation of a verbatim term written in another language "
+        "(ICH E2B(R3) E.i.1.2; the SAS transport export needs it for non-ASCII terms)",
+    )
     aelltcd: CodeText | None = Field(
         default=None, description="CTCAE code as text", examples=["10002218"]
     )
@@ -230,6 +236,7 @@ class EventOut(BaseModel):
     arm: str | None
     aeseq: int
     aeterm: str
+    aeterm_en: str | None = None
     aelltcd: str | None
     aedecod: str | None = Field(description="CTCAE term of the code")
     aebodsys: str | None = Field(description="system organ class")

@@ -10,7 +10,8 @@ from pv.events.models import SERIOUS_CRITERIA
 from pv.events.rules import EventInput
 from pv.inputs import parse_id
 
-TEXT_FIELDS = ("aeterm", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt", "narrative")
+TEXT_FIELDS = ("aeterm", "aeterm_en", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt",
+               "narrative")  # fmt: skip
 
 
 def _text(form: FormData, name: str) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import select
 
 from pv.audit.service import Actor
@@ -377,7 +377,14 @@ def test_migration_0005_down_and_up_keeps_the_tally_exact(upload_study) -> None:
     # PostgreSQL is back to one row trigger for inserts and deletes; SQLite never changed.
     pg = env.engine.dialect.name == "postgresql"
     assert _insert_triggers(env.engine) == ["queue_tally_ae" if pg else "queue_tally_ae_insert"]
-    _store_one(env, "0012", _headache("2020-12-20"))  # the 0002 row trigger counts it
+    # The 0002 row trigger counts an event stored at 0004. The models are those of head
+    # (migration 0006 added columns), so the row is a raw copy of one in the 0004 schema.
+    cols = [c["name"] for c in inspect(env.engine).get_columns("adverseevent") if c["name"] != "id"]
+    listed = ", ".join(f'"{c}"' for c in cols)
+    picked = ", ".join('"aeseq" + 1000' if c == "aeseq" else f'"{c}"' for c in cols)
+    with env.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO adverseevent ({listed}) SELECT {picked} FROM adverseevent "
+                          "WHERE id = (SELECT max(id) FROM adverseevent)"))  # fmt: skip
     with env.engine.connect() as conn:
         total = conn.execute(text("SELECT sum(n) FROM queue_tally")).scalar_one()
         assert total == _count(env.engine) == 121
