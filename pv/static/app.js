@@ -8,7 +8,9 @@ document.addEventListener("htmx:xhr:progress", function (evt) {
 
 // A file over the upload limit is refused before it is sent (the server refuses it too, while
 // it streams in, but a browser may report a reset connection instead of that early reply).
-function pvSize(n) {
+// The texts come translated from the page: data-refused, data-too-large and data-bytes on the
+// file input ({size}, {max} and {n} are filled in here).
+function pvSize(n, input) {
   var units = [["MB", 1048576], ["KB", 1024]];
   for (var i = 0; i < units.length; i++) {
     if (n >= units[i][1]) {
@@ -16,7 +18,8 @@ function pvSize(n) {
       return (v === Math.floor(v) ? v.toFixed(0) : v.toFixed(1)) + " " + units[i][0];
     }
   }
-  return n + " bytes";
+  var bytes = (input && input.getAttribute("data-bytes")) || "{n} bytes";
+  return bytes.replace("{n}", String(n));
 }
 document.addEventListener("htmx:beforeRequest", function (evt) {
   var form = evt.detail.elt;
@@ -31,9 +34,11 @@ document.addEventListener("htmx:beforeRequest", function (evt) {
   p.className = "error";
   p.setAttribute("data-testid", "upload-refused");
   var strong = document.createElement("strong");
-  strong.textContent = "The file was refused:";
+  strong.textContent = input.getAttribute("data-refused") || "The file was refused:";
   p.appendChild(strong);
-  p.appendChild(document.createTextNode(" the file is " + pvSize(file.size) + "; at most " +
-    pvSize(max) + " may be uploaded. Nothing was stored."));
+  var text = input.getAttribute("data-too-large") ||
+    "the file is {size}; at most {max} may be uploaded. Nothing was stored.";
+  text = text.replace("{size}", pvSize(file.size, input)).replace("{max}", pvSize(max, input));
+  p.appendChild(document.createTextNode(" " + text));
   result.replaceChildren(p);
 });
