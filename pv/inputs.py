@@ -36,6 +36,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from pv.i18n import N_, ngettext
+from pv.i18n import gettext as _
+
 INT_MAX = 2**31 - 1
 
 # Longest value per field (characters). Identifiers are limited by what USUBJID (80) holds:
@@ -73,7 +76,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DIGITS = re.compile(r"[0-9]+")
 
-IDENTIFIER_RULE = "letters A-Z, digits 0-9, '.', '_' and '-' only, starting with a letter or digit"
+IDENTIFIER_RULE = N_(
+    "letters A-Z, digits 0-9, '.', '_' and '-' only, starting with a letter or digit"
+)
 
 
 class InputError(ValueError):
@@ -87,12 +92,14 @@ class InputError(ValueError):
 def _char_problem(ch: str) -> str:
     code = f"U+{ord(ch):04X}"
     if ch == "\x00":
-        return f"must not contain a NUL character ({code})"
+        return _("must not contain a NUL character (%(code)s)", code=code)
     if "\ud800" <= ch <= "\udfff":
-        return f"must be valid Unicode text (an unpaired surrogate, {code})"
+        return _("must be valid Unicode text (an unpaired surrogate, %(code)s)", code=code)
     if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
-        return f"must not contain bidirectional override or isolate characters ({code})"
-    return f"must not contain control characters ({code})"
+        return _(
+            "must not contain bidirectional override or isolate characters (%(code)s)", code=code
+        )
+    return _("must not contain control characters (%(code)s)", code=code)
 
 
 def text_problem(value: str, *, max_length: int, multiline: bool = False) -> str | None:
@@ -101,7 +108,7 @@ def text_problem(value: str, *, max_length: int, multiline: bool = False) -> str
     if bad is not None:
         return _char_problem(bad.group())
     if len(value) > max_length:
-        return f"at most {max_length} characters"
+        return ngettext("at most %(num)d character", "at most %(num)d characters", max_length)
     return None
 
 
@@ -132,9 +139,9 @@ def identifier_problem(value: str, *, max_length: int) -> str | None:
     if problem is not None:
         return problem
     if not value:
-        return "is required"
+        return _("is required")
     if not _IDENTIFIER.fullmatch(value):
-        return f"'{value}' is not a valid id: {IDENTIFIER_RULE}"
+        return _("'%(value)s' is not a valid id: %(rule)s", value=value, rule=_(IDENTIFIER_RULE))
     return None
 
 
@@ -146,11 +153,11 @@ def parse_date(value: str) -> date:
     if problem is not None:
         raise ValueError(problem)
     if m is None:
-        raise ValueError(f"'{text}' is not a date as YYYY-MM-DD (digits 0-9)")
+        raise ValueError(_("'%(text)s' is not a date as YYYY-MM-DD (digits 0-9)", text=text))
     try:
         return date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
-        raise ValueError(f"'{text}' is not a date of the calendar") from None
+        raise ValueError(_("'%(text)s' is not a date of the calendar", text=text)) from None
 
 
 def parse_id(value: str | None) -> int | None:

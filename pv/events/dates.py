@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from pv.i18n import gettext as _
+
 # ASCII digits only: `\d` would also match every other script's digits ("٢٠٢١-٠٣-١٥",
 # full-width "２０２１"), which int() reads, so such a date would be stored as typed and
 # then be unreadable for every other program (SDTM AESTDTC, study days). `fullmatch`: no
@@ -61,23 +63,33 @@ def _parse(text: str) -> PartialDate:
     m = _ISO.fullmatch(t)
     if not m:
         raise ValueError(
-            f"'{text}' is not an ISO 8601 date: use YYYY, YYYY-MM, YYYY-MM-DD or "
-            "YYYY-MM-DDThh:mm (digits 0-9)"
+            _(
+                "'%(text)s' is not an ISO 8601 date: use YYYY, YYYY-MM, YYYY-MM-DD or "
+                "YYYY-MM-DDThh:mm (digits 0-9)",
+                text=text,
+            )
         )
     y = int(m["y"])
     if y < 1900:
-        raise ValueError(f"'{text}': year {y} is before 1900")
+        raise ValueError(_("'%(text)s': year %(year)s is before 1900", text=text, year=y))
     if m["m"] is None:
         return PartialDate(t, "year", datetime(y, 1, 1), datetime(y, 12, 31, 23, 59, 59))
     mo = int(m["m"])
     if not 1 <= mo <= 12:
-        raise ValueError(f"'{text}': month {mo} does not exist")
+        raise ValueError(_("'%(text)s': month %(month)s does not exist", text=text, month=mo))
     last = calendar.monthrange(y, mo)[1]
     if m["d"] is None:
         return PartialDate(t, "month", datetime(y, mo, 1), datetime(y, mo, last, 23, 59, 59))
     d = int(m["d"])
     if not 1 <= d <= last:
-        raise ValueError(f"'{text}': day {d} does not exist in {y}-{mo:02d}")
+        raise ValueError(
+            _(
+                "'%(text)s': day %(day)s does not exist in %(month)s",
+                text=text,
+                day=d,
+                month=f"{y}-{mo:02d}",
+            )
+        )
     day = date(y, mo, d)
     if m["H"] is None:
         return PartialDate(
@@ -85,7 +97,9 @@ def _parse(text: str) -> PartialDate:
         )
     hh, mm, ss = int(m["H"]), int(m["M"]), int(m["S"] or 0)
     if hh > 23 or mm > 59 or ss > 59:
-        raise ValueError(f"'{text}': {hh:02d}:{mm:02d} is not a time of day")
+        raise ValueError(
+            _("'%(text)s': %(time)s is not a time of day", text=text, time=f"{hh:02d}:{mm:02d}")
+        )
     at = datetime(y, mo, d, hh, mm, ss)
     return PartialDate(t, "second" if m["S"] else "minute", at, at)
 

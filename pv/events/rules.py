@@ -11,6 +11,8 @@ from datetime import date
 
 from pv.events.dates import PartialDate, parse_dtc
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.inputs import MAX_LENGTH, text_problems
 from pv.terminology.models import Term
 
@@ -78,16 +80,16 @@ def _date(f: Findings, name: str, value: str | None, today: date) -> PartialDate
         f.error(name, str(exc))
         return None
     if d.earliest.date() > today:
-        f.error(name, f"{value} is in the future")
+        f.error(name, _("%(value)s is in the future", value=value))
     return d
 
 
 _REQUIRED = (
-    ("aeterm", "the reported (verbatim) term is required"),
-    ("aelltcd", "a coded term is required"),
-    ("aetoxgr", "a CTCAE grade is required"),
-    ("aestdtc", "an onset date is required"),
-    ("aeout", "an outcome is required"),
+    ("aeterm", N_("the reported (verbatim) term is required")),
+    ("aelltcd", N_("a coded term is required")),
+    ("aetoxgr", N_("a CTCAE grade is required")),
+    ("aestdtc", N_("an onset date is required")),
+    ("aeout", N_("an outcome is required")),
 )
 # check_event reads the criteria one by one, in this order.
 assert SERIOUS_CRITERIA == ("aesdth", "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie")
@@ -121,12 +123,14 @@ def check_event(
         for (name, message), value in zip(_REQUIRED, (aeterm, aelltcd, aetoxgr, aestdtc, aeout),
                                           strict=True):  # fmt: skip
             if value is None or value == "":
-                errors.append(Issue(name, message))
+                errors.append(Issue(name, _(message)))
         if aeser is None:
-            errors.append(Issue("aeser", "say whether the event is serious"))
+            errors.append(Issue("aeser", _("say whether the event is serious")))
         for key in drug_keys:
             if not aerel.get(key):
-                errors.append(Issue(f"aerel.{key}", f"relationship to {key} is required"))
+                errors.append(
+                    Issue(f"aerel.{key}", _("relationship to %(drug)s is required", drug=key))
+                )
     # The shared text rule (pv.inputs): control and bidi characters, length. A date whose
     # text is refused here is not parsed again below.
     refused: set[str] = set()
@@ -140,61 +144,103 @@ def check_event(
 
     # Coding and grade.
     if aelltcd and term is None and "aelltcd" not in refused:
-        errors.append(Issue("aelltcd", f"'{aelltcd}' is not a {release_label} code"))
+        errors.append(
+            Issue(
+                "aelltcd",
+                _("'%(code)s' is not a %(release)s code", code=aelltcd, release=release_label),
+            )
+        )
     if aetoxgr is not None:
         if not 1 <= aetoxgr <= 5:
-            errors.append(Issue("aetoxgr", "the grade must be 1 to 5"))
+            errors.append(Issue("aetoxgr", _("the grade must be 1 to 5")))
         elif term is not None and term.grade_text(aetoxgr) is None and term.graded:
             allowed = ", ".join(str(g) for g in term.allowed_grades)
             errors.append(Issue(
-                "aetoxgr", f"grade {aetoxgr} does not exist for {term.term} (allowed: {allowed})"
+                "aetoxgr", _("grade %(grade)s does not exist for %(term)s (allowed: %(allowed)s)",
+                             grade=aetoxgr, term=term.term, allowed=allowed)
             ))  # fmt: skip
 
     # Death: grade 5 <=> outcome fatal <=> the "results in death" criterion.
     g5, fatal, death = aetoxgr == 5, aeout == FATAL, data.aesdth
     if g5 or fatal or death:
         if not g5:
-            errors.append(Issue("aetoxgr", "a fatal event is grade 5"))
+            errors.append(Issue("aetoxgr", _("a fatal event is grade 5")))
         if not fatal:
-            errors.append(Issue("aeout", "grade 5 or death means the outcome is FATAL"))
+            errors.append(Issue("aeout", _("grade 5 or death means the outcome is FATAL")))
         if not death:
-            errors.append(Issue("aesdth", "grade 5 or a fatal outcome means the criterion "
-                                          "'results in death'"))  # fmt: skip
+            errors.append(Issue("aesdth", _("grade 5 or a fatal outcome means the criterion "
+                                            "'results in death'")))  # fmt: skip
 
     # Seriousness: serious <=> at least one criterion.
     criteria = bool(death or data.aeslife or data.aeshosp or data.aesdisab or data.aescong
                     or data.aesmie)  # fmt: skip
     if aeser and not criteria:
-        errors.append(Issue("aeser", "a serious event needs at least one seriousness criterion"))
+        errors.append(Issue("aeser", _("a serious event needs at least one seriousness criterion")))
     if aeser is False and criteria:
-        errors.append(Issue("aeser", "seriousness criteria are ticked, so the event is serious"))
+        errors.append(Issue("aeser", _("seriousness criteria are ticked, so the event is serious")))
     if aeser and not (narrative or "").strip():
-        errors.append(Issue("narrative", "a serious event needs a narrative"))
+        errors.append(Issue("narrative", _("a serious event needs a narrative")))
 
     # Controlled terms.
     if aeout and aeout not in OUTCOMES and "aeout" not in refused:
-        errors.append(Issue("aeout", f"'{aeout}' is not one of: {', '.join(OUTCOMES)}"))
+        errors.append(
+            Issue(
+                "aeout",
+                _(
+                    "'%(value)s' is not one of: %(allowed)s",
+                    value=aeout,
+                    allowed=", ".join(OUTCOMES),
+                ),
+            )
+        )
     for name, allowed, allowed_text in _CONTROLLED:
         for key, value in getattr(data, name).items():
             if key not in drug_keys:
                 errors.append(Issue(
                     f"{name}.{key}",
-                    f"'{key}' is not a study drug of this subject "
-                    f"({', '.join(drug_keys) or 'none'})",
+                    _("'%(key)s' is not a study drug of this subject (%(drugs)s)", key=key,
+                      drugs=", ".join(drug_keys) or _("none")),
                 ))  # fmt: skip
             elif value and value not in allowed:
-                errors.append(Issue(f"{name}.{key}", f"'{value}' is not one of: {allowed_text}"))
+                errors.append(
+                    Issue(
+                        f"{name}.{key}",
+                        _(
+                            "'%(value)s' is not one of: %(allowed)s",
+                            value=value,
+                            allowed=allowed_text,
+                        ),
+                    )
+                )
 
     # Dates.
     onset = _date(f, "aestdtc", None if "aestdtc" in refused else aestdtc, today)
     end = _date(f, "aeendtc", None if "aeendtc" in refused else aeendtc, today)
     if onset and end and end.latest < onset.earliest:
-        errors.append(Issue("aeendtc", f"the end ({end.text}) is before the onset ({onset.text})"))
+        errors.append(
+            Issue(
+                "aeendtc",
+                _(
+                    "the end (%(end)s) is before the onset (%(onset)s)",
+                    end=end.text,
+                    onset=onset.text,
+                ),
+            )
+        )
     ongoing = data.ongoing
     if ongoing and aeendtc:
-        errors.append(Issue("aeendtc", "an ongoing event has no end date"))
+        errors.append(Issue("aeendtc", _("an ongoing event has no end date")))
     if ongoing and aeout in _NOT_ONGOING:
-        errors.append(Issue("ongoing", f"an event with outcome {aeout} is not ongoing"))
+        errors.append(
+            Issue("ongoing", _("an event with outcome %(outcome)s is not ongoing", outcome=aeout))
+        )
     if onset and consent_date and onset.latest.date() < consent_date:
-        f.warn("aestdtc", f"onset {onset.text} is before informed consent ({consent_date})")
+        f.warn(
+            "aestdtc",
+            _(
+                "onset %(onset)s is before informed consent (%(consent)s)",
+                onset=onset.text,
+                consent=consent_date,
+            ),
+        )
     return f
