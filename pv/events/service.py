@@ -22,6 +22,7 @@ from pv.events.duplicates import DuplicateEvent, confirmed, find_duplicates
 from pv.events.models import RELATED_VALUES, AdverseEvent, Status
 from pv.events.rules import EventInput, Findings, check_event
 from pv.exposure.models import Exposure
+from pv.i18n import gettext as _
 from pv.inputs import field_text_problem
 from pv.study.models import ArmDrug, Drug, Subject
 from pv.terminology.aesi import AesiCatalog
@@ -268,7 +269,7 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
     if event.version != expected_version:
         raise VersionConflict(event)
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     subject = session.get(Subject, event.subject_id)
     assert subject is not None
     data = _clean(data)
@@ -276,7 +277,7 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
     findings, term, label, drugs = validate(session, subject, data, submit=submit or submitted)
     reason = (reason or "").strip() or None
     if submitted and reason is None:
-        findings.error("reason", "a change to a submitted event needs a reason")
+        findings.error("reason", _("a change to a submitted event needs a reason"))
     elif reason is not None and (problem := field_text_problem("reason", reason)) is not None:
         findings.error("reason", problem)  # the shared text rule (pv.inputs)
     if not findings.ok:
