@@ -115,7 +115,7 @@ def test_template_round_trip(upload_study):
     assert "README" in wb.sheetnames
     ws = wb["AE"]
     header = [c.value for c in ws[1]]
-    assert header == [*HEADER, "CONFIRM_DUPLICATE"]
+    assert header == [*HEADER, "AETERM_EN", "CONFIRM_DUPLICATE"]
     # Text-formatted columns, so Excel keeps 0012, 1E5 and 2021-03 as typed.
     assert all(ws.column_dimensions[c.column_letter].number_format == "@" for c in ws[1])
     by_letter = {c.column_letter: c.value for c in ws[1]}

@@ -75,6 +75,8 @@ def _describe(column: str, label: str) -> tuple[str, str, str]:
         "AEOUT": ("yes", ", ".join(OUTCOMES), "Outcome"),
         "AECONTRT": ("no", "free text", "Treatment given for the event"),
         "NARRATIVE": ("if serious", "free text", "Narrative"),
+        "AETERM_EN": ("no", "free text", "English translation of a reported term written in "
+                      "another language (needed for the SAS transport export)"),
         CONFIRM_COLUMN: ("no", "Y or N (blank = N)",
                          "Y stores the row although it is a likely duplicate: the same subject, "
                          "coded term and onset day as an earlier row or a stored event"),
