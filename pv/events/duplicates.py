@@ -27,6 +27,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from pv.events.models import AdverseEvent
+from pv.i18n import gettext as _
 
 # (subject id, AELLTCD, onset day)
 DuplicateKey = tuple[int, str, str]
@@ -79,8 +80,10 @@ class DuplicateEvent(Exception):
     def __init__(self, existing: list[StoredEvent]):
         self.existing = existing
         self.existing_ids = [e.id for e in existing]
-        names = ", ".join(f"AESEQ {e.aeseq} (event {e.id})" for e in existing)
-        super().__init__(f"likely duplicate of {names}: same subject, coded term and onset day")
+        names = ", ".join(_("AESEQ %(aeseq)s (event %(id)s)", aeseq=e.aeseq, id=e.id)
+                          for e in existing)  # fmt: skip
+        super().__init__(_("likely duplicate of %(events)s: same subject, coded term and onset day",
+                           events=names))  # fmt: skip
 
 
 def find_duplicates(session: Session, *, subject_id: int, aelltcd: str | None,

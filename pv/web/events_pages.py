@@ -23,7 +23,10 @@ from pv.events.service import (
     to_input,
     update_event,
 )
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.inputs import parse_id
+from pv.labels import register
 from pv.study.models import Arm, Site, Subject
 from pv.web.deps import (
     DB,
@@ -45,6 +48,25 @@ from pv.web.terms import term_by_code
 
 router = APIRouter()
 PAGE_SIZE = 25
+# What an entry of an event's history records (AuditEntry.action), as the history shows it.
+register(
+    "audit_action",
+    {
+        "create": N_("create"),
+        "update": N_("update"),
+        "submit": N_("submit"),
+        "start_review": N_("start_review"),
+        "recode": N_("recode"),
+        "assess": N_("assess"),
+        "reassess": N_("reassess"),
+        "query": N_("query"),
+        "answer": N_("answer"),
+        "withdraw_query": N_("withdraw_query"),
+        "lock": N_("lock"),
+        "unlock": N_("unlock"),
+        "status": N_("status"),
+    },
+)
 SORTS = {
     "updated": AdverseEvent.updated_at.desc(),  # type: ignore[attr-defined]
     "onset": AdverseEvent.aestdtc.desc(),  # type: ignore[union-attr]
@@ -164,7 +186,7 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
         duplicates: list[StoredEvent] = []
         if not errors:
             try:
-                event, _ = create_event(
+                event, _findings = create_event(
                     session=session, actor=auth.actor, subject=subj, data=data, submit=submit,
                     confirm_duplicate=_confirmation(form),
                 )  # fmt: skip
@@ -257,7 +279,7 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
         status_code = 422
         expected = parse_id(version)
         if expected is None:
-            raise HTTPException(422, "the form lost its version; reload the event")
+            raise HTTPException(422, _("the form lost its version; reload the event"))
         if not errors:
             try:
                 update_event(

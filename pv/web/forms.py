@@ -8,6 +8,7 @@ from starlette.datastructures import FormData
 
 from pv.events.models import SERIOUS_CRITERIA
 from pv.events.rules import EventInput
+from pv.i18n import gettext as _
 from pv.inputs import parse_id
 
 TEXT_FIELDS = ("aeterm", "aeterm_en", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt",
@@ -27,7 +28,7 @@ def event_from_form(form: FormData, drug_keys: list[str]) -> tuple[EventInput, d
         if (number := parse_id(grade)) is not None:  # ASCII digits only
             data.aetoxgr = number
         else:
-            errors["aetoxgr"] = "choose a grade from 1 to 5"
+            errors["aetoxgr"] = _("choose a grade from 1 to 5")
     serious = _text(form, "aeser")
     data.aeser = {"Y": True, "N": False}.get(serious or "")
     for c in SERIOUS_CRITERIA:
