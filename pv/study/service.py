@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pv.audit.service import Actor, diff, record
+from pv.i18n import gettext as _
 from pv.inputs import MAX_LENGTH, identifier_problem, text_problem
 from pv.study.ctgov import StudySpec
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
@@ -65,11 +66,11 @@ def subject_problems(
     for name, value in (("consent_date", consent_date), ("randomization_date",
                                                           randomization_date)):  # fmt: skip
         if value is not None and value > today:
-            problems.append((name, f"{value} is in the future"))
+            problems.append((name, _("%(value)s is in the future", value=value)))
     if consent_date and randomization_date and randomization_date < consent_date:
         problems.append(("randomization_date",
-                         f"randomization ({randomization_date}) precedes consent "
-                         f"({consent_date})"))  # fmt: skip
+                         _("randomization (%(randomization)s) precedes consent (%(consent)s)",
+                           randomization=randomization_date, consent=consent_date)))  # fmt: skip
     return problems
 
 
@@ -163,10 +164,10 @@ def add_site(
     country: str | None = None,
 ) -> Site:
     if session.get(Study, study_id) is None:
-        raise StudyError(f"no study '{study_id}'")
+        raise StudyError(_("no study '%(study)s'", study=study_id))
     code, name = code.strip(), name.strip()
     if not code or not name:
-        raise StudyError("a site needs an id and a name")
+        raise StudyError(_("a site needs an id and a name"))
     problems = [(f, p) for f, p in (
         ("site", identifier_problem(code, max_length=MAX_LENGTH["site"])),
         ("site_name", text_problem(name, max_length=MAX_LENGTH["site_name"])),
@@ -176,7 +177,9 @@ def add_site(
     if problems:
         raise StudyError.invalid(problems)
     if session.exec(select(Site).where(Site.study_id == study_id, Site.code == code)).first():
-        raise StudyError(f"site '{code}' already exists in {study_id}")
+        raise StudyError(
+            _("site '%(site)s' already exists in %(study)s", site=code, study=study_id)
+        )
     site = Site(study_id=study_id, code=code, name=name, city=city, country=country)
     session.add(site)
     session.flush()
@@ -232,15 +235,19 @@ def add_subject(
     if problems:
         raise StudyError.invalid(problems)
     if site.study_id != study_id or (arm is not None and arm.study_id != study_id):
-        raise StudyError("site and arm must belong to the study")
+        raise StudyError(_("site and arm must belong to the study"))
     usubjid = f"{study_id}-{site.code}-{subjid}"
     if len(usubjid) > MAX_LENGTH["usubjid"]:
-        too_long = f"USUBJID {usubjid} would be longer than {MAX_LENGTH['usubjid']} characters"
+        too_long = _(
+            "USUBJID %(usubjid)s would be longer than %(n)s characters",
+            usubjid=usubjid,
+            n=MAX_LENGTH["usubjid"],
+        )
         raise StudyError.invalid([("subjid", too_long)])
     if session.exec(
         select(Subject).where(Subject.study_id == study_id, Subject.usubjid == usubjid)
     ).first():
-        raise StudyError(f"subject {usubjid} already exists")
+        raise StudyError(_("subject %(usubjid)s already exists", usubjid=usubjid))
     subject = Subject(
         study_id=study_id,
         site_id=site.id,

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.models import AdverseEvent
+from pv.i18n import gettext as _
 from pv.inputs import AGE_RANGE, MAX_LENGTH, WEIGHT_KG_RANGE, parse_date, parse_id, text_problem
 from pv.study.models import Arm, Site, Subject
 from pv.study.service import StudyError, add_subject, subject_problems
@@ -118,7 +119,7 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
         if name != "subjid" and problem is not None:
             errors[name] = problem
     if values["sex"] and values["sex"] not in ("M", "F", "U"):
-        errors.setdefault("sex", "M, F or U")
+        errors.setdefault("sex", _("M, F or U"))
     for name, (lo, hi) in (("age", AGE_RANGE), ("weight_kg", WEIGHT_KG_RANGE)):
         if values[name] and name not in errors:
             try:
@@ -129,7 +130,7 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
                     raise ValueError
                 parsed[name] = v
             except ValueError:
-                errors[name] = f"a number from {lo} to {hi}"
+                errors[name] = _("a number from %(lo)s to %(hi)s", lo=lo, hi=hi)
     for name in ("consent_date", "randomization_date"):
         if values[name] and name not in errors:
             try:
@@ -155,13 +156,13 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
         sites = {str(s.id): s for s in _sites(session, auth)}
         site = sites.get(values["site"])
         if site is None:
-            errors["site"] = "choose one of your sites"
+            errors["site"] = _("choose one of your sites")
         arm = None
         if values["arm"]:
             arm_id = parse_id(values["arm"])
             arm = session.get(Arm, arm_id) if arm_id is not None else None
             if arm is None or (site and arm.study_id != site.study_id):
-                errors["arm"] = "choose an arm of the site's study"
+                errors["arm"] = _("choose an arm of the site's study")
         if not errors and site is not None:
             try:
                 add_subject(
