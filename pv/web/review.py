@@ -19,8 +19,11 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlmodel import Session, col, select
 
+from pv import i18n
 from pv.db import read_session, run_db
 from pv.events.models import Status
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.inputs import parse_id
 from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
 from pv.study.models import Arm, Site, Study
@@ -36,9 +39,10 @@ for _module in (review_event, review_queries, review_clocks, review_rsi, review_
 
 FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue")
 STATUSES = [s.value for s in PRIORITY if s != Status.draft]
-STATUS_LABELS = {s.value: s.value.replace("_", " ") for s in Status}
-BAD_CURSOR = ("This page link is damaged or was altered (its cursor is not valid). "
-              "Start again from the first page of the queue.")  # fmt: skip
+BAD_CURSOR = N_(
+    "This page link is damaged or was altered (its cursor is not valid). "
+    "Start again from the first page of the queue."
+)
 
 
 @lru_cache(maxsize=1)
@@ -134,20 +138,18 @@ def _study_ids(session: Session) -> list[str]:
 
 
 # Rendered HTML kept between requests. A queue row is a pure function of its QueueRow
-# (every field it shows, the version and change time among them) and the site's code, so
+# (every field it shows, the version and change time among them), the site's code and the
+# language (a key of both caches: `render` runs in the language of the request), so
 # a kept row is never stale; the newest events head every officer's queue, page after
 # page. The filter form is a pure function of the key FORMS keeps it under.
 FORMS = TtlCache(ttl=60.0, size=1024)
 
 
 @lru_cache(maxsize=8192)
-def queue_row_html(row: QueueRow, site_code: str) -> Markup:
+def queue_row_html(row: QueueRow, site_code: str, language: str) -> Markup:
+    """One row, rendered in `language` (the current one: the argument keys the cache)."""
     template = templates.get_template("review/_queue_row.html")
-    return Markup(
-        template.render(
-            r=row, site_code=site_code, status_labels=STATUS_LABELS, aesi_tags=aesi_tags(row.aesi)
-        )
-    )
+    return Markup(template.render(r=row, site_code=site_code, aesi_tags=aesi_tags(row.aesi)))
 
 
 def filters_html(
@@ -200,7 +202,7 @@ async def review_queue(
         require(auth, *REVIEWERS)
         studies = CHOICES.get((url, "studies"), lambda: _study_ids(session))
         if study and study not in studies:
-            raise HTTPException(404, "no such study")
+            raise HTTPException(404, _("no such study"))
         study_id = study or (studies[0] if studies else None)
         if study_id is None:
             return None
@@ -208,7 +210,7 @@ async def review_queue(
             page = queue_page(session, study_id=study_id, filters=filters,
                               cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
         except ValueError as exc:
-            raise HTTPException(422, BAD_CURSOR) from exc
+            raise HTTPException(422, _(BAD_CURSOR)) from exc
         scope = None if auth.sites is None else frozenset(auth.sites)
         counts = COUNTS.get(
             (url, study_id, filters, scope),
@@ -232,6 +234,7 @@ async def review_queue(
     studies, study_id, page, counts, sites, arms = found
     base = {"study": study_id, **{k: v for k, v in f.items() if v and k != "status"}}
     site_codes = {s.id: s.code for s in sites}
+    language = i18n.current()
     ctx: dict[str, Any] = {
         "auth": auth,
         "studies": studies,
@@ -241,12 +244,11 @@ async def review_queue(
         "counts": counts,
         "total": sum(counts.values()),
         "statuses": STATUSES,
-        "status_labels": STATUS_LABELS,
         "filters_html": FORMS.get(
-            (url, study_id, tuple(f.items()), tuple(sites), tuple(arms)),
+            (url, study_id, tuple(f.items()), tuple(sites), tuple(arms), language),
             lambda: filters_html(study_id, f, filters, sites, arms),
         ),
-        "row_html": lambda r: queue_row_html(r, site_codes.get(r.site_id, "")),
+        "row_html": lambda r: queue_row_html(r, site_codes.get(r.site_id, ""), language),
         "qs_all": urlencode(base),
         "qs": urlencode({**base, "status": f["status"]} if f["status"] else base),
         "first_page": bool(cursor),

@@ -17,6 +17,8 @@ from starlette.datastructures import FormData, QueryParams
 
 from pv import inputs
 from pv.events.models import AdverseEvent
+from pv.i18n import gettext as _
+from pv.labels import label
 from pv.review.models import CAUSALITY, EXPECTED, UNEXPECTED, Assessment, RsiVersion
 from pv.review.rsi import expectedness, rsi_in_force
 from pv.review.service import Override
@@ -108,15 +110,15 @@ def service_arguments(
         awareness = inputs.parse_date(values["awareness_date"])
     except ValueError:
         awareness = None
-        errors["awareness_date"] = "enter the awareness date as YYYY-MM-DD"
+        errors["awareness_date"] = _("enter the awareness date as YYYY-MM-DD")
     if values["seriousness"] not in ("Y", "N"):
-        errors["seriousness_confirmed"] = "confirm whether the event is serious"
+        errors["seriousness_confirmed"] = _("confirm whether the event is serious")
     overrides = {}
     for row in rsi:
         key = row.drug.key
         chosen = values["override"].get(key, "")
         if chosen and chosen not in EXPECTEDNESS:
-            errors[f"expectedness.{key}"] = "expected or unexpected"
+            errors[f"expectedness.{key}"] = _("expected or unexpected")
         elif chosen and chosen != row.by_rsi:
             overrides[key] = Override(value=chosen, reason=values["override_reason"].get(key, ""))
     args = {
@@ -130,7 +132,15 @@ def service_arguments(
 
 
 def _yes_no(value: str | bool | None) -> str:
-    return {"Y": "Yes", "N": "No", True: "Yes", False: "No"}.get(value, "—")  # type: ignore[call-overload, no-any-return]
+    if value in ("Y", True):
+        return _("Yes")
+    if value in ("N", False):
+        return _("No")
+    return "—"
+
+
+def _label(kind: str, code: str | None) -> str:
+    return label(kind, code) if code else "—"
 
 
 def conflict_rows(
@@ -140,12 +150,12 @@ def conflict_rows(
     a = assessment
     rows = [
         (
-            "Awareness date (day 0)",
+            _("Awareness date (day 0)"),
             a.awareness_date.isoformat() if a else "—",
             values["awareness_date"] or "—",
         ),
         (
-            "Seriousness confirmed",
+            _("Seriousness confirmed"),
             _yes_no(a.seriousness_confirmed) if a else "—",
             _yes_no(values["seriousness"]),
         ),
@@ -153,17 +163,19 @@ def conflict_rows(
     for d in drugs:
         rows.append(
             (
-                f"Causality: {d.name}",
-                a.causality.get(d.key, "—") if a else "—",
-                values["causality"].get(d.key) or "—",
+                _("Causality: %(drug)s", drug=d.name),
+                _label("causality", a.causality.get(d.key) if a else None),
+                _label("causality", values["causality"].get(d.key)),
             )
         )
         rows.append(
             (
-                f"Expectedness: {d.name}",
-                a.expectedness.get(d.key, "—") if a else "—",
-                values["override"].get(d.key) or "as the RSI says",
+                _("Expectedness: %(drug)s", drug=d.name),
+                _label("expectedness", a.expectedness.get(d.key) if a else None),
+                label("expectedness", ov)
+                if (ov := values["override"].get(d.key))
+                else _("as the RSI says"),
             )
         )
-    rows.append(("SUSAR", _yes_no(a.is_susar) if a else "—", "decided when saved"))
+    rows.append(("SUSAR", _yes_no(a.is_susar) if a else "—", _("decided when saved")))
     return rows

@@ -28,6 +28,7 @@ from pv.charts import (
     chart_reporting_rate_by_site,
     chart_subject_timeline,
 )
+from pv.i18n import gettext as _
 from pv.study.models import Study, Subject
 from pv.web.deps import DB, PathId, WebAuth, engine, require, subject_or_404
 from pv.web.review_common import CHART_READERS, pick_study, query_date
@@ -58,13 +59,13 @@ def _png(draw: Callable[[], bytes]) -> Response:
     except ChartError as exc:
         raise HTTPException(422, str(exc)) from exc
     except NotFound as exc:
-        raise HTTPException(404, "no such subject") from exc
+        raise HTTPException(404, _("no such subject")) from exc
     return Response(image, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 def _study_or_404(session: Session, study: str) -> str:
     if not study or session.get(Study, study) is None:
-        raise HTTPException(404, "no such study")
+        raise HTTPException(404, _("no such study"))
     return study
 
 
@@ -86,7 +87,7 @@ def charts_page(
         "study": study_id,
         "cutoff": cutoff,
         "pooled": _pooled(pooled),
-        "charts": [(n, CHARTS[n].title) for n in STUDY_CHARTS],
+        "charts": [(n, _(CHARTS[n].title)) for n in STUDY_CHARTS],
     }
     return render(request, "review/charts.html", ctx, partial="review/_charts.html")
 
@@ -98,7 +99,7 @@ def subject_chart(
     require(auth, *SUBJECT_READERS)
     subject = subject_or_404(session, auth, session.get(Subject, subject_id))
     if kind not in SUBJECT_KINDS:
-        raise HTTPException(404, "no such chart")
+        raise HTTPException(404, _("no such chart"))
     when = query_date(cutoff, "cutoff")
     eng = engine(request)
     if kind == "timeline":
@@ -120,7 +121,7 @@ def study_chart(
 ) -> Response:
     require(auth, *CHART_READERS)
     if name not in STUDY:
-        raise HTTPException(404, "no such chart")
+        raise HTTPException(404, _("no such chart"))
     if not study:
         study = session.exec(select(Study.id).order_by(Study.id)).first() or ""
     study_id = _study_or_404(session, study)

@@ -15,6 +15,8 @@ from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.events.service import ValidationFailed
+from pv.i18n import gettext as _
+from pv.i18n import ngettext
 from pv.review import clocks
 from pv.review.deadlines import ClockItem, list_clocks
 from pv.review.models import ExpeditedReport, ReportKind
@@ -30,7 +32,7 @@ from pv.web.review_common import (
     safe_back,
     text,
 )
-from pv.web.review_context import KIND_LABELS, review_context
+from pv.web.review_context import review_context
 from pv.web.templating import render
 
 router = APIRouter()
@@ -44,10 +46,14 @@ def _sections(items: list[ClockItem]) -> list[tuple[str, str, list[ClockItem]]]:
     later = [i for i in items if i.status == clocks.OPEN and not i.due_soon]
     sent = [i for i in items if i.status == clocks.SUBMITTED]
     return [
-        ("overdue", "Overdue", overdue),
-        ("soon", f"Due within {clocks.DUE_SOON_DAYS} days", soon),
-        ("open", "Open, due later", later),
-        ("sent", "Sent", sent),
+        ("overdue", _("Overdue"), overdue),
+        (
+            "soon",
+            ngettext("Due within %(num)d day", "Due within %(num)d days", clocks.DUE_SOON_DAYS),
+            soon,
+        ),
+        ("open", _("Open, due later"), later),
+        ("sent", _("Sent"), sent),
     ]
 
 
@@ -73,7 +79,6 @@ def _clocks_context(
         "study": study_id,
         "show": show,
         "sections": sections,
-        "kind_labels": KIND_LABELS,
         "errors": errors or {},
         "today": today().isoformat(),
         "counts": {k: len(v) for k, _, v in _sections(items)},
@@ -100,7 +105,7 @@ async def mark_sent(request: Request, auth: WebAuth, report_id: PathId) -> Respo
         report = session.get(ExpeditedReport, report_id)
         event = session.get(AdverseEvent, report.event_id) if report else None
         if report is None or event is None or not auth.can_see_site(event.site_id):
-            raise HTTPException(404, "no such expedited report")
+            raise HTTPException(404, _("no such expedited report"))
         if sent is not None:
             try:
                 with refusals():

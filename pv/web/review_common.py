@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from pv import inputs
 from pv.auth.models import Role
 from pv.events.service import NotEditable, ValidationFailed
+from pv.i18n import gettext as _
 from pv.inputs import parse_id
 from pv.review.workflow import RoleRefused, TransitionRefused
 from pv.study.models import Study
@@ -50,7 +51,7 @@ def refusals() -> Iterator[None]:
     except (KeyError, IndexError):
         raise  # a bug, not a missing item
     except LookupError as exc:
-        raise HTTPException(404, "no such item") from exc
+        raise HTTPException(404, _("no such item")) from exc
 
 
 def text(form: FormData, name: str) -> str:
@@ -62,7 +63,7 @@ def form_version(form: FormData) -> int:
     """The event version the form was read at (every review POST carries it)."""
     version = parse_id(text(form, "version"))
     if version is None:
-        raise HTTPException(422, "the form lost the event's version; reload the page")
+        raise HTTPException(422, _("the form lost the event's version; reload the page"))
     return version
 
 
@@ -70,7 +71,7 @@ def parse_date(value: str, name: str, errors: dict[str, str]) -> date | None:
     try:
         return inputs.parse_date(value)
     except ValueError:
-        errors[name] = "enter a date as YYYY-MM-DD" if value else "a date is required"
+        errors[name] = _("enter a date as YYYY-MM-DD") if value else _("a date is required")
         return None
 
 
@@ -81,7 +82,9 @@ def query_date(value: str, name: str) -> date | None:
     try:
         return inputs.parse_date(value)
     except ValueError as exc:
-        raise HTTPException(422, f"{name}: '{value[:20]}' is not a date (YYYY-MM-DD)") from exc
+        raise HTTPException(
+            422, _("%(name)s: '%(value)s' is not a date (YYYY-MM-DD)", name=name, value=value[:20])
+        ) from exc
 
 
 def studies(session: Session) -> list[Study]:
@@ -92,7 +95,7 @@ def pick_study(session: Session, wanted: str) -> tuple[list[Study], str | None]:
     """Every study and the one to show (the first when none was asked); 404 for unknown."""
     found = studies(session)
     if wanted and wanted not in {s.id for s in found}:
-        raise HTTPException(404, "no such study")
+        raise HTTPException(404, _("no such study"))
     return found, wanted or (found[0].id if found else None)
 
 

@@ -6,10 +6,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from pv import labels
 from pv.audit.models import AuditEntry
 from pv.auth.models import Role
 from pv.events.models import CRITERIA_LABELS, AdverseEvent, Status
 from pv.events.service import subject_drugs
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.review import clocks
 from pv.review.models import ExpeditedReport, ReportKind
 from pv.review.queries import queries_for_event
@@ -30,31 +33,35 @@ from pv.web.review_assess import (
 from pv.web.review_versions import version_grid
 
 KIND_LABELS = {
-    ReportKind.initial_7: "Initial SUSAR report (fatal or life-threatening: 7 days)",
-    ReportKind.followup_8: "Follow-up SUSAR report (8 more days: day 15)",
-    ReportKind.initial_15: "Initial SUSAR report (15 days)",
-    ReportKind.investigator_sae_24h: "Site's initial SAE report (24 hours)",
+    ReportKind.initial_7.value: N_("Initial SUSAR report (fatal or life-threatening: 7 days)"),
+    ReportKind.followup_8.value: N_("Follow-up SUSAR report (8 more days: day 15)"),
+    ReportKind.initial_15.value: N_("Initial SUSAR report (15 days)"),
+    ReportKind.investigator_sae_24h.value: N_("Site's initial SAE report (24 hours)"),
 }
+labels.register("report_kind", KIND_LABELS)  # templates: label('report_kind', kind)
 QUERY_FIELDS = {
-    "aeterm": "Reported term",
-    "aelltcd": "CTCAE term",
-    "aetoxgr": "CTCAE grade",
-    "aeser": "Serious",
+    "aeterm": N_("Reported term"),
+    "aelltcd": N_("CTCAE term"),
+    "aetoxgr": N_("CTCAE grade"),
+    "aeser": N_("Serious"),
     **CRITERIA_LABELS,
-    "aestdtc": "Onset date",
-    "aeendtc": "End date",
-    "ongoing": "Ongoing",
-    "aeout": "Outcome",
-    "aecontrt": "Treatment given",
-    "narrative": "Narrative",
+    "aestdtc": N_("Onset date"),
+    "aeendtc": N_("End date"),
+    "ongoing": N_("Ongoing"),
+    "aeout": N_("Outcome"),
+    "aecontrt": N_("Treatment given"),
+    "narrative": N_("Narrative"),
 }
 
 
 def query_fields(drugs: list[Drug]) -> dict[str, str]:
-    out = dict(QUERY_FIELDS)
+    """{field: label} of what a query may be about, in the current language."""
+    out = {k: _(v) for k, v in QUERY_FIELDS.items()}
+    for k in CRITERIA_LABELS:
+        out[k] = labels.label("criterion", k)
     for d in drugs:
-        out[f"aerel.{d.key}"] = f"Relationship to {d.name}"
-        out[f"aeacn.{d.key}"] = f"Action taken with {d.name}"
+        out[f"aerel.{d.key}"] = _("Relationship to %(drug)s", drug=d.name)
+        out[f"aeacn.{d.key}"] = _("Action taken with %(drug)s", drug=d.name)
     return out
 
 
@@ -69,7 +76,7 @@ def event_reports(session: Session, event_id: int) -> list[dict[str, Any]]:
     return [
         {
             "report": r,
-            "label": KIND_LABELS.get(r.kind, r.kind),  # type: ignore[call-overload]
+            "label": labels.label("report_kind", r.kind),
             "status": clocks.status(r.due_date, r.submitted_date, day),
             "days_left": clocks.days_left(r.due_date, day),
             "late": clocks.late(r.due_date, r.submitted_date),
@@ -150,11 +157,11 @@ def review_context(
         rows = grid.changes_since(conflict_from)
         if conflict_form == "assess":
             rows = conflict_rows(assessment, values, drugs) + [
-                (f"Event: {label}", now, then) for label, now, then in rows
+                (_("Event: %(field)s", field=label), now, then) for label, now, then in rows
             ]
         elif conflict_form == "recode":
             now = f"{event.aedecod} ({event.aelltcd})" if event.aedecod else "—"
-            rows = [("CTCAE term", now, (typed or {}).get("recode_term", "—")), *rows]
+            rows = [(_("CTCAE term"), now, (typed or {}).get("recode_term", "—")), *rows]
         kept = ctx["can"].get(conflict_form or "", False)  # is the form still offered?
         ctx["conflict"] = {
             "version": event.version,

@@ -18,6 +18,7 @@ from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.events.service import ValidationFailed, subject_drugs
+from pv.i18n import gettext as _
 from pv.review.models import SafetyQuery
 from pv.review.queries import answer_query, close_query, queries_for_event, queries_for_sites
 from pv.study.models import Subject
@@ -96,7 +97,7 @@ def event_queries(request: Request, auth: WebAuth, session: DB, event_id: PathId
 def _query_or_404(session: Session, auth: Auth, query_id: int) -> SafetyQuery:
     query = session.get(SafetyQuery, query_id)
     if query is None or not auth.can_see_site(query.site_id):
-        raise HTTPException(404, "no such query")
+        raise HTTPException(404, _("no such query"))
     return query
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from pv.auth.models import Role
 from pv.db import write_session
 from pv.events.service import ValidationFailed
+from pv.i18n import gettext as _
 from pv.inputs import parse_id
 from pv.review.rsi import add_rsi_version, rsi_in_force, rsi_versions
 from pv.study.models import Drug
@@ -107,7 +108,7 @@ async def add_version(request: Request, auth: WebAuth) -> Response:
     with write_session(engine(request)) as session:
         drug = session.get(Drug, n) if (n := parse_id(drug_id)) is not None else None
         if drug is None:
-            raise HTTPException(404, "no such study drug")
+            raise HTTPException(404, _("no such study drug"))
         start = parse_date(typed["effective_from"], "effective_from", errors)
         if start is not None:
             try:

@@ -15,8 +15,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from pv.audit.models import AuditEntry
-from pv.events.models import CRITERIA_LABELS, SERIOUS_CRITERIA, AdverseEvent
+from pv.events.models import SERIOUS_CRITERIA, AdverseEvent
 from pv.events.service import replay, snapshot
+from pv.i18n import gettext as _
+from pv.labels import label
 from pv.study.models import Drug
 
 
@@ -49,7 +51,16 @@ class VersionGrid:
 
 
 def _yes_no(value: Any) -> str:
-    return {True: "Yes", False: "No"}.get(value, "—")
+    if value is True:
+        return _("Yes")
+    if value is False:
+        return _("No")
+    return "—"
+
+
+def _coded(kind: str, value: Any) -> str:
+    """A stored code's label (pv.labels), "—" when empty."""
+    return "—" if value in (None, "") else label(kind, value)
 
 
 def _text(value: Any) -> str:
@@ -59,39 +70,48 @@ def _text(value: Any) -> str:
 def _rows(drugs: Sequence[Drug]) -> list[tuple[str, Any]]:
     """(label, how to show it from a state) for each row of the grid."""
     rows: list[tuple[str, Any]] = [
-        ("Status", lambda s: _text(s.get("status")).replace("_", " ")),
-        ("Reported term", lambda s: _text(s.get("aeterm"))),
+        (_("Status"), lambda s: _coded("status", s.get("status"))),
+        (_("Reported term"), lambda s: _text(s.get("aeterm"))),
         (
-            "CTCAE term",
+            _("CTCAE term"),
             lambda s: (
                 f"{s['aedecod']} ({s.get('aelltcd')})"
                 if s.get("aedecod")
                 else _text(s.get("aelltcd"))
             ),
         ),
-        ("System organ class", lambda s: _text(s.get("aebodsys"))),
-        ("CTCAE grade", lambda s: _text(s.get("aetoxgr"))),
-        ("Serious", lambda s: _yes_no(s.get("aeser"))),
+        (_("System organ class"), lambda s: _text(s.get("aebodsys"))),
+        (_("CTCAE grade"), lambda s: _text(s.get("aetoxgr"))),
+        (_("Serious"), lambda s: _yes_no(s.get("aeser"))),
         (
-            "Seriousness criteria",
-            lambda s: "; ".join(CRITERIA_LABELS[c] for c in SERIOUS_CRITERIA if s.get(c)) or "—",
+            _("Seriousness criteria"),
+            lambda s: "; ".join(label("criterion", c) for c in SERIOUS_CRITERIA if s.get(c)) or "—",
         ),
-        ("Onset", lambda s: _text(s.get("aestdtc"))),
-        ("End", lambda s: _text(s.get("aeendtc"))),
-        ("Ongoing", lambda s: _yes_no(bool(s.get("ongoing")))),
-        ("Outcome", lambda s: _text(s.get("aeout"))),
+        (_("Onset"), lambda s: _text(s.get("aestdtc"))),
+        (_("End"), lambda s: _text(s.get("aeendtc"))),
+        (_("Ongoing"), lambda s: _yes_no(bool(s.get("ongoing")))),
+        (_("Outcome"), lambda s: _coded("outcome", s.get("aeout"))),
     ]
     for d in drugs:
         rows.append(
-            (f"Relationship to {d.name}", lambda s, k=d.key: _text((s.get("aerel") or {}).get(k)))
+            (
+                _("Relationship to %(drug)s", drug=d.name),
+                lambda s, k=d.key: _coded("relationship", (s.get("aerel") or {}).get(k)),
+            )
         )
         rows.append(
-            (f"Action with {d.name}", lambda s, k=d.key: _text((s.get("aeacn") or {}).get(k)))
+            (
+                _("Action with %(drug)s", drug=d.name),
+                lambda s, k=d.key: _coded("action", (s.get("aeacn") or {}).get(k)),
+            )
         )
     rows += [
-        ("Treatment given", lambda s: _text(s.get("aecontrt"))),
-        ("Narrative", lambda s: _text(s.get("narrative"))),
-        ("Special interest", lambda s: _text(s.get("aesi")).replace(",", ", ").replace("_", " ")),
+        (_("Treatment given"), lambda s: _text(s.get("aecontrt"))),
+        (_("Narrative"), lambda s: _text(s.get("narrative"))),
+        (
+            _("Special interest"),
+            lambda s: _text(s.get("aesi")).replace(",", ", ").replace("_", " "),
+        ),
     ]
     return rows
 
@@ -116,16 +136,17 @@ def version_grid(session: Session, event: AdverseEvent, drugs: Sequence[Drug]) -
         if not columns or columns[-1].version != version:
             columns.append(VersionColumn(version=version))
         column = columns[-1]
-        column.actions.append(entry.action.replace("_", " "))
+        # The history's labels (audit_action); English shows the code with spaces.
+        column.actions.append(label("audit_action", entry.action).replace("_", " "))
         column.actor, column.at = entry.actor, entry.at
         if entry.reason:
             column.reasons.append(entry.reason)
         states[version] = state
     if not columns:  # created outside the audited write path: only today's state is known
-        columns = [VersionColumn(version=event.version, actions=["(no audit trail)"])]
+        columns = [VersionColumn(version=event.version, actions=[_("(no audit trail)")])]
         states[event.version] = {**snapshot(event)}
     rows = []
-    for label, show in _rows(drugs):
+    for row_label, show in _rows(drugs):
         values = [show(states[c.version]) for c in columns]
-        rows.append((label, [(v, i > 0 and v != values[i - 1]) for i, v in enumerate(values)]))
+        rows.append((row_label, [(v, i > 0 and v != values[i - 1]) for i, v in enumerate(values)]))
     return VersionGrid(columns=columns, rows=rows, states=states)
