@@ -21,6 +21,13 @@ Decisions:
   the full text. CSV files are UTF-8 data files for SAS/R: values are written exactly as
   stored, so a value like "=1+1" would be evaluated by a spreadsheet that opens the CSV;
   the Excel deliverable is the DSMB workbook, which is safe.
+- Languages: the CSV files are UTF-8 with a byte-order mark (Excel then reads Chinese
+  text correctly; pandas and R read it with encoding "utf-8-sig" / "UTF-8-BOM", and the
+  importer does) and keep every value as written, Chinese included. SAS transport v5 is
+  ASCII only (FDA study data technical conformance guide): in the .xpt, AETERM is the
+  verbatim term when it is ASCII, else its English translation (AETERM_EN); a record with
+  any other non-ASCII text, or a non-ASCII term without a translation, refuses the .xpt
+  files (none is written) with every such record named; the CSV files are still written.
 """
 
 from __future__ import annotations
@@ -53,8 +60,11 @@ from pv.imports.sdtm import RELATED as IMPORT_RELATED
 from pv.study.models import Arm, Drug, Site, Study, Subject
 
 MAX_XPT_BYTES = 200
-AE_FIELDS = "id aeseq aeterm terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel aeacn \
+CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
+AE_FIELDS = (
+    "id aeseq aeterm aeterm_en terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel aeacn \
 aeout aecontrt aestdtc aeendtc"
+)
 EX_FIELDS = ("dose", "unit", "frequency", "route", "start", "end")
 RELATED_TEXT = {v.upper() for v in RELATED_VALUES} | {v.upper() for v in IMPORT_RELATED}
 ACTION_ORDER = (
@@ -216,6 +226,8 @@ def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dic
                 "AESEQ": event.aeseq,
                 "AESPID": str(event.id),
                 "AETERM": event.aeterm,
+                # Not an SDTM variable: dropped from the files, used for the .xpt's AETERM.
+                "AETERM_EN": event.aeterm_en or "",
                 "AELLT": (event.aedecod or "") if ctcae else "",
                 "AELLTCD": event.aelltcd or "",
                 "AEDECOD": event.aedecod or "",
@@ -244,6 +256,9 @@ def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dic
 def _frame(rows: list[dict[str, Any]], domain: str) -> pd.DataFrame:
     columns = {"DM": DM_VARS, "AE": AE_VARS, "EX": EX_VARS}[domain]
     frame = pd.DataFrame(rows, columns=list(columns))
+    if domain == "AE":
+        english = [r["AETERM_EN"] for r in rows]
+        frame.attrs["aeterm_en"] = pd.Series(english, index=frame.index, dtype=object)
     for name in columns:
         if name in NUMERIC:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
@@ -259,14 +274,75 @@ def _cut(text: str) -> str:
     return data[:MAX_XPT_BYTES].decode("utf-8", "ignore")
 
 
-def write_domain(frame: pd.DataFrame, name: str, out_dir: Path) -> None:
-    frame.to_csv(
-        out_dir / f"{name.lower()}.csv", index=False, encoding="utf-8", float_format="%.15g"
-    )
+class NotAscii(ValueError):
+    """Records whose text SAS transport v5 cannot hold: (dataset, USUBJID, sequence or
+    row, variable, what to do) each."""
+
+    def __init__(self, problems: list[tuple[str, str, str, str, str]]):
+        self.problems = problems
+        shown = "; ".join(f"{d} {u} {s} {v}: {why}" for d, u, s, v, why in problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        super().__init__(
+            "SAS transport files are ASCII only; not written because of "
+            f"{len(problems)} value(s): {shown}{more}"
+        )
+
+
+def _ascii(text: str) -> bool:
+    return text.isascii()
+
+
+def xpt_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """The frame as it goes into the .xpt (ASCII, values cut at 200 bytes), and the
+    problems that forbid writing it."""
     xpt = frame.copy()
-    for name_ in xpt.columns:
-        if name_ not in NUMERIC:
-            xpt[name_] = xpt[name_].map(_cut)
+    problems: list[tuple[str, ...]] = []
+    english = frame.attrs.get("aeterm_en")
+    seq_of = "AESEQ" if name == "AE" else ("EXSEQ" if name == "EX" else None)
+    for i in range(len(xpt)):
+        row = xpt.iloc[i]
+        where = (name, str(row["USUBJID"]),
+                 f"{seq_of}={int(row[seq_of])}" if seq_of else f"row {i + 1}")  # fmt: skip
+        for var in xpt.columns:
+            if var in NUMERIC:
+                continue
+            value = row[var]
+            if _ascii(value):
+                continue
+            if var == "AETERM" and english is not None:
+                en = str(english.iloc[i] or "")
+                if en and _ascii(en):
+                    xpt.iat[i, xpt.columns.get_loc(var)] = en
+                    continue
+                why = (
+                    "the English translation is not ASCII"
+                    if en
+                    else "written in another language and has no English translation (AETERM_EN)"
+                )
+                problems.append((*where, var, why))
+                continue
+            problems.append((*where, var, "not ASCII text"))
+    for var in xpt.columns:
+        if var not in NUMERIC:
+            xpt[var] = xpt[var].map(_cut)
+    return xpt, problems
+
+
+def write_csv(frame: pd.DataFrame, name: str, out_dir: Path) -> None:
+    frame.to_csv(
+        out_dir / f"{name.lower()}.csv", index=False, encoding=CSV_ENCODING, float_format="%.15g"
+    )
+
+
+def write_domain(frame: pd.DataFrame, name: str, out_dir: Path) -> None:
+    write_csv(frame, name, out_dir)
+    xpt, problems = xpt_frame(frame, name)
+    if problems:
+        raise NotAscii(problems)  # type: ignore[arg-type]
+    write_xpt(xpt, name, out_dir)
+
+
+def write_xpt(xpt: pd.DataFrame, name: str, out_dir: Path) -> None:
     pyreadstat.write_xport(
         xpt,
         str(out_dir / f"{name.lower()}.xpt"),
@@ -289,6 +365,16 @@ def export_sdtm(
     out.mkdir(parents=True, exist_ok=True)
     with engine.connect() as conn:
         found = domains(conn, study_id)
+    # Every CSV first; then the .xpt files all or none (NotAscii names every record).
+    xpts, problems = {}, []
     for name in domains_wanted:
-        write_domain(found[name], name, out)
+        write_csv(found[name], name, out)
+        xpts[name], found_problems = xpt_frame(found[name], name)
+        problems += found_problems
+    if problems:
+        for name in domains_wanted:
+            (out / f"{name.lower()}.xpt").unlink(missing_ok=True)  # no stale set beside
+        raise NotAscii(problems)  # type: ignore[arg-type]
+    for name in domains_wanted:
+        write_xpt(xpts[name], name, out)
     return {name: len(found[name]) for name in domains_wanted}

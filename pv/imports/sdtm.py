@@ -104,7 +104,8 @@ def read_dataset(source: Source) -> pd.DataFrame:
 
             frame, _ = pyreadstat.read_xport(str(path))
         elif path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            # utf-8-sig: the export's byte-order mark (and plain UTF-8 alike)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         else:
             raise SDTMImportError(f"{path}: expected a .xpt or .csv file")
     frame.columns = [str(c).strip().upper() for c in frame.columns]
