@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from pv import i18n  # light: the catalogs are read only when a message is translated
+from pv.i18n import gettext as _
 
 # Modules that define `register(subparsers)`. Keep the list sorted by domain.
 COMMAND_MODULES = (
@@ -31,6 +35,23 @@ class CommandError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
+# The environment variables naming the command's language, in order of precedence
+# (POSIX: LC_ALL overrides LC_MESSAGES, which overrides LANG).
+LANGUAGE_VARIABLES = ("PV_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def environment_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the command's messages: PV_LANGUAGE, else the locale variables
+    (zh_CN.UTF-8 -> zh-Hans), else English. The first variable that is set decides: a
+    set but unsupported value (LANG=fr_FR.UTF-8, C.UTF-8) means English."""
+    env = os.environ if environ is None else environ
+    for name in LANGUAGE_VARIABLES:
+        value = env.get(name, "").strip()
+        if value:
+            return i18n.normalize(value.split(".", 1)[0].split("@", 1)[0]) or i18n.DEFAULT
+    return i18n.DEFAULT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pvtracker", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -47,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with i18n.use(environment_language()):
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -57,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: %(detail)s", detail=exc), file=sys.stderr)
         return 2
     return int(result or 0)
 

@@ -9,31 +9,52 @@ from pathlib import Path
 
 from pv import inputs
 from pv.cli import CommandError
+from pv.i18n import LANGUAGES
+from pv.i18n import gettext as _
+
+LANGUAGE_CHOICES = tuple(LANGUAGES)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "tables",
-        help="print standard safety tables (AET01, AET02, ...)",
-        description="Build standard safety tables for a study (safety population).",
+        help=_("print standard safety tables (AET01, AET02, ...)"),
+        description=_("Build standard safety tables for a study (safety population)."),
     )
-    p.add_argument("--study", required=True, help="study id")
+    p.add_argument("--study", required=True, help=_("study id"))
     p.add_argument(
         "--table",
         required=True,
-        help="table name (AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01); "
-        "several separated by commas, or 'all'",
+        help=_(
+            "table name (AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01); "
+            "several separated by commas, or 'all'"
+        ),
     )
-    p.add_argument("--control", help="control arm label or code (default: the comparator arm)")
-    p.add_argument("--cutoff", help="data cut-off date, YYYY-MM-DD")
+    p.add_argument("--control", help=_("control arm label or code (default: the comparator arm)"))
+    p.add_argument("--cutoff", help=_("data cut-off date, YYYY-MM-DD"))
     p.add_argument("--format", choices=("text", "csv", "json"), default="text")
-    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument(
+        "--lang",
+        choices=LANGUAGE_CHOICES,
+        default="en",
+        help=_(
+            "language of the tables' titles, labels and footnotes (default en: boards and "
+            "regulators read English); terms and arm labels are data and never translated"
+        ),
+    )
+    p.add_argument(
+        "--out",
+        help=_(
+            "write to this file instead of standard output (a .csv file starts with a "
+            "byte-order mark, for Excel)"
+        ),
+    )
     p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="table parameter, e.g. window_days=30, order=alpha, threshold=10 (repeatable)",
+        help=_("table parameter, e.g. window_days=30, order=alpha, threshold=10 (repeatable)"),
     )
     p.set_defaults(func=run)
 
@@ -55,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
             control=args.control,
             cutoff=cutoff,
             params=params,
+            language=args.lang,
         )
     except (TableError, StudyNotFound) as exc:
         raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
     if args.format == "csv":
-        text = render.to_csv(tables)
+        # A file gets a byte-order mark so that Excel reads UTF-8 (Chinese labels, terms).
+        text = render.to_csv(tables, bom=bool(args.out))
     elif args.format == "json":
         text = (
             render.to_json(tables[0])
@@ -80,11 +103,13 @@ def _date(text: str) -> date:
     try:
         return inputs.parse_date(text)
     except ValueError as exc:
-        raise CommandError(f"--cutoff must be a date YYYY-MM-DD, not {text!r}") from exc
+        raise CommandError(
+            _("--cutoff must be a date YYYY-MM-DD, not %(value)s", value=repr(text))
+        ) from exc
 
 
 def _param(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise CommandError(f"--param takes KEY=VALUE, not {text!r}")
+        raise CommandError(_("--param takes KEY=VALUE, not %(value)s", value=repr(text)))
     return key.strip(), value.strip()

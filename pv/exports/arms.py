@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from pv.analysis.table import ArmInfo
+from pv.i18n import gettext as _
 from pv.study.models import ArmDrug, Drug
 
 OPEN, CLOSED = "open", "closed"
@@ -62,7 +63,8 @@ class ArmView:
         )
         letters = {a.label: _letters(i) for i, a in enumerate(order)}
         for a in arms:
-            view.shown[a.label] = f"Arm {letters[a.label]}" if view.masked else a.label
+            coded = _("Arm %(code)s", code=letters[a.label])
+            view.shown[a.label] = coded if view.masked else a.label
             view.shown_code[a.code] = letters[a.label] if view.masked else a.code
         # Short codes ("A", "T") would match ordinary words; labels always count.
         names = [a.label for a in arms] + [a.code for a in arms if len(a.code) >= 3]

@@ -14,9 +14,11 @@ from openpyxl.writer.excel import ExcelWriter
 from pv.exports import styles as st
 from pv.exports.xlsx_layout import Column
 from pv.exports.xlsx_stream import SheetStream
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.timeutil import utcnow
 
-SAFETY = "Safety population"
+SAFETY = N_("Safety population")
 INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -54,7 +56,7 @@ class Book:
             self.styles,
             columns,
             title=title,
-            subtitle=self.subtitle.replace(SAFETY, "All subjects", 1),
+            subtitle=self.subtitle.replace(_(SAFETY), _("All subjects"), 1),
             headers=[[c.header for c in columns]],
             print_header=self.head,
             print_footer=self.foot,

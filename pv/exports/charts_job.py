@@ -31,13 +31,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from pv import i18n
 from pv.exports.arms import ArmView
 from pv.exports.charts_sheet import Charts, select
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 LABEL_ARGS = ("labels", "arm_labels", "label_map")
 TIMEOUT_S = 900
-MASKED_POOLED = (
+MASKED_POOLED = N_(
     "Charts are pooled across arms in this masked session: the chart module cannot yet "
     "label arms with their codes."
 )
@@ -54,7 +57,9 @@ def render(engine: Engine, job: dict[str, Any]) -> tuple[dict[str, bytes], dict[
     kwargs["cutoff"] = date.fromisoformat(job["cutoff"]) if job["cutoff"] else None
     if job["masked"] and not pooled and label_arg:
         kwargs[label_arg] = job["labels"]
-    images = render_all(engine, job["study_id"], **kwargs)
+    with i18n.use(job.get("language")):  # the workbook's language
+        images = render_all(engine, job["study_id"], **kwargs)
+    # Titles stay msgids: the workbook translates them.
     registry = {
         name: {"title": getattr(info, "title", name), "by_arm": getattr(info, "by_arm", True)}
         for name, info in getattr(charts, "CHARTS", {}).items()
@@ -91,6 +96,7 @@ class ChartJob:
         cutoff: date | None,
         view: ArmView,
         separate_process: bool = True,
+        language: str = "en",
     ) -> None:
         self.peak_rss_mib: float | None = None
         self._engine, self._view = engine, view
@@ -100,6 +106,7 @@ class ChartJob:
             "by_arm": view.by_arm,
             "masked": view.masked,
             "labels": dict(view.shown),
+            "language": language,
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -123,18 +130,26 @@ class ChartJob:
 
     def result(self) -> Charts:
         if self._missing:
-            return Charts(notes=["Charts are not available in this version of pv-tracker."])
+            return Charts(notes=[_("Charts are not available in this version of pv-tracker.")])
         try:
             images, manifest = self._collect()
         except Exception as exc:  # a chart bug must not withhold the safety report
             log.exception("chart rendering failed")
-            return Charts(notes=[f"The charts could not be drawn ({type(exc).__name__}: {exc})"])
+            return Charts(
+                notes=[
+                    _(
+                        "The charts could not be drawn (%(error)s: %(detail)s)",
+                        error=type(exc).__name__,
+                        detail=exc,
+                    )
+                ]
+            )
         finally:
             if self._dir is not None:
                 self._dir.cleanup()
         found = select(images, manifest["registry"], pooled=manifest["pooled"])
         if self._view.by_arm and manifest["pooled"]:
-            found.notes.insert(0, MASKED_POOLED)
+            found.notes.insert(0, _(MASKED_POOLED))
         return found
 
     def cancel(self) -> None:

@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pv.exports import styles as st
 from pv.exports.xlsx_layout import print_setup
 from pv.exports.xlsx_safe import safe_cell
+from pv.i18n import gettext as _
 
 ROW_PX = 20  # default row height (15 pt) in pixels
 MAX_WIDTH_PX = 960
@@ -53,7 +54,7 @@ def is_by_arm(registry: Any, name: str) -> bool:
 def _title(registry: Any, name: str) -> str:
     entry = _entry(registry, name)
     found = entry.get("title") if isinstance(entry, Mapping) else getattr(entry, "title", None)
-    return str(found) if found else name.replace("_", " ").capitalize()
+    return _(str(found)) if found else name.replace("_", " ").capitalize()
 
 
 def registry() -> Mapping[str, Any]:
@@ -70,7 +71,9 @@ def select(images: Mapping[str, bytes], registry: Any, *, pooled: bool) -> Chart
     out = Charts()
     for name, png in images.items():
         if pooled and is_by_arm(registry, name):
-            out.notes.append(f"Chart '{_title(registry, name)}' exists only by arm: not shown.")
+            out.notes.append(
+                _("Chart '%(title)s' exists only by arm: not shown.", title=_title(registry, name))
+            )
             continue
         out.images[name] = png
         out.titles[name] = _title(registry, name)
@@ -87,7 +90,7 @@ def write_charts(
     for note in found.notes:
         ws.append([st.apply(safe_cell(ws, note), "note")])
     if not found.images:
-        ws.append([st.apply(safe_cell(ws, "No charts in this report."), "note")])
+        ws.append([st.apply(safe_cell(ws, _("No charts in this report.")), "note")])
     row = 1 + len(found.notes) + (0 if found.images else 1)  # rows written so far
     for i, (name, png) in enumerate(found.images.items()):
         if i:
@@ -100,7 +103,7 @@ def write_charts(
         image.width, image.height = int(image.width * scale), int(image.height * scale)
         ws.add_image(image, f"A{row + 1}")
         rows = image.height // ROW_PX + 1
-        for _ in range(rows):
+        for _row in range(rows):
             ws.append([])
         row += rows
     return len(found.images)

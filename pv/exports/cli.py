@@ -8,21 +8,34 @@ from pathlib import Path
 
 from pv import inputs
 from pv.cli import CommandError
+from pv.i18n import LANGUAGES, ngettext, use
+from pv.i18n import gettext as _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "dsmb-report",
-        help="write the DSMB safety workbook (.xlsx) for an open or closed session",
-        description="Write the DSMB safety workbook: cover, contents, standard tables, AE "
-        "listings, exposure summary and charts. Open session: pooled across arms; closed "
-        "session: by arm (coded A, B, ... with --mask-arms).",
+        help=_("write the DSMB safety workbook (.xlsx) for an open or closed session"),
+        description=_(
+            "Write the DSMB safety workbook: cover, contents, standard tables, AE "
+            "listings, exposure summary and charts. Open session: pooled across arms; closed "
+            "session: by arm (coded A, B, ... with --mask-arms)."
+        ),
     )
-    p.add_argument("--study", required=True, help="study id")
-    p.add_argument("--cutoff", required=True, help="data cut-off date, YYYY-MM-DD")
+    p.add_argument("--study", required=True, help=_("study id"))
+    p.add_argument("--cutoff", required=True, help=_("data cut-off date, YYYY-MM-DD"))
     p.add_argument("--session", required=True, choices=("open", "closed"))
-    p.add_argument("--mask-arms", action="store_true", help="code the arms as Arm A, Arm B, ...")
-    p.add_argument("--out", required=True, help="the .xlsx file to write")
+    p.add_argument("--mask-arms", action="store_true", help=_("code the arms as Arm A, Arm B, ..."))
+    p.add_argument(
+        "--lang",
+        choices=tuple(LANGUAGES),
+        default="en",
+        help=_(
+            "language of the workbook's sheet names, headers, footnotes and charts (default "
+            "en); reported terms and narratives are data and stay as entered"
+        ),
+    )
+    p.add_argument("--out", required=True, help=_("the .xlsx file to write"))
     p.set_defaults(func=run_dsmb)
 
     export = subparsers.add_parser("export", help="regulatory exports (ClinicalTrials.gov, SDTM)")
@@ -53,17 +66,24 @@ def _date(text: str | None, option: str = "--cutoff") -> date | None:
     try:
         return inputs.parse_date(text)
     except ValueError as exc:
-        raise CommandError(f"{option} must be a date YYYY-MM-DD, not {text!r}") from exc
+        raise CommandError(
+            _(
+                "%(option)s must be a date YYYY-MM-DD, not %(value)s",
+                option=option,
+                value=repr(text),
+            )
+        ) from exc
 
 
 def run_dsmb(args: argparse.Namespace) -> int:
     from pv.analysis.data import StudyNotFound
     from pv.cli import database
-    from pv.exports.workbook import build_dsmb_workbook
+    from pv.exports.book import sheet_name
+    from pv.exports.workbook import ALL_EVENTS_SHEET, build_dsmb_workbook
 
     out = Path(args.out)
     if out.suffix.lower() != ".xlsx":
-        raise CommandError("--out must name an .xlsx file")
+        raise CommandError(_("--out must name an .xlsx file"))
     cutoff = _date(args.cutoff)
     assert cutoff is not None
     try:
@@ -74,13 +94,23 @@ def run_dsmb(args: argparse.Namespace) -> int:
             session=args.session,
             mask_arms=args.mask_arms,
             out=out,
+            language=args.lang,
         )
     except StudyNotFound as exc:
         raise CommandError(str(exc)) from exc
-    listed = rows.get("All AEs", 0)
+    with use(args.lang):  # the sheet's name in the workbook's language
+        listed = rows.get(sheet_name(_(ALL_EVENTS_SHEET), set()), 0)
+    session = _("open session") if args.session == "open" else _("closed session")
     print(
-        f"wrote {out}: {len(rows) + 2} sheets, {listed} adverse events listed "
-        f"({args.session} session, cut-off {cutoff.isoformat()})"
+        _(
+            "wrote %(file)s: %(sheets)s sheets, %(listed)s adverse events listed "
+            "(%(session)s, cut-off %(cutoff)s)",
+            file=out,
+            sheets=len(rows) + 2,
+            listed=listed,
+            session=session,
+            cutoff=cutoff.isoformat(),
+        )
     )
     return 0
 
@@ -102,19 +132,46 @@ def run_ctgov(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     module = payload["resultsSection"]["adverseEventsModule"]
     print(
-        f"wrote {args.out}: {len(module['eventGroups'])} event groups, "
-        f"{len(module['seriousEvents'])} serious and {len(module['otherEvents'])} other terms"
+        _(
+            "wrote %(file)s: %(groups)s event groups, %(serious)s serious and %(other)s "
+            "other terms",
+            file=args.out,
+            groups=len(module["eventGroups"]),
+            serious=len(module["seriousEvents"]),
+            other=len(module["otherEvents"]),
+        )
     )
     return 0
 
 
 def run_sdtm(args: argparse.Namespace) -> int:
     from pv.cli import database
-    from pv.exports.sdtm import export_sdtm
+    from pv.exports.sdtm import NotAscii, export_sdtm
 
     try:
         counts = export_sdtm(database(upgrade=True), study_id=args.study, out_dir=Path(args.out))
     except LookupError as exc:
         raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
-    print(f"wrote {args.out}: " + ", ".join(f"{k} {v} records" for k, v in counts.items()))
+    except NotAscii as exc:
+        lines = [f"  {d} {u} {s} {v}: {why}" for d, u, s, v, why in exc.problems]
+        raise CommandError(
+            _(
+                "the CSV files are written to %(dir)s; the SAS transport (.xpt) files are not, "
+                "because SAS transport v5 holds ASCII text only. Give these records an English "
+                "text (for a reported term: its English translation, AETERM_EN):",
+                dir=args.out,
+            )
+            + "\n"
+            + "\n".join(lines)
+        ) from exc
+    print(
+        _(
+            "wrote %(file)s: %(counts)s",
+            file=args.out,
+            counts=", ".join(
+                ngettext("%(dataset)s %(num)d record", "%(dataset)s %(num)d records", v, dataset=k)
+                for k, v in counts.items()
+            ),
+        )
+    )
     return 0

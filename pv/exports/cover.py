@@ -19,17 +19,19 @@ from pv.exports.arms import ArmView
 from pv.exports.checksum import Checksum
 from pv.exports.xlsx_layout import LINE_PT, lines, print_setup
 from pv.exports.xlsx_safe import safe_cell
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
-PARTIAL_DATES = (
+PARTIAL_DATES = N_(
     "Dates are real dates. Partial dates (e.g. 2021-03) are shown as text exactly as "
     "collected; they have no study day or duration. The tables impute them by the TEAE rule."
 )
-HIDDEN_DRUGS = (
+HIDDEN_DRUGS = N_(
     "Relationship and action for study drugs not given in every arm are not shown per drug "
     "in this session (they would reveal the arm); 'Related to any study drug' and 'Any study "
     "drug withdrawn' include them. The exposure summary shows only drugs given in every arm."
 )
-OPEN_EVENTS = (
+OPEN_EVENTS = N_(
     "Open session: every number is pooled and no sheet names an arm. The events themselves "
     "are listed as reported: an event tied to a treatment that only one arm receives (an "
     "infusion reaction when only one arm is infused) implies that arm for the subject "
@@ -37,7 +39,7 @@ OPEN_EVENTS = (
     "the open session must see every safety signal."
 )
 VALUE_WIDTH = 100
-HIGHLIGHT = "Listings: serious events are highlighted red, grade >= 3 (or severe) orange."
+HIGHLIGHT = N_("Listings: serious events are highlighted red, grade >= 3 (or severe) orange.")
 
 
 def _row(ws: Worksheet, key: str, value: Any, style: str | None = None) -> None:
@@ -83,58 +85,80 @@ def write_cover(
     ws.column_dimensions["A"].width = 26
     ws.column_dimensions["B"].width = VALUE_WIDTH
     print_setup(ws, *printed)
-    ws.append([st.apply(safe_cell(ws, "DSMB safety report"), "title")])
+    ws.append([st.apply(safe_cell(ws, _("DSMB safety report")), "title")])
     ws.append([st.apply(safe_cell(ws, session_text), "subtitle")])
     ws.append([])
     _count(ws, 3)
-    _row(ws, "Study", study.id)
-    _row(ws, "Title", study.official_title or study.title)
-    _row(ws, "NCT ID", study.nct_id or "")
-    _row(ws, "Sponsor", study.sponsor or "")
-    _row(ws, "Data cut-off", cutoff)
-    _row(ws, "Generated at (UTC)", generated)
-    _row(ws, "Session", session_text)
-    _row(ws, "Software", f"pv-tracker {pv.__version__}")
-    _row(ws, "Data checksum (SHA-256)", checksum.hexdigest(), "text")
+    _row(ws, _("Study"), study.id)
+    _row(ws, _("Title"), study.official_title or study.title)
+    _row(ws, _("NCT ID"), study.nct_id or "")
+    _row(ws, _("Sponsor"), study.sponsor or "")
+    _row(ws, _("Data cut-off"), cutoff)
+    _row(ws, _("Generated at (UTC)"), generated)
+    _row(ws, _("Session"), session_text)
+    _row(ws, _("Software"), f"pv-tracker {pv.__version__}")
+    _row(ws, _("Data checksum (SHA-256)"), checksum.hexdigest(), "text")
     counts = checksum.counts
     _row(
         ws,
-        "Checksum covers",
-        f"{counts['subjects']} subjects, {counts['exposure']} dosing "
-        f"records and {counts['events']} adverse events in scope (definition below)",
+        _("Checksum covers"),
+        _(
+            "%(subjects)s subjects, %(exposure)s dosing records and %(events)s adverse events "
+            "in scope (definition below)",
+            subjects=counts["subjects"],
+            exposure=counts["exposure"],
+            events=counts["events"],
+        ),
     )
     arms = tables[0].arms
     if view.by_arm:
         for a in arms:
-            role = " (comparator)" if a.is_control and not view.masked else ""
-            _row(ws, "Arm", f"{view.label(a.label)}{role}: N = {a.N} in the safety population")
+            if a.is_control and not view.masked:
+                text = _(
+                    "%(arm)s (comparator): N = %(n)s in the safety population",
+                    arm=view.label(a.label),
+                    n=a.N,
+                )
+            else:
+                text = _(
+                    "%(arm)s: N = %(n)s in the safety population", arm=view.label(a.label), n=a.N
+                )
+            _row(ws, _("Arm"), text)
     else:
-        _row(ws, "Arms", f"Pooled: N = {sum(a.N for a in arms)} in the safety population")
+        _row(
+            ws,
+            _("Arms"),
+            _("Pooled: N = %(n)s in the safety population", n=sum(a.N for a in arms)),
+        )
     _row(
         ws,
-        "Population",
-        "Safety population: subjects assigned to an arm who received any "
-        "study drug. The same denominators are used on every sheet.",
+        _("Population"),
+        _(
+            "Safety population: subjects assigned to an arm who received any "
+            "study drug. The same denominators are used on every sheet."
+        ),
     )
-    _row(ws, "TEAE rule", rule.footnote())
+    _row(ws, _("TEAE rule"), rule.footnote())
     ws.append([])
     _count(ws)
-    extra = [PARTIAL_DATES, HIGHLIGHT]
+    extra = [_(PARTIAL_DATES), _(HIGHLIGHT)]
     if view.masked:
         extra.append(
-            "Arms are coded (Arm A, Arm B, ...) on every sheet, the same code for the same "
-            "arm in every report of this study."
+            _(
+                "Arms are coded (Arm A, Arm B, ...) on every sheet, the same code for the same "
+                "arm in every report of this study."
+            )
         )
     if pooled_drugs:
-        extra.append(HIDDEN_DRUGS)
+        extra.append(_(HIDDEN_DRUGS))
     if not view.by_arm:
-        extra.append(OPEN_EVENTS)
+        extra.append(_(OPEN_EVENTS))
     for note in [*extra, *notes]:
         shown = view.text(note)
         if shown:
-            _row(ws, "Note", shown)
+            _row(ws, _("Note"), shown)
     definition = " ".join(checksum_doc.__doc__.split()) if checksum_doc.__doc__ else ""
-    _row(ws, "Checksum definition", definition)
+    _row(ws, _("Checksum definition"), definition)
 
 
 def write_contents(
@@ -148,8 +172,9 @@ def write_contents(
     ws.column_dimensions["C"].width = 10
     ws.freeze_panes = "A3"
     print_setup(ws, *printed)
-    ws.append([st.apply(safe_cell(ws, "Contents"), "title")])
-    ws.append([st.apply(safe_cell(ws, h), "header") for h in ("Sheet", "Contents", "Rows")])
+    ws.append([st.apply(safe_cell(ws, _("Contents")), "title")])
+    heads = (_("Sheet"), _("Contents"), _("Rows"))
+    ws.append([st.apply(safe_cell(ws, h), "header") for h in heads])
     for name, description, rows in entries:
         link = st.apply(safe_cell(ws, name), "link")
         quoted = name.replace("'", "''")

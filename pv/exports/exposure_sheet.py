@@ -24,6 +24,7 @@ from pv.exports.checksum import Checksum, text_order
 from pv.exports.xlsx_layout import Column
 from pv.exposure.derive import cumulative_dose_mg
 from pv.exposure.models import Exposure
+from pv.i18n import gettext as _
 from pv.study.models import Arm, Drug, Site, Subject
 
 CHUNK = 5000
@@ -63,25 +64,29 @@ def metrics(
     out = []
     for d in drugs:
         kinds = {(f, (route or "").upper()) for drug_id, f, route in found if drug_id == d.id}
-        if any(f == "ONCE" for f, _ in kinds):
+        if any(f == "ONCE" for f, _r in kinds):
             infused = any("INTRAVENOUS" in r or r == "IV" for f, r in kinds if f == "ONCE")
-            what = "infusions received" if infused else "administrations received"
-            out.append(Metric(d.id, "ONCE", f"{d.name}: {what}"))
-        if any(f == "QD" for f, _ in kinds):
-            out.append(Metric(d.id, "QD", f"{d.name}: cumulative dose (mg)"))
+            what = (
+                _("%(drug)s: infusions received", drug=d.name)
+                if infused
+                else _("%(drug)s: administrations received", drug=d.name)
+            )
+            out.append(Metric(d.id, "ONCE", what))
+        if any(f == "QD" for f, _r in kinds):
+            out.append(Metric(d.id, "QD", _("%(drug)s: cumulative dose (mg)", drug=d.name)))
     return out
 
 
 def columns(view: ArmView, found: list[Metric]) -> list[Column]:
-    cols = [Column("Site", cap=8), Column("Subject", cap=18)]
+    cols = [Column(_("Site"), cap=8), Column(_("Subject"), cap=18)]
     if view.by_arm:
-        cols.append(Column("Arm", text="wrap", cap=18))
+        cols.append(Column(_("Arm"), text="wrap", cap=18))
     cols += [
-        Column("Age", number="int", cap=5),
-        Column("Sex", cap=5),
-        Column("First dose", cap=11),
-        Column("Last dose", cap=11),
-        Column("Time at risk (days)", number="int", cap=9),
+        Column(_("Age"), number="int", cap=5),
+        Column(_("Sex"), cap=5),
+        Column(_("First dose"), cap=11),
+        Column(_("Last dose"), cap=11),
+        Column(_("Time at risk (days)"), number="int", cap=9),
     ]
     cols += [
         Column(m.header, number="int" if m.frequency == "ONCE" else "dec1", cap=16) for m in found

@@ -32,18 +32,21 @@ from pv.exports.xlsx_layout import Column
 from pv.exports.xlsx_safe import iso_value
 from pv.exports.xlsx_stream import SheetStream
 from pv.exposure.derive import study_day
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.study.models import Arm, Site, Subject
 
 CHUNK = 5000
 CRITERIA = (
-    ("aesdth", "Death"),
-    ("aeslife", "Life-threatening"),
-    ("aeshosp", "Hospitalization"),
-    ("aesdisab", "Disability"),
-    ("aescong", "Congenital anomaly"),
-    ("aesmie", "Medically important"),
+    ("aesdth", N_("Death")),
+    ("aeslife", N_("Life-threatening")),
+    ("aeshosp", N_("Hospitalization")),
+    ("aesdisab", N_("Disability")),
+    ("aescong", N_("Congenital anomaly")),
+    ("aesmie", N_("Medically important")),
 )
-YES_NO = {True: "Yes", False: "No", None: None}
+YES, NO = N_("Yes"), N_("No")
+YES_NO = {True: YES, False: NO, None: None}  # msgids: ListingPlan translates them once
 JSON_FIELDS = ("aerel", "aeacn")
 FIRST_FIELD = 7  # position of EVENT_FIELDS in an event row
 _REL_AT, _ACN_AT = (2 + EVENT_FIELDS.index(f) for f in JSON_FIELDS)  # in a checksum record
@@ -58,54 +61,69 @@ class ListingPlan:
     drugs: list[StudyDrug]  # drugs with their own relationship / action columns
     pooled_drugs: bool  # some drugs hidden: add "any study drug" columns
     severity: bool  # some events carry a severity (imported data) instead of a grade
+    # Words written into the rows, translated once (in the language of the workbook).
+    yes_no: dict[bool | None, str | None] = field(init=False, repr=False)
+    ongoing: str = field(init=False, repr=False)
+    criteria: list[tuple[int, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.yes_no = {k: (None if v is None else _(v)) for k, v in YES_NO.items()}
+        self.ongoing = _("Ongoing")
+        self.criteria = [(at, _(label)) for at, label in _CRITERIA_AT]
 
     def columns(self, narrative: bool = False) -> list[Column]:
-        cols = [Column("Site", cap=8), Column("Subject", cap=20)]
+        cols = [Column(_("Site"), cap=8), Column(_("Subject"), cap=20)]
         if self.view.by_arm:
-            cols.append(Column("Arm", text="wrap", cap=18))
+            cols.append(Column(_("Arm"), text="wrap", cap=18))
         cols += [
-            Column("Age", number="int", cap=5),
-            Column("Sex", cap=5),
-            Column("First dose", cap=11),
-            Column("Verbatim term", text="wrap", cap=26),
-            Column("Coded term", text="wrap", cap=22),
-            Column("System organ class", text="wrap", cap=24),
-            Column("Onset", cap=16),
-            Column("Study day", number="int", cap=7),
-            Column("End date / ongoing", cap=16),
-            Column("Duration (days)", number="int", cap=9),
-            Column("CTCAE grade", number="int", cap=7),
+            Column(_("Age"), number="int", cap=5),
+            Column(_("Sex"), cap=5),
+            Column(_("First dose"), cap=11),
+            Column(_("Verbatim term"), text="wrap", cap=26),
+            Column(_("Coded term"), text="wrap", cap=22),
+            Column(_("System organ class"), text="wrap", cap=24),
+            Column(_("Onset"), cap=16),
+            Column(_("Study day"), number="int", cap=7),
+            Column(_("End date / ongoing"), cap=16),
+            Column(_("Duration (days)"), number="int", cap=9),
+            Column(_("CTCAE grade"), number="int", cap=7),
         ]
         if self.severity:
-            cols.append(Column("Severity", cap=10))
-        cols += [Column("Serious", cap=8), Column("Serious criteria", text="wrap", cap=16)]
-        cols += [Column(f"Relationship: {d.name}", text="wrap", cap=17) for d in self.drugs]
-        cols += [Column(f"Action: {d.name}", text="wrap", cap=17) for d in self.drugs]
+            cols.append(Column(_("Severity"), cap=10))
+        cols += [Column(_("Serious"), cap=8), Column(_("Serious criteria"), text="wrap", cap=16)]
+        cols += [
+            Column(_("Relationship: %(drug)s", drug=d.name), text="wrap", cap=17)
+            for d in self.drugs
+        ]
+        cols += [
+            Column(_("Action: %(drug)s", drug=d.name), text="wrap", cap=17) for d in self.drugs
+        ]
         if self.pooled_drugs:
             cols += [
-                Column("Related to any study drug", cap=9),
-                Column("Any study drug withdrawn", cap=9),
+                Column(_("Related to any study drug"), cap=9),
+                Column(_("Any study drug withdrawn"), cap=9),
             ]
         cols += [
-            Column("Outcome", text="wrap", cap=20),
-            Column("Treatment given", text="wrap", cap=22),
-            Column("AESI", text="wrap", cap=20),
-            Column("TEAE", cap=6),
+            Column(_("Outcome"), text="wrap", cap=20),
+            Column(_("Treatment given"), text="wrap", cap=22),
+            Column(_("AESI"), text="wrap", cap=20),
+            Column(_("TEAE"), cap=6),
         ]
         if narrative:
-            cols.append(Column("Narrative", text="wrap", cap=60))
+            cols.append(Column(_("Narrative"), text="wrap", cap=60))
         return cols
 
     def highlight(self, stream: SheetStream) -> None:
         """Serious rows and grade >= 3 (or severe) rows, by conditional formatting rules."""
         heads = [c.header for c in stream.columns]
         row = stream.first_data_row()
-        serious = stream.letters[heads.index("Serious")]
-        grade = stream.letters[heads.index("CTCAE grade")]
-        stream.highlight(f'${serious}{row}="Yes"', SERIOUS_FILL)
+        serious = stream.letters[heads.index(_("Serious"))]
+        grade = stream.letters[heads.index(_("CTCAE grade"))]
+        yes = _(YES).replace('"', '""')
+        stream.highlight(f'${serious}{row}="{yes}"', SERIOUS_FILL)
         severe = f"AND(ISNUMBER(${grade}{row}),${grade}{row}>=3)"
         if self.severity:
-            sev = stream.letters[heads.index("Severity")]
+            sev = stream.letters[heads.index(_("Severity"))]
             severe = f'OR({severe},${sev}{row}="SEVERE")'
         stream.highlight(severe, GRADE3_FILL)
 
@@ -205,19 +223,20 @@ def values(
         r.aebodsys,
         onset,
         study_day(first, on) if first is not None and on is not None else None,
-        "Ongoing" if r.ongoing else end,
+        plan.ongoing if r.ongoing else end,
         (off - on).days + 1 if on is not None and off is not None else None,
         r.aetoxgr,
     ]
     if plan.severity:
         out.append(r.aesev)
-    out.append(YES_NO[r.aeser])
-    out.append("; ".join(label for at, label in _CRITERIA_AT if r[at]) or None)
+    yes_no = plan.yes_no
+    out.append(yes_no[r.aeser])
+    out.append("; ".join(label for at, label in plan.criteria if r[at]) or None)
     out += [rel.get(d.key) for d in plan.drugs]
     out += [acn.get(d.key) for d in plan.drugs]
     if plan.pooled_drugs:
-        out += [YES_NO[bool(r.related)], YES_NO[bool(r.drug_withdrawn)]]
-    out += [r.aeout, r.aecontrt, _aesi(r.aesi, scope), YES_NO[scope.teae[r.id]]]
+        out += [yes_no[bool(r.related)], yes_no[bool(r.drug_withdrawn)]]
+    out += [r.aeout, r.aecontrt, _aesi(r.aesi, scope), yes_no[scope.teae[r.id]]]
     return out
 
 

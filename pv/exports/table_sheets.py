@@ -20,28 +20,38 @@ from pv.exports.arms import ArmView
 from pv.exports.styles import StyleBook
 from pv.exports.xlsx_layout import Column
 from pv.exports.xlsx_stream import SheetStream
+from pv.i18n import N_, pgettext
+from pv.i18n import gettext as _
 
-NO_CONTROL = "No control arm: comparisons are not shown."
-INCIDENCE = (("n", "int", "n"), ("%", "dec1", "pct"), ("Events", "int", "events"))
+NO_CONTROL = N_("No control arm: comparisons are not shown.")
+# (header, number format, Cell attribute); headers are msgids ("n" and "%" stay as they are).
+INCIDENCE = (("n", "int", "n"), ("%", "dec1", "pct"), (N_("Events"), "int", "events"))
 RATES = (
     ("n", "int", "n"),
-    ("Patient-years", "dec1", "pyears"),
-    ("Rate per 100 PY", "dec1", "rate"),
-    ("95% CI lower", "dec1", "rate_low"),
-    ("95% CI upper", "dec1", "rate_high"),
+    (N_("Patient-years"), "dec1", "pyears"),
+    (N_("Rate per 100 PY"), "dec1", "rate"),
+    (N_("95% CI lower"), "dec1", "rate_low"),
+    (N_("95% CI upper"), "dec1", "rate_high"),
 )
 RISK_DIFF = (
-    ("RD (%)", "dec1", "rd"),
-    ("95% CI lower", "dec1", "rd_low"),
-    ("95% CI upper", "dec1", "rd_high"),
-    ("p-value", "p", "p_value"),
+    (N_("RD (%)"), "dec1", "rd"),
+    (N_("95% CI lower"), "dec1", "rd_low"),
+    (N_("95% CI upper"), "dec1", "rd_high"),
+    (N_("p-value"), "p", "p_value"),
 )
 RATE_RATIO = (
-    ("IRR", "dec2", "irr"),
-    ("95% CI lower", "dec2", "irr_low"),
-    ("95% CI upper", "dec2", "irr_high"),
-    ("p-value", "p", "p_value"),
+    (N_("IRR"), "dec2", "irr"),
+    (N_("95% CI lower"), "dec2", "irr_low"),
+    (N_("95% CI upper"), "dec2", "irr_high"),
+    (N_("p-value"), "p", "p_value"),
 )
+UNTRANSLATED = ("n", "%")
+
+
+def _head(text: str) -> str:
+    return text if text in UNTRANSLATED else _(text)
+
+
 PERCENT_POINTS = {"rd", "rd_low", "rd_high"}
 
 
@@ -58,7 +68,7 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
     if view.by_arm:
         for a in table.arms:
             groups.append((a.label, f"{view.label(a.label)} (N={a.N})", measures))
-    groups.append((TOTAL, f"Total (N={total_n})", measures))
+    groups.append((TOTAL, _("Total (N=%(n)s)", n=total_n), measures))
     compared: list[str] = []
     if view.by_arm and table.control:
         control = view.label(table.control)
@@ -68,7 +78,7 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
                 groups.append(
                     (
                         a.label,
-                        f"{view.label(a.label)} vs {control}",
+                        _("%(arm)s vs %(control)s", arm=view.label(a.label), control=control),
                         RATE_RATIO if rates else RISK_DIFF,
                     )
                 )
@@ -86,21 +96,21 @@ def write_table(
     print_footer: str,
 ) -> int:
     """Write the table; returns the number of data rows."""
-    groups, _ = layout(table, view)
+    groups, _compared = layout(table, view)
     has_grade = any(r.grade for r in table.rows)
-    label_header = "System organ class / preferred term" if _has_terms(table) else ""
+    label_header = _("System organ class / preferred term") if _has_terms(table) else ""
     columns = [Column(label_header, text="label", cap=48, min=24)]
     group_row: list[Any] = [None]
     sub_row: list[Any] = [label_header]
     if has_grade:
-        columns.append(Column("Grade", cap=10))
+        columns.append(Column(_("Grade"), cap=10))
         group_row.append(None)
-        sub_row.append("Grade")
-    for _, title, measures in groups:
-        for i, (head, fmt, _) in enumerate(measures):
-            columns.append(Column(head, number=fmt, cap=12, min=7))
+        sub_row.append(_("Grade"))
+    for _key, title, measures in groups:
+        for i, (head, fmt, _attr) in enumerate(measures):
+            columns.append(Column(_head(head), number=fmt, cap=12, min=7))
             group_row.append(title if i == 0 else None)
-            sub_row.append(head)
+            sub_row.append(_head(head))
     stream = SheetStream(
         ws,
         book,
@@ -111,25 +121,26 @@ def write_table(
         print_header=print_header,
         print_footer=print_footer,
     )
-    population: list[Any] = ["Safety population (N)"] + ([None] if has_grade else [])
-    for key, _, measures in groups:
-        for _, _, attr in measures:
+    population: list[Any] = [_("Safety population (N)")] + ([None] if has_grade else [])
+    for key, _title, measures in groups:
+        for _text, _fmt, attr in measures:
             population.append(_column_n(table, key) if attr == "n" else None)
     stream.add(population, ["label0"] + [None] * (len(population) - 1))
     structured = len({r.row_type for r in table.rows}) > 1
     for row in table.rows:
         values: list[Any] = [row.label] + ([_grade(row)] if has_grade else [])
-        for key, _, measures in groups:
+        for key, _title, measures in groups:
             cell = row.cells.get(key)
-            for _, _, attr in measures:
+            for _text, _fmt, attr in measures:
                 values.append(_value(cell, attr))
         stream.add(values, [_label_style(row, structured)] + [None] * (len(values) - 1))
     tail = []
     for note in [*table.footnotes, *table.notes]:
         shown = view.text(note)
-        if shown is None or (not view.by_arm and note == NO_CONTROL):
+        # The table's notes are in the language of the workbook (its language in hand).
+        if shown is None or (not view.by_arm and note == _(NO_CONTROL)):
             continue
-        if not view.by_arm and note == COMPARISON_FOOTNOTE.format(control=table.control):
+        if not view.by_arm and note == _(COMPARISON_FOOTNOTE, control=table.control):
             continue
         tail.append((shown, "note"))
     return stream.close(tail)
@@ -147,7 +158,9 @@ def _column_n(table: Table, key: str) -> int:
 
 def _grade(row: Row) -> str | None:
     if row.grade in (None, "Any"):
-        return "Any" if row.grade else None
+        return pgettext("grade", "Any") if row.grade else None
+    if row.grade == "Missing":
+        return pgettext("grade", "Missing")
     return row.grade
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from pv.analysis import aesi as analysis_aesi
-from pv.analysis.api import TABLES, build_from_data
+from pv.analysis.api import TABLES, build_from_data, table_language
 from pv.analysis.data import load_study
 from pv.analysis.table import ArmInfo, Table
 from pv.events.models import AdverseEvent
@@ -40,11 +40,14 @@ from pv.exports.checksum import Checksum, study_section
 from pv.exports.cover import write_contents, write_cover
 from pv.exports.listings import ListingPlan, Scope, write_listings
 from pv.exports.table_sheets import write_table
+from pv.i18n import N_, use
+from pv.i18n import gettext as _
 from pv.study.models import Arm, Study
 from pv.timeutil import utcnow
 
 TABLE_SET = ("AET01", "AET01_AESI", "AET02", "AET02_SAE", "AET04", "AET05", "DTHT01")
-NO_ROWS = "No events in scope up to the data cut-off."
+NO_ROWS = N_("No events in scope up to the data cut-off.")
+ALL_EVENTS_SHEET = N_("All AEs")
 SEPARATE_CHARTS_EVENTS = 20_000  # from this many events, charts are drawn by a child process
 
 
@@ -57,21 +60,29 @@ def build_dsmb_workbook(
     mask_arms: bool = False,
     out: Path | str | BinaryIO,
     charts: Mapping[str, bytes] | None = None,
+    language: str = "en",
 ) -> dict[str, int]:
-    """Write the workbook to `out`; returns the number of data rows of each sheet.
+    """Write the workbook to `out`; returns the number of data rows of each sheet (by
+    sheet name, in the workbook's language).
 
     `charts`: PNG images already drawn for this session (pooled for the open session);
-    None draws them with pv.charts.
+    None draws them with pv.charts. `language` (en, zh-Hans): sheet names, headers,
+    footnotes, captions and charts; the data (reported terms, narratives, terminology,
+    arm labels) reach the cells as stored.
     """
-    job = (
-        None if charts is not None else _start_charts(engine, study_id, cutoff, session, mask_arms)
-    )
-    try:
-        return _write(engine, study_id, cutoff, session, mask_arms, out, charts, job)
-    except BaseException:
-        if job is not None:
-            job.cancel()
-        raise
+    language = table_language(language)
+    with use(language):
+        job = (
+            None
+            if charts is not None
+            else _start_charts(engine, study_id, cutoff, session, mask_arms, language)
+        )
+        try:
+            return _write(engine, study_id, cutoff, session, mask_arms, out, charts, job, language)
+        except BaseException:
+            if job is not None:
+                job.cancel()
+            raise
 
 
 def _write(
@@ -83,40 +94,51 @@ def _write(
     out: Path | str | BinaryIO,
     charts: Mapping[str, bytes] | None,
     job: ChartJob | None,
+    language: str,
 ) -> dict[str, int]:
     columns: set[str] = {"id"}
     for name in TABLE_SET:
         columns |= TABLES[name].COLUMNS
     data = load_study(engine, study_id, columns=columns, cutoff=cutoff)
-    tables = [build_from_data(data, name) for name in TABLE_SET]
+    tables = [build_from_data(data, name, language=language) for name in TABLE_SET]
     view = ArmView.build(study_id, tables[0].arms, session=session, mask=mask_arms)
     groupings = analysis_aesi.groupings(data.events)
     scope = Scope.of(data, dict(groupings))
     generated = utcnow().replace(tzinfo=None)
-    masked = ", arms coded" if view.masked else ""
-    session_text = (
-        f"Closed session (by arm{masked})" if view.by_arm else "Open session (pooled across arms)"
-    )
+    if not view.by_arm:
+        session_text = _("Open session (pooled across arms)")
+    elif view.masked:
+        session_text = _("Closed session (by arm, arms coded)")
+    else:
+        session_text = _("Closed session (by arm)")
     wb = Workbook(write_only=True)
     taken: set[str] = set()
     names = [
-        ("cover", "Cover"),
-        ("contents", "Contents"),
+        ("cover", _("Cover")),
+        ("contents", _("Contents")),
         *[(t, t) for t in TABLE_SET],
-        ("all", "All AEs"),
-        ("sae", "SAEs"),
-        ("deaths", "Deaths"),
-        *[(f"aesi:{k}", f"AESI {label}") for k, label in groupings],
-        ("exposure", "Exposure"),
-        ("charts", "Charts"),
+        ("all", _(ALL_EVENTS_SHEET)),
+        ("sae", _("SAEs")),
+        ("deaths", _("Deaths")),
+        *[(f"aesi:{k}", _("AESI %(grouping)s", grouping=label)) for k, label in groupings],
+        ("exposure", _("Exposure")),
+        ("charts", _("Charts")),
     ]
     book = Book(
         wb=wb,
         styles=st.StyleBook(wb),
         sheets={key: wb.create_sheet(sheet_name(title, taken)) for key, title in names},
-        subtitle=f"{study_id}. {SAFETY}. Data cut-off {cutoff.isoformat()}. {session_text}.",
-        head=f"{study_id}  -  DSMB {session_text}  -  confidential",
-        foot=f"Data cut-off {cutoff.isoformat()}",
+        subtitle=_(
+            "%(study)s. %(population)s. Data cut-off %(cutoff)s. %(session)s.",
+            study=study_id,
+            population=_(SAFETY),
+            cutoff=cutoff.isoformat(),
+            session=session_text,
+        ),
+        head=_(
+            "%(study)s  -  DSMB %(session)s  -  confidential", study=study_id, session=session_text
+        ),
+        foot=_("Data cut-off %(cutoff)s", cutoff=cutoff.isoformat()),
     )
     for table in tables:
         book.rows[table.name] = write_table(
@@ -144,9 +166,13 @@ def _write(
         else select(charts or {}, registry(), pooled=not view.by_arm)
     )
     book.rows["charts"] = write_charts(
-        book.sheets["charts"], found, title="Charts", print_header=book.head, print_footer=book.foot
+        book.sheets["charts"],
+        found,
+        title=_("Charts"),
+        print_header=book.head,
+        print_footer=book.foot,
     )
-    book.described["charts"] = "Charts of the safety review"
+    book.described["charts"] = _("Charts of the safety review")
     write_cover(
         book.sheets["cover"],
         study=study,
@@ -175,7 +201,7 @@ def _write(
 
 
 def _start_charts(
-    engine: Engine, study_id: str, cutoff: date, session: str, mask: bool
+    engine: Engine, study_id: str, cutoff: date, session: str, mask: bool, language: str = "en"
 ) -> ChartJob:
     """Start drawing the charts first: a large study's are drawn by a child process while
     this one loads the data and writes the listings (small studies: no process start-up)."""
@@ -197,6 +223,7 @@ def _start_charts(
         cutoff=cutoff,
         view=view,
         separate_process=events >= SEPARATE_CHARTS_EVENTS,
+        language=language,
     )
 
 
@@ -224,15 +251,15 @@ def _listings(
 ) -> None:
     story = plan.view.by_arm  # narratives name the treatment: not in the open session
     streams = {
-        "all": book.stream("all", "Listing of all adverse events", plan.columns()),
-        "sae": book.stream("sae", "Listing of serious adverse events", plan.columns(story)),
+        "all": book.stream("all", _("Listing of all adverse events"), plan.columns()),
+        "sae": book.stream("sae", _("Listing of serious adverse events"), plan.columns(story)),
         "deaths": book.stream(
-            "deaths", "Listing of deaths (fatal adverse events)", plan.columns(story)
+            "deaths", _("Listing of deaths (fatal adverse events)"), plan.columns(story)
         ),
         **{
             f"aesi:{k}": book.stream(
                 f"aesi:{k}",
-                f"Listing of adverse events of special interest: {label}",
+                _("Listing of adverse events of special interest: %(grouping)s", grouping=label),
                 plan.columns(),
             )
             for k, label in groupings
@@ -246,12 +273,12 @@ def _listings(
         all_events=streams["all"],
         serious=streams["sae"],
         deaths=streams["deaths"],
-        aesi={k: streams[f"aesi:{k}"] for k, _ in groupings},
+        aesi={k: streams[f"aesi:{k}"] for k, _label in groupings},
         checksum=checksum,
         narrative=story,
     )
     for key, stream in streams.items():
-        book.rows[key] = stream.close([(NO_ROWS, "note")] if not stream.data_rows else [])
+        book.rows[key] = stream.close([(_(NO_ROWS), "note")] if not stream.data_rows else [])
 
 
 def _exposure(
@@ -265,11 +292,11 @@ def _exposure(
     checksum: Checksum,
 ) -> None:
     found = exposure_sheet.metrics(conn, study_id, plan.drugs, cutoff)
-    title = "Exposure summary per subject"
+    title = _("Exposure summary per subject")
     stream = book.stream("exposure", title, exposure_sheet.columns(view, found))
     for values in exposure_sheet.rows(conn, study_id, subjects, view, found, cutoff, checksum):
         stream.add(values)
     book.rows["exposure"] = stream.close()
 
 
-__all__ = ["TABLE_SET", "Charts", "build_dsmb_workbook", "save", "sheet_name"]
+__all__ = ["ALL_EVENTS_SHEET", "TABLE_SET", "Charts", "build_dsmb_workbook", "save", "sheet_name"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
+
+from pv.i18n import gettext as _
 
 LINE_PT = 15  # row height of one line of 11-point text
 A4_WIDTH = 190  # column widths (characters) beyond which a sheet is printed on A3
@@ -27,6 +30,8 @@ class Column:
 def text_width(value: Any, number_style: str) -> int:
     """Characters a value takes in its cell (its longest line for text)."""
     if type(value) is str:
+        if not value.isascii():  # Chinese characters take two columns
+            return max(map(_wide_len, value.split("\n")))
         return max(map(len, value.split("\n"))) if "\n" in value else len(value)
     if isinstance(value, datetime):
         return 16
@@ -39,6 +44,11 @@ def text_width(value: Any, number_style: str) -> int:
     return len(str(value))
 
 
+def _wide_len(text: str) -> int:
+    """Columns a text takes: East Asian wide and full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def lines(text: str, width: float) -> int:
     """Lines a wrapped cell needs: words laid out greedily, one character of margin."""
     room = max(int(width) - 1, 1)
@@ -46,7 +56,7 @@ def lines(text: str, width: float) -> int:
     for paragraph in text.split("\n"):
         used, count = 0, 1
         for word in paragraph.split():
-            size = len(word)
+            size = len(word) if word.isascii() else _wide_len(word)
             if used and used + 1 + size > room:
                 count, used = count + 1, 0
             while size > room:  # a word longer than the column is broken
@@ -71,7 +81,9 @@ def print_setup(
     ws.oddHeader.left.text = _hf(header)
     ws.oddHeader.right.text = "&A"
     ws.oddFooter.left.text = _hf(footer)
-    ws.oddFooter.right.text = "Page &P of &N"
+    ws.oddFooter.right.text = _hf(_("Page %(page)s of %(pages)s", page="\0P", pages="\0N")).replace(
+        "\0", "&"
+    )
 
 
 def _hf(text: str) -> str:

@@ -19,9 +19,11 @@ from starlette.background import BackgroundTask
 
 from pv import inputs
 from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
-from pv.analysis.render import display
+from pv.analysis.render import display, to_csv
 from pv.analysis.table import Table
 from pv.auth.models import Role
+from pv.i18n import LANGUAGES, normalize
+from pv.i18n import gettext as _
 from pv.study.models import Arm, Study
 from pv.web.deps import DB, ApiAuth, Auth, WebAuth, engine, require
 from pv.web.templating import render
@@ -29,6 +31,7 @@ from pv.web.templating import render
 router = APIRouter()
 api_router = APIRouter(prefix="/api/v1", tags=["tables"])
 READERS = (Role.officer, Role.dsmb, Role.admin)
+LANG_HELP = "language of the table's texts: en (default) or zh-Hans; the data are not translated"
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -37,37 +40,61 @@ def _parse_date(value: str | None) -> date | None:
     try:
         return inputs.parse_date(value)
     except ValueError as exc:
-        raise HTTPException(422, f"cutoff: '{value}' is not a date (YYYY-MM-DD)") from exc
+        raise HTTPException(
+            422, _("cutoff: '%(value)s' is not a date (YYYY-MM-DD)", value=value)
+        ) from exc
+
+
+def table_language(value: str | None) -> str:
+    """The table language asked for (`lang`): English when not given, 422 when unknown.
+    Independent of the interface language: boards and regulators read English."""
+    if not value:
+        return "en"
+    found = normalize(value)
+    if found is None:
+        raise HTTPException(
+            422,
+            _(
+                "lang: '%(value)s' is not a table language; choose one of %(choices)s",
+                value=value,
+                choices=", ".join(LANGUAGES),
+            ),
+        )
+    return found
 
 
 def one_table(request: Request, auth: Auth, session: Session, *, study: str, name: str,
-              cutoff: str | None, control: str | None) -> Table:  # fmt: skip
+              cutoff: str | None, control: str | None,
+              lang: str | None = None) -> Table:  # fmt: skip
     """Check access, then the single analysis call behind every rendering."""
     require(auth, *READERS)
+    language = table_language(lang)
     if session.get(Study, study) is None:
-        raise HTTPException(404, "no such study")
+        raise HTTPException(404, _("no such study"))
     try:
         return build_table(engine(request), study, name.upper(), control=control or None,
-                           cutoff=_parse_date(cutoff))  # fmt: skip
+                           cutoff=_parse_date(cutoff), language=language)  # fmt: skip
     except TableError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
 @router.get("/reports")
 def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table: str = "AET01",
-            cutoff: str = "", control: str = "") -> Response:  # fmt: skip
+            cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
     require(auth, *READERS)
+    language = table_language(lang)
     studies = list(session.exec(select(Study).order_by(Study.id)))
     if not studies:
         return render(request, "reports/page.html", {"auth": auth, "studies": []})
     study = study or studies[0].id
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                       control=control)  # fmt: skip
+                       control=control, lang=language)  # fmt: skip
     arms = list(session.exec(select(Arm).where(Arm.study_id == study).order_by(Arm.position)))
     ctx: dict[str, Any] = {
         "auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
-        "titles": {n: m.TITLE for n, m in TABLES.items()}, "arms": arms,
-        "f": {"table": result.name, "cutoff": cutoff, "control": control},
+        "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": arms,
+        "f": {"table": result.name, "cutoff": cutoff, "control": control, "lang": language},
+        "languages": LANGUAGES,
         "table": result, "shown": display(result),
     }  # fmt: skip
     return render(request, "reports/page.html", ctx, partial="reports/_table.html")
@@ -82,31 +109,50 @@ def table_json(
     study: Annotated[str, Query(max_length=64)],
     cutoff: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
     control: Annotated[str | None, Query(max_length=200)] = None,
+    lang: Annotated[str | None, Query(max_length=20, description=LANG_HELP)] = None,
 ) -> dict[str, Any]:
     """`name` is one of AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01.
-    Safety officers, DSMB members and admins only (403 for investigators)."""
+    Safety officers, DSMB members and admins only (403 for investigators). `lang` (en,
+    zh-Hans) is the language of titles, labels and footnotes; 422 for any other."""
     result = one_table(request, auth, session, study=study, name=name, cutoff=cutoff,
-                       control=control)  # fmt: skip
-    return result.to_dict()
+                       control=control, lang=lang)  # fmt: skip
+    return result.to_dict()  # JSONResponse: ensure_ascii=False, Chinese stays readable
+
+
+@router.get("/reports/table.csv")
+def table_csv(request: Request, auth: WebAuth, session: DB, study: str, table: str = "AET01",
+              cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
+    """One table as long CSV, UTF-8 with a byte-order mark (so Excel reads Chinese)."""
+    result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
+                       control=control, lang=lang)  # fmt: skip
+    name = f"{result.study_id}-{result.name}{'-' + cutoff if cutoff else ''}-{result.language}.csv"
+    return Response(
+        to_csv([result], bom=True).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/reports/dsmb.xlsx")
 def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cutoff: str,
-                  report: str = "closed", mask: bool = False) -> Response:  # fmt: skip
+                  report: str = "closed", mask: bool = False,
+                  lang: str = "") -> Response:  # fmt: skip
     """The DSMB workbook for a data cut-off: open (pooled) or closed (by arm, maskable)."""
     from pv.exports.workbook import build_dsmb_workbook
 
     require(auth, *READERS)
+    language = table_language(lang)
     if session.get(Study, study) is None:
-        raise HTTPException(404, "no such study")
+        raise HTTPException(404, _("no such study"))
     day = _parse_date(cutoff)
     if day is None or report not in ("open", "closed"):
-        raise HTTPException(422, "give a cut-off date and a session: open or closed")
+        raise HTTPException(422, _("give a cut-off date and a session: open or closed"))
     fd, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)
     try:
         build_dsmb_workbook(engine(request), study_id=study, cutoff=day, session=report,
-                            mask_arms=mask and report == "closed", out=path)  # fmt: skip
+                            mask_arms=mask and report == "closed", out=path,
+                            language=language)  # fmt: skip
     except BaseException:
         os.unlink(path)
         raise
