@@ -8,17 +8,18 @@ from datetime import date
 
 from pv import inputs
 from pv.cli import CommandError
+from pv.i18n import gettext as _
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sae-clocks",
-        help="list expedited-report clocks (SUSAR 7/15 days, site SAE 24 h)",
-        description="List the open and sent expedited reports of a study, most urgent first.",
+        help=_("list expedited-report clocks (SUSAR 7/15 days, site SAE 24 h)"),
+        description=_("List the open and sent expedited reports of a study, most urgent first."),
     )
-    p.add_argument("--study", required=True, help="study id, e.g. NCT04660565")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--today", help="judge open/overdue as of this date (YYYY-MM-DD)")
+    p.add_argument("--study", required=True, help=_("study id, e.g. NCT04660565"))
+    p.add_argument("--json", action="store_true", help=_("print JSON instead of a table"))
+    p.add_argument("--today", help=_("judge open/overdue as of this date (YYYY-MM-DD)"))
     p.set_defaults(func=run)
 
 
@@ -28,7 +29,9 @@ def _today(text: str | None) -> date | None:
     try:
         return inputs.parse_date(text)
     except ValueError as exc:
-        raise CommandError(f"--today: '{text}' is not a date (YYYY-MM-DD)") from exc
+        raise CommandError(
+            _("--today: '%(value)s' is not a date (YYYY-MM-DD)", value=text)
+        ) from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     today = _today(args.today)
     with read_session(database(upgrade=True)) as session:
         if session.get(Study, args.study) is None:
-            raise CommandError(f"no study '{args.study}'")
+            raise CommandError(_("no study '%(study)s'", study=args.study))
         items = list_clocks(session, study_id=args.study, today=today)
     if args.json:
         print(json.dumps([i.as_json() for i in items], indent=2))
         return 0
     if not items:
-        print(f"No expedited reports in {args.study}.")
+        print(_("No expedited reports in %(study)s.", study=args.study))
         return 0
     header = ("event", "subject", "term", "kind", "day 0", "due", "sent", "status")
     rows = [

@@ -17,7 +17,10 @@ from pv.auth.models import Role
 from pv.events.models import AdverseEvent, Status
 from pv.events.rules import Findings
 from pv.events.service import INPUT_FIELDS, NotEditable, ValidationFailed
+from pv.i18n import N_
+from pv.i18n import gettext as _
 from pv.inputs import text_problem
+from pv.labels import label
 from pv.review.models import QueryStatus, SafetyQuery
 from pv.review.reports import sync_sae_clock
 from pv.review.workflow import (
@@ -32,6 +35,7 @@ from pv.review.workflow import (
 from pv.timeutil import utcnow
 
 MAX_TEXT = 4000
+REQUIRED = {"question": N_("the question is required"), "answer": N_("the answer is required")}
 QUERY_FIELDS = ("status", "answer", "answered_by", "answered_at", "closed_by", "closed_at")
 
 
@@ -63,7 +67,7 @@ def _audit(
 def _text(findings: Findings, name: str, value: str | None) -> str:
     text = (value or "").strip()
     if not text:
-        findings.error(name, f"the {name} is required")
+        findings.error(name, _(REQUIRED[name]) if name in REQUIRED else _("this is required"))
     elif (problem := text_problem(text, max_length=MAX_TEXT, multiline=True)) is not None:
         findings.error(name, problem)  # the shared text rule (pv.inputs), length included
     return text
@@ -82,12 +86,12 @@ def open_query(
     require_role(actor, Role.officer)
     event = load_event(session, event_id, expected_version)
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     findings = Findings()
     text = _text(findings, "question", question)
     field = (field or "").strip() or None
     if field is not None and field.split(".")[0] not in INPUT_FIELDS:
-        findings.error("field", f"'{field}' is not a field of the event")
+        findings.error("field", _("'%(field)s' is not a field of the event", field=field))
     if not findings.ok:
         raise ValidationFailed(findings)
     if event.status != Status.queried:
@@ -121,11 +125,13 @@ def answer_query(*, session: Session, actor: Actor, query_id: int, answer: str) 
     require_role(actor, Role.investigator)
     query, event = _load(session, query_id)
     if not at_site(session, actor, query.site_id):
-        raise RoleRefused("only an investigator of the event's site answers its queries")
+        raise RoleRefused(_("only an investigator of the event's site answers its queries"))
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if query.status != QueryStatus.open:
-        raise TransitionRefused(f"the query is {query.status}, not open")
+        raise TransitionRefused(
+            _("the query is %(status)s, not open", status=label("query_status", query.status))
+        )
     findings = Findings()
     text = _text(findings, "answer", answer)
     if not findings.ok:
@@ -144,9 +150,9 @@ def close_query(*, session: Session, actor: Actor, query_id: int) -> SafetyQuery
     require_role(actor, Role.officer)
     query, event = _load(session, query_id)
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if query.status == QueryStatus.closed:
-        raise TransitionRefused("the query is already closed")
+        raise TransitionRefused(_("the query is already closed"))
     was_open = query.status == QueryStatus.open
     before = {f: getattr(query, f) for f in QUERY_FIELDS}
     query.status, query.closed_by, query.closed_at = QueryStatus.closed, actor.user_id, utcnow()

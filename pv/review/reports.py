@@ -18,6 +18,7 @@ from pv.auth.models import Role
 from pv.events.models import AdverseEvent, Status
 from pv.events.rules import Findings
 from pv.events.service import ValidationFailed
+from pv.i18n import gettext as _
 from pv.review import clocks
 from pv.review.models import Assessment, ExpeditedReport, ReportKind
 from pv.review.workflow import require_role
@@ -173,13 +174,16 @@ def mark_report_sent(
         raise LookupError(f"no expedited report {report_id}")
     findings = Findings()
     if report.kind == ReportKind.investigator_sae_24h:
-        findings.error("kind", "the site's SAE report is sent by submitting the event")
+        findings.error("kind", _("the site's SAE report is sent by submitting the event"))
     if report.submitted_date is not None:
-        findings.error("sent_date", f"already marked sent on {report.submitted_date.isoformat()}")
+        findings.error(
+            "sent_date",
+            _("already marked sent on %(date)s", date=report.submitted_date.isoformat()),
+        )
     if sent_date < report.start_date:
-        findings.error("sent_date", "a report cannot be sent before day 0 (awareness)")
+        findings.error("sent_date", _("a report cannot be sent before day 0 (awareness)"))
     if sent_date > today():
-        findings.error("sent_date", f"{sent_date.isoformat()} is in the future")
+        findings.error("sent_date", _("%(date)s is in the future", date=sent_date.isoformat()))
     if not findings.ok:
         raise ValidationFailed(findings)
     before = _snap(report)

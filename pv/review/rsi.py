@@ -17,6 +17,7 @@ from pv.audit.service import Actor, record
 from pv.auth.models import Role
 from pv.events.rules import Findings
 from pv.events.service import ValidationFailed
+from pv.i18n import gettext as _
 from pv.review.models import EXPECTED, UNEXPECTED, RsiVersion
 from pv.review.workflow import require_role
 from pv.study.models import Drug
@@ -67,18 +68,23 @@ def add_rsi_version(
     label = label.strip()
     wanted = sorted({c.strip() for c in codes if c and c.strip()})
     if not label:
-        findings.error("label", "a version label is required")
+        findings.error("label", _("a version label is required"))
     existing = rsi_versions(session, drug.id) if drug.id is not None else []
     if any(v.label == label for v in existing):
-        findings.error("label", f"{drug.name} already has an RSI version '{label}'")
+        findings.error(
+            "label",
+            _("%(drug)s already has an RSI version '%(label)s'", drug=drug.name, label=label),
+        )
     if existing and effective_from <= existing[0].effective_from:
         findings.error(
             "effective_from",
-            f"a new version must take effect after the current "
-            f"one ({existing[0].effective_from.isoformat()})",
+            _(
+                "a new version must take effect after the current one (%(date)s)",
+                date=existing[0].effective_from.isoformat(),
+            ),
         )
     if not wanted:
-        findings.error("codes", "list at least one expected term")
+        findings.error("codes", _("list at least one expected term"))
     release = current_release(session)
     known = set()
     if release is not None and wanted:
@@ -89,7 +95,7 @@ def add_rsi_version(
         )
     unknown = [c for c in wanted if c not in known]
     if unknown:
-        findings.error("codes", f"not CTCAE codes: {', '.join(unknown)}")
+        findings.error("codes", _("not CTCAE codes: %(codes)s", codes=", ".join(unknown)))
     if not findings.ok:
         raise ValidationFailed(findings)
     version = RsiVersion(

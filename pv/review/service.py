@@ -27,6 +27,8 @@ from pv.events.service import (
     snapshot,
     subject_drugs,
 )
+from pv.i18n import gettext as _
+from pv.labels import label as lab
 from pv.review.models import CAUSALITY, EXPECTED, SUSPECTED, UNEXPECTED, Assessment
 from pv.review.queries import answer_query, close_query, open_query
 from pv.review.reports import mark_report_sent, sync_sae_clock, sync_susar_reports
@@ -117,20 +119,25 @@ def recode_event(
     require_role(actor, Role.officer)
     event = load_event(session, event_id, expected_version)
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if event.status == Status.draft:
-        raise TransitionRefused("a draft is still the site's: it codes its own report")
+        raise TransitionRefused(_("a draft is still the site's: it codes its own report"))
     findings = Findings()
     why = _reason(reason)
     if why is None:
-        findings.error("reason", "recoding needs a reason")
+        findings.error("reason", _("recoding needs a reason"))
     term, label = _term(session, new_code)
     if term is None:
-        findings.error("aelltcd", f"'{new_code}' is not a {label} code")
+        findings.error(
+            "aelltcd",
+            _("'%(code)s' is not a %(terminology)s code", code=new_code, terminology=label),
+        )
     elif event.aetoxgr is not None and term.graded and term.grade_text(event.aetoxgr) is None:
-        findings.error("aelltcd", f"{term.term} has no grade {event.aetoxgr}")
+        findings.error(
+            "aelltcd", _("%(term)s has no grade %(grade)s", term=term.term, grade=event.aetoxgr)
+        )
     elif term.code == event.aelltcd:
-        findings.error("aelltcd", f"the event is already coded to {term.term}")
+        findings.error("aelltcd", _("the event is already coded to %(term)s", term=term.term))
     if not findings.ok or term is None:
         raise ValidationFailed(findings)
     subject = session.get(Subject, event.subject_id)
@@ -165,7 +172,7 @@ def save_assessment(
     require_role(actor, Role.officer)
     event = load_event(session, event_id, expected_version)
     if event.status == Status.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if event.status != Status.assessed:
         check(event.status, Status.assessed, actor.role)
     existing = session.exec(select(Assessment).where(Assessment.event_id == event_id)).first()
@@ -177,24 +184,34 @@ def save_assessment(
     reason = _reason(reason)
     findings = Findings()
     if existing is not None and reason is None:
-        findings.error("reason", "changing an assessment needs a reason")
+        findings.error("reason", _("changing an assessment needs a reason"))
     if awareness_date > today():
-        findings.error("awareness_date", "the awareness date is in the future")
+        findings.error("awareness_date", _("the awareness date is in the future"))
     onset = parse_dtc(event.aestdtc).earliest_date if event.aestdtc else None
     if onset is not None and awareness_date < onset:
-        findings.error("awareness_date", "the sponsor cannot know of an event before its onset")
+        findings.error("awareness_date", _("the sponsor cannot know of an event before its onset"))
     for key in keys:
         if causality.get(key) not in CAUSALITY:
-            findings.error(f"causality.{key}", f"choose one of: {', '.join(CAUSALITY)}")
+            findings.error(
+                f"causality.{key}",
+                _(
+                    "choose one of: %(choices)s",
+                    choices=", ".join(lab("causality", c) for c in CAUSALITY),
+                ),
+            )
     for key in sorted(set(causality) - set(keys)):
-        findings.error(f"causality.{key}", f"{key} is not a study drug of this subject")
+        findings.error(
+            f"causality.{key}", _("%(drug)s is not a study drug of this subject", drug=key)
+        )
     for key, ov in overrides.items():
         if key not in keys:
-            findings.error(f"expectedness.{key}", f"{key} is not a study drug of this subject")
+            findings.error(
+                f"expectedness.{key}", _("%(drug)s is not a study drug of this subject", drug=key)
+            )
         elif ov.value not in (EXPECTED, UNEXPECTED):
-            findings.error(f"expectedness.{key}", "expected or unexpected")
+            findings.error(f"expectedness.{key}", _("expected or unexpected"))
         elif not _reason(ov.reason):
-            findings.error(f"expectedness.{key}", "overriding the RSI needs a reason")
+            findings.error(f"expectedness.{key}", _("overriding the RSI needs a reason"))
     if not findings.ok:
         raise ValidationFailed(findings)
     versions = {d.key: rsi_in_force(session, d.id, awareness_date) for d in drugs}  # type: ignore[arg-type]
@@ -268,7 +285,7 @@ def unlock_event(
 ) -> AdverseEvent:
     """locked -> assessed, by an administrator, with a reason."""
     if load_event(session, event_id, expected_version).status != Status.locked:
-        raise TransitionRefused("only a locked event can be unlocked")
+        raise TransitionRefused(_("only a locked event can be unlocked"))
     return change_status(
         session=session,
         actor=actor,

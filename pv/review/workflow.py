@@ -30,6 +30,9 @@ from pv.events.service import (
     lock_for_update,
     snapshot,
 )
+from pv.i18n import gettext as _
+from pv.i18n import ngettext
+from pv.labels import label
 from pv.review.models import Assessment, QueryStatus, SafetyQuery
 from pv.timeutil import utcnow
 
@@ -63,9 +66,18 @@ def transition_refusal(current: str, to: str, role: str | None) -> str | None:
     """Why `role` may not move an event from `current` to `to`; None when allowed."""
     roles = TRANSITIONS.get((current, to))
     if roles is None:
-        return f"an event cannot go from {current} to {to}"
+        return _(
+            "an event cannot go from %(current)s to %(to)s",
+            current=label("status", current),
+            to=label("status", to),
+        )
     if role not in roles:
-        return f"a {role or 'system'} user cannot move an event from {current} to {to}"
+        return _(
+            "a %(role)s user cannot move an event from %(current)s to %(to)s",
+            role=label("role", role) if role else _("system"),
+            current=label("status", current),
+            to=label("status", to),
+        )
     return None
 
 
@@ -81,13 +93,17 @@ def check(current: str, to: str, role: str | None) -> None:
     if (current, to) in TRANSITIONS:
         raise RoleRefused(reason)
     if current == S.locked:
-        raise NotEditable("the event is locked; an administrator must unlock it first")
+        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     raise TransitionRefused(reason)
 
 
 def require_role(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
-        raise RoleRefused(f"this needs the role {' or '.join(roles)}")
+        names = [label("role", r) for r in roles]
+        text = names[0] if names else ""
+        for name in names[1:]:
+            text = _("%(first)s or %(other)s", first=text, other=name)
+        raise RoleRefused(_("this needs the role %(roles)s", roles=text))
 
 
 def load_event(session: Session, event_id: int, expected_version: int | None) -> AdverseEvent:
@@ -177,19 +193,21 @@ def change_status(
     to = Status(to)
     check(event.status, to, actor.role)
     if to == S.submitted:
-        raise TransitionRefused("submit a draft through the events service (update_event)")
+        raise TransitionRefused(_("submit a draft through the events service (update_event)"))
     if to == S.queried:
-        raise TransitionRefused("raise a query (open_query) to query an event")
+        raise TransitionRefused(_("raise a query (open_query) to query an event"))
     pending = open_queries(session, event.id) if event.id is not None else 0
     if to in (S.answered, S.under_review) and pending:
-        raise TransitionRefused(f"{pending} quer{'y is' if pending == 1 else 'ies are'} open")
+        raise TransitionRefused(
+            ngettext("%(num)d query is open", "%(num)d queries are open", pending)
+        )
     if to == S.answered and not at_site(session, actor, event.site_id):
-        raise RoleRefused("only an investigator of the event's site answers its queries")
+        raise RoleRefused(_("only an investigator of the event's site answers its queries"))
     if to == S.assessed and event.status != S.locked and not _assessed(session, event.id):
-        raise TransitionRefused("save an assessment to assess the event")
+        raise TransitionRefused(_("save an assessment to assess the event"))
     if event.status == S.locked and reason is None:
         findings = Findings()
-        findings.error("reason", "unlocking needs a reason")
+        findings.error("reason", _("unlocking needs a reason"))
         raise ValidationFailed(findings)
     actions = {S.under_review: "start_review", S.answered: "answer", S.locked: "lock"}
     action = "unlock" if event.status == S.locked else actions.get(to, "status")
