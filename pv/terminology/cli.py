@@ -1,4 +1,4 @@
-"""Commands: terminology load-ctcae | load-meddra DIR | search QUERY."""
+"""Commands: terminology load-ctcae | load-meddra DIR | search QUERY (name, code or synonym)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     med.add_argument("directory", type=Path)
     med.add_argument("--version", help="release version (default: from meddra_release.asc)")
     med.set_defaults(func=_load_meddra)
-    search = ts.add_parser("search", help="search terms by name or code")
+    search = ts.add_parser("search", help="search terms by name, code or synonym")
     search.add_argument("query")
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(func=_search)
@@ -48,5 +48,6 @@ def _search(args: argparse.Namespace) -> int:
 
     with read_session(database(upgrade=True)) as session:
         for hit in search_terms(session, args.query, limit=args.limit):
-            print(f"{hit.code}  {hit.term}  [{hit.soc}]")
+            line = f"{hit.code}  {hit.term}  [{hit.soc}]"
+            print(f"{line}  ({hit.why})" if hit.why else line)
     return 0

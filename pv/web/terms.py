@@ -1,4 +1,5 @@
-"""htmx fragments for coding: the CTCAE typeahead and a chosen term's grade choices."""
+"""htmx fragments for coding: the CTCAE typeahead (names, codes and synonyms, with why a
+term matched) and a chosen term's grade choices."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlmodel import select
 
 from pv.terminology.models import Term
 from pv.terminology.search import current_release, search_terms
+from pv.terminology.synonyms import has_cjk
 from pv.web.deps import DB, WebAuth
 from pv.web.templating import render
 
@@ -16,7 +18,11 @@ router = APIRouter()
 
 @router.get("/terms/search")
 def term_search(request: Request, auth: WebAuth, session: DB, q: str = "") -> Response:
-    hits = search_terms(session, q[:100], limit=15) if len(q.strip()) >= 2 else []
+    """Terms matching what was typed: by name, code or synonym; each hit found through a
+    synonym shows why (the template). Two characters at least, or one Chinese character
+    (a word of its own: 痒, 咳)."""
+    wanted = len(q.strip()) >= 2 or has_cjk(q)
+    hits = search_terms(session, q[:100], limit=15) if wanted else []
     return render(request, "events/_term_results.html", {"auth": auth, "hits": hits, "q": q})
 
 
