@@ -192,13 +192,16 @@ async def _too_large(scope: Scope, send: Send, size: int, limit: int, *, exact: 
     reason = file_too_large(size, limit, exact=exact)
     path = scope["path"]
     if path.startswith("/api/"):
-        body = json.dumps({"detail": f"the request body is too large: {reason}"}).encode()
+        detail = i18n.gettext("the request body is too large: %(reason)s", reason=reason)
+        body = json.dumps({"detail": detail}).encode()
         ctype = b"application/json"
     else:
-        what = "The file was refused" if path == UPLOAD_PATH else "The request was refused"
+        what = (i18n.gettext("The file was refused:") if path == UPLOAD_PATH
+                else i18n.gettext("The request was refused:"))  # fmt: skip
+        nothing = i18n.gettext("Nothing was stored.")
         body = (f'<div id="upload-result" role="status" aria-live="polite"><p class="error" '
-                f'data-testid="upload-refused"><strong>{what}:</strong> '
-                f"{html.escape(reason)}. Nothing was stored.</p></div>").encode()  # fmt: skip
+                f'data-testid="upload-refused"><strong>{html.escape(what)}</strong> '
+                f"{html.escape(reason)}. {html.escape(nothing)}</p></div>").encode()  # fmt: skip
         ctype = b"text/html; charset=utf-8"
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),

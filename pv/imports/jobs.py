@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 
+from pv import i18n
 from pv.audit.service import Actor
 from pv.db import make_engine, read_session, write_session
 from pv.imports.job_models import FINISHED, JobStatus, UploadJob
@@ -75,6 +76,9 @@ class JobSpec:
     filename: str
     data: bytes
     settings: Settings
+    # The uploader's language (pv.i18n.current() when the job is created): the job's
+    # messages and its error report are written in it.
+    language: str = i18n.DEFAULT
 
 
 def new_job(*, engine: Engine, actor: Actor, study_id: str, filename: str, size: int) -> str:
@@ -110,8 +114,13 @@ def submit(spec: JobSpec, engine: Engine, mode: str) -> None:
 def _worker_died(future: Any, spec: JobSpec, engine: Engine) -> None:
     """A job that never ran (the server stopped first) or whose worker died (killed, out of
     memory) is marked failed, saying what may have been stored."""
+    with i18n.use(spec.language):
+        _record_failure(future, spec, engine)
+
+
+def _record_failure(future: Any, spec: JobSpec, engine: Engine) -> None:
     if future.cancelled():
-        reason = "the server stopped before the upload started; nothing was stored"
+        reason = i18n.gettext("the server stopped before the upload started; nothing was stored")
     else:
         exc = future.exception()
         if exc is None:
@@ -119,14 +128,16 @@ def _worker_died(future: Any, spec: JobSpec, engine: Engine) -> None:
         if isinstance(exc, BrokenProcessPool):
             _discard("process")
         log.error("upload job %s: worker failed: %r", spec.job_id, exc)
-        reason = "the upload could not be processed (the worker stopped); nothing was stored"
+        reason = i18n.gettext(
+            "the upload could not be processed (the worker stopped); nothing was stored"
+        )
     try:
         job = get_job(engine, spec.job_id)
         if job is None or is_finished(job):
             return
         if job.status == JobStatus.storing:
             # The store is one transaction: it either committed whole or not at all.
-            reason = (
+            reason = i18n.gettext(
                 "the upload stopped while its rows were being stored: either every row or "
                 "none was stored (look at the event list before uploading again)"
             )
@@ -250,7 +261,13 @@ class _Reporter:
 
 
 def run_job(spec: JobSpec, engine: Engine) -> None:
-    """Run one upload and record its result on the job row (never raises for the file)."""
+    """Run one upload and record its result on the job row (never raises for the file), in
+    the language of the user who uploaded it (messages, error report)."""
+    with i18n.use(spec.language):
+        _run_job(spec, engine)
+
+
+def _run_job(spec: JobSpec, engine: Engine) -> None:
     reporter = _Reporter(engine, spec.job_id)
     try:
         result = import_upload(engine=engine, actor=spec.actor, study_id=spec.study_id,
@@ -264,8 +281,8 @@ def run_job(spec: JobSpec, engine: Engine) -> None:
     except Exception:
         log.exception("upload job %s failed", spec.job_id)
         _finish(engine, spec.job_id, JobStatus.failed, counts=reporter.counts,
-                refused="the upload could not be processed because of an internal error; "
-                        "nothing was stored")  # fmt: skip
+                refused=i18n.gettext("the upload could not be processed because of an "
+                                     "internal error; nothing was stored"))  # fmt: skip
         return
     counts = dict(reporter.counts, rows_read=result.rows, rows_total=result.rows)
     if result.refused is not None:

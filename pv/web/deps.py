@@ -86,7 +86,7 @@ async def _check_csrf(request: Request, expected: str) -> None:
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent, expected) or not _origin_ok(request):
-        raise HTTPException(403, "CSRF check failed: reload the page and try again")
+        raise HTTPException(403, i18n.gettext("CSRF check failed: reload the page and try again"))
 
 
 def sign_in_check(session: Session, request: Request, token: str) -> tuple[Auth, UserSession]:
@@ -161,11 +161,15 @@ def api_auth(request: Request) -> Auth:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, i18n.gettext("a bearer token is required"), {"WWW-Authenticate": "Bearer"}
+        )
     with read_session(engine(request)) as session:
         user = user_for_token(session, token.strip())
         if user is None:
-            raise HTTPException(401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, i18n.gettext("invalid or revoked token"), {"WWW-Authenticate": "Bearer"}
+            )
         auth = Auth(user=user, sites=visible_site_ids(session, user))
         apply_language(session, auth)
         return auth
@@ -187,7 +191,7 @@ ApiAuth = Annotated[Auth, Depends(api_auth)]
 
 def require(auth: Auth, *roles: str) -> None:
     if auth.role not in roles:
-        raise HTTPException(403, "your role may not do this")
+        raise HTTPException(403, i18n.gettext("your role may not do this"))
 
 
 # Who may do what with adverse events (the rest is scoped by site).
@@ -198,16 +202,18 @@ EVENT_WRITERS = (Role.investigator, Role.admin)
 def subject_or_404(session: Session, auth: Auth, subject: Subject | None) -> Subject:
     """A subject the user may see; another site's subject is indistinguishable from none."""
     if subject is None or not auth.can_see_site(subject.site_id):
-        raise HTTPException(404, "no such subject")
+        raise HTTPException(404, i18n.gettext("no such subject"))
     return subject
 
 
 def event_or_404(session: Session, auth: Auth, event_id: int) -> AdverseEvent:
     event = session.get(AdverseEvent, event_id)
     if event is None or not auth.can_see_site(event.site_id):
-        raise HTTPException(404, "no such event")
+        raise HTTPException(404, i18n.gettext("no such event"))
     if event.status == "draft" and auth.role not in (Role.investigator, Role.admin):
-        raise HTTPException(404, "no such event")  # drafts belong to the site until submitted
+        raise HTTPException(
+            404, i18n.gettext("no such event")
+        )  # drafts belong to the site until submitted
     return event
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pv.i18n import gettext as _
 from pv.web.deps import LoginRequired
 from pv.web.templating import is_htmx, templates
 
@@ -25,7 +26,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            out.append({"field": "(body)", "message": "the body is not valid JSON"})
+            out.append({"field": "(body)", "message": _("the body is not valid JSON")})
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         message = str(err.get("msg", "invalid"))
@@ -44,7 +45,7 @@ def install(app: FastAPI) -> None:
         if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": target})
         if request.method != "GET":
-            return Response("log in first", status_code=401)
+            return Response(_("log in first"), status_code=401)
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
@@ -73,7 +74,7 @@ def install(app: FastAPI) -> None:
             return templates.TemplateResponse(
                 request,
                 "error.html",
-                {"request": request, "status": 404, "message": "no such page"},
+                {"request": request, "status": 404, "message": _("no such page")},
                 status_code=404,
             )
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
@@ -90,7 +91,7 @@ def install(app: FastAPI) -> None:
         # path parameter (PostgreSQL text cannot hold one), a number out of a column's range.
         # The request's fault, not the server's: 422, and nothing of the SQL in the answer.
         log.info("refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
-        message = (
+        message = _(
             "a value in the request cannot be stored or searched "
             "(a NUL character, or a number out of range)"
         )
@@ -107,7 +108,9 @@ def install(app: FastAPI) -> None:
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _is_api(request):
-            return JSONResponse({"detail": "internal error"}, status_code=500)
+            return JSONResponse({"detail": _("internal error")}, status_code=500)
         return Response(
-            "Something went wrong; the error was logged.", status_code=500, media_type="text/plain"
+            _("Something went wrong; the error was logged."),
+            status_code=500,
+            media_type="text/plain",
         )

@@ -17,13 +17,15 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from pv.i18n import gettext as _
+
 
 class DuplicateKey(HTTPException):
     """An HTTPException, so that FastAPI's body reading lets it through (it turns any other
     error into a 400); `StrictJsonRoute` answers it in the API's error format."""
 
     def __init__(self, key: str) -> None:
-        self.message = f"the key '{key}' appears twice in one object"
+        self.message = _("the key '%(key)s' appears twice in one object", key=key)
         super().__init__(422, self.message)
         self.key = key
 

@@ -60,7 +60,7 @@ def login_submit(
             request,
             "auth/login.html",
             {
-                "error": "Your log-in form expired; try again.",
+                "error": i18n.gettext("Your log-in form expired; try again."),
                 "login_csrf": expected,
                 "next": _safe_next(next),
                 "username": username,
@@ -74,7 +74,7 @@ def login_submit(
             request,
             "auth/login.html",
             {
-                "error": "Wrong username or password.",
+                "error": i18n.gettext("Wrong username or password."),
                 "login_csrf": expected,
                 "next": _safe_next(next),
                 "username": username,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlmodel import Session, select
 
+from pv import i18n
 from pv.auth.models import Role
 from pv.db import read_session
 from pv.imports import jobs
@@ -34,7 +35,7 @@ def _study_or_404(session: Session, auth: Auth, study_id: str) -> Study:
     for study in _studies(session, auth):
         if study.id == study_id:
             return study
-    raise HTTPException(404, "no such study")
+    raise HTTPException(404, i18n.gettext("no such study"))
 
 
 @router.get("/upload")
@@ -97,6 +98,7 @@ async def upload(
         filename=filename,
         data=data,
         settings=settings,
+        language=i18n.current(),
     )
     jobs.submit(spec, eng, settings.upload_worker)
     job = jobs.get_job(eng, job_id)
@@ -105,8 +107,15 @@ async def upload(
 
 def file_too_large(size: int, limit: int, *, exact: bool = True) -> str:
     """The refusal of a file over the limit, with its real size when known."""
-    what = f"the file is {_size(size)}" if exact else f"the file is larger than {_size(limit)}"
-    return f"{what}; at most {_size(limit)} may be uploaded"
+    if exact:
+        return i18n.gettext(
+            "the file is %(size)s; at most %(max)s may be uploaded",
+            size=_size(size),
+            max=_size(limit),
+        )
+    return i18n.gettext(
+        "the file is larger than %(max)s; at most %(max)s may be uploaded", max=_size(limit)
+    )
 
 
 def _size(n: int) -> str:
@@ -115,7 +124,7 @@ def _size(n: int) -> str:
         if n >= scale:
             value = n / scale
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} bytes"
+    return i18n.ngettext("%(num)d byte", "%(num)d bytes", n)
 
 
 def _refused(request: Request, auth: Auth, study_id: str, filename: str, reason: str) -> Response:
@@ -131,7 +140,7 @@ def _job_or_404(request: Request, auth: Auth, job_id: str) -> UploadJob:
     """The user's own job (an admin may see any); another's is indistinguishable from none."""
     job = jobs.get_job(engine(request), job_id) if len(job_id) <= 32 else None
     if job is None or (job.user_id != auth.user.id and auth.role != Role.admin):
-        raise HTTPException(404, "no such upload")
+        raise HTTPException(404, i18n.gettext("no such upload"))
     return job
 
 
@@ -193,7 +202,7 @@ def upload_errors(request: Request, auth: WebAuth, job_id: str) -> Response:
     job = _job_or_404(request, auth, job_id)
     report = jobs.error_report(engine(request), job.id)
     if report is None:
-        raise HTTPException(404, "this upload has no error report")
+        raise HTTPException(404, i18n.gettext("this upload has no error report"))
     stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in job.filename)[:80] or "upload"
     return StreamingResponse(
         report,
