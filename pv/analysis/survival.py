@@ -19,8 +19,9 @@ from pv.analysis.aet05 import first_events
 from pv.analysis.counting import Context
 from pv.analysis.data import StudyData
 from pv.analysis.table import ArmInfo
+from pv.i18n import N_
 
-POOLED = "All subjects"
+POOLED = N_("All subjects")  # a key in the frames; shown translated (style.group)
 LIFE_COLUMNS = ["group", "N", "time", "at_risk", "events", "censored", "surv"]
 
 

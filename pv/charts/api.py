@@ -10,35 +10,61 @@ image. Charts that cannot be pooled (CHARTS[name].by_arm) raise ChartError then.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import NamedTuple
+from typing import NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from pv.analysis.api import build_from_data
 from pv.analysis.data import StudyData
 from pv.charts import forest, km, load, prednisone, sites, timeline
-from pv.charts.style import ChartError
+from pv.charts.style import ChartError, drawing
+from pv.i18n import N_
+from pv.i18n import current as current_language
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ChartInfo(NamedTuple):
-    title: str
+    title: str  # a msgid: shown translated
     by_arm: bool  # True: by-arm only, no pooled variant (skip it in an open session)
 
 
 CHARTS: dict[str, ChartInfo] = {
-    "aesi_forest": ChartInfo("AESI incidence by arm with risk-difference forest plot", False),
-    "km_infection": ChartInfo("Kaplan-Meier time to first infection", False),
-    "cumulative_prednisone": ChartInfo("Cumulative prednisone dose over time with events", False),
-    "reporting_rate_by_site": ChartInfo("AE reporting rate per site (AEs per patient-year)", False),
-    "subject_timeline": ChartInfo("Subject timeline: dosing, infusions, events by grade", True),
+    "aesi_forest": ChartInfo(N_("AESI incidence by arm with risk-difference forest plot"), False),
+    "km_infection": ChartInfo(N_("Kaplan-Meier time to first infection"), False),
+    "cumulative_prednisone": ChartInfo(
+        N_("Cumulative prednisone dose over time with events"), False
+    ),
+    "reporting_rate_by_site": ChartInfo(
+        N_("AE reporting rate per site (AEs per patient-year)"), False
+    ),
+    "subject_timeline": ChartInfo(N_("Subject timeline: dosing, infusions, events by grade"), True),
 }
+
+
+def _in_language(fn: Callable[P, R]) -> Callable[P, R]:
+    """Draw in the `language` argument (default: the language in hand; English, with a
+    warning, when it needs a font that is not installed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        language = kwargs.get("language")
+        with drawing(language if isinstance(language, str) else None):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # Study-level charts, in workbook order (render_all); the others take a subject.
 STUDY_CHARTS = ("aesi_forest", "km_infection", "cumulative_prednisone", "reporting_rate_by_site")
 SUBJECT_CHARTS = ("subject_timeline", "cumulative_prednisone")
 
 
+@_in_language
 def chart_aesi_forest(
     engine: Engine,
     study_id: str,
@@ -48,10 +74,12 @@ def chart_aesi_forest(
     control: str | None = None,
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> bytes:
     return _aesi_forest(_data(engine, study_id, cutoff, arm_labels), pooled, control, fmt)
 
 
+@_in_language
 def chart_km_infection(
     engine: Engine,
     study_id: str,
@@ -61,10 +89,12 @@ def chart_km_infection(
     key: str = "infection",
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> bytes:
     return _km(_data(engine, study_id, cutoff, arm_labels), pooled, key, fmt)
 
 
+@_in_language
 def chart_cumulative_prednisone(
     engine: Engine,
     study_id: str,
@@ -74,6 +104,7 @@ def chart_cumulative_prednisone(
     pooled: bool = False,
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> bytes:
     """Study level (subject_id None): by arm or pooled; else the one subject's curve (which
     must belong to study_id; pooled=True leaves the arm name out of the title)."""
@@ -92,6 +123,7 @@ def chart_cumulative_prednisone(
     )
 
 
+@_in_language
 def chart_subject_timeline(
     engine: Engine,
     subject_id: int,
@@ -101,6 +133,7 @@ def chart_subject_timeline(
     pooled: bool = False,
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> bytes:
     """By-arm only: the infusions shown reveal the treatment, so pooled=True is refused."""
     if pooled:
@@ -115,6 +148,7 @@ def chart_subject_timeline(
     )
 
 
+@_in_language
 def chart_reporting_rate_by_site(
     engine: Engine,
     study_id: str,
@@ -123,6 +157,7 @@ def chart_reporting_rate_by_site(
     pooled: bool = False,
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> bytes:
     return _rates(engine, _data(engine, study_id, cutoff, arm_labels), pooled, fmt)
 
@@ -130,6 +165,7 @@ def chart_reporting_rate_by_site(
 DRAW_ORDER = ("cumulative_prednisone", "reporting_rate_by_site", "aesi_forest", "km_infection")
 
 
+@_in_language
 def render_all(
     engine: Engine,
     study_id: str,
@@ -138,6 +174,7 @@ def render_all(
     pooled: bool = False,
     arm_labels: Mapping[str, str] | None = None,
     fmt: str = "png",
+    language: str | None = None,
 ) -> dict[str, bytes]:
     """Every study-level chart ({name: bytes}, STUDY_CHARTS order) from one data load; with
     pooled=True the by-arm-only charts are left out and the others drawn pooled.
@@ -161,7 +198,7 @@ def render_all(
 
 
 def _aesi_forest(data: StudyData, pooled: bool, control: str | None, fmt: str) -> bytes:
-    table = build_from_data(data, "AET01_AESI", control=control)
+    table = build_from_data(data, "AET01_AESI", control=control, language=current_language())
     return forest.plot_aesi_forest(forest.aesi_forest_data(table, pooled=pooled), fmt=fmt)
 
 

@@ -21,6 +21,8 @@ from matplotlib.patches import Patch
 from pv.analysis.survival import POOLED
 from pv.analysis.table import TOTAL, Table
 from pv.charts import style
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 COLUMNS = [
     "key",
@@ -109,7 +111,7 @@ def plot_aesi_forest(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
         for yy, (n, big_n, pct) in zip(offset, sub[["n", "N", "pct"]].to_numpy(), strict=True):
             if not has_data:
                 break
-            text = "no subjects" if pd.isna(pct) else f"{int(n)}/{int(big_n)} ({pct:.0f}%)"
+            text = _("no subjects") if pd.isna(pct) else f"{int(n)}/{int(big_n)} ({pct:.0f}%)"
             ax_bar.text(
                 (0 if pd.isna(pct) else pct) + 1.5, yy, text, va="center", fontsize=style.NOTE_SIZE
             )
@@ -118,22 +120,25 @@ def plot_aesi_forest(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
     ax_bar.set_ylim(len(groupings) - 0.5, -0.5)
     ax_bar.set_xlim(0, 125)
     ax_bar.set_xticks([0, 25, 50, 75, 100])
-    ax_bar.set_xlabel("Subjects with the AESI (%)", fontsize=style.LABEL_SIZE)
+    ax_bar.set_xlabel(_("Subjects with the AESI (%)"), fontsize=style.LABEL_SIZE)
     style.tidy(ax_bar, grid="x")
-    ax_bar.set_title("Incidence", loc="left", fontsize=style.LABEL_SIZE)
+    ax_bar.set_title(_("Incidence"), loc="left", fontsize=style.LABEL_SIZE)
     if ax_rd is not None:
         _forest(ax_rd, frame, groupings, band, groups)
     if not has_data:
         style.empty(ax_bar)
     control = frame.attrs.get("control")
     if pooled:
-        head = "Adverse events of special interest: incidence, all arms pooled"
+        head = _("Adverse events of special interest: incidence, all arms pooled")
     else:
-        head = "Adverse events of special interest: incidence by arm and risk difference"
-    note = "Safety population; treatment-emergent AEs."
+        head = _("Adverse events of special interest: incidence by arm and risk difference")
+    note = _("Safety population; treatment-emergent AEs.")
     if control and not pooled:
-        note += f" Risk difference: arm minus {control}, Newcombe hybrid score 95% CI."
-    note += _cutoff_note(frame.attrs.get("cutoff"))
+        note += " " + _(
+            "Risk difference: arm minus %(control)s, Newcombe hybrid score 95%% CI.",
+            control=control,
+        )
+    note += style.cutoff_note(frame.attrs.get("cutoff"))
     style.title(fig, head, note)
     style.legend_row(fig, gs[0, :], handles)
     return style.to_bytes(fig, fmt)
@@ -144,15 +149,15 @@ def _forest(ax, frame: pd.DataFrame, groupings: list[str], band: float, groups) 
     if compared.empty:
         ax.tick_params(axis="y", left=False, labelleft=False)
         if frame["N"].fillna(0).eq(0).any():
-            reason = "No risk difference: an arm has no subject in the safety population."
+            reason = N_("No risk difference: an arm has no subject in the safety population.")
         else:
-            reason = "No control arm: risk differences are not shown."
+            reason = N_("No control arm: risk differences are not shown.")
         style.empty(ax, reason)
         return
     ax.axvline(0, color=style.REFERENCE_COLOUR, linewidth=1, linestyle="--")
     labels_y, labels = [], []
     names = [g[0] for g in groups]
-    for _, r in compared.iterrows():
+    for _i, r in compared.iterrows():
         k = names.index(r["group"])
         yy = groupings.index(r["grouping"]) - 0.4 + band * (k + 0.5)
         rd, lo, hi = 100 * r["rd"], 100 * r["rd_low"], 100 * r["rd_high"]
@@ -164,7 +169,7 @@ def _forest(ax, frame: pd.DataFrame, groupings: list[str], band: float, groups) 
     low = min(-10.0, 100 * compared["rd_low"].min() - 5)
     high = max(10.0, 100 * compared["rd_high"].max() + 5)
     ax.set_xlim(low, high)
-    ax.set_xlabel("Risk difference, % points (95% CI)", fontsize=style.LABEL_SIZE)
+    ax.set_xlabel(_("Risk difference, % points (95% CI)"), fontsize=style.LABEL_SIZE)
     ax.tick_params(axis="y", left=False, labelleft=False)
     style.tidy(ax, grid="x")
     right = ax.twinx()
@@ -173,8 +178,8 @@ def _forest(ax, frame: pd.DataFrame, groupings: list[str], band: float, groups) 
     right.tick_params(axis="y", length=0)
     right.spines[["top", "right", "left", "bottom"]].set_visible(False)
     control = frame.attrs.get("control")
-    ax.set_title(f"Risk difference (95% CI)\nvs {control}", loc="left", fontsize=style.LABEL_SIZE)
-
-
-def _cutoff_note(cutoff: object) -> str:
-    return f" Data cut-off: {cutoff}." if cutoff else " Data cut-off: none (all data)."
+    ax.set_title(
+        _("Risk difference (95%% CI)\nvs %(control)s", control=control),
+        loc="left",
+        fontsize=style.LABEL_SIZE,
+    )

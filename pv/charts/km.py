@@ -15,13 +15,16 @@ from matplotlib.lines import Line2D
 from pv.analysis import survival
 from pv.analysis.data import StudyData
 from pv.charts import style
+from pv.i18n import N_, ngettext
+from pv.i18n import gettext as _
 
 # The event named in titles and axis labels ("time to first infection").
-SINGULAR = {
-    "infection": "infection",
-    "hypersensitivity": "hypersensitivity reaction",
-    "infusion_reaction": "infusion reaction",
-    "gc_toxicity": "glucocorticoid toxicity",
+EVENT = N_("event")
+SINGULAR = {  # msgids
+    "infection": N_("infection"),
+    "hypersensitivity": N_("hypersensitivity reaction"),
+    "infusion_reaction": N_("infusion reaction"),
+    "gc_toxicity": N_("glucocorticoid toxicity"),
 }
 
 
@@ -47,7 +50,8 @@ def plot_km(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
     groups: list[str] = frame.attrs.get("groups", list(dict.fromkeys(frame["group"])))
     positions = frame.attrs.get("positions", {})
     medians = frame.attrs.get("medians", {})
-    label = str(frame.attrs.get("label", "event")).lower()
+    raw = str(frame.attrs.get("label", EVENT))
+    label = _(raw) if raw == EVENT or raw in SINGULAR.values() else raw.lower()
     fig = style.new_figure(style.HEIGHT + 0.25 * max(len(groups) - 1, 0))
     gs = fig.add_gridspec(
         3, 1, height_ratios=[0.2 + 0.12 * len(groups), 4, 0.45 + 0.3 * len(groups)]
@@ -77,29 +81,40 @@ def plot_km(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
         )
         n, events = int(part["N"].iloc[0]), int(part["events"].sum())
         median = medians.get(g)
-        med = "not reached" if median is None else f"{median:.0f} days"
+        if median is None:
+            med = _("not reached")
+        else:
+            med = ngettext("%(num)d day", "%(num)d days", round(median))
         handles.append(
             Line2D(
                 [],
                 [],
                 color=colour,
                 lw=2,
-                label=f"{style.arm_label(g, n)}: {events} with {label}, median {med}",
+                label=_(
+                    "%(group)s: %(events)s with %(event)s, median %(median)s",
+                    group=style.arm_label(g, n),
+                    events=events,
+                    event=label,
+                    median=med,
+                ),
             )
         )
     handles.append(
-        Line2D([], [], color="black", marker="|", linestyle="none", markersize=9, label="Censored")
+        Line2D(
+            [], [], color="black", marker="|", linestyle="none", markersize=9, label=_("Censored")
+        )
     )
     ax.set_ylim(0, 1.03)
     ax.set_yticks(np.linspace(0, 1, 6), [f"{v:.0%}" for v in np.linspace(0, 1, 6)])
-    ax.set_ylabel(f"Subjects free of {label} (%)", fontsize=style.LABEL_SIZE)
+    ax.set_ylabel(_("Subjects free of %(event)s (%%)", event=label), fontsize=style.LABEL_SIZE)
     style.tidy(ax, grid="both")
     p = frame.attrs.get("logrank_p")
     if p is not None:
         ax.text(
             0.99,
             0.97,
-            f"Log-rank p = {_p(p)}",
+            _("Log-rank p = %(p)s", p=_p(p)),
             transform=ax.transAxes,
             ha="right",
             va="top",
@@ -109,30 +124,35 @@ def plot_km(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
     _at_risk(table_ax, frame, groups, positions, ticks)
     table_ax.set_xlim(0, ticks[-1])
     table_ax.set_xticks(ticks)
-    table_ax.set_xlabel("Days since first dose of study drug", fontsize=style.LABEL_SIZE)
+    table_ax.set_xlabel(_("Days since first dose of study drug"), fontsize=style.LABEL_SIZE)
     ax.tick_params(labelbottom=True)
     if not len(frame) or not frame["N"].any():
         style.empty(ax)
-    scope = "all arms pooled" if all(positions.get(g, -1) < 0 for g in groups) else "by arm"
-    note = (
+    scope = style.scope(all(positions.get(g, -1) < 0 for g in groups))
+    note = _(
         "Safety population; treatment-emergent events; subjects without the event are "
         "censored at the end of the time at risk (last dose + TEAE window, or cut-off)."
     )
-    cutoff = frame.attrs.get("cutoff")
-    note += f" Data cut-off: {cutoff}." if cutoff else " Data cut-off: none (all data)."
-    style.title(fig, f"Time to first {label}: Kaplan-Meier, {scope}", note)
+    note += style.cutoff_note(frame.attrs.get("cutoff"))
+    style.title(
+        fig,
+        _("Time to first %(event)s: Kaplan-Meier, %(scope)s", event=label, scope=scope),
+        note,
+    )
     return style.to_bytes(fig, fmt)
 
 
 def _at_risk(ax, frame, groups, positions, ticks) -> None:  # noqa: ANN001
     ax.set_ylim(len(groups) - 0.5, -0.5)
-    ax.set_title("Number at risk", loc="left", fontsize=style.TICK_SIZE, fontweight="bold")
+    ax.set_title(_("Number at risk"), loc="left", fontsize=style.TICK_SIZE, fontweight="bold")
     for i, g in enumerate(groups):
         pos = positions.get(g, -1)
         colour = style.POOLED_COLOUR if pos < 0 else style.arm_colour(pos)
         for t, n in zip(ticks, survival.at_risk(frame, g, ticks), strict=True):
             ax.text(t, i, str(n), ha="center", va="center", fontsize=style.TICK_SIZE, color=colour)
-    ax.set_yticks(range(len(groups)), [_short(g) for g in groups], fontsize=style.TICK_SIZE)
+    ax.set_yticks(
+        range(len(groups)), [_short(style.group(g)) for g in groups], fontsize=style.TICK_SIZE
+    )
     for tick, g in zip(ax.get_yticklabels(), groups, strict=True):
         pos = positions.get(g, -1)
         tick.set_color(style.POOLED_COLOUR if pos < 0 else style.arm_colour(pos))

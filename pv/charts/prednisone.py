@@ -20,10 +20,16 @@ from pv.analysis.data import StudyData
 from pv.analysis.survival import POOLED
 from pv.charts import dosing, style
 from pv.events.dates import parse_dtc
+from pv.i18n import N_
+from pv.i18n import gettext as _
 
 DRUG = "prednisone"
 # Events marked on the study-level chart: the first matching grouping names the marker.
-MARKED = (("infection", "Infection", "o"), ("gc_toxicity", "Glucocorticoid toxicity", "^"))
+# (grouping, category: a key in the frames and a msgid, marker)
+MARKED = (
+    ("infection", N_("Infection"), "o"),
+    ("gc_toxicity", N_("Glucocorticoid toxicity"), "^"),
+)
 EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -55,7 +61,7 @@ def prednisone_data(
     }
     ev = data.events[(data.events["te"] & data.events["safety"]).to_numpy()]
     category = np.full(len(ev), "", dtype=object)
-    for key, label, _ in reversed(MARKED):
+    for key, label, _marker in reversed(MARKED):
         category = np.where(aesi.member(ev, key), label, category)
     ev = ev[category != ""]
     category = category[category != ""]
@@ -90,11 +96,15 @@ def plot_prednisone(summary: pd.DataFrame, events: pd.DataFrame, *, fmt: str = "
         ax.plot(x, part["median"] / 1000, color=colour, lw=2.2)
         handles.append(
             Line2D(
-                [], [], color=colour, lw=2.2, label=f"{style.arm_label(g, sizes.get(g, 0))}: median"
+                [],
+                [],
+                color=colour,
+                lw=2.2,
+                label=_("%(group)s: median", group=style.arm_label(g, sizes.get(g, 0))),
             )
         )
         marks = events[events["group"] == g]
-        for _, label, marker in MARKED:
+        for _key, label, marker in MARKED:
             m = marks[marks["category"] == label]
             ax.scatter(
                 m["study_day"],
@@ -107,8 +117,8 @@ def plot_prednisone(summary: pd.DataFrame, events: pd.DataFrame, *, fmt: str = "
                 alpha=0.85,
                 zorder=3,
             )
-    handles.append(Patch(color=style.REFERENCE_COLOUR, alpha=0.3, label="Interquartile range"))
-    for _, label, marker in MARKED:
+    handles.append(Patch(color=style.REFERENCE_COLOUR, alpha=0.3, label=_("Interquartile range")))
+    for _key, label, marker in MARKED:
         handles.append(
             Line2D(
                 [],
@@ -118,25 +128,29 @@ def plot_prednisone(summary: pd.DataFrame, events: pd.DataFrame, *, fmt: str = "
                 color="white",
                 markeredgecolor="black",
                 markersize=7,
-                label=f"{label} (onset)",
+                label=_("%(category)s (onset)", category=_(label)),
             )
         )
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("Study day (day 1 = first dose of study drug)", fontsize=style.LABEL_SIZE)
-    ax.set_ylabel("Cumulative prednisone dose (g)", fontsize=style.LABEL_SIZE)
+    ax.set_xlabel(_("Study day (day 1 = first dose of study drug)"), fontsize=style.LABEL_SIZE)
+    ax.set_ylabel(_("Cumulative prednisone dose (g)"), fontsize=style.LABEL_SIZE)
     style.tidy(ax, grid="both")
     style.legend_row(fig, gs[0, 0], handles, ncol=2)
     if summary.empty:
-        style.empty(ax, style.NO_SUBJECTS if not any(sizes.values()) else "No prednisone dosing.")
-    scope = "all arms pooled" if groups == [POOLED] else "by arm"
-    cutoff = summary.attrs.get("cutoff")
-    note = (
+        style.empty(
+            ax, style.NO_SUBJECTS if not any(sizes.values()) else N_("No prednisone dosing.")
+        )
+    scope = style.scope(groups == [POOLED])
+    note = _(
         "Safety population. Curves: subjects still dosed on the day (at least 5). Markers: "
         "treatment-emergent events at the subject's cumulative dose on the onset day."
-        + (f" Data cut-off: {cutoff}." if cutoff else " Data cut-off: none (all data).")
+    ) + style.cutoff_note(summary.attrs.get("cutoff"))
+    style.title(
+        fig,
+        _("Cumulative prednisone dose over time, with AESI onsets, %(scope)s", scope=scope),
+        note,
     )
-    style.title(fig, f"Cumulative prednisone dose over time, with AESI onsets, {scope}", note)
     return style.to_bytes(fig, fmt)
 
 
@@ -173,18 +187,21 @@ def plot_subject_prednisone(
     fig = style.new_figure()
     gs = fig.add_gridspec(2, 1, height_ratios=[0.1, 1])
     ax = fig.add_subplot(gs[1, 0])
-    arm_text = f" ({arm})" if arm else ""
+    if arm:
+        head = _("Cumulative prednisone: %(subject)s (%(arm)s)", subject=subject, arm=arm)
+    else:
+        head = _("Cumulative prednisone: %(subject)s", subject=subject)
     if series.empty:
         # No dates to draw against: a message on a bare panel (an empty date axis would
         # otherwise start at 1970).
-        style.empty(ax, "No prednisone dosing recorded for this subject.")
-        style.title(fig, f"Cumulative prednisone: {subject}{arm_text}")
+        style.empty(ax, N_("No prednisone dosing recorded for this subject."))
+        style.title(fig, head)
         return style.to_bytes(fig, fmt)
     daily = ax.twinx()
     daily.fill_between(
         series["date"], series["daily_mg"], step="post", color="#56B4E9", alpha=0.25, lw=0
     )
-    daily.set_ylabel("Daily dose (mg/day, shaded)", fontsize=style.LABEL_SIZE, color="#2B7BB9")
+    daily.set_ylabel(_("Daily dose (mg/day, shaded)"), fontsize=style.LABEL_SIZE, color="#2B7BB9")
     daily.set_ylim(0, max(series["daily_mg"].max(), 1) * 2.2)
     daily.tick_params(labelsize=style.TICK_SIZE)
     daily.spines[["top"]].set_visible(False)
@@ -202,14 +219,14 @@ def plot_subject_prednisone(
             linewidth=0.8,
         )
     ax.set_ylim(0, series["cumulative_mg"].max() / 1000 * 1.12)
-    ax.set_ylabel("Cumulative prednisone dose (g)", fontsize=style.LABEL_SIZE, color="#0072B2")
-    ax.set_xlabel("Date", fontsize=style.LABEL_SIZE)
+    ax.set_ylabel(_("Cumulative prednisone dose (g)"), fontsize=style.LABEL_SIZE, color="#0072B2")
+    ax.set_xlabel(_("Date"), fontsize=style.LABEL_SIZE)
     style.date_axis(ax)
     style.tidy(ax, grid="both")
     grades = sorted({int(g) for g in events["grade"]}) if len(events) else []
     handles: list[Artist] = [
-        Line2D([], [], color="#0072B2", lw=2.2, label="Cumulative dose (left axis)"),
-        Patch(color="#56B4E9", alpha=0.25, label="Daily dose (right axis)"),
+        Line2D([], [], color="#0072B2", lw=2.2, label=_("Cumulative dose (left axis)")),
+        Patch(color="#56B4E9", alpha=0.25, label=_("Daily dose (right axis)")),
     ]
     handles += [
         Line2D(
@@ -220,19 +237,25 @@ def plot_subject_prednisone(
             markersize=8,
             color=style.grade_colour(g),
             markeredgecolor="black",
-            label=style.GRADE_LABELS[g],
+            label=style.grade_label(g),
         )
         for g in grades
     ]
     style.legend_row(fig, gs[0, 0], handles, ncol=4)
     style.title(
         fig,
-        f"Cumulative prednisone: {subject}{arm_text}",
-        "Markers: onset of each reported adverse event (partial dates at their earliest "
-        "day), coloured by CTCAE grade.",
+        head,
+        _(
+            "Markers: onset of each reported adverse event (partial dates at their earliest "
+            "day), coloured by CTCAE grade."
+        ),
     )
     labels = [
-        (e.onset, e.cumulative_mg / 1000, f"{e.term}{' (SAE)' if e.serious else ''}")
+        (
+            e.onset,
+            e.cumulative_mg / 1000,
+            _("%(term)s (SAE)", term=e.term) if e.serious else str(e.term),
+        )
         for e in events.itertuples()
     ]
     if labels:

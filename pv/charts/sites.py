@@ -20,6 +20,7 @@ from pv.analysis import stats
 from pv.analysis.data import StudyData
 from pv.analysis.survival import POOLED
 from pv.charts import style
+from pv.i18n import gettext as _
 
 DAYS_PER_YEAR = 365.25
 LOW_COLOUR = "#D55E00"
@@ -147,7 +148,8 @@ def plot_reporting_rate(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
             ax.text(
                 np.nanmax([r.rate_high, reference.get(g, 0.0)]) + x_max * 0.02,
                 yy,
-                f"{r.events} AEs / {r.pyears:.1f} PY" + ("  LOW" if r.low else ""),
+                _("%(events)s AEs / %(pyears)s PY", events=r.events, pyears=f"{r.pyears:.1f}")
+                + ("  " + _("LOW") if r.low else ""),
                 va="center",
                 fontsize=style.NOTE_SIZE,
                 color=LOW_COLOUR if r.low else "black",
@@ -167,7 +169,7 @@ def plot_reporting_rate(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
     pad = max(3 - len(sites), 0) / 2  # a lone site is drawn in the middle
     ax.set_ylim(len(sites) - 0.5 + pad, -0.5 - pad)
     ax.set_xlim(0, x_max * 1.35)
-    ax.set_xlabel("Treatment-emergent AEs per patient-year (95% CI)", fontsize=style.LABEL_SIZE)
+    ax.set_xlabel(_("Treatment-emergent AEs per patient-year (95% CI)"), fontsize=style.LABEL_SIZE)
     style.tidy(ax, grid="x")
     if frame.empty:
         style.empty(ax)
@@ -193,9 +195,9 @@ def plot_reporting_rate(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
             color="black",
             linestyle="--",
             label=(
-                f"Study-wide rate ({study_rate:.2f} per patient-year)"
+                _("Study-wide rate (%(rate)s per patient-year)", rate=f"{study_rate:.2f}")
                 if pooled
-                else "Each arm's rate over all sites (dashed, arm colour)"
+                else _("Each arm's rate over all sites (dashed, arm colour)")
             ),
         )
     )
@@ -209,18 +211,19 @@ def plot_reporting_rate(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
             markeredgewidth=2.2,
             markersize=8,
             linestyle="none",
-            label="Low: under 75% of that rate, 95% CI entirely below it",
+            label=_("Low: under 75% of that rate, 95% CI entirely below it"),
         )
     )
     style.legend_row(fig, gs[0, 0], handles, ncol=2)
-    scope = "all arms pooled" if pooled else "by arm"
-    cutoff = frame.attrs.get("cutoff")
-    note = (
+    note = _(
         "Safety population; every treatment-emergent AE record counts; patient-years: first dose "
         "to the end of the TEAE window (or cut-off); exact Poisson 95% CI."
-        + (f" Data cut-off: {cutoff}." if cutoff else " Data cut-off: none (all data).")
+    ) + style.cutoff_note(frame.attrs.get("cutoff"))
+    style.title(
+        fig,
+        _("Adverse-event reporting rate per site, %(scope)s", scope=style.scope(pooled)),
+        note,
     )
-    style.title(fig, f"Adverse-event reporting rate per site, {scope}", note)
     return style.to_bytes(fig, fmt)
 
 

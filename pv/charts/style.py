@@ -9,9 +9,12 @@ while a chart is drawn.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
 from typing import Literal
 
 import matplotlib
@@ -23,6 +26,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
+
+from pv import i18n
+from pv.analysis.survival import POOLED
+from pv.i18n import N_
+from pv.i18n import gettext as _
+
+log = logging.getLogger(__name__)
 
 # SVG element ids are random unless salted; a fixed salt makes SVG output reproducible.
 if matplotlib.rcParams.get("svg.hashsalt") is None:
@@ -45,14 +56,19 @@ GRADE_COLOURS = {
     4: "#B2182B",
     5: "#000000",
 }
-GRADE_LABELS = {
-    0: "Grade unknown",
-    1: "Grade 1 (mild)",
-    2: "Grade 2 (moderate)",
-    3: "Grade 3 (severe)",
-    4: "Grade 4 (life-threatening)",
-    5: "Grade 5 (death)",
+GRADE_LABELS = {  # msgids: shown through grade_label()
+    0: N_("Grade unknown"),
+    1: N_("Grade 1 (mild)"),
+    2: N_("Grade 2 (moderate)"),
+    3: N_("Grade 3 (severe)"),
+    4: N_("Grade 4 (life-threatening)"),
+    5: N_("Grade 5 (death)"),
 }
+# Chinese text needs a CJK font (Debian: fonts-noto-cjk); Latin text keeps matplotlib's
+# default font, the CJK one is its fallback for the characters it lacks.
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Sans CJK JP")
+LATIN_FAMILY = "DejaVu Sans"
+NEEDS_CJK = frozenset({"zh-Hans"})
 TITLE_SIZE, LABEL_SIZE, TICK_SIZE, NOTE_SIZE = 13, 10.5, 9.5, 8.5
 TITLE_WIDTH = 76  # characters per title line (bold, TITLE_SIZE, 9 in)
 NOTE_WIDTH = 135  # characters per footnote line at NOTE_SIZE on a 9 in figure
@@ -75,7 +91,77 @@ def arm_colour(position: int) -> str:
 
 
 def arm_label(label: str, n: int) -> str:
-    return f"{label} (N={n})"
+    return f"{group(label)} (N={n})"
+
+
+def group(label: str) -> str:
+    """A group as shown: an arm's label (data, as stored) or the pooled group, translated."""
+    return _(POOLED) if label == POOLED else label
+
+
+def grade_label(grade: int) -> str:
+    return _(GRADE_LABELS[grade])
+
+
+def scope(pooled: bool) -> str:
+    """The title's last words: "all arms pooled" or "by arm"."""
+    return _("all arms pooled") if pooled else _("by arm")
+
+
+def cutoff_note(cutoff: object) -> str:
+    """ " Data cut-off: YYYY-MM-DD." (with its leading space) for a chart's footnote."""
+    if cutoff:
+        return " " + _("Data cut-off: %(date)s.", date=cutoff)
+    return " " + _("Data cut-off: none (all data).")
+
+
+@lru_cache(maxsize=1)
+def cjk_family() -> str | None:
+    """The name of an installed CJK font family, found by matplotlib's font manager (the
+    font list is cached by matplotlib; this looks once per process), or None."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in installed:
+            return family
+    return None
+
+
+def chart_language(language: str | None = None) -> str:
+    """The language a chart can be drawn in: `language` (default: the one in hand), or
+    English, with a warning, when it needs a CJK font and none is installed (a chart of
+    empty boxes helps nobody)."""
+    wanted = i18n.normalize(language) if language else i18n.current()
+    wanted = wanted or i18n.DEFAULT
+    if wanted in NEEDS_CJK and cjk_family() is None:
+        log.warning(
+            "no CJK font (tried %s; install fonts-noto-cjk): charts are drawn in English",
+            ", ".join(CJK_FAMILIES),
+        )
+        return i18n.DEFAULT
+    return wanted
+
+
+@contextmanager
+def drawing(language: str | None = None) -> Iterator[str]:
+    """Draw a chart in `language` (default: the one in hand), English if it cannot be."""
+    shown = chart_language(language)
+    with i18n.use(shown):
+        yield shown
+
+
+def apply_fonts(fig: Figure) -> None:
+    """Give every text of the figure the CJK fallback font when the language needs one.
+    Per artist, not through rcParams: nothing global changes while a chart is drawn."""
+    if i18n.current() not in NEEDS_CJK:
+        return
+    family = cjk_family()
+    if family is None:
+        return
+    families = [LATIN_FAMILY, family]
+    for text in fig.findobj(Text):
+        text.set_fontfamily(families)
 
 
 def grade_colour(grade: object) -> str:
@@ -90,12 +176,30 @@ def text_colour_on(grade: int) -> str:
     return "white" if grade in (1, 4, 5) else "black"
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` columns; a Chinese character takes two (and Chinese text,
+    without spaces, may break anywhere)."""
+    if text.isascii():
+        return textwrap.wrap(text, width)
+    lines, line, used = [], "", 0
+    for ch in text:
+        size = 2 if ord(ch) > 0x2E7F else 1
+        if used + size > width and line:
+            lines.append(line.rstrip())
+            line, used = ch.lstrip(), len(ch.lstrip())
+        else:
+            line, used = line + ch, used + size
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
 def title(fig: Figure, text: str, note: str | None = None) -> None:
     """Bold title at the top left; an optional footnote (population, cut-off) at the bottom."""
-    text = "\n".join(textwrap.wrap(text, TITLE_WIDTH))
+    text = "\n".join(_wrap(text, TITLE_WIDTH))
     fig.suptitle(text, fontsize=TITLE_SIZE, fontweight="bold", x=0.01, ha="left")
     if note:
-        text = "\n".join(textwrap.wrap(note, NOTE_WIDTH))
+        text = "\n".join(_wrap(note, NOTE_WIDTH))
         fig.supxlabel(text, fontsize=NOTE_SIZE, color="#404040", x=0.01, ha="left")
 
 
@@ -113,7 +217,10 @@ def date_axis(ax: Axes) -> None:
     lo, hi = ax.get_xlim()
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
-    fmt = "%b %Y" if hi - lo > 75 else "%d %b %Y"
+    if i18n.current() == i18n.DEFAULT:
+        fmt = "%b %Y" if hi - lo > 75 else "%d %b %Y"
+    else:  # no month names through a locale: ISO 8601 in every other language
+        fmt = "%Y-%m" if hi - lo > 75 else "%Y-%m-%d"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
 
 
@@ -162,6 +269,7 @@ def place_labels(ax: Axes, items: Sequence[tuple[object, float, str]], fontsize:
     none is free). Call once everything else is drawn and the limits are final."""
     fig, canvas = ax.get_figure(), ax.figure.canvas
     assert isinstance(fig, Figure) and isinstance(canvas, FigureCanvasAgg)
+    apply_fonts(fig)  # measured with the fonts they will be drawn with
     fig.draw_without_rendering()  # final layout, so window extents are the real ones
     renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
@@ -179,6 +287,7 @@ def place_labels(ax: Axes, items: Sequence[tuple[object, float, str]], fontsize:
                 ha=ha,
                 va=va,
                 fontsize=fontsize,
+                fontfamily=_families(),
                 zorder=5,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
             )
@@ -195,12 +304,17 @@ def place_labels(ax: Axes, items: Sequence[tuple[object, float, str]], fontsize:
             taken.append(label.get_window_extent(renderer))
 
 
-NO_SUBJECTS = "No subject in the safety population (no dose of study drug by the cut-off)."
+NO_SUBJECTS = N_("No subject in the safety population (no dose of study drug by the cut-off).")
+
+
+def _families() -> list[str] | None:
+    family = cjk_family() if i18n.current() in NEEDS_CJK else None
+    return [LATIN_FAMILY, family] if family else None
 
 
 def empty(ax: Axes, text: str = NO_SUBJECTS) -> None:
-    """An empty panel: the message, no ticks, no frame."""
-    message(ax, text)
+    """An empty panel: the message (a msgid, translated here), no ticks, no frame."""
+    message(ax, _(text))
     # tick_params, not set_*ticks([]): the panel may share an axis with a drawn one.
     ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
     ax.grid(False)
@@ -226,6 +340,7 @@ def to_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """PNG (or SVG) bytes without timestamps or version strings: same data, same bytes."""
     if fmt not in FORMATS:
         raise ChartError(f"unknown image format {fmt!r}; use png or svg")
+    apply_fonts(fig)
     buf = io.BytesIO()
     if fmt == "png":
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")

@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 
 from pv.charts import style
 from pv.events.dates import parse_dtc
+from pv.i18n import gettext as _
 
 COLUMNS = ["lane", "kind", "start", "end", "value", "text", "serious", "open_end"]
 DOSE_COLOUR, INFUSION_COLOUR = "#0072B2", "#CC79A7"
@@ -40,7 +41,7 @@ def subject_timeline_data(
             end = (r.end if pd.notna(r.end) else r.start).normalize() + ONE_DAY
             rows.append(
                 {
-                    "lane": f"{name} (mg/day)",
+                    "lane": _("%(drug)s (mg/day)", drug=name),
                     "kind": "dose",
                     "start": r.start.normalize(),
                     "end": end,
@@ -51,7 +52,7 @@ def subject_timeline_data(
         for r in ex[~daily].itertuples():
             rows.append(
                 {
-                    "lane": f"{name} infusions",
+                    "lane": _("%(drug)s infusions", drug=name),
                     "kind": "infusion",
                     "start": r.start,
                     "end": r.start,
@@ -68,10 +69,11 @@ def subject_timeline_data(
             continue
         open_end = bool(e.ongoing) or end is None
         stop = (fallback if open_end and fallback is not None else end or start) + ONE_DAY
-        label = f"{_short(str(e.term))}{' (SAE)' if e.serious else ''}"
+        term = _short(str(e.term))
+        label = _("%(term)s (SAE)", term=term) if e.serious else term
         rows.append(
             {
-                "lane": f"AE {e.aeseq}: {label}",
+                "lane": _("AE %(seq)s: %(event)s", seq=e.aeseq, event=label),
                 "kind": "event",
                 "start": start,
                 "end": max(stop, start + ONE_DAY),
@@ -112,7 +114,7 @@ def plot_subject_timeline(
     fig = style.new_figure(max(3.8, 2.6 + 0.36 * len(lanes)))
     ax = fig.add_subplot(1, 1, 1)
     if frame.empty:
-        style.message(ax, "No dosing and no adverse events recorded for this subject.")
+        style.message(ax, _("No dosing and no adverse events recorded for this subject."))
     y = {lane: i for i, lane in enumerate(lanes)}
     doses = frame[frame["kind"] == "dose"]
     top = float(doses["value"].max()) if len(doses) else 1.0
@@ -184,17 +186,17 @@ def plot_subject_timeline(
         ax.set_xlim(mdates.date2num(lo - pad * 2), mdates.date2num(hi + pad))
     style.date_axis(ax)
     style.tidy(ax, grid="x")
-    ax.set_xlabel("Date (event grade written left of each bar)", fontsize=style.LABEL_SIZE)
+    ax.set_xlabel(_("Date (event grade written left of each bar)"), fontsize=style.LABEL_SIZE)
     grades = sorted(
         {int(v) for v in frame.loc[frame["kind"] == "event", "value"]} | {1, 2, 3, 4, 5}
     )
     handles: list[Artist] = [
-        Patch(facecolor=style.GRADE_COLOURS[g], edgecolor="black", label=style.GRADE_LABELS[g])
+        Patch(facecolor=style.GRADE_COLOURS[g], edgecolor="black", label=style.grade_label(g))
         for g in grades
     ]
     handles += [
-        Patch(facecolor="white", edgecolor="black", hatch="///", label="Serious"),
-        Patch(color=DOSE_COLOUR, alpha=0.7, label="Daily dose period (darker = higher)"),
+        Patch(facecolor="white", edgecolor="black", hatch="///", label=_("Serious")),
+        Patch(color=DOSE_COLOUR, alpha=0.7, label=_("Daily dose period (darker = higher)")),
         Line2D(
             [],
             [],
@@ -202,12 +204,14 @@ def plot_subject_timeline(
             linestyle="none",
             color=INFUSION_COLOUR,
             markeredgecolor="black",
-            label="Infusion",
+            label=_("Infusion"),
         ),
     ]
     if frame.attrs.get("observed_until") is not None:
         handles.append(
-            Line2D([], [], color=style.REFERENCE_COLOUR, linestyle="--", label="End of observation")
+            Line2D(
+                [], [], color=style.REFERENCE_COLOUR, linestyle="--", label=_("End of observation")
+            )
         )
     if (frame["open_end"]).any():
         handles.append(
@@ -217,14 +221,17 @@ def plot_subject_timeline(
                 marker=">",
                 linestyle="none",
                 color="black",
-                label="Ongoing at end of observation",
+                label=_("Ongoing at end of observation"),
             )
         )
     fig.legend(
         handles=handles, loc="outside lower center", ncol=4, fontsize=style.NOTE_SIZE, frameon=False
     )
-    arm_text = f" ({arm})" if arm else ""
-    style.title(fig, f"Subject timeline: {subject}{arm_text}")
+    if arm:
+        head = _("Subject timeline: %(subject)s (%(arm)s)", subject=subject, arm=arm)
+    else:
+        head = _("Subject timeline: %(subject)s", subject=subject)
+    style.title(fig, head)
     return style.to_bytes(fig, fmt)
 
 
