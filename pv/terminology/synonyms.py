@@ -231,16 +231,13 @@ class SynonymIndex:
             if not contained and n < 2:
                 continue
             common = len(shorter) if contained else _common_in_order(q, z.key)
-            score = common / len(longer)
-            if contained or (common >= 2 and score >= 0.5):
-                # Closer first: more of the two in common, then a whole word inside
-                # the query (or the query inside a word), then the shorter word.
-                out.append(
-                    Match(
-                        z.term,
-                        SIMILAR,
-                        (-round(score, 4), 0 if contained else 1, len(z.key)),
-                        z.word,
-                    )
-                )
+            if not (contained or (common >= 2 and common / len(longer) >= 0.5)):
+                continue
+            # Closer first: the characters the two have in common, in order, against both
+            # lengths (关节疼痛 is nearer 关节痛 than 疼痛; 口腔感染 nearer 口腔真菌感染 than
+            # 伤口感染); then a whole word inside the query (or the query inside a word),
+            # then the shorter word.
+            score = 2 * common / (len(q) + len(z.key))
+            closeness = (-round(score, 4), 0 if contained else 1, len(z.key))
+            out.append(Match(z.term, SIMILAR, closeness, z.word))
         return out
