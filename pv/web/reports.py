@@ -26,6 +26,7 @@ from pv.i18n import LANGUAGES, normalize
 from pv.i18n import gettext as _
 from pv.study.models import Arm, Study
 from pv.web.deps import DB, ApiAuth, Auth, WebAuth, engine, require
+from pv.web.downloads import attachment
 from pv.web.templating import render
 
 router = APIRouter()
@@ -129,7 +130,7 @@ def table_csv(request: Request, auth: WebAuth, session: DB, study: str, table: s
     return Response(
         to_csv([result], bom=True).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=attachment(name),
     )
 
 

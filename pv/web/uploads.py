@@ -17,6 +17,7 @@ from pv.imports.job_models import UploadJob
 from pv.imports.spreadsheet import UploadResult, template_for_study
 from pv.study.models import Site, Study, Subject
 from pv.web.deps import DB, Auth, WebAuth, engine, require
+from pv.web.downloads import attachment
 from pv.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -56,7 +57,7 @@ def template(request: Request, auth: WebAuth, session: DB, study_id: str) -> Res
     return Response(
         data,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{study.id}-ae-template.xlsx"'},
+        headers=attachment(f"{study.id}-ae-template.xlsx"),
     )
 
 
@@ -207,5 +208,5 @@ def upload_errors(request: Request, auth: WebAuth, job_id: str) -> Response:
     return StreamingResponse(
         report,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{stem}-errors.csv"'},
+        headers=attachment(f"{stem}-errors.csv"),
     )
