@@ -126,7 +126,16 @@ def search_terms(
     index = _index(session, release)
     # term id -> (sort key, entry, the synonym match or None for the name)
     best: dict[int, tuple[tuple, _Entry, syn.Match | None]] = {}
+    parts = q.split()
     for e in index.entries:
+        # every way to match needs the query (or each of its words) inside the name, or
+        # the code to begin with it: a quick test first
+        if not (
+            q in e.lower
+            or e.code.startswith(q)
+            or (len(parts) > 1 and all(p in e.lower for p in parts))
+        ):
+            continue
         r = rank(e.lower, e.words, e.code, q)
         if r is not None:
             best[e.id] = ((r, (0,), len(e.term), e.lower), e, None)

@@ -171,7 +171,11 @@ class SynonymIndex:
                 self.en.append(
                     _En(key, _NOT_ALNUM.sub("", key), tuple(_WORD.findall(key)), s.word, s.term)
                 )
-        self.pinyin = [z for z in self.zh if z.initials]
+        # every beginning of every synonym's initials: "g", "gx", "gxy" -> 高血压
+        self.pinyin: dict[str, list[_Zh]] = {}
+        for z in self.zh:
+            for n in range(1, len(z.initials or "") + 1):
+                self.pinyin.setdefault((z.initials or "")[:n], []).append(z)
 
     def __len__(self) -> int:
         return len(self.en) + len(self.zh)
@@ -193,6 +197,13 @@ class SynonymIndex:
         parts = q.split()
         out: list[Match] = []
         for e in self.en:
+            # every way to match needs the query (or each of its words) inside the synonym
+            if not (
+                q in e.key
+                or (squashed and squashed in e.squashed)
+                or (len(parts) > 1 and all(p in e.key for p in parts))
+            ):
+                continue
             if q == e.key or (squashed and squashed == e.squashed):
                 out.append(Match(e.term, EXACT, (0,), e.word))
             elif (
@@ -205,9 +216,8 @@ class SynonymIndex:
 
     def _match_pinyin(self, q: str) -> list[Match]:
         return [
-            Match(z.term, PINYIN, (len(z.initials) - len(q), len(z.key)), z.word, z.initials)
-            for z in self.pinyin
-            if z.initials and z.initials.startswith(q)
+            Match(z.term, PINYIN, (len(z.initials or "") - len(q), len(z.key)), z.word, z.initials)
+            for z in self.pinyin.get(q, ())
         ]
 
     def _match_cjk(self, q: str) -> list[Match]:
