@@ -78,10 +78,6 @@ def test_the_review_screens_speak_chinese(world, zh: None) -> None:  # noqa: F81
     assert "申办方评估" in page and "SUSAR：严重、非预期、怀疑相关" in page
     assert "SUSAR 首次报告（15 天）" in page and "编码核查" in page and "全部版本" in page
     assert "Sponsor assessment" not in page and "Expedited reports" not in page
-    import os
-
-    if os.environ.get("REVIEW_DUMP"):
-        Path(os.environ["REVIEW_DUMP"]).write_text(page + "\n\n" + queue, "utf-8")
 
     english = officer.get(f"/review/events/{event_id}").text  # markup kept in placeholders
     assert "Reported as <strong>“pneumonia”</strong>, coded to <strong>Lung infection" in english
