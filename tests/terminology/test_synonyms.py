@@ -202,3 +202,23 @@ def test_pinyin_initials_of_chinese_words_only():
     assert syn.initials("高血压") == "gxy"
     assert syn.initials("CMV感染") is None
     assert syn.normalize("  Ｈigh   BLOOD sugar ") == "high blood sugar"
+
+
+def test_the_reason_is_translated_in_the_language_of_the_work(engine, monkeypatch):
+    import gettext
+
+    from pv import i18n
+
+    class Catalog(gettext.NullTranslations):
+        def gettext(self, message):
+            return {
+                "%(word)s: synonym of %(term)s": "%(word)s：%(term)s 的同义词",
+                "%(word)s: pinyin initials %(initials)s": "%(word)s：拼音首字母 %(initials)s",
+            }.get(message, message)
+
+    monkeypatch.setitem(i18n._catalogs, "zh-Hans", Catalog())
+    with read_session(engine) as s, i18n.use("zh-Hans"):
+        assert search_terms(s, "带状疱疹")[0].why == "带状疱疹：Shingles 的同义词"
+        assert search_terms(s, "gxy")[0].why == "高血压：拼音首字母 gxy"
+    with read_session(engine) as s:
+        assert search_terms(s, "带状疱疹")[0].why == "带状疱疹: synonym of Shingles"
