@@ -5,7 +5,7 @@ must refuse each value with the same field and the same message (the rules of
 
 Paths per kind of field:
 
-- event text (AETERM, NARRATIVE) and onset date (AESTDTC): API, event form, upload;
+- event text (AETERM, AETERM_EN, NARRATIVE) and onset date (AESTDTC): API, event form, upload;
 - SUBJID, consent date, randomization before consent: API, subject form, `subject add`;
 - site id and site name: `site add` (the only path that creates sites).
 
@@ -122,7 +122,8 @@ def form_event(env, field: str, value: str, **more: str) -> dict[str, str]:  # t
 
 
 UPLOAD_COLUMNS = ["USUBJID", "AETERM", "AELLTCD", "AETOXGR", "AESER", "AESTDTC", "AEENDTC",
-                  "AEOUT", "AEREL_BELIMUMAB", "AEREL_PREDNISONE", "NARRATIVE"]  # fmt: skip
+                  "AEOUT", "AEREL_BELIMUMAB", "AEREL_PREDNISONE", "NARRATIVE",
+                  "AETERM_EN"]  # fmt: skip
 
 
 def upload_event(env, field: str, value: str, **more: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -130,7 +131,8 @@ def upload_event(env, field: str, value: str, **more: str) -> dict[str, str]:  #
            "AETOXGR": IRR["aetoxgr"], "AESER": IRR["aeser"], "AESTDTC": IRR["aestdtc"],
            "AEENDTC": IRR["aeendtc"], "AEOUT": IRR["aeout"],
            "AEREL_BELIMUMAB": IRR["aerel.belimumab"],
-           "AEREL_PREDNISONE": IRR["aerel.prednisone"], "NARRATIVE": ""}  # fmt: skip
+           "AEREL_PREDNISONE": IRR["aerel.prednisone"], "NARRATIVE": "",
+           "AETERM_EN": ""}  # fmt: skip
     row.update({k.upper(): v for k, v in more.items()})
     row[field.upper()] = value
     out = io.StringIO()
@@ -237,7 +239,7 @@ def _same_refusal(env, paths, call, field, says) -> None:  # type: ignore[no-unt
 # --- the corpus -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["aeterm", "narrative"])
+@pytest.mark.parametrize("field", ["aeterm", "aeterm_en", "narrative"])
 @pytest.mark.parametrize(("label", "value", "says"), TEXT, ids=[t[0] for t in TEXT])
 def test_event_text(env, field, label, value, says):
     paths = {k: v for k, v in EVENT_PATHS.items() if label not in NOT_IN_UTF8 or k == "api"}
