@@ -9,6 +9,8 @@ from functools import cache
 from pv.events.bulk import UNKNOWN_SUBJECT, BulkContext, BulkRow, RowIssue
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS
 from pv.events.rules import EventInput
+from pv.i18n import N_, current
+from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     BASE_COLUMNS,
     CRITERIA_COLUMNS,
@@ -25,6 +27,21 @@ from pv.imports.spreadsheet.common import (
 from pv.imports.spreadsheet.template import CONFIRM_COLUMN
 from pv.inputs import field_text_problem
 
+# The refusal of an unknown USUBJID (pv.events.bulk.UNKNOWN_SUBJECT), marked for translation.
+assert N_("unknown subject") == UNKNOWN_SUBJECT
+# What a controlled-term cell may hold, by kind (see `_not_valid`).
+_NOT_VALID = {
+    "outcome": N_("not a valid outcome: use one of %(allowed)s"),
+    "relationship": N_("not a valid relationship: use one of %(allowed)s"),
+    "action": N_("not a valid action: use one of %(allowed)s"),
+}
+# The rule findings that follow from a grade 5 (pv.events.rules): left out on a row whose
+# grade was refused (see `_root_causes`).
+_FROM_GRADE_5 = (
+    N_("grade 5 or death means the outcome is FATAL"),
+    N_("grade 5 or a fatal outcome means the criterion 'results in death'"),
+)
+
 
 def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError]
                 ) -> dict[str, int]:  # fmt: skip
@@ -36,7 +53,7 @@ def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError
         if not name:
             continue
         if name in columns:
-            errors.append(RowError(row, name, raw, "the column appears twice"))
+            errors.append(RowError(row, name, raw, _("the column appears twice")))
             continue
         if name.startswith(("AEREL_", "AEACN_")):
             key = name[6:].lower()
@@ -46,20 +63,24 @@ def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError
                         row,
                         name,
                         raw,
-                        f"'{key}' is not a study drug ({', '.join(sorted(drug_keys))})",
+                        _(
+                            "'%(key)s' is not a study drug (%(drugs)s)",
+                            key=key,
+                            drugs=", ".join(sorted(drug_keys)),
+                        ),  # fmt: skip
                     )
                 )
                 continue
         elif name not in known:
-            errors.append(RowError(row, name, raw, "unknown column (see the template's README)"))
+            errors.append(RowError(row, name, raw, _("unknown column (see the template's README)")))
             continue
         columns[name] = i
     for required in ("USUBJID", "AETERM"):
         if required not in columns:
-            errors.append(RowError(row, required, "", "the column is missing"))
+            errors.append(RowError(row, required, "", _("the column is missing")))
     if "AELLTCD" not in columns and "AEDECOD" not in columns:
-        errors.append(RowError(row, "AELLTCD", "", "a coded-term column (AELLTCD or AEDECOD) "
-                                                   "is missing"))  # fmt: skip
+        errors.append(RowError(row, "AELLTCD", "", _("a coded-term column (AELLTCD or AEDECOD) "
+                                                     "is missing")))  # fmt: skip
     return columns
 
 
@@ -100,7 +121,12 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     action_of: dict[str, str | None] = {v: v for v in ACTIONS}
     grade_of: dict[str, int | None] = {v: int(v) for v in GRADES}
     label = ctx.label
-    not_a_term = f"not a {label} term"
+    not_a_term = _("not a %(release)s term", release=label)
+    # One text each for the whole file (not one per error).
+    no_header = _("a value in a column without a header")
+    subject_required = _("the subject is required")
+    unknown_subject = _(UNKNOWN_SUBJECT)
+    bad_grade = _("the grade must be a whole number 1 to 5")
     rows, row_numbers, raws, from_names = out.rows, out.row_numbers, out.raw, out.code_from_name
     # Equal per-drug answers share one dict (never changed once made): 200,000 rows hold a
     # handful of them.
@@ -112,24 +138,23 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             for j in range(width, n):
                 if values[j] is not None and values[j].strip():  # type: ignore[union-attr]
                     errors.append(RowError(row_no, _col_name(j), values[j] or "",
-                                           "a value in a column without a header"))  # fmt: skip
+                                           no_header))  # fmt: skip
         elif n < width:
             values = values + [None] * (width - n)
         bad: list[RowError] = []
         for j in unnamed:
             if values[j] is not None and values[j].strip():  # type: ignore[union-attr]
-                bad.append(RowError(row_no, _col_name(j), values[j] or "",
-                                    "a value in a column without a header"))  # fmt: skip
+                bad.append(RowError(row_no, _col_name(j), values[j] or "", no_header))
         raw = values[i_subj] if i_subj is not None else None
         usubjid = (raw.strip() or None) if raw is not None else None
         if usubjid is None:
-            bad.append(RowError(row_no, "USUBJID", "", "the subject is required"))
+            bad.append(RowError(row_no, "USUBJID", "", subject_required))
         elif usubjid not in subjects and (problem := field_text_problem("usubjid", usubjid)):
             # The shared text rule (pv.inputs), as every path gives it; the event's own text
             # fields get it from rules.check_event. A known subject needs no check.
             bad.append(RowError(row_no, "USUBJID", usubjid, problem))
         elif usubjid not in subjects:
-            bad.append(RowError(row_no, "USUBJID", usubjid, UNKNOWN_SUBJECT))
+            bad.append(RowError(row_no, "USUBJID", usubjid, unknown_subject))
         raw = values[i_code] if i_code is not None else None
         code = (raw.strip() or None) if raw is not None else None
         raw = values[i_decod] if i_decod is not None else None
@@ -146,7 +171,8 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
                 term = terms.get(code)
                 if term is not None and term.term.lower() != name.lower():
                     bad.append(RowError(
-                        row_no, "AEDECOD", name, f"does not match AELLTCD {code} ({term.term})"
+                        row_no, "AEDECOD", name, _("does not match AELLTCD %(code)s (%(term)s)",
+                                                   code=code, term=term.term)
                     ))  # fmt: skip
         raw = values[i_term] if i_term is not None else None
         aeterm = (raw.strip() or None) if raw is not None else None
@@ -157,8 +183,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             if grade == -1:
                 grade = grade_of[raw] = _grade(raw)
             if grade is None and raw.strip():
-                bad.append(RowError(row_no, "AETOXGR", raw.strip(),
-                                    "the grade must be a whole number 1 to 5"))  # fmt: skip
+                bad.append(RowError(row_no, "AETOXGR", raw.strip(), bad_grade))
         aeser = None
         if i_ser is not None and (raw := values[i_ser]) is not None:
             v = yn.get(raw)
@@ -228,8 +253,8 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
 
 
 def _stopped(row_no: int) -> RowError:
-    reason = (f"more than {MAX_ERRORS:,} problems: checking stopped at row {row_no:,}; fix "
-              "these and upload the file again")  # fmt: skip
+    reason = _("more than %(n)s problems: checking stopped at row %(row)s; fix these and "
+               "upload the file again", n=f"{MAX_ERRORS:,}", row=f"{row_no:,}")  # fmt: skip
     return RowError(row_no, "", "", reason)
 
 
@@ -246,7 +271,7 @@ def _yes_no(raw: str, cache: dict[str, bool | str], row: int, column: str,
         up = raw.strip().upper()
         v = cache[raw] = {"Y": True, "YES": True, "N": False, "NO": False, "": ""}.get(up, "?")
     if v == "?":
-        bad.append(RowError(row, column, raw.strip(), "use Y or N"))
+        bad.append(RowError(row, column, raw.strip(), _use_y_or_n(current())))
         return None
     return None if v == "" else bool(v)
 
@@ -260,15 +285,22 @@ def _controlled(raw: str, cache: dict[str, str | None], allowed: Sequence[str], 
         up = " ".join(raw.upper().split())
         v = cache[raw] = up if up in allowed else ("" if not up else None)
     if v is None:
-        bad.append(RowError(row, column, raw.strip(), _not_valid(what, tuple(allowed))))
+        bad.append(RowError(row, column, raw.strip(), _not_valid(what, tuple(allowed), current())))
         return None
     return v or None
 
 
 @cache
-def _not_valid(what: str, allowed: tuple[str, ...]) -> str:
-    """One text per kind of error (not one per error: 200,000 of them are 20 MB)."""
-    return f"not a valid {what}: use one of {', '.join(allowed)}"
+def _not_valid(what: str, allowed: tuple[str, ...], language: str) -> str:
+    """One text per kind of error and language (not one per error: 200,000 of them are
+    20 MB); `language` is the current one (pv.i18n), part of the cache key."""
+    return _(_NOT_VALID[what], allowed=", ".join(allowed))
+
+
+@cache
+def _use_y_or_n(language: str) -> str:
+    """The Y/N refusal, one text per language (see `_not_valid`)."""
+    return _("use Y or N")
 
 
 def _rule_errors(conv: Converted, issues: Sequence[RowIssue]) -> list[RowError]:
@@ -307,12 +339,13 @@ def _root_causes(errors: list[RowError]) -> list[RowError]:
     and the death criterion: one error, not three)."""
     seen: set[tuple[int, str]] = set()
     bad_grade = {e.row for e in errors if e.column == "AETOXGR"}
+    from_grade_5 = {_(m) for m in _FROM_GRADE_5}
     out = []
     for e in errors:
         key = (e.row, e.column)
         if key in seen:
             continue
-        if e.row in bad_grade and e.column != "AETOXGR" and "grade 5" in e.reason:
+        if e.row in bad_grade and e.column != "AETOXGR" and e.reason in from_grade_5:
             continue
         seen.add(key)
         out.append(e)

@@ -17,6 +17,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
     EXTRA_COLUMNS,
@@ -36,21 +37,23 @@ _MAX_SEPARATORS = 4 * 1024  # in one line (quoted text may hold some)
 
 def _beyond(j: int, row_no: int, limit: int, header: list[str] | None) -> UploadRefused:
     if header is None or limit >= MAX_COLUMNS:
-        why = f"an upload may use at most {MAX_COLUMNS} columns"
+        why = _("an upload may use at most %(n)s columns", n=MAX_COLUMNS)
     else:
-        why = (f"the header ends at column {_col_name(len(header) - 1)} and at most "
-               f"{EXTRA_COLUMNS} columns more are read")  # fmt: skip
-    return UploadRefused(f"cell {_col_name(j)}{row_no} (row {row_no:,}, column {j + 1:,}): a value "
-                         f"beyond column {_col_name(limit - 1)}; {why}. Delete the cells right "
-                         "of the table and upload again")  # fmt: skip
+        why = _("the header ends at column %(last)s and at most %(n)s columns more are read",
+                last=_col_name(len(header) - 1), n=EXTRA_COLUMNS)  # fmt: skip
+    return UploadRefused(_("cell %(cell)s (row %(row)s, column %(column)s): a value beyond column "
+                           "%(limit)s; %(why)s. Delete the cells right of the table and upload "
+                           "again", cell=f"{_col_name(j)}{row_no}", row=f"{row_no:,}",
+                           column=f"{j + 1:,}", limit=_col_name(limit - 1), why=why))  # fmt: skip
 
 
 def _lines(text: str, delimiter: str) -> Iterator[str]:
     for n, line in enumerate(io.StringIO(text, newline=""), start=1):
         if line.count(delimiter) > _MAX_SEPARATORS:
-            raise UploadRefused(f"line {n:,} of the CSV file has more than {_MAX_SEPARATORS:,} "
-                                f"separators; an upload may use at most {MAX_COLUMNS} "
-                                "columns")  # fmt: skip
+            raise UploadRefused(_("line %(line)s of the CSV file has more than %(separators)s "
+                                  "separators; an upload may use at most %(n)s columns",
+                                  line=f"{n:,}", separators=f"{_MAX_SEPARATORS:,}",
+                                  n=MAX_COLUMNS))  # fmt: skip
         yield line
 
 
@@ -59,10 +62,10 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UploadRefused(f"the CSV file is not UTF-8 text (byte {exc.start}); save it as "
-                            "'CSV UTF-8'") from exc  # fmt: skip
+        raise UploadRefused(_("the CSV file is not UTF-8 text (byte %(byte)s); save it as "
+                              "'CSV UTF-8'", byte=exc.start)) from exc  # fmt: skip
     if "\x00" in text:
-        raise UploadRefused("not a CSV file (it contains binary data)")
+        raise UploadRefused(_("not a CSV file (it contains binary data)"))
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = max((",", ";", "\t"), key=first.count)
     expected = max(text.count("\n") - 1, 0)  # the header is a line too
@@ -99,17 +102,19 @@ def _read_csv(data: bytes, settings: Settings, progress: Progress | None) -> Par
                 continue
             rows.append((row_no, values))
             if len(rows) > max_rows:
-                raise UploadRefused(f"more than {max_rows:,} rows; upload at most {max_rows:,} "
-                                    "rows at once")  # fmt: skip
+                raise UploadRefused(_("more than %(n)s rows; upload at most %(n)s rows at once",
+                                      n=f"{max_rows:,}"))  # fmt: skip
             if progress is not None and len(rows) % 1000 == 0:
                 progress(len(rows), max(expected, len(rows)))
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
-            raise UploadRefused(f"a cell on row {row_no + 1:,} of the CSV file is longer than "
-                                f"{MAX_CSV_FIELD:,} characters; refused") from exc  # fmt: skip
-        raise UploadRefused(f"not a valid CSV file (row {row_no}: {exc})") from exc
+            raise UploadRefused(_("a cell on row %(row)s of the CSV file is longer than "
+                                  "%(n)s characters; refused", row=f"{row_no + 1:,}",
+                                  n=f"{MAX_CSV_FIELD:,}")) from exc  # fmt: skip
+        raise UploadRefused(_("not a valid CSV file (row %(row)s: %(error)s)", row=row_no,
+                              error=exc)) from exc  # fmt: skip
     if header is None:
-        raise UploadRefused("the CSV file is empty")
+        raise UploadRefused(_("the CSV file is empty"))
     return ParsedUpload(kind="csv", header=header, header_row=header_row, rows=rows)
 
 
@@ -124,25 +129,25 @@ def parse_upload(filename: str, data: bytes, *, settings: Settings | None = None
     name = (filename or "").strip().lower()
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
     if len(data) > settings.upload_max_bytes:
-        raise UploadRefused(f"the file is {_mb(len(data))}; at most "
-                            f"{_mb(settings.upload_max_bytes)} may be uploaded")  # fmt: skip
+        raise UploadRefused(_("the file is %(size)s; at most %(max)s may be uploaded",
+                              size=_mb(len(data)), max=_mb(settings.upload_max_bytes)))  # fmt: skip
     if not data:
-        raise UploadRefused("the file is empty")
+        raise UploadRefused(_("the file is empty"))
     is_zip = data[:4] == b"PK\x03\x04"
     is_ole = data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     if ext in ("xlsm", "xltm", "xlam"):
-        raise UploadRefused("macro-enabled workbooks (.xlsm) are refused; save it as .xlsx")
+        raise UploadRefused(_("macro-enabled workbooks (.xlsm) are refused; save it as .xlsx"))
     if ext in ("xlsx", "xltx"):
         if is_ole:
-            raise UploadRefused("not an xlsx file (an old .xls or a password-protected "
-                                "workbook); save it as an unprotected .xlsx")  # fmt: skip
+            raise UploadRefused(_("not an xlsx file (an old .xls or a password-protected "
+                                  "workbook); save it as an unprotected .xlsx"))  # fmt: skip
         if not is_zip:
-            raise UploadRefused("not an xlsx file (its content is not a workbook)")
+            raise UploadRefused(_("not an xlsx file (its content is not a workbook)"))
         return _read_xlsx(data, settings, progress)
     if ext in ("csv", "txt"):
         if is_zip or is_ole:
-            raise UploadRefused("not a CSV file (its content is a workbook); upload it as .xlsx")
+            raise UploadRefused(_("not a CSV file (its content is a workbook); upload it as .xlsx"))
         return _read_csv(data, settings, progress)
     if ext == "xls":
-        raise UploadRefused("the old .xls format is not accepted; save it as .xlsx")
-    raise UploadRefused("upload an .xlsx workbook or a .csv file")
+        raise UploadRefused(_("the old .xls format is not accepted; save it as .xlsx"))
+    raise UploadRefused(_("upload an .xlsx workbook or a .csv file"))

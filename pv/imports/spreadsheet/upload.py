@@ -21,6 +21,8 @@ from pv.events.bulk import (
     insert_events,
     prepare_events,
 )
+from pv.i18n import gettext as _
+from pv.i18n import pgettext
 from pv.imports.spreadsheet.common import (
     Progress,
     RowError,
@@ -110,7 +112,8 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
         # The rule problems too (`_rule_errors` leaves out those on a cell whose value could
         # not be converted: the conversion error is the root cause), except unknown
         # subjects, reported already.
-        rule = [e for e in _rule_errors(conv, issues) if e.reason != UNKNOWN_SUBJECT]
+        unknown = (UNKNOWN_SUBJECT, _(UNKNOWN_SUBJECT))
+        rule = [e for e in _rule_errors(conv, issues) if e.reason not in unknown]
         result.errors = _sorted(conv.errors + rule, order)
         result.warnings = _sorted(_rule_errors(conv, warns), order)
         return result
@@ -119,7 +122,7 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
         result.warnings = _sorted(_rule_errors(conv, warns), order)
         return result
     if n == 0:
-        result.errors = [RowError(header_row + 1, "", "", "the file has no data rows")]
+        result.errors = [RowError(header_row + 1, "", "", _("the file has no data rows"))]
         return result
     phase("storing")
     stored = (lambda d: progress(2 * n + d, total)) if progress else None
@@ -147,8 +150,14 @@ def _safe_cell(value: Any) -> Any:
 
 
 def _write_report(out: Any, errors: Sequence[RowError]) -> None:
+    """The report in the current language (an upload job runs in its uploader's): the
+    header's names too. The file starts with a byte-order mark (UTF-8), so that Excel
+    reads Chinese text as such."""
     writer = csv.writer(out)
-    writer.writerow(["row", "column", "value", "reason"])
+    writer.writerow([pgettext("error report column", "row"),
+                     pgettext("error report column", "column"),
+                     pgettext("error report column", "value"),
+                     pgettext("error report column", "reason")])  # fmt: skip
     for e in errors:
         writer.writerow([e.row, _safe_cell(e.column), _safe_cell(e.value), _safe_cell(e.reason)])
 

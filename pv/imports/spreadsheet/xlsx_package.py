@@ -25,6 +25,7 @@ from typing import Any
 from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
 
+from pv.i18n import gettext
 from pv.imports.spreadsheet.common import (
     MAX_PART_TAGS,
     MAX_ROW_TAGS,
@@ -62,7 +63,9 @@ class _Budget:
     def take(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
-            raise UploadRefused(f"the workbook unpacks to more than {_mb(self.limit)}; refused")
+            raise UploadRefused(
+                gettext("the workbook unpacks to more than %(max)s; refused", max=_mb(self.limit))
+            )
 
 
 class _Guarded:
@@ -89,11 +92,13 @@ class _Guarded:
         if b"<!" in chunk or b"<!" in self.tail + chunk[:16]:
             probe = self.tail + chunk
             if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe:
-                raise UploadRefused(f"{self.name} declares a DOCTYPE or ENTITY (XML entity "
-                                    "expansion is not allowed); refused")  # fmt: skip
+                raise UploadRefused(gettext("%(part)s declares a DOCTYPE or ENTITY (XML entity "
+                                            "expansion is not allowed); refused",
+                                            part=self.name))  # fmt: skip
             if self.unit is not None:
-                raise UploadRefused(f"{self.name} holds an XML comment or CDATA section, "
-                                    "which spreadsheet programs do not write; refused")  # fmt: skip
+                raise UploadRefused(gettext("%(part)s holds an XML comment or CDATA section, "
+                                            "which spreadsheet programs do not write; refused",
+                                            part=self.name))  # fmt: skip
         if self.unit_end is not None:
             self._count_tags(chunk)
         self.tail = chunk[-16:]
@@ -126,8 +131,9 @@ class _Guarded:
     def _check_tags(self) -> None:
         if self.tags > MAX_ROW_TAGS:
             what = self.unit.decode() if self.unit else "unit"
-            raise UploadRefused(f"{self.name}: one {what} (or what lies between two) holds more "
-                                f"than {MAX_ROW_TAGS:,} XML elements; refused")  # fmt: skip
+            raise UploadRefused(gettext("%(part)s: one %(unit)s (or what lies between two) holds "
+                                        "more than %(n)s XML elements; refused", part=self.name,
+                                        unit=what, n=f"{MAX_ROW_TAGS:,}"))  # fmt: skip
 
     def _check_encoding(self, chunk: bytes) -> None:
         """UTF-8 only (as Excel writes), so that the DOCTYPE check sees the real bytes."""
@@ -139,7 +145,7 @@ class _Guarded:
             m = re.search(rb"encoding\s*=\s*[\"']([^\"']*)[\"']", decl)
             ok = m is None or m.group(1) in (b"utf-8", b"utf8")
         if not ok:
-            raise UploadRefused(f"{self.name} is not UTF-8 XML; refused")
+            raise UploadRefused(gettext("%(part)s is not UTF-8 XML; refused", part=self.name))
 
 
 def _local(tag: Any) -> str:
@@ -153,31 +159,34 @@ class _Xlsx:
             self.zf = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zf.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-            raise UploadRefused("not an xlsx file (it is not a valid zip archive)") from exc
+            raise UploadRefused(
+                gettext("not an xlsx file (it is not a valid zip archive)")
+            ) from exc
         if len(infos) > 10_000:
-            raise UploadRefused("not an xlsx file (too many parts)")
+            raise UploadRefused(gettext("not an xlsx file (too many parts)"))
         self.names: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             lower = info.filename.lower()
             if (lower.endswith("vbaproject.bin") or "vbadata" in lower
                     or lower.startswith(("xl/macrosheets/", "xl/dialogsheets/"))
                     or (lower.startswith("xl/activex/") and lower.endswith(".bin"))):  # fmt: skip
-                raise UploadRefused("the workbook contains macros (VBA or macro sheets); "
-                                    "save it as a plain .xlsx workbook")  # fmt: skip
+                raise UploadRefused(gettext("the workbook contains macros (VBA or macro sheets); "
+                                            "save it as a plain .xlsx workbook"))  # fmt: skip
             if info.flag_bits & 0x1:
-                raise UploadRefused("the workbook is encrypted; remove the password")
+                raise UploadRefused(gettext("the workbook is encrypted; remove the password"))
             self.names[info.filename.lstrip("/")] = info
         declared = sum(i.file_size for i in infos)
         limit = settings.upload_max_unpacked_bytes
         if declared > limit:
-            raise UploadRefused(f"the workbook unpacks to {_mb(declared)}, more than the "
-                                f"{_mb(limit)} allowed; refused")  # fmt: skip
+            raise UploadRefused(gettext("the workbook unpacks to %(size)s, more than the %(max)s "
+                                        "allowed; refused", size=_mb(declared),
+                                        max=_mb(limit)))  # fmt: skip
         self.budget = _Budget(limit)
 
     def open(self, name: str, unit: bytes | None = None) -> _Guarded:
         info = self.names.get(name)
         if info is None:
-            raise UploadRefused(f"not an xlsx file ({name} is missing)")
+            raise UploadRefused(gettext("not an xlsx file (%(part)s is missing)", part=name))
         return _Guarded(self.zf.open(info), self.budget, name, unit)
 
     def root(self, name: str) -> Any:
@@ -188,13 +197,14 @@ class _Xlsx:
             chunks.append(chunk)
             tags += chunk.count(b"<")
             if tags > MAX_PART_TAGS:
-                raise UploadRefused(f"{name} holds more than {MAX_PART_TAGS:,} XML elements; "
-                                    "refused")  # fmt: skip
+                raise UploadRefused(gettext("%(part)s holds more than %(n)s XML elements; refused",
+                                            part=name, n=f"{MAX_PART_TAGS:,}"))  # fmt: skip
         try:
             parser = etree.XMLParser(remove_comments=True, remove_pis=True, **_SAFE_XML)
             return etree.fromstring(b"".join(chunks), parser=parser)
         except etree.XMLSyntaxError as exc:
-            raise UploadRefused(f"not a valid xlsx file ({name}: {exc})") from exc
+            raise UploadRefused(gettext("not a valid xlsx file (%(part)s: %(error)s)", part=name,
+                                        error=exc)) from exc  # fmt: skip
 
     def rels(self, part: str) -> dict[str, tuple[str, str]]:
         """Relationship id -> (type, target part name) for a part."""
@@ -229,12 +239,12 @@ def _content_types(x: _Xlsx) -> str:
     for el in root:
         ctype = (el.get("ContentType") or "").lower()
         if "macroenabled" in ctype or "vbaproject" in ctype or "macrosheet" in ctype:
-            raise UploadRefused("the workbook is macro-enabled (.xlsm); save it as a plain "
-                                ".xlsx workbook")  # fmt: skip
+            raise UploadRefused(gettext("the workbook is macro-enabled (.xlsm); save it as a "
+                                        "plain .xlsx workbook"))  # fmt: skip
         if _local(el.tag) == "Override" and ctype in _MAIN_TYPES:
             main = (el.get("PartName") or "").lstrip("/")
     if main is None:
-        raise UploadRefused("not an xlsx file (no workbook part)")
+        raise UploadRefused(gettext("not an xlsx file (no workbook part)"))
     return main
 
 
@@ -255,7 +265,7 @@ def _shared_strings(x: _Xlsx, name: str) -> list[str]:
                 if parent is not None:
                     declared = max(_count_attr(parent, "count"), _count_attr(parent, "uniqueCount"))
                     if declared > MAX_SHARED_STRINGS:
-                        _too_many_strings(f"declares {declared:,}")
+                        _too_many_strings(declared)
             first = si[0] if len(si) == 1 else None
             if first is not None and first.tag == t_tag:
                 text = first.text or ""
@@ -264,19 +274,21 @@ def _shared_strings(x: _Xlsx, name: str) -> list[str]:
             out.append(text)
             chars += len(text)
             if chars > MAX_SHARED_CHARS:
-                raise UploadRefused(f"the workbook's shared strings are longer than "
-                                    f"{MAX_SHARED_CHARS:,} characters in all; refused")  # fmt: skip
+                raise UploadRefused(gettext("the workbook's shared strings are longer than %(n)s "
+                                            "characters in all; refused",
+                                            n=f"{MAX_SHARED_CHARS:,}"))  # fmt: skip
             if len(out) % 256 == 0:
                 if len(out) > MAX_SHARED_STRINGS:
-                    _too_many_strings(f"holds more than {MAX_SHARED_STRINGS:,}")
+                    _too_many_strings(None)
                 si.clear()
                 parent = si.getparent()
                 if parent is not None:
                     del parent[: parent.index(si) + 1]
     except etree.XMLSyntaxError as exc:
-        raise UploadRefused(f"not a valid xlsx file ({name}: {exc})") from exc
+        raise UploadRefused(gettext("not a valid xlsx file (%(part)s: %(error)s)", part=name,
+                                    error=exc)) from exc  # fmt: skip
     if len(out) > MAX_SHARED_STRINGS:
-        _too_many_strings(f"holds more than {MAX_SHARED_STRINGS:,}")
+        _too_many_strings(None)
     return out
 
 
@@ -285,9 +297,17 @@ def _count_attr(el: Any, name: str) -> int:
     return int(value) if value.isdecimal() and len(value) < 19 else 0
 
 
-def _too_many_strings(what: str) -> None:
-    raise UploadRefused(f"the workbook {what} distinct texts (shared strings); at most "
-                        f"{MAX_SHARED_STRINGS:,} may be uploaded at once")  # fmt: skip
+def _too_many_strings(declared: int | None) -> None:
+    """Refuse the shared strings: the count the workbook declares, or (None) more than the
+    limit found while reading."""
+    limit = f"{MAX_SHARED_STRINGS:,}"
+    if declared is not None:
+        raise UploadRefused(gettext("the workbook declares %(n)s distinct texts (shared strings); "
+                                    "at most %(max)s may be uploaded at once",
+                                    n=f"{declared:,}", max=limit))  # fmt: skip
+    raise UploadRefused(gettext("the workbook holds more than %(max)s distinct texts (shared "
+                                "strings); at most %(max)s may be uploaded at once",
+                                max=limit))  # fmt: skip
 
 
 def _string_item(el: Any) -> str:

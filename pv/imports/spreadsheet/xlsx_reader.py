@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
+from pv.i18n import gettext
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
     DATA_SHEET,
@@ -110,7 +111,8 @@ def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str, limit:
             break
         n = n * 26 + ord(ch) - 64
     if not 1 <= n <= 16384:
-        raise UploadRefused(f"{sheet}: bad cell reference {ref!r}")
+        raise UploadRefused(gettext("%(sheet)s: bad cell reference %(ref)s", sheet=sheet,
+                                    ref=repr(ref)))  # fmt: skip
     if n <= limit:  # a column further right is never cached: see _beyond
         cache[letters] = n - 1
     return n - 1
@@ -118,20 +120,27 @@ def _col_index(letters: str, cache: dict[str, int], sheet: str, ref: str, limit:
 
 def _beyond(sheet: str, ref: str, limit: int, header: list[str] | None) -> UploadRefused:
     if header is None or limit >= MAX_COLUMNS:
-        why = (f"an upload may use at most {MAX_COLUMNS} columns (the template's columns and "
-               "a few more)")  # fmt: skip
+        why = gettext("an upload may use at most %(n)s columns (the template's columns and "
+                      "a few more)", n=MAX_COLUMNS)  # fmt: skip
     else:
-        why = (f"the header ends at column {_col_name(len(header) - 1)} and at most "
-               f"{EXTRA_COLUMNS} columns more are read")  # fmt: skip
-    return UploadRefused(f"{sheet}!{ref}: a value beyond column {_col_name(limit - 1)}; {why}. "
-                         "Delete the cells right of the table and upload again")  # fmt: skip
+        why = gettext("the header ends at column %(last)s and at most %(n)s columns more are "
+                      "read", last=_col_name(len(header) - 1), n=EXTRA_COLUMNS)  # fmt: skip
+    return UploadRefused(gettext("%(cell)s: a value beyond column %(limit)s; %(why)s. Delete the "
+                                 "cells right of the table and upload again",
+                                 cell=f"{sheet}!{ref}", limit=_col_name(limit - 1),
+                                 why=why))  # fmt: skip
 
 
 def _too_many_problems(found: int, row_no: int) -> UploadRefused:
     return UploadRefused(
-        f"{found:,} cells hold a formula without a computed value or a spreadsheet error "
-        f"(more than {MAX_READ_PROBLEMS:,}; reading stopped at row {row_no:,}): paste the "
-        "values instead of formulas and upload again"
+        gettext(
+            "%(found)s cells hold a formula without a computed value or a spreadsheet error "
+            "(more than %(max)s; reading stopped at row %(row)s): paste the values instead of "
+            "formulas and upload again",
+            found=f"{found:,}",
+            max=f"{MAX_READ_PROBLEMS:,}",
+            row=f"{row_no:,}",
+        )
     )
 
 
@@ -160,7 +169,7 @@ def _read_xlsx(data: bytes, settings: Settings, progress: Progress | None) -> Pa
     worksheets = [(n, rels[r][1], s) for n, r, s in sheets
                   if r in rels and rels[r][0].endswith(_REL_SHEET)]  # fmt: skip
     if not worksheets:
-        raise UploadRefused("the workbook has no worksheet")
+        raise UploadRefused(gettext("the workbook has no worksheet"))
     chosen = next((w for w in worksheets if w[0].strip().upper() == DATA_SHEET), None)
     chosen = chosen or next((w for w in worksheets if w[2] == "visible"), worksheets[0])
     sheet_name, sheet_part, _ = chosen
@@ -209,22 +218,25 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 declared = _dimension_rows(el.get("ref"))
                 if declared is not None:
                     if declared > max_rows + HEADER_ROW:
-                        raise UploadRefused(
-                            f"the sheet has {declared - HEADER_ROW:,} rows; at most "
-                            f"{max_rows:,} may be uploaded at once")  # fmt: skip
+                        raise UploadRefused(gettext(
+                            "the sheet has %(rows)s rows; at most %(max)s may be uploaded at once",
+                            rows=f"{declared - HEADER_ROW:,}", max=f"{max_rows:,}"))  # fmt: skip
                     expected = max(declared - HEADER_ROW, 0)
                 continue
             r = el.get("r")
             row_no = int(r) if r and r.isdecimal() and len(r) < 9 else row_no + 1
             read += 1
             if row_no > _SHEET_ROWS or read > _SHEET_ROWS:
-                raise UploadRefused(f"{sheet_name}: more than {_SHEET_ROWS:,} rows (row "
-                                    f"{row_no:,}), which no worksheet can hold")  # fmt: skip
+                raise UploadRefused(gettext("%(sheet)s: more than %(n)s rows (row %(row)s), "
+                                            "which no worksheet can hold", sheet=sheet_name,
+                                            n=f"{_SHEET_ROWS:,}", row=f"{row_no:,}"))  # fmt: skip
             cells += len(el)
             if cells > MAX_CELLS:
-                raise UploadRefused(f"{sheet_name}: more than {MAX_CELLS:,} cells (at row "
-                                    f"{row_no:,}); upload at most {max_rows:,} rows of the "
-                                    "template's columns at once")  # fmt: skip
+                raise UploadRefused(gettext("%(sheet)s: more than %(n)s cells (at row %(row)s); "
+                                            "upload at most %(max)s rows of the template's "
+                                            "columns at once", sheet=sheet_name,
+                                            n=f"{MAX_CELLS:,}", row=f"{row_no:,}",
+                                            max=f"{max_rows:,}"))  # fmt: skip
             if len(intern) > _INTERN_LIMIT:
                 intern = {}
             # Sized to the header at once (no growing); a cell further right extends it.
@@ -292,8 +304,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                     text = v.text if v is not None else None
                     if text is None:
                         problems.append(RowError(row_no, _col_name(col), "",
-                                                 "a formula without a computed value; paste "
-                                                 "values instead"))  # fmt: skip
+                                                 gettext("a formula without a computed value; "
+                                                         "paste values instead")))  # fmt: skip
                         if len(problems) > MAX_READ_PROBLEMS:
                             raise _too_many_problems(len(problems), row_no)
                         continue
@@ -313,8 +325,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 elif t == "b":
                     text = "TRUE" if text.strip() in ("1", "true") else "FALSE"
                 elif t == "e":
-                    problems.append(RowError(row_no, _col_name(col), text[:100],
-                                             "the cell holds a spreadsheet error"))  # fmt: skip
+                    error = gettext("the cell holds a spreadsheet error")
+                    problems.append(RowError(row_no, _col_name(col), text[:100], error))
                     if len(problems) > MAX_READ_PROBLEMS:
                         raise _too_many_problems(len(problems), row_no)
                     continue
@@ -345,16 +357,17 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 continue
             rows.append((row_no, values))
             if len(rows) > max_rows:
-                raise UploadRefused(f"more than {max_rows:,} rows; upload at most {max_rows:,} "
-                                    "rows at once")  # fmt: skip
+                raise UploadRefused(gettext("more than %(n)s rows; upload at most %(n)s rows at "
+                                            "once", n=f"{max_rows:,}"))  # fmt: skip
             if progress is not None and len(rows) % 1000 == 0:
                 progress(len(rows), max(expected, len(rows)))
     except etree.XMLSyntaxError as exc:
-        raise UploadRefused(f"not a valid xlsx file ({part}: {exc})") from exc
+        raise UploadRefused(gettext("not a valid xlsx file (%(part)s: %(error)s)", part=part,
+                                    error=exc)) from exc  # fmt: skip
     except (zipfile.BadZipFile, EOFError, OSError) as exc:  # zlib errors, bad CRC
-        raise UploadRefused(f"the xlsx file is corrupt ({exc})") from exc
+        raise UploadRefused(gettext("the xlsx file is corrupt (%(error)s)", error=exc)) from exc
     if header is None:
-        raise UploadRefused(f"sheet {sheet_name} is empty")
+        raise UploadRefused(gettext("sheet %(sheet)s is empty", sheet=sheet_name))
     return ParsedUpload(kind="xlsx", header=header, header_row=header_row, rows=rows,
                         problems=problems, sheet=sheet_name)  # fmt: skip
 
@@ -364,4 +377,5 @@ def _shared(shared: list[str], text: str, sheet: str, ref: str | None) -> str:
     try:
         return shared[int(text)]
     except (ValueError, IndexError):
-        raise UploadRefused(f"{sheet}!{ref}: bad shared string index") from None
+        raise UploadRefused(gettext("%(cell)s: bad shared string index",
+                                    cell=f"{sheet}!{ref}")) from None  # fmt: skip
