@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from pv.i18n import ngettext
+
 # argon2id with 19 MiB, 2 iterations, 1 lane: OWASP's minimum recommended configuration,
 # which keeps a log-in near 20 ms on one core.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -26,7 +28,11 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 def check_strength(password: str) -> str | None:
     if len(password) < MIN_LENGTH:
-        return f"a password needs at least {MIN_LENGTH} characters"
+        return ngettext(
+            "a password needs at least %(num)d character",
+            "a password needs at least %(num)d characters",
+            MIN_LENGTH,
+        )
     return None
 
 

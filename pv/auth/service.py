@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from pv.audit.service import Actor, diff, record
 from pv.auth.models import ApiToken, Role, User, UserSession, UserSite
 from pv.auth.passwords import DUMMY_HASH, check_strength, hash_password, verify_password
+from pv.i18n import gettext as _
 from pv.inputs import MAX_LENGTH, text_problem
 from pv.settings import Settings
 from pv.study.models import Site
@@ -66,15 +67,15 @@ def create_user(
     # The shared text rule (pv.inputs): no control or bidi characters in names.
     for name, value in (("username", username), ("full_name", full_name or "")):
         if (problem := text_problem(value, max_length=MAX_LENGTH[name])) is not None:
-            raise AccountError(f"{name}: {problem}")
+            raise AccountError(_("%(field)s: %(problem)s", field=name, problem=problem))
     if not username:
-        raise AccountError("a username has 1 to 80 characters")
+        raise AccountError(_("a username has 1 to 80 characters"))
     if role not in Role.__members__:
-        raise AccountError(f"role must be one of: {', '.join(Role.__members__)}")
+        raise AccountError(_("role must be one of: %(roles)s", roles=", ".join(Role.__members__)))
     if get_user(session, username):
-        raise AccountError(f"user '{username}' already exists")
+        raise AccountError(_("user '%(username)s' already exists", username=username))
     if role == Role.investigator and not sites:
-        raise AccountError("an investigator is bound to at least one site (--site)")
+        raise AccountError(_("an investigator is bound to at least one site (--site)"))
     if password is not None and (problem := check_strength(password)):
         raise AccountError(problem)
     user = User(
