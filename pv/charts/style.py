@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import matplotlib
@@ -121,11 +122,23 @@ def cjk_family() -> str | None:
     font list is cached by matplotlib; this looks once per process), or None."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in installed:
-            return family
-    return None
+    manager = font_manager.fontManager
+    found = _first_cjk({f.name for f in manager.ttflist})
+    if found is None:
+        # matplotlib's font list is cached on disk: a font installed after the cache was
+        # written is not in it. Look for CJK font files once and add them.
+        for path in font_manager.findSystemFonts(fontext="otf"):
+            if "cjk" in Path(path).name.lower():
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # unreadable font: skip it
+                    log.debug("cannot read font %s", path)
+        found = _first_cjk({f.name for f in manager.ttflist})
+    return found
+
+
+def _first_cjk(installed: set[str]) -> str | None:
+    return next((family for family in CJK_FAMILIES if family in installed), None)
 
 
 def chart_language(language: str | None = None) -> str:
