@@ -14,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS
+from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     BASE_COLUMNS,
     DATA_SHEET,
@@ -45,41 +46,47 @@ def columns_for(drugs: Sequence[Drug]) -> list[str]:
 
 
 def _describe(column: str, label: str) -> tuple[str, str, str]:
-    """(required, allowed values, meaning) for the README sheet."""
+    """(required, allowed values, meaning) for the README sheet, in the current language."""
     if column.startswith("AEREL_"):
         drug = column[6:].lower()
-        return "on submission", ", ".join(RELATIONSHIPS), f"Relationship to {drug} (investigator)"
+        return (_("on submission"), ", ".join(RELATIONSHIPS),
+                _("Relationship to %(drug)s (investigator)", drug=drug))  # fmt: skip
     if column.startswith("AEACN_"):
-        return "no", ", ".join(ACTIONS), f"Action taken with {column[6:].lower()}"
+        return _("no"), ", ".join(ACTIONS), _("Action taken with %(drug)s", drug=column[6:].lower())
+    yes, no, yn_blank = _("yes"), _("no"), _("Y or N (blank = N)")
+    either = _("AELLTCD or AEDECOD")
+    free_text = _("free text")
     return {
-        "USUBJID": ("yes", "a subject of your site(s), e.g. NCT04660565-01-0012",
-                    "Unique subject identifier, exactly as registered"),
-        "AETERM": ("yes", "free text, kept as typed", "Reported (verbatim) term"),
-        "AELLTCD": ("AELLTCD or AEDECOD", f"{label} code (8 digits)",
-                    "Coded term; may be left blank when AEDECOD is chosen"),
-        "AEDECOD": ("AELLTCD or AEDECOD", f"{label} term (dropdown; sheet Terms)",
-                    "Coded term by name; must match AELLTCD when both are filled"),
-        "AETOXGR": ("yes", "1-5, a grade that exists for the term", "CTCAE grade"),
-        "AESER": ("yes", "Y or N", "Serious event (Y needs at least one criterion and a "
-                                   "narrative)"),
-        "AESDTH": ("no", "Y or N (blank = N)", "Results in death (grade 5, outcome FATAL)"),
-        "AESLIFE": ("no", "Y or N (blank = N)", "Life-threatening"),
-        "AESHOSP": ("no", "Y or N (blank = N)", "Requires or prolongs hospitalization"),
-        "AESDISAB": ("no", "Y or N (blank = N)", "Persistent or significant disability"),
-        "AESCONG": ("no", "Y or N (blank = N)", "Congenital anomaly/birth defect"),
-        "AESMIE": ("no", "Y or N (blank = N)", "Other medically important event"),
-        "AESTDTC": ("yes", "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm",
-                    "Onset date; partial dates are kept as typed"),
-        "AEENDTC": ("no", "as AESTDTC", "End date (blank while ongoing)"),
-        "AEONGO": ("no", "Y or N (blank = N)", "Ongoing"),
-        "AEOUT": ("yes", ", ".join(OUTCOMES), "Outcome"),
-        "AECONTRT": ("no", "free text", "Treatment given for the event"),
-        "NARRATIVE": ("if serious", "free text", "Narrative"),
-        "AETERM_EN": ("no", "free text", "English translation of a reported term written in "
-                      "another language (needed for the SAS transport export)"),
-        CONFIRM_COLUMN: ("no", "Y or N (blank = N)",
-                         "Y stores the row although it is a likely duplicate: the same subject, "
-                         "coded term and onset day as an earlier row or a stored event"),
+        "USUBJID": (yes, _("a subject of your site(s), e.g. NCT04660565-01-0012"),
+                    _("Unique subject identifier, exactly as registered")),
+        "AETERM": (yes, _("free text, kept as typed"), _("Reported (verbatim) term")),
+        "AELLTCD": (either, _("%(release)s code (8 digits)", release=label),
+                    _("Coded term; may be left blank when AEDECOD is chosen")),
+        "AEDECOD": (either, _("%(release)s term (dropdown; sheet Terms)", release=label),
+                    _("Coded term by name; must match AELLTCD when both are filled")),
+        "AETOXGR": (yes, _("1-5, a grade that exists for the term"), _("CTCAE grade")),
+        "AESER": (yes, _("Y or N"), _("Serious event (Y needs at least one criterion and a "
+                                      "narrative)")),
+        "AESDTH": (no, yn_blank, _("Results in death (grade 5, outcome FATAL)")),
+        "AESLIFE": (no, yn_blank, _("Life-threatening")),
+        "AESHOSP": (no, yn_blank, _("Requires or prolongs hospitalization")),
+        "AESDISAB": (no, yn_blank, _("Persistent or significant disability")),
+        "AESCONG": (no, yn_blank, _("Congenital anomaly/birth defect")),
+        "AESMIE": (no, yn_blank, _("Other medically important event")),
+        "AESTDTC": (yes, _("YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm"),
+                    _("Onset date; partial dates are kept as typed")),
+        "AEENDTC": (no, _("as AESTDTC"), _("End date (blank while ongoing)")),
+        "AEONGO": (no, yn_blank, _("Ongoing")),
+        "AEOUT": (yes, ", ".join(OUTCOMES), _("Outcome")),
+        "AECONTRT": (no, free_text, _("Treatment given for the event")),
+        "NARRATIVE": (_("if serious"), free_text, _("Narrative")),
+        "AETERM_EN": (no, free_text, _("English translation of a reported term written in "
+                                       "another language (needed for the SAS transport "
+                                       "export)")),
+        CONFIRM_COLUMN: (no, yn_blank,
+                         _("Y stores the row although it is a likely duplicate: the same "
+                           "subject, coded term and onset day as an earlier row or a stored "
+                           "event")),
     }[column]  # fmt: skip
 
 
@@ -104,7 +111,8 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
         _text(cell, name)
         cell.font, cell.fill = head_font, head_fill
         required, allowed, meaning = _describe(name, label)
-        cell.comment = Comment(f"{meaning}.\nAllowed: {allowed}", "pv-tracker")
+        cell.comment = Comment(_("%(meaning)s.\nAllowed: %(allowed)s", meaning=meaning,
+                                 allowed=allowed), "pv-tracker")  # fmt: skip
         letter = get_column_letter(i)
         dim = ws.column_dimensions[letter]
         dim.width = 40 if name in ("AETERM", "AEDECOD", "NARRATIVE", "AECONTRT") else 18
@@ -139,44 +147,54 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
     def dropdown(formula: str, column: str, prompt: str) -> None:
         dv = DataValidation(type="list", formula1=formula, allow_blank=True,
                             showErrorMessage=True, errorTitle=column,
-                            error=f"Choose a value from the list ({prompt}).")  # fmt: skip
+                            error=_("Choose a value from the list (%(list)s).",
+                                    list=prompt))  # fmt: skip
         letter = get_column_letter(columns.index(column) + 1)
         dv.add(f"{letter}{HEADER_ROW + 1}:{letter}{last}")
         ws.add_data_validation(dv)
 
     if ordered:
-        dropdown(f"Terms!$A$2:$A${len(ordered) + 1}", "AEDECOD", f"{label} terms")
-    dropdown('"' + ",".join(GRADES) + '"', "AETOXGR", "grade 1-5")
+        dropdown(f"Terms!$A$2:$A${len(ordered) + 1}", "AEDECOD",
+                 _("%(release)s terms", release=label))  # fmt: skip
+    dropdown('"' + ",".join(GRADES) + '"', "AETOXGR", _("grade 1-5"))
     for name in (*YN_COLUMNS, CONFIRM_COLUMN):
-        dropdown('"Y,N"', name, "Y or N")
-    dropdown(list_ranges["AEOUT"], "AEOUT", "outcome")
+        dropdown('"Y,N"', name, _("Y or N"))
+    dropdown(list_ranges["AEOUT"], "AEOUT", _("outcome"))
     for name in columns:
         if name.startswith("AEREL_"):
-            dropdown(list_ranges["AEREL"], name, "relationship")
+            dropdown(list_ranges["AEREL"], name, _("relationship"))
         elif name.startswith("AEACN_"):
-            dropdown(list_ranges["AEACN"], name, "action taken")
+            dropdown(list_ranges["AEACN"], name, _("action taken"))
     if "USUBJID" in list_ranges:
-        dropdown(list_ranges["USUBJID"], "USUBJID", "your subjects")
+        dropdown(list_ranges["USUBJID"], "USUBJID", _("your subjects"))
 
     readme = wb.create_sheet("README")
     wrap = Alignment(wrap_text=True, vertical="top")
     lines = [
-        f"Adverse-event upload template: {study.id}",
+        _("Adverse-event upload template: %(study)s", study=study.id),
         study.title,
-        f"Coded terms: {label}. Study drugs: {', '.join(sorted(d.name for d in drugs))}.",
+        _(
+            "Coded terms: %(release)s. Study drugs: %(drugs)s.",
+            release=label,
+            drugs=", ".join(sorted(d.name for d in drugs)),
+        ),
         "",
-        "How to fill it in",
-        "1. One adverse event per row of sheet AE, starting at row 2; keep the header row.",
-        "2. Columns are formatted as text: type identifiers and dates exactly as they are "
-        "(0012 stays 0012, 2021-03 stays 2021-03).",
-        "3. Choose the term in AEDECOD (dropdown) or type its code in AELLTCD.",
-        "4. Partial dates are allowed: YYYY or YYYY-MM. No future dates.",
-        "5. Upload the file as .xlsx (not .xlsm) or save sheet AE as CSV UTF-8.",
-        "6. The whole file is stored or nothing is: fix every reported row and upload again.",
-        "7. A row with the same subject, coded term and onset day as an earlier row or a "
-        "stored event is a likely duplicate and is reported; put Y in CONFIRM_DUPLICATE to "
-        "store it anyway (uploading a stored file again stores nothing new).",
-        f"Limit: {max_rows:,} rows.",
+        _("How to fill it in"),
+        _("1. One adverse event per row of sheet AE, starting at row 2; keep the header row."),
+        _(
+            "2. Columns are formatted as text: type identifiers and dates exactly as they are "
+            "(0012 stays 0012, 2021-03 stays 2021-03)."
+        ),
+        _("3. Choose the term in AEDECOD (dropdown) or type its code in AELLTCD."),
+        _("4. Partial dates are allowed: YYYY or YYYY-MM. No future dates."),
+        _("5. Upload the file as .xlsx (not .xlsm) or save sheet AE as CSV UTF-8."),
+        _("6. The whole file is stored or nothing is: fix every reported row and upload again."),
+        _(
+            "7. A row with the same subject, coded term and onset day as an earlier row or a "
+            "stored event is a likely duplicate and is reported; put Y in CONFIRM_DUPLICATE to "
+            "store it anyway (uploading a stored file again stores nothing new)."
+        ),
+        _("Limit: %(n)s rows.", n=f"{max_rows:,}"),
         "",
     ]
     for r, line in enumerate(lines, start=1):
@@ -184,7 +202,8 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
     readme.cell(row=1, column=1).font = Font(bold=True, size=14)
     readme.cell(row=5, column=1).font = Font(bold=True)
     start = len(lines) + 1
-    for i, h in enumerate(("Column", "Required", "Allowed values", "Meaning"), start=1):
+    for i, h in enumerate((_("Column"), _("Required"), _("Allowed values"), _("Meaning")),
+                          start=1):  # fmt: skip
         cell = readme.cell(row=start, column=i)
         _text(cell, h)
         cell.font = head_font
