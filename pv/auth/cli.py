@@ -12,31 +12,34 @@ from pv.audit.service import Actor
 from pv.auth.models import Role
 from pv.cli import CommandError, database
 from pv.db import write_session
+from pv.i18n import gettext as _
 from pv.study.models import Site
 
 CLI = Actor.system("cli")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    user = sub.add_parser("user", help="user accounts")
+    user = sub.add_parser("user", help=_("user accounts"))
     us = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add = us.add_parser("add", help="create a user")
+    add = us.add_parser("add", help=_("create a user"))
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=list(Role.__members__))
     add.add_argument(
-        "--site", action="append", default=[], help="site id (investigators; repeatable)"
+        "--site", action="append", default=[], help=_("site id (investigators; repeatable)")
     )
-    add.add_argument("--study", help="study of the site, when site ids are ambiguous")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--study", help=_("study of the site, when site ids are ambiguous"))
+    add.add_argument(
+        "--password-stdin", action="store_true", help=_("read the password from stdin")
+    )
     add.set_defaults(func=_add)
-    pw = us.add_parser("set-password", help="set a user's password (ends their sessions)")
+    pw = us.add_parser("set-password", help=_("set a user's password (ends their sessions)"))
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true")
     pw.set_defaults(func=_set_password)
-    dis = us.add_parser("disable", help="disable a user (ends sessions, revokes tokens)")
+    dis = us.add_parser("disable", help=_("disable a user (ends sessions, revokes tokens)"))
     dis.add_argument("username")
     dis.set_defaults(func=_disable)
-    tok = us.add_parser("token", help="print a new personal API token (last line)")
+    tok = us.add_parser("token", help=_("print a new personal API token (last line)"))
     tok.add_argument("username")
     tok.set_defaults(func=_token)
 
@@ -44,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Again: "):
-        raise CommandError("the passwords differ")
+    first = getpass.getpass(_("Password: "))
+    if first != getpass.getpass(_("Again: ")):
+        raise CommandError(_("the passwords differ"))
     return first
 
 
@@ -58,9 +61,13 @@ def _sites(session: Session, codes: list[str], study: str | None) -> list[Site]:
             q = q.where(Site.study_id == study)
         rows = session.exec(q).all()
         if not rows:
-            raise CommandError(f"no site '{code}'" + (f" in {study}" if study else ""))
+            if study:
+                raise CommandError(_("no site '%(code)s' in %(study)s", code=code, study=study))
+            raise CommandError(_("no site '%(code)s'", code=code))
         if len(rows) > 1:
-            raise CommandError(f"site '{code}' exists in several studies: give --study")
+            raise CommandError(
+                _("site '%(code)s' exists in several studies: give --study", code=code)
+            )
         found.append(rows[0])
     return found
 
@@ -70,7 +77,7 @@ def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
 
     user = get_user(session, username)
     if user is None:
-        raise CommandError(f"no user '{username}'")
+        raise CommandError(_("no user '%(username)s'", username=username))
     return user
 
 
@@ -90,7 +97,7 @@ def _add(args: argparse.Namespace) -> int:
             )
         except AccountError as exc:
             raise CommandError(str(exc)) from exc
-    print(f"created {args.role} {args.username}")
+    print(_("created %(role)s %(username)s", role=args.role, username=args.username))
     return 0
 
 
@@ -105,7 +112,7 @@ def _set_password(args: argparse.Namespace) -> int:
             )
         except AccountError as exc:
             raise CommandError(str(exc)) from exc
-    print(f"password set for {args.username}")
+    print(_("password set for %(username)s", username=args.username))
     return 0
 
 
@@ -114,7 +121,7 @@ def _disable(args: argparse.Namespace) -> int:
 
     with write_session(database(upgrade=True)) as session:
         disable_user(session=session, actor=CLI, user=_user(session, args.username))
-    print(f"disabled {args.username}")
+    print(_("disabled %(username)s", username=args.username))
     return 0
 
 
@@ -124,8 +131,8 @@ def _token(args: argparse.Namespace) -> int:
     with write_session(database(upgrade=True)) as session:
         user = _user(session, args.username)
         if user.disabled:
-            raise CommandError(f"{args.username} is disabled")
+            raise CommandError(_("%(username)s is disabled", username=args.username))
         token = issue_token(session=session, actor=CLI, user=user)
-    print(f"API token for {args.username} (shown once):")
+    print(_("API token for %(username)s (shown once):", username=args.username))
     print(token)
     return 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from pv.i18n import gettext as _
+from pv.i18n import ngettext
+
 DEMO_USERS = (
     # username, role, password: printed at start-up; a demo is not a production system.
     ("investigator", "investigator", "investigator-demo"),
@@ -14,9 +17,9 @@ DEMO_USERS = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="create the demo trial (NCT04660565) and serve it")
+    demo = sub.add_parser("demo", help=_("create the demo trial (NCT04660565) and serve it"))
     demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--no-serve", action="store_true", help="build the data only")
+    demo.add_argument("--no-serve", action="store_true", help=_("build the data only"))
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.set_defaults(func=_demo)
@@ -55,16 +58,30 @@ def _demo(args: argparse.Namespace) -> int:
     ensure_demo_users(engine)
     subjects = sum(summary.subjects_per_arm.values())
     print(
-        f"Demo trial {summary.study_id}: {subjects} subjects, {summary.events} "
-        f"adverse events ({summary.serious} serious, {summary.deaths} death)."
+        ngettext(
+            "Demo trial %(study)s: %(subjects)s subjects, %(events)s adverse events "
+            "(%(serious)s serious, %(num)d death).",
+            "Demo trial %(study)s: %(subjects)s subjects, %(events)s adverse events "
+            "(%(serious)s serious, %(num)d deaths).",
+            summary.deaths,
+            study=summary.study_id,
+            subjects=subjects,
+            events=summary.events,
+            serious=summary.serious,
+        )
     )
-    print("Log in with (username / password):")
+    print(_("Log in with (username / password):"))
     for username, role, password in DEMO_USERS:
         print(f"  {username:<13} {password:<18} {role}")
     if args.no_serve:
         return 0
     from pv.web.cli import run_server
 
-    print(f"Open http://{args.host}:{args.port}/ (Ctrl-C stops the server)")
+    print(
+        _(
+            "Open %(url)s (Ctrl-C stops the server)",
+            url=f"http://{args.host}:{args.port}/",
+        )
+    )
     run_server(args.host, args.port)
     return 0

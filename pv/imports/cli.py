@@ -8,22 +8,26 @@ import time
 from typing import TextIO
 
 from pv.cli import CommandError
+from pv.i18n import gettext as _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("import", help="import data from files")
+    p = subparsers.add_parser("import", help=_("import data from files"))
     sub = p.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     sdtm = sub.add_parser(
         "sdtm",
-        help="import a study from SDTM DM, AE, EX (and SUPPAE) datasets",
-        description="Import an external study from SDTM datasets (.xpt or .csv). "
-        "The study gets its own id (DM.STUDYID unless --study-id); an existing id is refused.",
+        help=_("import a study from SDTM DM, AE, EX (and SUPPAE) datasets"),
+        description=_(
+            "Import an external study from SDTM datasets (.xpt or .csv). "
+            "The study gets its own id (DM.STUDYID unless --study-id); an existing id is "
+            "refused."
+        ),
     )
-    sdtm.add_argument("--dm", required=True, help="DM dataset (.xpt or .csv)")
-    sdtm.add_argument("--ae", required=True, help="AE dataset (.xpt or .csv)")
-    sdtm.add_argument("--ex", required=True, help="EX dataset (.xpt or .csv)")
-    sdtm.add_argument("--suppae", help="SUPPAE dataset, for the sponsor's TEAE flag (AETRTEM)")
-    sdtm.add_argument("--study-id", help="study id to create (default: DM.STUDYID)")
+    sdtm.add_argument("--dm", required=True, help=_("DM dataset (.xpt or .csv)"))
+    sdtm.add_argument("--ae", required=True, help=_("AE dataset (.xpt or .csv)"))
+    sdtm.add_argument("--ex", required=True, help=_("EX dataset (.xpt or .csv)"))
+    sdtm.add_argument("--suppae", help=_("SUPPAE dataset, for the sponsor's TEAE flag (AETRTEM)"))
+    sdtm.add_argument("--study-id", help=_("study id to create (default: DM.STUDYID)"))
     sdtm.set_defaults(func=run_sdtm)
 
 
@@ -62,16 +66,26 @@ def run_sdtm(args: argparse.Namespace) -> int:
             ex=args.ex,
             suppae=args.suppae,
             study_id=args.study_id,
-            progress=ProgressBar("Importing"),
+            progress=ProgressBar(_("Importing")),
         )
     except SDTMImportError as exc:
         raise CommandError(str(exc)) from exc
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(_("warning: %(detail)s", detail=warning), file=sys.stderr)
     print(
-        f"Imported study {result.study_id}: {result.subjects} subjects "
-        f"({result.safety} in the safety population), arms {', '.join(result.arms)} "
-        f"(control: {result.control or 'none'}), {result.sites} sites, {result.drugs} drugs, "
-        f"{result.exposures} exposure records, {result.events} adverse events."
+        _(
+            "Imported study %(study)s: %(subjects)s subjects (%(safety)s in the safety "
+            "population), arms %(arms)s (control: %(control)s), %(sites)s sites, %(drugs)s "
+            "drugs, %(exposures)s exposure records, %(events)s adverse events.",
+            study=result.study_id,
+            subjects=result.subjects,
+            safety=result.safety,
+            arms=", ".join(result.arms),
+            control=result.control or _("none"),
+            sites=result.sites,
+            drugs=result.drugs,
+            exposures=result.exposures,
+            events=result.events,
+        )
     )
     return 0

@@ -6,16 +6,17 @@ import argparse
 from pathlib import Path
 
 from pv.cli import CommandError
+from pv.i18n import gettext as _
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "backup", help="write a consistent backup of the database (safe while users write)"
+        "backup", help=_("write a consistent backup of the database (safe while users write)")
     )
-    p.add_argument("--out", required=True, type=Path, help="backup file to write")
+    p.add_argument("--out", required=True, type=Path, help=_("backup file to write"))
     p.set_defaults(func=_backup)
-    p = sub.add_parser("restore", help="restore a backup into an EMPTY database")
-    p.add_argument("--from", dest="source", required=True, type=Path, help="backup file")
+    p = sub.add_parser("restore", help=_("restore a backup into an EMPTY database"))
+    p.add_argument("--from", dest="source", required=True, type=Path, help=_("backup file"))
     p.set_defaults(func=_restore)
 
 
@@ -32,7 +33,7 @@ def _backup(args: argparse.Namespace) -> int:
         out = backup(_url(), args.out)
     except BackupError as exc:
         raise CommandError(str(exc)) from exc
-    print(f"backup written to {out} ({out.stat().st_size} bytes)")
+    print(_("backup written to %(file)s (%(size)s bytes)", file=out, size=out.stat().st_size))
     return 0
 
 
@@ -43,5 +44,5 @@ def _restore(args: argparse.Namespace) -> int:
         restore(_url(), args.source)
     except BackupError as exc:
         raise CommandError(str(exc)) from exc
-    print(f"restored {args.source}")
+    print(_("restored %(file)s", file=args.source))
     return 0

@@ -9,44 +9,45 @@ from pathlib import Path
 from pv.audit.service import Actor
 from pv.cli import CommandError, database
 from pv.db import read_session, write_session
+from pv.i18n import gettext as _
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="database maintenance")
+    db = sub.add_parser("db", help=_("database maintenance"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    up = db_sub.add_parser("upgrade", help="apply the migrations (creates the database)")
+    up = db_sub.add_parser("upgrade", help=_("apply the migrations (creates the database)"))
     up.set_defaults(func=_db_upgrade)
 
-    st = sub.add_parser("status", help="studies, arms, subjects, events and terminologies")
-    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st = sub.add_parser("status", help=_("studies, arms, subjects, events and terminologies"))
+    st.add_argument("--json", action="store_true", help=_("machine-readable output"))
     st.set_defaults(func=_status)
 
-    study = sub.add_parser("study", help="studies")
+    study = sub.add_parser("study", help=_("studies"))
     study_sub = study.add_subparsers(dest="study_command", required=True, metavar="ACTION")
     imp = study_sub.add_parser(
-        "import", help="create or update a study from a ClinicalTrials.gov API v2 study JSON"
+        "import", help=_("create or update a study from a ClinicalTrials.gov API v2 study JSON")
     )
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_study_import)
 
-    site = sub.add_parser("site", help="trial sites")
+    site = sub.add_parser("site", help=_("trial sites"))
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
-    add = site_sub.add_parser("add", help="add a site to a study")
+    add = site_sub.add_parser("add", help=_("add a site to a study"))
     add.add_argument("--study", required=True)
     add.add_argument("--id", required=True, dest="code")
     add.add_argument("--name", required=True)
     add.set_defaults(func=_site_add)
 
-    subject = sub.add_parser("subject", help="trial subjects")
+    subject = sub.add_parser("subject", help=_("trial subjects"))
     subject_sub = subject.add_subparsers(dest="subject_command", required=True, metavar="ACTION")
-    sadd = subject_sub.add_parser("add", help="add a subject to a site (USUBJID is built)")
+    sadd = subject_sub.add_parser("add", help=_("add a subject to a site (USUBJID is built)"))
     sadd.add_argument("--study", required=True)
-    sadd.add_argument("--site", required=True, help="site id")
-    sadd.add_argument("--subjid", required=True, help="letters, digits, . _ - (kept as typed)")
-    sadd.add_argument("--arm", help="arm code or label")
+    sadd.add_argument("--site", required=True, help=_("site id"))
+    sadd.add_argument("--subjid", required=True, help=_("letters, digits, . _ - (kept as typed)"))
+    sadd.add_argument("--arm", help=_("arm code or label"))
     sadd.add_argument("--sex", choices=("M", "F", "U"))
-    sadd.add_argument("--consent", help="informed consent date, YYYY-MM-DD")
-    sadd.add_argument("--randomized", help="randomization date, YYYY-MM-DD (not before consent)")
+    sadd.add_argument("--consent", help=_("informed consent date, YYYY-MM-DD"))
+    sadd.add_argument("--randomized", help=_("randomization date, YYYY-MM-DD (not before consent)"))
     sadd.set_defaults(func=_subject_add)
 
 
@@ -54,7 +55,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from pv.migrate import current_revision
 
     engine = database(upgrade=True)
-    print(f"database at revision {current_revision(engine)}")
+    print(_("database at revision %(revision)s", revision=current_revision(engine)))
     return 0
 
 
@@ -74,9 +75,11 @@ def import_study_file(engine, path: Path, actor: Actor):  # type: ignore[no-unty
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise CommandError(f"{path}: no such file") from exc
+        raise CommandError(_("%(file)s: no such file", file=path)) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: not valid JSON ({exc})") from exc
+        raise CommandError(
+            _("%(file)s: not valid JSON (%(detail)s)", file=path, detail=exc)
+        ) from exc
     try:
         spec = parse_ctgov(record)
     except RecordError as exc:
@@ -88,7 +91,10 @@ def import_study_file(engine, path: Path, actor: Actor):  # type: ignore[no-unty
 
 def _study_import(args: argparse.Namespace) -> int:
     study_id, created = import_study_file(database(upgrade=True), args.file, Actor.system("cli"))
-    print(f"{'created' if created else 'updated'} study {study_id}")
+    if created:
+        print(_("created study %(study)s", study=study_id))
+    else:
+        print(_("updated study %(study)s", study=study_id))
     return 0
 
 
@@ -106,7 +112,14 @@ def _site_add(args: argparse.Namespace) -> int:
             )
         except StudyError as exc:
             raise CommandError(str(exc)) from exc
-        print(f"added site {site.code} ({site.name}) to {args.study}")
+        print(
+            _(
+                "added site %(code)s (%(name)s) to %(study)s",
+                code=site.code,
+                name=site.name,
+                study=args.study,
+            )
+        )
     return 0
 
 
@@ -133,13 +146,24 @@ def _subject_add(args: argparse.Namespace) -> int:
             select(Site).where(Site.study_id == args.study, Site.code == args.site)
         ).first()
         if site is None:
-            raise CommandError(f"site: no site '{args.site}' in study '{args.study}'")
+            raise CommandError(
+                _(
+                    "site: no site '%(site)s' in study '%(study)s'",
+                    site=args.site,
+                    study=args.study,
+                )
+            )
         arm = None
         if args.arm is not None:
             arms = session.exec(select(Arm).where(Arm.study_id == args.study)).all()
             arm = next((a for a in arms if args.arm in (a.code, a.label)), None)
             if arm is None:
-                raise CommandError("arm: unknown arm; one of: " + ", ".join(a.code for a in arms))
+                raise CommandError(
+                    _(
+                        "arm: unknown arm; one of: %(choices)s",
+                        choices=", ".join(a.code for a in arms),
+                    )
+                )
         try:
             subject = add_subject(
                 session=session, actor=Actor.system("cli"), study_id=args.study, site=site,
@@ -147,5 +171,5 @@ def _subject_add(args: argparse.Namespace) -> int:
             )  # fmt: skip
         except StudyError as exc:
             raise CommandError(str(exc)) from exc
-        print(f"added subject {subject.usubjid}")
+        print(_("added subject %(subject)s", subject=subject.usubjid))
     return 0

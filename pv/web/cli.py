@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pv.i18n import gettext as _
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    serve = sub.add_parser("serve", help="run the web app (PV_DATABASE_URL selects the database)")
+    serve = sub.add_parser(
+        "serve", help=_("run the web app (PV_DATABASE_URL selects the database)")
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
