@@ -211,7 +211,7 @@ def plot_reporting_rate(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
             markeredgewidth=2.2,
             markersize=8,
             linestyle="none",
-            label=_("Low: under 75% of that rate, 95% CI entirely below it"),
+            label=_("Low: under %(share)s of that rate, 95%% CI entirely below it", share="75%"),
         )
     )
     style.legend_row(fig, gs[0, 0], handles, ncol=2)

@@ -38,25 +38,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help=_("the .xlsx file to write"))
     p.set_defaults(func=run_dsmb)
 
-    export = subparsers.add_parser("export", help="regulatory exports (ClinicalTrials.gov, SDTM)")
+    export = subparsers.add_parser(
+        "export", help=_("regulatory exports (ClinicalTrials.gov, SDTM)")
+    )
     sub = export.add_subparsers(dest="export", required=True, metavar="FORMAT")
     c = sub.add_parser(
         "ctgov",
-        help="ClinicalTrials.gov results: adverse events module and rate-ratio analyses (JSON)",
+        help=_("ClinicalTrials.gov results: adverse events module and rate-ratio analyses (JSON)"),
     )
-    c.add_argument("--study", required=True, help="study id")
+    c.add_argument("--study", required=True, help=_("study id"))
     c.add_argument(
         "--threshold",
         type=float,
         default=5.0,
-        help="frequency threshold for other (non-serious) events, percent (default 5)",
+        help=_("frequency threshold for other (non-serious) events, percent (default 5)"),
     )
-    c.add_argument("--cutoff", help="data cut-off date, YYYY-MM-DD (default: all data)")
-    c.add_argument("--out", required=True, help="the .json file to write")
+    c.add_argument("--cutoff", help=_("data cut-off date, YYYY-MM-DD (default: all data)"))
+    c.add_argument("--out", required=True, help=_("the .json file to write"))
     c.set_defaults(func=run_ctgov)
-    s = sub.add_parser("sdtm", help="SDTM DM, AE and EX as CSV and SAS transport (.xpt)")
-    s.add_argument("--study", required=True, help="study id")
-    s.add_argument("--out", required=True, help="directory to write dm/ae/ex .csv and .xpt to")
+    s = sub.add_parser("sdtm", help=_("SDTM DM, AE and EX as CSV and SAS transport (.xpt)"))
+    s.add_argument("--study", required=True, help=_("study id"))
+    s.add_argument("--out", required=True, help=_("directory to write dm/ae/ex .csv and .xpt to"))
     s.set_defaults(func=run_sdtm)
 
 
