@@ -11,11 +11,27 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.web.deps import LoginRequired
 from pv.web.templating import is_htmx, templates
 
 log = logging.getLogger(__name__)
+
+
+# Starlette's own details (its HTTP reason phrases: a route that does not exist, a method
+# a route does not take), translated where they are shown.
+_PHRASES = {
+    "Not Found": N_("Not Found"),
+    "Method Not Allowed": N_("Method Not Allowed"),
+    "Bad Request": N_("Bad Request"),
+    "Unauthorized": N_("Unauthorized"),
+    "Forbidden": N_("Forbidden"),
+}
+
+
+def _detail(detail: object) -> object:
+    return _(_PHRASES[detail]) if isinstance(detail, str) and detail in _PHRASES else detail
 
 
 def _is_api(request: Request) -> bool:
@@ -52,14 +68,14 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) or request.url.path == "/openapi.json":
             return JSONResponse(
-                {"detail": exc.detail},
+                {"detail": _detail(exc.detail)},
                 status_code=exc.status_code,
                 headers=getattr(exc, "headers", None),
             )
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"request": request, "status": exc.status_code, "message": exc.detail},
+            {"request": request, "status": exc.status_code, "message": _detail(exc.detail)},
             status_code=exc.status_code,
         )
 
