@@ -84,17 +84,47 @@ _LABELS: dict[str, dict[str, str]] = {
         "failed": N_("failed"),
     },
     "sex": {"M": N_("male"), "F": N_("female"), "U": N_("unknown")},
+    # The trial's AESI groupings (terminologies/aesi/groupings.csv keys), the infusion rule's
+    # flag, and the glucocorticoid-toxicity domains (GTI, Miloslavsky et al. 2017).
+    "aesi": {
+        "infection": N_("Infections"),
+        "hypersensitivity": N_("Hypersensitivity reactions"),
+        "infusion_reaction": N_("Infusion and injection reactions"),
+        "gc_toxicity": N_("Glucocorticoid toxicity"),
+        "possible_infusion_reaction": N_("possible infusion reaction"),
+        "serious_infection": N_("serious infection"),
+    },
+    "gti_domain": {
+        "bmi": N_("Body mass index"),
+        "glucose": N_("Glucose tolerance"),
+        "blood_pressure": N_("Blood pressure"),
+        "lipids": N_("Lipids"),
+        "bone": N_("Bone"),
+        "myopathy": N_("Steroid myopathy"),
+        "skin": N_("Skin toxicity"),
+        "neuropsychiatric": N_("Neuropsychiatric toxicity"),
+        "infection": N_("Infection"),
+        "damage": N_("Damage items (GTI Specific List)"),
+    },
     "yesno": {"True": N_("Yes"), "False": N_("No")},
 }
 
 
-def label(kind: str, code: object) -> str:
-    """The label of `code` in vocabulary `kind`, translated; the code itself if unknown."""
+def label(kind: str, code: object, default: str | None = None) -> str:
+    """The label of `code` in vocabulary `kind`, translated; `default` (else the code
+    itself) if the vocabulary does not know it."""
     if code is None:
         return ""
     key = str(code)
     found = _LABELS.get(kind, {}).get(key)
-    return gettext(found) if found is not None else key
+    if found is not None:
+        return gettext(found)
+    return default if default is not None else key
+
+
+def labels_of(kind: str, codes: str, sep: str = ", ") -> str:
+    """The labels of comma-separated codes (an event's AESI groupings), translated."""
+    return sep.join(label(kind, c, c.replace("_", " ")) for c in codes.split(",") if c)
 
 
 def choices(kind: str) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from pv.events.models import Status
 from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.inputs import parse_id
+from pv.labels import label
 from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
@@ -55,11 +56,14 @@ def aesi_choices() -> tuple[tuple[str, str], ...]:
 
 
 @lru_cache(maxsize=256)
-def aesi_tags(value: str) -> Markup:
-    """The AESI groupings of an event as tags (a few distinct values: rendered once)."""
+def aesi_tags(value: str, language: str) -> Markup:
+    """The AESI groupings of an event as tags, in `language` (the current one: the argument
+    keys the cache; a few distinct values: rendered once)."""
     keys = [k for k in value.split(",") if k]
-    return Markup(" ").join(Markup('<span class="tag">{}</span>').format(k.replace("_", " "))
-                            for k in keys)  # fmt: skip
+    return Markup(" ").join(
+        Markup('<span class="tag">{}</span>').format(label("aesi", k, k.replace("_", " ")))
+        for k in keys
+    )
 
 
 def _int(value: str) -> int | None:
@@ -149,7 +153,9 @@ FORMS = TtlCache(ttl=60.0, size=1024)
 def queue_row_html(row: QueueRow, site_code: str, language: str) -> Markup:
     """One row, rendered in `language` (the current one: the argument keys the cache)."""
     template = templates.get_template("review/_queue_row.html")
-    return Markup(template.render(r=row, site_code=site_code, aesi_tags=aesi_tags(row.aesi)))
+    return Markup(
+        template.render(r=row, site_code=site_code, aesi_tags=aesi_tags(row.aesi, language))
+    )
 
 
 def filters_html(

@@ -19,6 +19,7 @@ templates.env.globals.update(
     languages=i18n.LANGUAGES,
     current_language=i18n.current,
     label=labels.label,
+    labels_of=labels.labels_of,
     label_choices=labels.choices,
 )
 
