@@ -11,6 +11,7 @@ import io
 import json
 import math
 import textwrap
+import unicodedata
 from dataclasses import dataclass
 
 from pv import i18n
@@ -149,6 +150,39 @@ def _display(table: Table) -> Display:
     return Display(headers, unit, rows)
 
 
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: East Asian wide characters take two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * (width - _width(text)) + text
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """textwrap.wrap, and for text with wide characters (Chinese, no spaces between
+    words) a wrap by columns that may break between any two characters."""
+    if text.isascii():
+        return textwrap.wrap(text, width, subsequent_indent=indent)
+    lines: list[str] = []
+    line = ""
+    for ch in text:
+        if line and _width(line + ch) > width:
+            lines.append(line.rstrip())
+            line = indent + ch.lstrip()
+        else:
+            line += ch
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
 def to_text(table: Table) -> str:
     with i18n.use(table.language):
         return _to_text(table)
@@ -158,8 +192,8 @@ def _to_text(table: Table) -> str:
     shown = _display(table)
     heads = shown.headers
     body = [(("  " * r.indent) + r.label, values) for r, values in shown.rows]
-    widths = [max([len(h)] + [len(v[i]) for _, v in body]) for i, h in enumerate(heads)]
-    lw = min(max([len(lab) for lab, _ in body] + [20]), LABEL_WIDTH)
+    widths = [max([_width(h)] + [_width(v[i]) for _l, v in body]) for i, h in enumerate(heads)]
+    lw = min(max([_width(lab) for lab, _v in body] + [20]), LABEL_WIDTH)
     lines = [f"{table.study_id} — {table.name}: {table.title}"]
     lines.append(
         _(
@@ -170,16 +204,16 @@ def _to_text(table: Table) -> str:
         )
     )
     lines.append("")
-    top = " " * lw + "  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
+    top = " " * lw + "  " + "  ".join(_rjust(h, w) for h, w in zip(heads, widths, strict=True))
     rule = "-" * len(top)
     lines += [rule, top, " " * lw + "  " + shown.unit, rule]
     for label, values in body:
-        wrapped = textwrap.wrap(label, lw, subsequent_indent="    ") or [""]
+        wrapped = _wrap(label, lw, "    ") or [""]
         for extra in wrapped[:-1]:
             lines.append(extra)
-        cells = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
-        lines.append(f"{wrapped[-1].ljust(lw)}  {cells}")
+        cells = "  ".join(_rjust(v, w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"{_ljust(wrapped[-1], lw)}  {cells}")
     lines.append(rule)
-    lines += [textwrap.fill(f, len(rule) if len(rule) > 60 else 100) for f in table.footnotes]
+    lines += ["\n".join(_wrap(f, len(rule) if len(rule) > 60 else 100)) for f in table.footnotes]
     lines += table.notes
     return "\n".join(lines) + "\n"

@@ -134,7 +134,7 @@ def plot_aesi_forest(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
         head = _("Adverse events of special interest: incidence by arm and risk difference")
     note = _("Safety population; treatment-emergent AEs.")
     if control and not pooled:
-        note += " " + _(
+        note += style.gap() + _(
             "Risk difference: arm minus %(control)s, Newcombe hybrid score 95%% CI.",
             control=control,
         )

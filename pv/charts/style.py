@@ -109,11 +109,16 @@ def scope(pooled: bool) -> str:
     return _("all arms pooled") if pooled else _("by arm")
 
 
+def gap() -> str:
+    """What separates two sentences: a space, none between Chinese sentences."""
+    return "" if i18n.current() in NEEDS_CJK else " "
+
+
 def cutoff_note(cutoff: object) -> str:
-    """ " Data cut-off: YYYY-MM-DD." (with its leading space) for a chart's footnote."""
+    """The data cut-off sentence of a chart's footnote, with the gap before it."""
     if cutoff:
-        return " " + _("Data cut-off: %(date)s.", date=cutoff)
-    return " " + _("Data cut-off: none (all data).")
+        return gap() + _("Data cut-off: %(date)s.", date=cutoff)
+    return gap() + _("Data cut-off: none (all data).")
 
 
 @lru_cache(maxsize=1)

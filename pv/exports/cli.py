@@ -166,14 +166,9 @@ def run_sdtm(args: argparse.Namespace) -> int:
             + "\n"
             + "\n".join(lines)
         ) from exc
-    print(
-        _(
-            "wrote %(file)s: %(counts)s",
-            file=args.out,
-            counts=", ".join(
-                ngettext("%(dataset)s %(num)d record", "%(dataset)s %(num)d records", v, dataset=k)
-                for k, v in counts.items()
-            ),
-        )
-    )
+    written = [
+        ngettext("%(dataset)s %(num)d record", "%(dataset)s %(num)d records", v, dataset=k)
+        for k, v in counts.items()
+    ]
+    print(_("wrote %(file)s: %(counts)s", file=args.out, counts=", ".join(written)))
     return 0
