@@ -19,7 +19,7 @@ from pv.exports.arms import ArmView
 from pv.exports.checksum import Checksum
 from pv.exports.xlsx_layout import LINE_PT, lines, print_setup
 from pv.exports.xlsx_safe import safe_cell
-from pv.i18n import N_
+from pv.i18n import N_, pgettext
 from pv.i18n import gettext as _
 
 PARTIAL_DATES = N_(
@@ -173,7 +173,7 @@ def write_contents(
     ws.freeze_panes = "A3"
     print_setup(ws, *printed)
     ws.append([st.apply(safe_cell(ws, _("Contents")), "title")])
-    heads = (_("Sheet"), _("Contents"), _("Rows"))
+    heads = (_("Sheet"), pgettext("column of the contents sheet", "Contents"), _("Rows"))
     ws.append([st.apply(safe_cell(ws, h), "header") for h in heads])
     for name, description, rows in entries:
         link = st.apply(safe_cell(ws, name), "link")
