@@ -198,10 +198,10 @@ async def _too_large(scope: Scope, send: Send, size: int, limit: int, *, exact: 
     else:
         what = (i18n.gettext("The file was refused:") if path == UPLOAD_PATH
                 else i18n.gettext("The request was refused:"))  # fmt: skip
-        nothing = i18n.gettext("Nothing was stored.")
+        text = i18n.gettext("%(reason)s. Nothing was stored.", reason=reason)
         body = (f'<div id="upload-result" role="status" aria-live="polite"><p class="error" '
                 f'data-testid="upload-refused"><strong>{html.escape(what)}</strong> '
-                f"{html.escape(reason)}. {html.escape(nothing)}</p></div>").encode()  # fmt: skip
+                f"{html.escape(text)}</p></div>").encode()  # fmt: skip
         ctype = b"text/html; charset=utf-8"
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
