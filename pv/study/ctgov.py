@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pv.i18n import N_
+from pv.i18n import gettext as _
+
 COMPARATOR_TYPES = {"ACTIVE_COMPARATOR", "PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"}
 _AGE = re.compile(
     r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(year|month|week|day|hour|minute)s?\s*$", re.IGNORECASE
@@ -86,26 +89,31 @@ class _Reader:
                 node = node[part]
             else:
                 if required:
-                    self.problems.append(f"{path}: missing")
+                    self.problems.append(_("%(path)s: missing", path=path))
                 return None
         if node is None or isinstance(node, kind):
             if required and node in (None, "", []):
-                self.problems.append(f"{path}: must not be empty")
+                self.problems.append(_("%(path)s: must not be empty", path=path))
             return node
-        self.problems.append(f"{path}: expected {_kind_name(kind)}, got {type(node).__name__}")
+        self.problems.append(_("%(path)s: expected %(expected)s, got %(got)s", path=path,
+                               expected=_kind_name(kind), got=type(node).__name__))  # fmt: skip
         return None
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {
-        str: "text",
-        int: "a whole number",
-        list: "a list",
-        dict: "an object",
-        bool: "true/false",
+        str: N_("text"),
+        int: N_("a whole number"),
+        list: N_("a list"),
+        dict: N_("an object"),
+        bool: N_("true/false"),
     }
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    words = [_(names[k]) if k in names else k.__name__ for k in kinds]
+    text = words[0]
+    for word in words[1:]:
+        text = _("%(first)s or %(second)s", first=text, second=word)
+    return text
 
 
 def parse_age(text: str | None) -> float | None:
@@ -130,13 +138,17 @@ def _drug_name(intervention_name: str) -> str:
 def parse_ctgov(record: Any) -> StudySpec:
     r = _Reader(record)
     if not isinstance(record, dict):
-        raise RecordError(["(record): expected a JSON object"])
+        raise RecordError([_("(record): expected a JSON object")])
     p = "protocolSection"
     r.get(p, dict, required=True)
     nct = r.get(f"{p}.identificationModule.nctId", str, required=True)
     if nct and not _NCT.match(nct):
         r.problems.append(
-            f"{p}.identificationModule.nctId: '{nct}' is not an NCT number (NCT + 8 digits)"
+            _(
+                "%(path)s: '%(value)s' is not an NCT number (NCT + 8 digits)",
+                path=f"{p}.identificationModule.nctId",
+                value=nct,
+            )
         )
     title = r.get(f"{p}.identificationModule.briefTitle", str, required=True)
     spec = StudySpec(nct_id=nct or "", title=title or "")
@@ -160,7 +172,11 @@ def parse_ctgov(record: Any) -> StudySpec:
             years = parse_age(text)
         except ValueError:
             r.problems.append(
-                f"{p}.eligibilityModule.{bound}: '{text}' is not an age such as '18 Years'"
+                _(
+                    "%(path)s: '%(value)s' is not an age such as '18 Years'",
+                    path=f"{p}.eligibilityModule.{bound}",
+                    value=text,
+                )
             )
             years = None
         setattr(spec, "min_age_years" if bound == "minimumAge" else "max_age_years", years)
@@ -175,7 +191,7 @@ def parse_ctgov(record: Any) -> StudySpec:
             or not isinstance(it.get("name"), str)
             or not it["name"].strip()
         ):
-            r.problems.append(f"{where}.name: missing")
+            r.problems.append(_("%(path)s: missing", path=f"{where}.name"))
             continue
         others = it.get("otherNames") or []
         spec.drugs.append(
@@ -192,17 +208,21 @@ def parse_ctgov(record: Any) -> StudySpec:
     for i, g in enumerate(groups):
         where = f"{aim}.armGroups[{i}]"
         if not isinstance(g, dict) or not isinstance(g.get("label"), str) or not g["label"].strip():
-            r.problems.append(f"{where}.label: missing")
+            r.problems.append(_("%(path)s: missing", path=f"{where}.label"))
             continue
         names = g.get("interventionNames") or []
         if not isinstance(names, list):
-            r.problems.append(f"{where}.interventionNames: expected a list")
+            r.problems.append(_("%(path)s: expected a list", path=f"{where}.interventionNames"))
             names = []
         drugs = [_drug_name(str(n)) for n in names]
         for n in drugs:
             if n not in drug_names:
                 r.problems.append(
-                    f"{where}.interventionNames: '{n}' is not among the interventions"
+                    _(
+                        "%(path)s: '%(value)s' is not among the interventions",
+                        path=f"{where}.interventionNames",
+                        value=n,
+                    )
                 )
         spec.arms.append(
             ArmSpec(
@@ -213,15 +233,17 @@ def parse_ctgov(record: Any) -> StudySpec:
             )
         )
     if groups and not spec.arms:
-        r.problems.append(f"{aim}.armGroups: no usable arm")
+        r.problems.append(_("%(path)s: no usable arm", path=f"{aim}.armGroups"))
     labels = [a.label for a in spec.arms]
     if len(set(labels)) != len(labels):
-        r.problems.append(f"{aim}.armGroups: arm labels must be unique")
+        r.problems.append(_("%(path)s: arm labels must be unique", path=f"{aim}.armGroups"))
 
     locations = r.get(f"{p}.contactsLocationsModule.locations", list) or []
     for i, loc in enumerate(locations):
         if not isinstance(loc, dict) or not isinstance(loc.get("facility"), str):
-            r.problems.append(f"{p}.contactsLocationsModule.locations[{i}].facility: missing")
+            r.problems.append(
+                _("%(path)s: missing", path=f"{p}.contactsLocationsModule.locations[{i}].facility")
+            )
             continue
         spec.sites.append(
             SiteSpec(name=loc["facility"].strip(), city=loc.get("city"), country=loc.get("country"))
