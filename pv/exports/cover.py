@@ -38,6 +38,30 @@ OPEN_EVENTS = N_(
     "concerned, as its pooled count does for the arm. Such events are kept, not hidden: "
     "the open session must see every safety signal."
 )
+# The checksum module's definition as the cover shows it (its docstring, words joined by single
+# spaces): a msgid, so that it reads in the workbook's language; English is the docstring.
+CHECKSUM_DEFINITION = N_(
+    "The data checksum printed on the DSMB workbook's cover. Definition (version "
+    "1). Four sections, each the SHA-256 of its records, one record per line, each "
+    "line the compact JSON array of the record's values (UTF-8, keys of JSON "
+    "objects sorted, dates and date-times in ISO 8601, no surrogate database ids): "
+    "- study: [study id, NCT id, title], the data cut-off and the TEAE rule, then "
+    "each arm [label, code, comparator flag] in display order and each drug [name, "
+    "key]; - subjects: every subject of the study [usubjid, subjid, site code, arm "
+    "label, arm code, sex, age, weight, consent, randomization and end-of-study "
+    "dates], by usubjid; - exposure: every dosing record starting on or before the "
+    "cut-off [usubjid, drug name, dose, unit, dose in mg, route, frequency, start, "
+    "end], by usubjid, drug, start; - events: every adverse event in the report's "
+    "scope (not a draft, analysis date on or before the cut-off) with its clinical "
+    "fields (EVENT_FIELDS below), in listing order (site code, usubjid, onset as "
+    "recorded, AESEQ; text compared byte-wise). The checksum is the SHA-256 of the "
+    'text "pv-tracker data v1\\n" followed by one line "<section> <hex digest>" per '
+    "section in the order above. It does not depend on the session, the masking or "
+    "the generation time: two workbooks of the same data and cut-off carry the same "
+    "checksum, and any change to the data in scope changes it. Audit fields "
+    "(status, version, who and when) are left out: a review step does not change "
+    "the data."
+)
 VALUE_WIDTH = 100
 HIGHLIGHT = N_("Listings: serious events are highlighted red, grade >= 3 (or severe) orange.")
 
@@ -158,6 +182,8 @@ def write_cover(
         if shown:
             _row(ws, _("Note"), shown)
     definition = " ".join(checksum_doc.__doc__.split()) if checksum_doc.__doc__ else ""
+    if definition == CHECKSUM_DEFINITION:  # else the docstring changed: shown as it is
+        definition = _(CHECKSUM_DEFINITION)
     _row(ws, _("Checksum definition"), definition)
 
 

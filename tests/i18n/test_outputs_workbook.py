@@ -71,6 +71,7 @@ def test_chinese_workbook(engine: Engine, monkeypatch, tmp_path) -> None:
     assert any(str(v).startswith(MARK + "Total (N=") for v in aet01)
     cover = _cells(wb[MARK + "Cover"])
     assert MARK + "DSMB safety report" in cover and MARK + "TEAE rule" in cover
+    assert any(str(v).startswith(MARK + "The data checksum printed") for v in cover)
     charts = _cells(wb[MARK + "Charts"])
     assert charts[0] == MARK + "Charts"
     assert any(str(v).startswith(MARK + "AESI incidence") for v in charts)  # captions
@@ -88,3 +89,12 @@ def test_english_workbook_is_unchanged_by_default(engine: Engine, tmp_path) -> N
     assert wb.sheetnames[:2] == ["Cover", "Contents"] and "All AEs" in wb.sheetnames
     assert wb["AET01"].oddFooter.right.text == "Page &P of &N"
     assert TERM in _cells(wb["All AEs"])
+
+
+def test_the_checksum_definition_msgid_is_the_docstring() -> None:
+    """The cover translates the checksum definition only while its msgid is the checksum
+    module's docstring; keep them equal when the definition changes."""
+    from pv.exports import checksum
+    from pv.exports.cover import CHECKSUM_DEFINITION
+
+    assert " ".join((checksum.__doc__ or "").split()) == CHECKSUM_DEFINITION
