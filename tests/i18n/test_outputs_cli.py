@@ -98,3 +98,36 @@ def test_the_language_set_up_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_dsmb_report_lang_option(engine, db_url, monkeypatch, capsys, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    from pv.demo.generate import build_demo
+
+    _clear_locale(monkeypatch)
+    study = build_demo(engine, seed=42).study_id
+    monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    out = tmp_path / "dsmb.xlsx"
+    args = ["dsmb-report", "--study", study, "--cutoff", "2021-12-31", "--session", "open"]
+    try:
+        with fake_chinese(monkeypatch):
+            assert main([*args, "--lang", "zh-Hans", "--out", str(out)]) == 0
+            said = capsys.readouterr().out
+        # the confirmation is in the environment's language (English here), and counts the
+        # listing under its Chinese sheet name
+        assert said.startswith(f"wrote {out}: ") and " 0 adverse events" not in said
+        names = load_workbook(out, read_only=True).sheetnames
+        assert MARK + "All AEs" in names and "All AEs" not in names
+        monkeypatch.setenv("PV_LANGUAGE", "zh-Hans")
+        with fake_chinese(monkeypatch):
+            assert main([*args, "--out", str(out)]) == 0  # English workbook, Chinese message
+            said = capsys.readouterr().out
+        assert said.startswith(MARK + "wrote ") and MARK + "open session" in said
+        assert "All AEs" in load_workbook(out, read_only=True).sheetnames
+    finally:
+        get_settings.cache_clear()
+        engine_ = _engines.pop(db_url, None)
+        if engine_ is not None:
+            engine_.dispose()
