@@ -157,7 +157,8 @@ def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cuto
     except BaseException:
         os.unlink(path)
         raise
-    name = f"{study}-dsmb-{report}{'-masked' if mask else ''}-{day.isoformat()}.xlsx"
+    suffix = ("-masked" if mask else "") + ("" if language == "en" else f"-{language}")
+    name = f"{study}-dsmb-{report}{suffix}-{day.isoformat()}.xlsx"
     return FileResponse(path, filename=name, background=BackgroundTask(os.unlink, path),
                         media_type="application/vnd.openxmlformats-officedocument"
                         ".spreadsheetml.sheet")  # fmt: skip

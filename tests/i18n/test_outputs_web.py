@@ -64,3 +64,23 @@ def test_reports_page_offers_the_table_language_and_a_csv_with_bom(app_env, monk
     assert text.startswith("table,row_type,soc,term") and MARK in text
     plain = client.get(f"/reports/table.csv?study={env.study_id}&table=AET02")
     assert plain.content.startswith(b"\xef\xbb\xbf") and MARK not in plain.text
+
+
+def test_dsmb_workbook_route_takes_a_language(app_env, monkeypatch) -> None:  # noqa: F811
+    import io
+
+    from openpyxl import load_workbook
+
+    env = app_env
+    client = _officer(env)
+    url = f"/reports/dsmb.xlsx?study={env.study_id}&cutoff=2021-12-31&report=open"
+    assert client.get(url + "&lang=xx").status_code == 422
+    with fake_chinese(monkeypatch):
+        zh = client.get(url + "&lang=zh-Hans")
+        en = client.get(url)
+    assert zh.status_code == 200 and en.status_code == 200
+    assert "zh-Hans" in zh.headers["content-disposition"]
+    zh_names = load_workbook(io.BytesIO(zh.content), read_only=True).sheetnames
+    en_names = load_workbook(io.BytesIO(en.content), read_only=True).sheetnames
+    assert zh_names[0] == MARK + "Cover" and en_names[0] == "Cover"
+    assert all(len(n) <= 31 for n in zh_names)
