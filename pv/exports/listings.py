@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
+from pv import i18n
 from pv.analysis.aet01 import fatal
 from pv.analysis.data import StudyData
 from pv.analysis.teae import EPOCH
@@ -34,6 +35,7 @@ from pv.exports.xlsx_stream import SheetStream
 from pv.exposure.derive import study_day
 from pv.i18n import N_
 from pv.i18n import gettext as _
+from pv.labels import label
 from pv.study.models import Arm, Site, Subject
 
 CHUNK = 5000
@@ -66,10 +68,25 @@ class ListingPlan:
     ongoing: str = field(init=False, repr=False)
     criteria: list[tuple[int, str]] = field(init=False, repr=False)
 
+    # Outside English, coded values (sex, outcome, relationship, action) are shown by their
+    # labels (pv.labels); the English workbook keeps the CDISC codes as collected.
+    coded: bool = field(init=False, repr=False)
+    _labels: dict[tuple[str, Any], Any] = field(init=False, repr=False, default_factory=dict)
+
     def __post_init__(self) -> None:
         self.yes_no = {k: (None if v is None else _(v)) for k, v in YES_NO.items()}
         self.ongoing = _("Ongoing")
         self.criteria = [(at, _(label)) for at, label in _CRITERIA_AT]
+        self.coded = i18n.current() != i18n.DEFAULT
+
+    def shown(self, kind: str, code: Any) -> Any:
+        """A coded value as this workbook shows it (its label outside English)."""
+        if not self.coded or code is None or code == "":
+            return code
+        found = self._labels.get((kind, code))
+        if found is None:
+            found = self._labels[(kind, code)] = label(kind, code)
+        return found
 
     def columns(self, narrative: bool = False) -> list[Column]:
         cols = [Column(_("Site"), cap=8), Column(_("Subject"), cap=20)]
@@ -216,7 +233,7 @@ def values(
         out.append(plan.view.label(r.arm))
     out += [
         r.age,
-        r.sex,
+        plan.shown("sex", r.sex),
         first,
         r.aeterm,
         r.aedecod,
@@ -232,11 +249,12 @@ def values(
     yes_no = plan.yes_no
     out.append(yes_no[r.aeser])
     out.append("; ".join(label for at, label in plan.criteria if r[at]) or None)
-    out += [rel.get(d.key) for d in plan.drugs]
-    out += [acn.get(d.key) for d in plan.drugs]
+    out += [plan.shown("relationship", rel.get(d.key)) for d in plan.drugs]
+    out += [plan.shown("action", acn.get(d.key)) for d in plan.drugs]
     if plan.pooled_drugs:
         out += [yes_no[bool(r.related)], yes_no[bool(r.drug_withdrawn)]]
-    out += [r.aeout, r.aecontrt, _aesi(r.aesi, scope), yes_no[scope.teae[r.id]]]
+    outcome = plan.shown("outcome", r.aeout)
+    out += [outcome, r.aecontrt, _aesi(r.aesi, scope), yes_no[scope.teae[r.id]]]
     return out
 
 

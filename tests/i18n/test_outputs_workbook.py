@@ -60,6 +60,8 @@ def test_chinese_workbook(engine: Engine, monkeypatch, tmp_path) -> None:
     assert MARK + "Verbatim term" in values and MARK + "Serious" in values
     assert TERM in values  # the reported term, as entered
     assert (MARK + "Yes") in values  # the words written into rows are translated
+    # coded values by their labels (pv.labels) outside English
+    assert MARK + "Recovered/resolved" in values and "RECOVERED/RESOLVED" not in values
     serious = _cells(wb[MARK + "SAEs"])
     assert TERM in serious and STORY in serious  # narratives unchanged (closed session)
     # the conditional format compares with the translated "Yes"
@@ -88,7 +90,8 @@ def test_english_workbook_is_unchanged_by_default(engine: Engine, tmp_path) -> N
     wb = load_workbook(out)
     assert wb.sheetnames[:2] == ["Cover", "Contents"] and "All AEs" in wb.sheetnames
     assert wb["AET01"].oddFooter.right.text == "Page &P of &N"
-    assert TERM in _cells(wb["All AEs"])
+    listed = _cells(wb["All AEs"])
+    assert TERM in listed and "RECOVERED/RESOLVED" in listed  # the CDISC codes, as before
 
 
 def test_the_checksum_definition_msgid_is_the_docstring() -> None:
