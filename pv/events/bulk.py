@@ -53,6 +53,7 @@ from pv.events.service import (
     onset_matters,
 )
 from pv.exposure.models import Exposure
+from pv.i18n import gettext as _
 from pv.study.models import ArmDrug, Drug, Subject
 from pv.terminology.aesi import AesiCatalog, load_aesi
 from pv.terminology.models import Term, TerminologyRelease
@@ -300,20 +301,21 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
 
 
 DUPLICATE_FIELD = "confirm_duplicate"
-_CONFIRM_HINT = "confirm it (CONFIRM_DUPLICATE = Y) to store it anyway"
 
 
 def _duplicate_message(what: str) -> str:
-    return f"likely duplicate of {what}: same subject, coded term and onset day; {_CONFIRM_HINT}"
+    return _("likely duplicate of %(what)s: same subject, coded term and onset day; confirm it "
+             "(CONFIRM_DUPLICATE = Y) to store it anyway", what=what)  # fmt: skip
 
 
 def _row_name(rows: Sequence[BulkRow], index: int) -> str:
     line = rows[index].line
-    return f"row {line}" if line else f"row #{index + 1} of the upload"
+    return _("row %(line)s", line=line) if line else _("row #%(n)s of the upload", n=index + 1)
 
 
 def _stored_name(usubjid: str, seq: int, event_id: int) -> str:
-    return f"{usubjid.strip()} AESEQ {seq} (event {event_id}), already stored"
+    return _("%(usubjid)s AESEQ %(seq)s (event %(id)s), already stored",
+             usubjid=usubjid.strip(), seq=seq, id=event_id)  # fmt: skip
 
 
 def _duplicates(rows: Sequence[BulkRow], keyed: list[tuple[int, DuplicateKey]],
@@ -332,7 +334,8 @@ def _duplicates(rows: Sequence[BulkRow], keyed: list[tuple[int, DuplicateKey]],
             continue
         if rows[i].confirm_duplicate:
             warnings.append(RowIssue(i, DUPLICATE_FIELD,
-                                     f"stored although a likely duplicate of {what}"))  # fmt: skip
+                                     _("stored although a likely duplicate of %(what)s",
+                                       what=what)))  # fmt: skip
         else:
             errors.append(RowIssue(i, DUPLICATE_FIELD, _duplicate_message(what)))
             refused.add(i)
@@ -380,8 +383,8 @@ EVENT_COLUMNS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "aeterm_en", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by", "created_at", "updated_at",
-    "submitted_at",
+    "aeterm_en", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by", "created_at",
+    "updated_at", "submitted_at",
 )  # fmt: skip
 AUDIT_COLUMNS = ("at", "actor_id", "actor", "action", "entity_type", "entity_id", "study_id",
                  "site_id", "changes", "reason")  # fmt: skip

@@ -62,8 +62,8 @@ from pv.study.models import Arm, Drug, Site, Study, Subject
 MAX_XPT_BYTES = 200
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
 AE_FIELDS = (
-    "id aeseq aeterm aeterm_en terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel aeacn \
-aeout aecontrt aestdtc aeendtc"
+    "id aeseq aeterm aeterm_en terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel "
+    "aeacn aeout aecontrt aestdtc aeendtc"
 )
 EX_FIELDS = ("dose", "unit", "frequency", "route", "start", "end")
 RELATED_TEXT = {v.upper() for v in RELATED_VALUES} | {v.upper() for v in IMPORT_RELATED}

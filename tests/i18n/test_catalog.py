@@ -23,7 +23,7 @@ CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 def placeholders(text: str) -> list[tuple[str | None, str]]:
     """The placeholders of a message, sorted (a translation may reorder them); a literal
     %% counts too, since a template's new-style gettext formats every message."""
-    return sorted(((m.group(1) or "", m.group(2)) for m in PLACEHOLDER.finditer(text)))
+    return sorted((m.group(1) or "", m.group(2)) for m in PLACEHOLDER.finditer(text))
 
 
 def _catalog():  # type: ignore[no-untyped-def]
@@ -48,9 +48,20 @@ def test_the_catalog_holds_every_string_the_sources_mark(tmp_path: Path) -> None
     translation fails here, not on a Chinese screen)."""
     pot = tmp_path / "messages.pot"
     CommandLineInterface().run(
-        ["pybabel", "extract", "-F", str(ROOT / "babel.cfg"),
-         "-k", "N_", "-k", "pgettext:1c,2", "-o", str(pot),
-         str(ROOT / "pv"), str(ROOT / "templates")]  # fmt: skip
+        [
+            "pybabel",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "N_",
+            "-k",
+            "pgettext:1c,2",
+            "-o",
+            str(pot),
+            str(ROOT / "pv"),
+            str(ROOT / "templates"),
+        ]  # fmt: skip
     )
     with pot.open("rb") as f:
         extracted = {(m.context, _ids(m)[0]) for m in read_po(f) if m.id}
@@ -113,6 +124,6 @@ def test_plural_messages_are_filled_in_chinese() -> None:
     assert plurals
     m = plurals[0]
     with i18n.use("zh-Hans"):
-        text = i18n.ngettext(_ids(m)[0], _ids(m)[1], 7, **{
-            name: "X" for name, _ in placeholders(_ids(m)[1]) if name and name != "num"})  # fmt: skip
+        names = {name for name, _ in placeholders(_ids(m)[1]) if name and name != "num"}
+        text = i18n.ngettext(_ids(m)[0], _ids(m)[1], 7, **dict.fromkeys(names, "X"))
     assert "7" in text and CJK.search(text)

@@ -50,7 +50,8 @@ def test_chinese_text_round_trips_through_every_input_and_output(world, tmp_path
     zh = {"Accept-Language": "zh-CN"}
 
     # 1. The form.
-    form = {**IRR, "aestdtc": "2021-05-01", "aeendtc": "2021-05-09", "aeterm": TERM + "1", "aeterm_en": TERM_EN, "aecontrt": TREATMENT,
+    form = {**IRR, "aestdtc": "2021-05-01", "aeendtc": "2021-05-09", "aeterm": TERM + "1",
+            "aeterm_en": TERM_EN, "aecontrt": TREATMENT,
             "narrative": NARRATIVE, "subject_id": subject_id, "action": "submit",
             "csrf_token": csrf, "confirm_duplicate": "Y"}  # fmt: skip
     r = client.post("/events", data=form, headers=zh, follow_redirects=False)
