@@ -34,6 +34,54 @@ def _detail(detail: object) -> object:
     return _(_PHRASES[detail]) if isinstance(detail, str) and detail in _PHRASES else detail
 
 
+# pydantic's validation messages by error type, in the reader's language (placeholders from
+# the error's ctx). English keeps pydantic's own wording; a type not listed keeps its
+# message as pydantic wrote it.
+_PYDANTIC = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "string_type": N_("Input should be a valid string"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_type": N_("Input should be a valid number"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary or instance of %(class_name)s"),
+    "model_attributes_type": N_(
+        "Input should be a valid dictionary or object to extract fields from"
+    ),
+    "list_type": N_("Input should be a valid list"),
+    "date_type": N_("Input should be a valid date"),
+    "date_parsing": N_("Input should be a valid date in the format YYYY-MM-DD, %(error)s"),
+    "date_from_datetime_parsing": N_("Input should be a valid date or datetime, %(error)s"),
+    "literal_error": N_("Input should be %(expected)s"),
+    "enum": N_("Input should be %(expected)s"),
+    "greater_than_equal": N_("Input should be greater than or equal to %(ge)s"),
+    "less_than_equal": N_("Input should be less than or equal to %(le)s"),
+    "greater_than": N_("Input should be greater than %(gt)s"),
+    "less_than": N_("Input should be less than %(lt)s"),
+    "string_too_short": N_("String should have at least %(min_length)s characters"),
+    "string_too_long": N_("String should have at most %(max_length)s characters"),
+    "too_short": N_("List should have at least %(min_length)s items"),
+    "too_long": N_("List should have at most %(max_length)s items"),
+    "string_pattern_mismatch": N_("String should match pattern '%(pattern)s'"),
+}
+
+
+def _pydantic_message(err: dict) -> str:  # type: ignore[type-arg]
+    text = _PYDANTIC.get(str(err.get("type")))
+    if text is None:
+        return str(err.get("msg", "invalid"))
+    ctx = {k: str(v) for k, v in (err.get("ctx") or {}).items()}
+    try:
+        return _(text, **ctx) if "%(" in text else _(text)
+    except (KeyError, ValueError):  # a context this pydantic version does not give
+        return str(err.get("msg", "invalid"))
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -45,7 +93,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             out.append({"field": "(body)", "message": _("the body is not valid JSON")})
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        message = str(err.get("msg", "invalid"))
+        message = _pydantic_message(err)
         if err.get("type") == "value_error" and "error" in (err.get("ctx") or {}):
             # A shared input rule (pv.inputs) refused it: its own message, without
             # pydantic's "Value error, " prefix, as the forms and the CLI show it.

@@ -14,7 +14,7 @@ from pv.events.models import CRITERIA_LABELS
 templates = Jinja2Templates(directory=str(paths.TEMPLATES))
 templates.env.add_extension("jinja2.ext.i18n")
 templates.env.globals.update(
-    version=__version__,
+    app_version=__version__,
     criteria_labels=CRITERIA_LABELS,
     languages=i18n.LANGUAGES,
     current_language=i18n.current,
