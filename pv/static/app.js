@@ -42,3 +42,38 @@ document.addEventListener("htmx:beforeRequest", function (evt) {
   p.appendChild(document.createTextNode(" " + text));
   result.replaceChildren(p);
 });
+
+// Dates are ISO 8601 (YYYY-MM-DD) in every language. A native <input type="date"> shows the
+// browser's own format (mm/dd/yyyy in en-US), so date fields are text fields marked
+// data-iso-date; a button beside each opens the browser's calendar, whose choice is written
+// back as YYYY-MM-DD. The button's name comes translated from <body data-calendar>.
+function pvIsoDates(root) {
+  if (!root || !root.querySelectorAll) return;
+  root.querySelectorAll("input[data-iso-date]:not([data-calendar-ready])").forEach(function (input) {
+    input.setAttribute("data-calendar-ready", "");
+    var picker = document.createElement("input");
+    picker.type = "date";
+    picker.className = "date-picker";
+    picker.tabIndex = -1;
+    picker.setAttribute("aria-hidden", "true");
+    if (input.getAttribute("data-max")) picker.max = input.getAttribute("data-max");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "date-button secondary";
+    button.setAttribute("data-testid", "calendar-" + input.name);
+    button.textContent = document.body.getAttribute("data-calendar") || "Calendar";
+    button.addEventListener("click", function () {
+      if (/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(input.value)) picker.value = input.value;
+      try { picker.showPicker(); } catch (e) { picker.focus(); }
+    });
+    picker.addEventListener("change", function () {
+      if (!picker.value) return;
+      input.value = picker.value;  // the value of a date input is always YYYY-MM-DD
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    input.after(button, picker);
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { pvIsoDates(document); });
+document.addEventListener("htmx:load", function (evt) { pvIsoDates(evt.target); });
