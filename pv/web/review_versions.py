@@ -18,7 +18,7 @@ from pv.audit.models import AuditEntry
 from pv.events.models import SERIOUS_CRITERIA, AdverseEvent
 from pv.events.service import replay, snapshot
 from pv.i18n import gettext as _
-from pv.labels import label
+from pv.labels import label, labels_of
 from pv.study.models import Drug
 
 
@@ -110,7 +110,7 @@ def _rows(drugs: Sequence[Drug]) -> list[tuple[str, Any]]:
         (_("Narrative"), lambda s: _text(s.get("narrative"))),
         (
             _("Special interest"),
-            lambda s: _text(s.get("aesi")).replace(",", ", ").replace("_", " "),
+            lambda s: labels_of("aesi", _text(s.get("aesi"))),
         ),
     ]
     return rows

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from pv import __version__, i18n, labels, paths
 from pv.events.models import CRITERIA_LABELS
+from pv.web.history_view import changes as history_changes
 
 templates = Jinja2Templates(directory=str(paths.TEMPLATES))
 templates.env.add_extension("jinja2.ext.i18n")
@@ -20,6 +21,7 @@ templates.env.globals.update(
     current_language=i18n.current,
     label=labels.label,
     labels_of=labels.labels_of,
+    history_changes=history_changes,
     label_choices=labels.choices,
 )
 

@@ -86,6 +86,7 @@ def test_an_sae_goes_from_the_site_to_the_dsmb_workbook(
     page.wait_for_load_state("load")
     form = page.get_by_test_id("assessment-form")
     form.locator("input[name=awareness_date]").fill(AWARE.isoformat())
+    form.locator("input[name=awareness_date]").press("Tab")  # a typed date counts on leaving
     expect(form.locator("#expectedness legend")).to_contain_text(AWARE.isoformat())
     form.locator("input[name=seriousness_confirmed][value=Y]").check()
     for key, value in {"belimumab": "probable", "prednisone": "unlikely"}.items():

@@ -104,6 +104,7 @@ def _assess(page: Page, aware: date, causality: dict[str, str]) -> None:
     page.wait_for_load_state("load")  # htmx binds its triggers once the page has loaded
     form = page.get_by_test_id("assessment-form")
     form.locator("input[name=awareness_date]").fill(aware.isoformat())
+    form.locator("input[name=awareness_date]").press("Tab")  # a typed date counts on leaving
     # the RSI's expectedness is fetched again for the new awareness date
     expect(form.locator("#expectedness legend")).to_contain_text(aware.isoformat())
     form.locator("input[name=seriousness_confirmed][value=Y]").check()
