@@ -23,10 +23,10 @@ setup: $(STAMP) i18n-compile
 LOCALE_DIR := pv/locale
 PO_FILES := $(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/messages.po)
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k pgettext:1c,2 --sort-by-file \
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k N_ -k pgettext:1c,2 --sort-by-file \
 	  --project pv-tracker --copyright-holder "pv-tracker authors" \
 	  -o $(LOCALE_DIR)/messages.pot pv templates
-	$(BIN)/pybabel update --no-fuzzy-matching -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR)
+	$(BIN)/pybabel --quiet update --no-fuzzy-matching -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR)
 	$(MAKE) i18n-compile
 
 i18n-compile: $(STAMP) $(PO_FILES:.po=.mo)

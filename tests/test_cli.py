@@ -83,3 +83,38 @@ def test_site_and_user_commands(cli):
     assert cli("user", "disable", "inv2")[0] == 0
     code, _, err = cli("user", "token", "inv2")
     assert code == 2 and "disabled" in err
+
+
+def test_study_language_sets_the_default_and_is_audited(cli, db_url, monkeypatch):
+    from pathlib import Path
+
+    from sqlmodel import select
+
+    import pv.demo
+    from pv.audit.models import AuditEntry
+    from pv.db import make_engine, read_session
+    from pv.study.models import Study
+
+    record = Path(pv.demo.__file__).parent / "NCT04660565.json"
+    assert cli("study", "import", str(record))[0] == 0
+    code, out, _ = cli("study", "language", "--study", "NCT04660565", "zh_CN")
+    assert code == 0 and "zh-Hans" in out
+    code, _, err = cli("study", "language", "--study", "NCT04660565", "klingon")
+    assert code == 2 and "'klingon' is not a language of pv-tracker" in err
+    code, _, err = cli("study", "language", "--study", "NCT0000", "en")
+    assert code == 2 and "no study 'NCT0000'" in err
+    engine = make_engine(db_url)
+    try:
+        with read_session(engine) as s:
+            assert s.get(Study, "NCT04660565").language == "zh-Hans"
+            q = select(AuditEntry).where(
+                AuditEntry.entity_type == "study", AuditEntry.action == "update"
+            )
+            entries = s.exec(q).all()
+            assert [e.changes for e in entries] == [{"language": ["en", "zh-Hans"]}]
+    finally:
+        engine.dispose()
+    # The command speaks the language of its environment.
+    monkeypatch.setenv("PV_LANGUAGE", "zh-Hans")
+    code, _, err = cli("study", "language", "--study", "NCT0000", "en")
+    assert code == 2 and "没有" in err

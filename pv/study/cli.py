@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_study_import)
+    lang = study_sub.add_parser(
+        "language", help=_("set the study's default interface language (en, zh-Hans)")
+    )
+    lang.add_argument("--study", required=True)
+    lang.add_argument("language", help=_("en or zh-Hans"))
+    lang.set_defaults(func=_study_language)
 
     site = sub.add_parser("site", help=_("trial sites"))
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
@@ -49,6 +55,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     sadd.add_argument("--consent", help=_("informed consent date, YYYY-MM-DD"))
     sadd.add_argument("--randomized", help=_("randomization date, YYYY-MM-DD (not before consent)"))
     sadd.set_defaults(func=_subject_add)
+
+
+def _study_language(args: argparse.Namespace) -> int:
+    from pv.study.service import StudyError, set_study_language
+
+    with write_session(database(upgrade=True)) as session:
+        try:
+            study = set_study_language(session=session, actor=Actor.system("cli"),
+                                       study_id=args.study, language=args.language)  # fmt: skip
+        except StudyError as exc:
+            raise CommandError(str(exc)) from exc
+        print(_("%(study)s: default language %(language)s", study=study.id,
+                language=study.language))  # fmt: skip
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -153,6 +153,28 @@ def import_ctgov(*, session: Session, actor: Actor, spec: StudySpec) -> tuple[St
     return study, created
 
 
+def set_study_language(*, session: Session, actor: Actor, study_id: str, language: str) -> Study:
+    """The study's default interface language for its sites' users (en, zh-Hans)."""
+    from pv import i18n
+
+    tag = i18n.normalize(language)
+    if tag is None:
+        raise StudyError(_("%(language)s is not a language of pv-tracker (choose one of: "
+                           "%(choices)s)", language=repr(language),
+                           choices=", ".join(i18n.LANGUAGES)))  # fmt: skip
+    study = session.get(Study, study_id)
+    if study is None:
+        raise StudyError(_("no study %(study)s", study=repr(study_id)))
+    if study.language != tag:
+        changes = {"language": [study.language, tag]}
+        study.language = tag
+        session.add(study)
+        session.flush()
+        record(session=session, actor=actor, action="update", entity_type="study",
+               entity_id=study.id, study_id=study.id, changes=changes)  # fmt: skip
+    return study
+
+
 def add_site(
     *,
     session: Session,
