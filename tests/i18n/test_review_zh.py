@@ -5,39 +5,13 @@ speak Chinese; the queue's kept rows and filter form follow the language of the 
 
 from __future__ import annotations
 
-import gettext
-import io
-import json
-from pathlib import Path
-
-import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-
 from pv import i18n
 from pv.review.workflow import transition_refusal
 from tests.web.conftest import app_env, world  # noqa: F401 - the web fixtures
 from tests.web.reviewhelpers import add_event, assessment_form, post, text_of, version
 from tests.web.webhelpers import login
 
-JSON = Path("/tmp/i18n/review.json")
 ZH = {"Accept-Language": "zh-CN"}
-
-
-@pytest.fixture
-def zh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The zh-Hans catalog with the review translations in it."""
-    if not JSON.exists():
-        return  # the merged catalog is committed: use it as it is
-    catalog = Catalog(locale="zh_Hans")
-    for m in json.loads(JSON.read_text("utf-8")):
-        msgid = (m["msgid"], m["msgid_plural"]) if "msgid_plural" in m else m["msgid"]
-        string = (m["msgstr"],) if "msgid_plural" in m else m["msgstr"]
-        catalog.add(msgid, string, context=m.get("msgctxt"))
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    monkeypatch.setitem(i18n._catalogs, "zh-Hans", gettext.GNUTranslations(buf))
 
 
 def test_workflow_refusals_are_translated(zh: None) -> None:

@@ -7,16 +7,11 @@ error report (UTF-8 with a byte-order mark) are in the language of the user who 
 from __future__ import annotations
 
 import csv
-import gettext
 import io
-import json
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
 
 from pv import i18n
 from pv.events.dates import parse_dtc
@@ -25,26 +20,9 @@ from pv.inputs import parse_date
 from tests.web.conftest import app_env, world  # noqa: F401 - the web fixtures
 from tests.web.webhelpers import login, upload_and_wait
 
-JSON = Path("/tmp/i18n/site.json")
 ZH = {"Accept-Language": "zh-CN"}
 HEADER = ["USUBJID", "AETERM", "AELLTCD", "AETOXGR", "AESER", "AESTDTC", "AEENDTC", "AEOUT",
           "AEREL_BELIMUMAB", "AEREL_PREDNISONE"]  # fmt: skip
-
-
-@pytest.fixture
-def zh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The zh-Hans catalog with the site translations in it."""
-    if not JSON.exists():
-        return  # the merged catalog is committed: use it as it is
-    catalog = Catalog(locale="zh_Hans")
-    for m in json.loads(JSON.read_text("utf-8")):
-        msgid = (m["msgid"], m["msgid_plural"]) if "msgid_plural" in m else m["msgid"]
-        string = (m["msgstr"],) if "msgid_plural" in m else m["msgstr"]
-        catalog.add(msgid, string, context=m.get("msgctxt"))
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    monkeypatch.setitem(i18n._catalogs, "zh-Hans", gettext.GNUTranslations(buf))
 
 
 def _text(html: str) -> str:
