@@ -1,5 +1,5 @@
 """The investigator's screens in Simplified Chinese: with the site helper's translations
-(/tmp/i18n/site.json while the catalogs are merged, else the committed catalog) the log-in
+(the committed catalog) the log-in
 page, the event list and form, the subject form and the upload page speak Chinese; the
 shared validation rules answer in the language of the work in hand; an upload job and its
 error report (UTF-8 with a byte-order mark) are in the language of the user who uploaded."""
