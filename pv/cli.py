@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "pv.imports.cli",
     "pv.exports.cli",
     "pv.review.cli",
+    "pv.icsr.cli",
     "pv.ops.cli",
 )
 

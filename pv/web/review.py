@@ -29,13 +29,21 @@ from pv.labels import label
 from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
-from pv.web import review_charts, review_clocks, review_event, review_queries, review_rsi
+from pv.web import (
+    review_charts,
+    review_clocks,
+    review_event,
+    review_icsr,
+    review_queries,
+    review_rsi,
+)
 from pv.web.deps import Auth, SessionToken, engine, require, sign_in_check, touch_when_due
 from pv.web.review_common import REVIEWERS
 from pv.web.templating import render, templates
 
 router = APIRouter()
-for _module in (review_event, review_queries, review_clocks, review_rsi, review_charts):
+for _module in (review_event, review_queries, review_clocks, review_rsi, review_charts,
+                review_icsr):  # fmt: skip
     router.include_router(_module.router)
 
 FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue")

@@ -1,0 +1,54 @@
+"""`pvtracker report cioms|e2b --event ID --out FILE`: an event's expedited report as sent."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pv.cli import CommandError
+from pv.i18n import LANGUAGES
+from pv.i18n import gettext as _
+from pv.inputs import parse_id
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help=_("write a serious event's expedited report"))
+    kinds = p.add_subparsers(dest="report_kind", required=True, metavar="FORMAT")
+    cioms = kinds.add_parser("cioms", help=_("the CIOMS I form (PDF)"))
+    e2b = kinds.add_parser("e2b", help=_("the ICH E2B(R3) individual case safety report (XML)"))
+    for q in (cioms, e2b):
+        q.add_argument("--event", required=True, help=_("event id"))
+        q.add_argument("--out", required=True, help=_("the file to write"))
+    cioms.add_argument("--lang", choices=tuple(LANGUAGES), default="en",
+                       help=_("language of the form's labels (default en); the data stay "
+                              "as written"))  # fmt: skip
+    cioms.set_defaults(func=run)
+    e2b.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pv.cli import database
+    from pv.db import read_session
+    from pv.icsr.build import CaseError, build_case
+
+    event_id = parse_id(args.event)
+    if event_id is None:
+        raise CommandError(_("--event: '%(value)s' is not an event id", value=args.event))
+    with read_session(database(upgrade=True)) as session:
+        try:
+            case = build_case(session, event_id)
+        except CaseError as exc:
+            raise CommandError(str(exc)) from exc
+    out = Path(args.out)
+    if args.report_kind == "cioms":
+        from pv.icsr.cioms import build_cioms
+
+        data = build_cioms(case, language=args.lang)
+    else:
+        from pv.icsr.e2b import build_e2b
+
+        data = build_e2b(case)
+    out.write_bytes(data)
+    print(_("wrote %(file)s: %(report)s, version %(version)s", file=out,
+            report=case.report_id, version=case.version))  # fmt: skip
+    return 0
