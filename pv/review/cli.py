@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(_("no study '%(study)s'", study=args.study))
         items = list_clocks(session, study_id=args.study, today=today)
     if args.json:
-        print(json.dumps([i.as_json() for i in items], indent=2))
+        print(json.dumps([i.as_json() for i in items], indent=2, ensure_ascii=False))
         return 0
     if not items:
         print(_("No expedited reports in %(study)s.", study=args.study))

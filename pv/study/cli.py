@@ -84,7 +84,7 @@ def _status(args: argparse.Namespace) -> int:
 
     with read_session(database(upgrade=True)) as session:
         data = status(session)
-    print(json.dumps(data, indent=2) if args.json else format_status(data))
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_status(data))
     return 0
 
 
