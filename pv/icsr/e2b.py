@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -192,7 +193,10 @@ def ucum(unit: str | None) -> str | None:
 # --------------------------------------------------------------------------- XML helpers
 
 
-def _el(parent: etree._Element, tag: str, attrib: dict[str, str] | None = None, text=None):
+Attributes = Mapping[str, str | None]  # an attribute left None is not written
+
+
+def _el(parent: etree._Element, tag: str, attrib: Attributes | None = None, text=None):
     node = etree.SubElement(parent, f"{{{HL7}}}{tag}")
     for key, value in (attrib or {}).items():
         if value is not None:
