@@ -106,7 +106,24 @@ def test_chinese_text_round_trips_through_every_input_and_output(world, tmp_path
         assert terms <= cells, f"{language}: {sorted(terms - cells)}"
         assert NARRATIVE in cells and TREATMENT in cells
 
-    # 5. SDTM: the CSV keeps the Chinese (UTF-8 with a BOM). SAS transport is ASCII only:
+    # 5. The expedited report of the serious one: the E2B(R3) ICSR, downloaded by the
+    # officer and read back by an independent parser (e2br3): the native term with its
+    # language, the English term, the narrative and treatment as written.
+    import e2br3
+
+    serious_id = r.json()["id"]
+    officer, _ = login(env.app, "officer")
+    xml = officer.get(f"/review/events/{serious_id}/e2b.xml")
+    assert xml.status_code == 200 and xml.headers["content-type"] == "application/xml"
+    (tmp_path / "icsr.xml").write_bytes(xml.content)
+    icsr = e2br3.parse(tmp_path / "icsr.xml").icsrs[0]
+    (reaction,) = icsr.reactions
+    assert (reaction.native_term, reaction.native_language, reaction.translated_term) == (
+        TERM + "4", "chi", TERM_EN)  # fmt: skip
+    assert icsr.narrative.startswith(NARRATIVE) and TREATMENT in icsr.narrative
+    assert "&#" not in xml.text  # the Chinese is written as UTF-8, not as entities
+
+    # 6. SDTM: the CSV keeps the Chinese (UTF-8 with a BOM). SAS transport is ASCII only:
     # the terms have an English translation, the Chinese treatment has none, so the .xpt
     # files are refused naming those four records' AECONTRT.
     with pytest.raises(NotAscii) as refused:
