@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PV_DATABASE_URL ?= sqlite:///./pv.sqlite
 
-.PHONY: demo test setup browser lint bench bench-pg clean i18n i18n-compile
+.PHONY: demo test setup browser fonts lint bench bench-pg clean i18n i18n-compile
 
-demo: setup
+demo: setup fonts
 	$(BIN)/pvtracker demo --port $(PORT)
 
 test: setup browser
@@ -43,9 +43,16 @@ $(STAMP): pyproject.toml package.json package-lock.json
 
 # Browser tests drive the system Chromium (Debian package `chromium`) through Playwright;
 # Playwright's own browser download is not used (locked-down networks).
-# Chinese text needs a CJK font: Chromium draws the zh-Hans screens with it and the charts
-# embed it (Debian package fonts-noto-cjk, Noto Sans CJK SC; nothing is downloaded at run time).
+# Chinese text needs a CJK font: Chromium draws the zh-Hans screens with it, the charts and
+# the CIOMS I PDF embed it (Debian package fonts-noto-cjk, Noto Sans CJK SC; nothing is
+# downloaded at run time).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+fonts:
+	@test -f $(CJK_FONT) || { \
+	  echo "Installing the Noto CJK fonts (Debian package fonts-noto-cjk) for Chinese charts and PDFs"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+
 browser:
 	@{ command -v chromium >/dev/null 2>&1 && test -f $(CJK_FONT); } || { \
 	  echo "Installing Chromium and the Noto CJK fonts (Debian packages) for the browser tests"; \
