@@ -10,7 +10,6 @@ the strings of the text operators in drawing order, white space removed for comp
 from __future__ import annotations
 
 import io
-import re
 import time
 from datetime import date
 from typing import Any
@@ -31,6 +30,7 @@ from pv.icsr.case import (
     SuspectDrug,
     language_of,
 )
+from tests.icsr.pdftext import norm, page_texts
 
 ZH_NARRATIVE = (
     "受试者于2024-03-05 09:30开始第二次利妥昔单抗静脉输注（1000 mg），输注约40分钟后出现寒战、"
@@ -198,75 +198,14 @@ def _english_case(**changes: object) -> Case:
     return Case(**values)  # type: ignore[arg-type]
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-def _to_unicode(font: pypdf.generic.DictionaryObject) -> dict[int, str]:
-    """A ToUnicode CMap's code -> text (bfchar and bfrange entries)."""
-    cmap = font["/ToUnicode"].get_object().get_data().decode("latin-1")  # type: ignore[union-attr]
-    codes: dict[int, str] = {}
-
-    def text(hexa: str) -> str:
-        return bytes.fromhex(hexa).decode("utf-16-be")
-
-    for block in re.findall(r"beginbfchar(.*?)endbfchar", cmap, re.S):
-        for code, target in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
-            codes[int(code, 16)] = text(target)
-    for block in re.findall(r"beginbfrange(.*?)endbfrange", cmap, re.S):
-        for lo, hi, target in re.findall(
-            r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block
-        ):
-            first = ord(text(target))
-            for offset, code in enumerate(range(int(lo, 16), int(hi, 16) + 1)):
-                codes[code] = chr(first + offset)
-    return codes
-
-
-def _page_text(reader: pypdf.PdfReader, page: pypdf.PageObject) -> str:
-    resources: Any = page["/Resources"]
-    fonts = {name: _to_unicode(ref.get_object()) for name, ref in resources["/Font"].items()}
-    content = pypdf.generic.ContentStream(page.get_contents(), reader)
-    current: dict[int, str] = {}
-    out: list[str] = []
-
-    def show(value: Any) -> None:
-        raw = value.original_bytes if hasattr(value, "original_bytes") else bytes(value)
-        out.append(
-            "".join(
-                current.get(int.from_bytes(raw[i : i + 2], "big"), "\ufffd")
-                for i in range(0, len(raw), 2)
-            )
-        )
-
-    for operands, operator in content.operations:
-        if operator == b"Tf":
-            current = fonts[operands[0]]
-        elif operator == b"Tj":
-            show(operands[0])
-        elif operator == b"TJ":
-            for item in operands[0]:
-                if not isinstance(item, int | float):
-                    show(item)
-        elif operator == b"ET":
-            out.append("\n")
-    return "".join(out)
-
-
-def _pages(data: bytes) -> list[str]:
-    """Each page's text, white space removed."""
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    return [_norm(_page_text(reader, p)) for p in reader.pages]
-
-
 def _bodies(data: bytes, case: Case, language: str = "en") -> list[str]:
     """The text of each page without its running head and footer (so that a text continued
     from one page to the next reads as one when they are joined)."""
-    pages = _pages(data)
+    pages = page_texts(data)
     with i18n.use(language):
-        head = _norm(i18n.gettext(cioms.RUNNING_HEAD, case=case.case_id))
+        head = norm(i18n.gettext(cioms.RUNNING_HEAD, case=case.case_id))
         feet = [
-            _norm(case.report_id + i18n.gettext(cioms.PAGE, page=n, pages=len(pages)))
+            norm(case.report_id + i18n.gettext(cioms.PAGE, page=n, pages=len(pages)))
             for n in range(1, len(pages) + 1)
         ]
     body = []
@@ -298,7 +237,7 @@ def _fonts(data: bytes) -> list[tuple[str, str]]:
 def _split_across(pages: list[str], value: str) -> int:
     """Assert that `value` begins on page 1 and goes on, in full, after it (`pages`: the
     pages' bodies); the number of characters (white space removed) printed on page 1."""
-    want = _norm(value)
+    want = norm(value)
     first = pages[0]
     k = 0
     while k < len(want) and want[: k + 1] in first:
@@ -322,14 +261,14 @@ def english() -> bytes:
 
 def _labels(language: str, *msgids: str) -> list[str]:
     with i18n.use(language):
-        return [_norm(i18n.gettext(m)) for m in msgids]
+        return [norm(i18n.gettext(m)) for m in msgids]
 
 
 def test_chinese_case_fields(chinese: tuple[bytes, float]) -> None:
     data, seconds = chinese
     assert data.startswith(b"%PDF-")
     assert seconds < 30  # not pathological (about a second here)
-    pages = _pages(data)
+    pages = page_texts(data)
     assert len(pages) >= 2
     one = pages[0]
     for value in (
@@ -341,36 +280,36 @@ def test_chinese_case_fields(chinese: tuple[bytes, float]) -> None:
         "Chillsandfeverafterinfusion",  # its English
         "Infusion related reaction (10051792)",  # LLT name and code
     ):
-        assert _norm(value) in one, value
+        assert norm(value) in one, value
     assert f"MedDRA{MEDDRA_VERSION}" in one
     assert "2024-03-05" in one and "2024-03-06" in one  # onset and end
     # 4-6: the onset's day, month and year in their boxes
     with i18n.use("zh-Hans"):
-        day, month, year = (_norm(name) for name in cioms.date_part_names())
+        day, month, year = (norm(name) for name in cioms.date_part_names())
     assert f"{day}05{month}03{year}2024" in one
     # 14-19: the suspect drug
-    assert _norm("利妥昔单抗 (rituximab)") in one
+    assert norm("利妥昔单抗 (rituximab)") in one
     assert "1000mg" in one and "2024-02-20" in one
     assert "INTRAVENOUS" in one
     with i18n.use("zh-Hans"):
-        duration = _norm(i18n.ngettext("%(num)d day", "%(num)d days", 15))
-        indication = _norm(i18n.gettext(cioms.INDICATION, title=_chinese_case().study.title))
-        dates = _norm(i18n.gettext(cioms.THERAPY_DATES, start="2024-02-20", end="2024-03-05"))
+        duration = norm(i18n.ngettext("%(num)d day", "%(num)d days", 15))
+        indication = norm(i18n.gettext(cioms.INDICATION, title=_chinese_case().study.title))
+        dates = norm(i18n.gettext(cioms.THERAPY_DATES, start="2024-02-20", end="2024-03-05"))
     assert duration in one and indication in one and dates in one
     # 22: the concomitant drug and its dates
-    assert _norm("泼尼松龙 (prednisolone)") in one and "2024-02-01" in one
+    assert norm("泼尼松龙 (prednisolone)") in one and "2024-02-01" in one
     # 24: manufacturer
-    assert _norm("北京协和医院 Müller Pharma") in one
+    assert norm("北京协和医院 Müller Pharma") in one
     assert "CN-PVTRACKER-IGG4-RD-42" in one
     assert "2024-03-06" in one and "2024-03-13" in one
     assert "NCT01234567" in one
     # the narrative starts on page 1 and goes on, in full, on the next page(s)
     with i18n.use("zh-Hans"):
-        continued = _norm(i18n.gettext(cioms.CONTINUED, page=2))
+        continued = norm(i18n.gettext(cioms.CONTINUED, page=2))
     assert continued in one
     bodies = _bodies(data, _chinese_case(), "zh-Hans")
     _split_across(bodies, ZH_NARRATIVE)
-    assert _norm(ZH_TREATMENT) in "".join(bodies)
+    assert norm(ZH_TREATMENT) in "".join(bodies)
 
 
 def test_check_boxes(chinese: tuple[bytes, float], english: bytes) -> None:
@@ -379,17 +318,17 @@ def test_check_boxes(chinese: tuple[bytes, float], english: bytes) -> None:
         (chinese[0], _chinese_case(), "zh-Hans"),
         (english, _english_case(), "en"),
     ):
-        one = _pages(data)[0]
+        one = page_texts(data)[0]
         with i18n.use(language):
             for code, text in cioms.CRITERIA:
-                shown = _norm(i18n.gettext(text))
+                shown = norm(i18n.gettext(text))
                 assert shown in one
                 checked = case.reaction.criteria[code]
                 assert (f"X{shown}" in one) is checked, (language, code)
-            initial = _norm(i18n.gettext(cioms.INITIAL))
-            followup = _norm(i18n.gettext(cioms.FOLLOWUP))
-            study = _norm(i18n.gettext(cioms.SOURCES[0][1]))
-            literature = _norm(i18n.gettext(cioms.SOURCES[1][1]))
+            initial = norm(i18n.gettext(cioms.INITIAL))
+            followup = norm(i18n.gettext(cioms.FOLLOWUP))
+            study = norm(i18n.gettext(cioms.SOURCES[0][1]))
+            literature = norm(i18n.gettext(cioms.SOURCES[1][1]))
         assert (f"X{initial}" in one) is case.initial
         assert (f"X{followup}" in one) is (not case.initial)
         assert f"X{study}" in one and f"X{literature}" not in one
@@ -415,17 +354,17 @@ def test_abatement_and_reappearance() -> None:
     assert cioms.rechallenge(unknown) is None
 
     # On the form: 20 YES (checked) for the Chinese case; 21 unknown.
-    one = _pages(cioms.build_cioms(chinese_case))[0]
+    one = page_texts(cioms.build_cioms(chinese_case))[0]
     assert "20.DIDREACTIONABATEAFTERSTOPPINGDRUG?XYESNONA" in one
     assert "21.DIDREACTIONREAPPEARAFTERREINTRODUCTION?YESNONAunknown" in one
     # English case: 20 unknown (outcome unknown), 21 NA.
-    one = _pages(cioms.build_cioms(english_case))[0]
+    one = page_texts(cioms.build_cioms(english_case))[0]
     assert "20.DIDREACTIONABATEAFTERSTOPPINGDRUG?YESNONAunknown" in one
     assert "21.DIDREACTIONREAPPEARAFTERREINTRODUCTION?YESNOXNA" in one
 
 
 def test_english_case_with_unknowns(english: bytes) -> None:
-    pages = _pages(english)
+    pages = page_texts(english)
     assert len(pages) == 1  # nothing overflows
     one = pages[0]
     for value in (
@@ -464,12 +403,12 @@ def test_english_case_with_unknowns(english: bytes) -> None:
         "SUSAR: Yes",
         "Page 1 of 1",
     ):
-        assert _norm(value) in one, value
+        assert norm(value) in one, value
     assert "English term" not in one  # the term is English already
 
 
 def test_causality_and_expectedness(chinese: tuple[bytes, float]) -> None:
-    text = "".join(_pages(chinese[0]))
+    text = "".join(page_texts(chinese[0]))
     with i18n.use("zh-Hans"):
         for drug, role, inv, sponsor, exp in (
             ("利妥昔单抗 (rituximab)", "suspect", "RELATED", "probable", "expected"),
@@ -483,7 +422,7 @@ def test_causality_and_expectedness(chinese: tuple[bytes, float]) -> None:
                 sponsor=cioms.label("causality", sponsor),
                 expectedness=cioms.label("expectedness", exp) or i18n.gettext(cioms.NOT_ASSESSED),
             )
-            assert _norm(line) in text
+            assert norm(line) in text
 
 
 def test_cjk_font_embedded(chinese: tuple[bytes, float], english: bytes) -> None:
@@ -499,8 +438,8 @@ def test_cjk_font_embedded(chinese: tuple[bytes, float], english: bytes) -> None
 
 
 def test_labels_follow_the_language(chinese: tuple[bytes, float], english: bytes) -> None:
-    zh = _pages(chinese[0])[0]
-    en = _pages(english)[0]
+    zh = page_texts(chinese[0])[0]
+    en = page_texts(english)[0]
     msgids = (
         cioms.TITLE,
         cioms.SECTION_I,
@@ -526,8 +465,8 @@ def test_labels_follow_the_language(chinese: tuple[bytes, float], english: bytes
         assert english_label in en
         assert chinese_label in zh
     # The data stay as written whatever the language: the Chinese case in English labels.
-    mixed = _pages(cioms.build_cioms(_chinese_case(), language="en"))[0]
-    assert _norm("SUSPECT ADVERSE REACTION REPORT") in mixed
+    mixed = page_texts(cioms.build_cioms(_chinese_case(), language="en"))[0]
+    assert norm("SUSPECT ADVERSE REACTION REPORT") in mixed
     # Words the committed catalog already translates are Chinese in the zh-Hans form (the
     # form's own labels join the catalog with this module's translations, /tmp/i18n).
     with i18n.use("zh-Hans"):
@@ -537,9 +476,9 @@ def test_labels_follow_the_language(chinese: tuple[bytes, float], english: bytes
             i18n.gettext(cioms.UNKNOWN),
         ]
     for word in words:
-        assert language_of(word) == "zh" and _norm(word) in zh
+        assert language_of(word) == "zh" and norm(word) in zh
     assert "输液后寒战、发热" in mixed
-    assert _norm(ZH_NARRATIVE)[:40] in mixed
+    assert norm(ZH_NARRATIVE)[:40] in mixed
 
 
 def test_chinese_labels_with_a_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -560,7 +499,7 @@ def test_chinese_labels_with_a_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
             return self.texts.get(message, message)
 
     monkeypatch.setitem(i18n._catalogs, "zh-Hans", Catalog())
-    one = _pages(cioms.build_cioms(_english_case(), language="zh-Hans"))[0]
+    one = page_texts(cioms.build_cioms(_english_case(), language="zh-Hans"))[0]
     assert "可疑不良反应报告" in one
     assert "15.每日剂量" in one and "16.给药途径" in one
     assert "20.停药后反应是否减轻？" in one
@@ -569,7 +508,7 @@ def test_chinese_labels_with_a_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_blinded_case_masks_drug_names() -> None:
-    one = "".join(_pages(cioms.build_cioms(_english_case(blinded=True))))
+    one = "".join(page_texts(cioms.build_cioms(_english_case(blinded=True))))
     assert "StudydrugX" not in one
     assert "blindedstudydrug" in one
 
@@ -596,7 +535,7 @@ def test_long_english_narrative_and_many_drugs() -> None:
     started = time.perf_counter()
     data = cioms.build_cioms(_english_case(narrative=narrative, drugs=drugs))
     assert time.perf_counter() - started < 30
-    pages = _pages(data)
+    pages = page_texts(data)
     assert len(pages) >= 3
     bodies = _bodies(data, _english_case())
     _split_across(bodies, narrative)
@@ -606,7 +545,7 @@ def test_long_english_narrative_and_many_drugs() -> None:
         assert f"{i}){i}0mgoncedailyfrom2024-03-01to2024-03-10" in text
         assert f"{i})ORAL" in text
     # the last answers of field 20 go on after the form
-    assert _norm("20. DID REACTION ABATE AFTER STOPPING DRUG? (continued)") in text
+    assert norm("20. DID REACTION ABATE AFTER STOPPING DRUG? (continued)") in text
     assert pages[-1].endswith(f"Page{len(pages)}of{len(pages)}")
 
 
@@ -619,8 +558,8 @@ def test_missing_cjk_font(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  #
         with pytest.raises(cioms.CiomsFontError, match="fonts-noto-cjk"):
             cioms.build_cioms(_chinese_case())
         # Latin text needs no CJK font.
-        one = _pages(cioms.build_cioms(_english_case()))[0]
-        assert _norm("Müller Pharma GmbH") in one
+        one = page_texts(cioms.build_cioms(_english_case()))[0]
+        assert norm("Müller Pharma GmbH") in one
         monkeypatch.setattr(cioms, "LATIN_FONT_PATHS", ())
         cioms.find_font.cache_clear()
         with pytest.raises(cioms.CiomsFontError, match="fonts-noto-cjk"):

@@ -24,6 +24,7 @@ from pv.db import make_engine, read_session
 from pv.events.models import AdverseEvent
 from pv.study.models import Arm, Drug, Site, Study
 from pv.terminology.models import Term
+from tests.icsr.pdftext import norm, page_texts
 from tests.live.conftest import INVESTIGATOR, OFFICER
 
 if TYPE_CHECKING:
@@ -232,6 +233,17 @@ def test_safety_officer_works_in_chinese(browser: Browser, live_server: LiveServ
         page.goto(f"/review/events/{event_id}")
         expect(page.locator("main")).to_contain_text(body["narrative"])
         officer.check("review-event")
+        # The case's CIOMS I form with Chinese labels: the reported term and narrative read
+        # back from the PDF as written.
+        with page.expect_download() as got:
+            page.get_by_test_id("icsr-downloads").get_by_role(
+                "link", name="CIOMS I 表（PDF，中文标签）").click()  # fmt: skip
+        pdf = tmp_path / "cioms.pdf"
+        got.value.save_as(pdf)
+        assert got.value.suggested_filename.endswith("-CIOMS-zh-Hans.pdf")
+        text = "".join(page_texts(pdf.read_bytes()))
+        assert norm(TERM_ZH) in text and norm(body["narrative"]) in text
+        assert norm("可疑不良反应报告") in text
         for path in ("/clocks", "/charts", "/admin/rsi"):
             page.goto(path)
             officer.check(path.strip("/").replace("/", "-"))

@@ -20,6 +20,7 @@ from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.exports.sdtm import NotAscii, export_sdtm
 from pv.exports.workbook import build_dsmb_workbook
+from tests.icsr.pdftext import norm, page_texts
 from tests.web.webhelpers import IRR, login, upload_and_wait
 
 # Chinese text as a site writes it: full-width punctuation, a CJK extension B character
@@ -122,6 +123,18 @@ def test_chinese_text_round_trips_through_every_input_and_output(world, tmp_path
         TERM + "4", "chi", TERM_EN)  # fmt: skip
     assert icsr.narrative.startswith(NARRATIVE) and TREATMENT in icsr.narrative
     assert "&#" not in xml.text  # the Chinese is written as UTF-8, not as entities
+
+    # The CIOMS I form, English labels and Chinese labels: the data as written in both, the
+    # CJK font embedded, the text read back from the PDF.
+    for lang in ("en", "zh-Hans"):
+        pdf = officer.get(f"/review/events/{serious_id}/cioms.pdf?lang={lang}")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        text = "".join(page_texts(pdf.content))
+        for value in (TERM + "4", TERM_EN, NARRATIVE, TREATMENT, usubjid):
+            assert norm(value) in text, (lang, value)
+        assert b"NotoSansCJK" in pdf.content or b"Noto Sans CJK" in pdf.content
+    assert officer.get(f"/review/events/{serious_id}/cioms.pdf?lang=xx").status_code == 422
+    assert officer.get(f"/review/events/{by_form.id}/e2b.xml").status_code == 404  # not serious
 
     # 6. SDTM: the CSV keeps the Chinese (UTF-8 with a BOM). SAS transport is ASCII only:
     # the terms have an English translation, the Chinese treatment has none, so the .xpt
