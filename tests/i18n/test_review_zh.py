@@ -1,5 +1,6 @@
-"""The safety-review screens in Simplified Chinese: with the committed catalog the queue, the event review page, its form errors, the clocks, queries, RSI and charts pages
-speak Chinese; the queue's kept rows and filter form follow the language of the request."""
+"""The safety-review screens in Simplified Chinese, with the committed catalog: the queue,
+the event review page, its form errors, the clocks, queries, RSI and charts pages speak
+Chinese; the queue's kept rows and filter form follow the language of the request."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The investigator's screens in Simplified Chinese: with the site helper's translations
-(the committed catalog) the log-in
+"""The investigator's screens in Simplified Chinese, with the committed catalog: the log-in
 page, the event list and form, the subject form and the upload page speak Chinese; the
 shared validation rules answer in the language of the work in hand; an upload job and its
 error report (UTF-8 with a byte-order mark) are in the language of the user who uploaded."""
