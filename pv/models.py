@@ -5,6 +5,7 @@ from pv.auth.models import ApiToken, User, UserSession, UserSite
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.imports.job_models import UploadJob
+from pv.notify.models import Notification
 from pv.review.models import (
     Assessment,
     ExpeditedReport,
@@ -25,6 +26,7 @@ __all__ = [
     "Drug",
     "ExpeditedReport",
     "Exposure",
+    "Notification",
     "QueueTally",
     "RsiVersion",
     "SafetyQuery",

@@ -130,6 +130,9 @@ class AdverseEvent(SQLModel, table=True):
     drug_withdrawn: bool = False  # derived: any study drug withdrawn
     aeout: str | None = Field(default=None, max_length=40)
     aestdtc: str | None = Field(default=None, max_length=20)  # ISO 8601, partial allowed
+    # When the site became aware of the event (ISO 8601 date or date-time, as entered): the
+    # site's 24-hour SAE clock runs from it.
+    aeawaredtc: str | None = Field(default=None, max_length=20)
     aeendtc: str | None = Field(default=None, max_length=20)
     ongoing: bool = False
     aecontrt: str | None = None

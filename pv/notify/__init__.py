@@ -1,0 +1,1 @@
+"""Notifications: in-app, and by e-mail when SMTP is configured."""
