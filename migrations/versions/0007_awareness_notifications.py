@@ -2,6 +2,7 @@
 
 - adverseevent.aeawaredtc: the date (and time) the site became aware of the event (ISO 8601
   as entered); the site's 24-hour SAE clock runs from it.
+- user.email: where a user's notifications are e-mailed (none: in-app only).
 - notification: in-app notifications per user (kind and parameters, rendered in the
   reader's language when shown), with the time read and the time e-mailed.
 
@@ -25,6 +26,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     text = sqlmodel.sql.sqltypes.AutoString
     op.add_column("adverseevent", sa.Column("aeawaredtc", text(length=20), nullable=True))
+    op.add_column("user", sa.Column("email", text(length=254), nullable=True))
     op.create_table(
         "notification",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -46,4 +48,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_notification_user_read", table_name="notification")
     op.drop_table("notification")
+    op.drop_column("user", "email")
     op.drop_column("adverseevent", "aeawaredtc")

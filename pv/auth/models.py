@@ -27,6 +27,8 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # The interface language the user chose (en, zh-Hans); None follows the browser.
     language: str | None = Field(default=None, max_length=16)
+    # Where the user's notifications are e-mailed (pv.notify); None: in-app only.
+    email: str | None = Field(default=None, max_length=254)
 
 
 class UserSite(SQLModel, table=True):
