@@ -14,8 +14,10 @@ from pv.terminology import synonyms as syn
 from pv.terminology.search import (
     EXACT,
     PINYIN,
+    SPELLING,
     SUBSTRING,
     SYNONYM,
+    SYNONYM_PREFIX,
     SYNONYM_SIMILAR,
     WORD_PREFIX,
     search_terms,
@@ -222,3 +224,77 @@ def test_the_reason_is_translated_in_the_language_of_the_work(engine, monkeypatc
         assert search_terms(s, "gxy")[0].why == "高血压：拼音首字母 gxy"
     with read_session(engine) as s:
         assert search_terms(s, "带状疱疹")[0].why == "带状疱疹: synonym of Shingles"
+
+
+def test_a_misspelling_finds_the_term_below_every_other_match(engine):
+    with read_session(engine) as s:
+        first = search_terms(s, "pnuemonia")[0]
+        assert (first.term, first.rank) == ("Lung infection", SPELLING)
+        assert first.why == "pnuemonia: close to pneumonia (spelling), synonym of Lung infection"
+        first = search_terms(s, "Diarhea")[0]
+        assert (first.term, first.why) == ("Diarrhea", "Diarhea: close to Diarrhea (spelling)")
+        # as far as it is typed: a misspelt beginning
+        assert "Lung infection" in [h.term for h in search_terms(s, "pnuemon")[:3]]
+        # only when few terms match better, and always below them
+        hits = search_terms(s, "rash", limit=50)
+        assert SPELLING not in [h.rank for h in hits]
+        hits = search_terms(s, "hypoglycaemia", limit=50)
+        ranks = [h.rank for h in hits]
+        assert hits[0].term == "Hypoglycemia" and ranks == sorted(ranks)
+        # short, Chinese or far-off queries are not guessed at
+        assert search_terms(s, "xyz") == []
+        assert search_terms(s, "qwertyuiop") == []
+        assert all(h.rank != SPELLING for h in search_terms(s, "肺炎感染病", limit=50))
+
+
+def _fake_meddra(tmp_path, lung_code: str):
+    """A tiny invented MedDRA release: two LLTs under the PT that is CTCAE's Lung
+    infection, one under a PT no CTCAE term has. No MedDRA content."""
+    files = {
+        "soc.asc": ["90000001$Synthetic infections soc$SynInf$"],
+        "hlgt.asc": ["91000001$Synthetic hlgt$"],
+        "hlt.asc": ["92000001$Synthetic hlt$"],
+        "pt.asc": [
+            f"{lung_code}$Lung infection$$90000001$$$$$$$",
+            "93000009$Synthetic orphan pt$$90000001$$$$$$$",
+        ],
+        "mdhier.asc": [
+            f"{lung_code}$92000001$91000001$90000001$Lung infection$Synthetic hlt$Synthetic hlgt$"
+            "Synthetic infections soc$SynInf$$90000001$Y$",
+            "93000009$92000001$91000001$90000001$Synthetic orphan pt$Synthetic hlt$"
+            "Synthetic hlgt$Synthetic infections soc$SynInf$$90000001$Y$",
+        ],
+        "llt.asc": [
+            f"{lung_code}$Lung infection${lung_code}$$$$$$$Y$$",
+            f"94000001$Zzyzx bronchial infection${lung_code}$$$$$$$Y$$",
+            f"94000002$Zzyzx lobar consolidation${lung_code}$$$$$$$N$$",
+            "94000003$Zzyzx orphan finding$93000009$$$$$$$Y$$",
+        ],
+        "meddra_release.asc": ["99.9$English$$$"],
+    }
+    for name, lines in files.items():
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_meddra_llt_names_find_the_ctcae_term_when_a_release_is_loaded(engine, tmp_path):
+    from pv.terminology.meddra import load_meddra
+
+    with read_session(engine) as s:
+        assert search_terms(s, "zzyzx bronchial") == []
+        lung = search_terms(s, "Lung infection")[0]
+    load_meddra(engine, _fake_meddra(tmp_path, lung.code))
+    with read_session(engine) as s:
+        first = search_terms(s, "Zzyzx bronchial infection")[0]
+        assert (first.term, first.code, first.rank) == ("Lung infection", lung.code, SYNONYM)
+        assert first.why == "Zzyzx bronchial infection: MedDRA LLT of Lung infection"
+        # begun, or each word begun; a non-current LLT too
+        assert search_terms(s, "zzyzx bron")[0].term == "Lung infection"
+        first = search_terms(s, "lobar zzy")[0]
+        assert (first.term, first.rank) == ("Lung infection", SYNONYM_PREFIX)
+        assert first.why == "Zzyzx lobar consolidation: MedDRA LLT of Lung infection"
+        # an LLT whose PT no CTCAE term codes is not offered (the form codes to CTCAE)
+        assert search_terms(s, "zzyzx orphan") == []
+        # CTCAE names still come first, without a MedDRA reason
+        first = search_terms(s, "Lung infection")[0]
+        assert (first.term, first.rank, first.why) == ("Lung infection", EXACT, None)
