@@ -1,5 +1,6 @@
-"""htmx fragments for coding: the CTCAE typeahead (names, codes and synonyms, with why a
-term matched) and a chosen term's grade choices."""
+"""htmx fragments for coding: the CTCAE typeahead (names, codes, synonyms, near spellings
+and MedDRA LLTs, with why a term matched) and a chosen term's grade choices (which close
+the list of matches)."""
 
 from __future__ import annotations
 
@@ -43,5 +44,11 @@ def term_choose(request: Request, auth: WebAuth, session: DB, code: str) -> Resp
     return render(
         request,
         "events/_term_block.html",
-        {"auth": auth, "term": term, "values": {"aelltcd": term.code}, "errors": {}},
+        {
+            "auth": auth,
+            "term": term,
+            "values": {"aelltcd": term.code},
+            "errors": {},
+            "close_results": True,  # the list of matches closes on a choice
+        },
     )
