@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
@@ -67,6 +68,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(reports.api_router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it at the root, signed in or not
+        return FileResponse(paths.STATIC / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 
     app.add_middleware(BodyLimit, upload_limit=settings.upload_max_bytes,
                        other_limit=settings.max_body_bytes)  # fmt: skip

@@ -43,10 +43,13 @@ from pv.web.deps import (
     subject_or_404,
 )
 from pv.web.forms import event_from_form, form_values
-from pv.web.templating import render
+from pv.web.history_view import raw_record, readable_history
+from pv.web.templating import render, templates
 from pv.web.terms import term_by_code
 
 router = APIRouter()
+# The history partial (events/_history.html, also on the review page) reads these.
+templates.env.globals.update(readable_history=readable_history, raw_record=raw_record)
 PAGE_SIZE = 25
 # What an entry of an event's history records (AuditEntry.action), as the history shows it.
 register(

@@ -7,6 +7,8 @@ investigators do not (site staff must not see comparative safety data during a t
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import tempfile
 from datetime import date
@@ -32,6 +34,7 @@ from pv.web.templating import render
 router = APIRouter()
 api_router = APIRouter(prefix="/api/v1", tags=["tables"])
 READERS = (Role.officer, Role.dsmb, Role.admin)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LANG_HELP = "language of the table's texts: en (default) or zh-Hans; the data are not translated"
 
 
@@ -132,6 +135,39 @@ def table_csv(request: Request, auth: WebAuth, session: DB, study: str, table: s
         media_type="text/csv; charset=utf-8",
         headers=attachment(name),
     )
+
+
+def _file_name(result: Table, cutoff: str, extension: str) -> str:
+    dated = f"-{cutoff}" if cutoff else ""
+    return f"{result.study_id}-{result.name}{dated}-{result.language}.{extension}"
+
+
+@router.get("/reports/table.xlsx")
+def table_xlsx(request: Request, auth: WebAuth, session: DB, study: str, table: str = "AET01",
+               cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
+    """One table as an xlsx workbook (the DSMB workbook's table sheet), with the session's
+    log-in: numbers as numbers, no formulas, texts in the table's language."""
+    from pv.exports.table_book import write_table_book
+
+    result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
+                       control=control, lang=lang)  # fmt: skip
+    out = io.BytesIO()
+    write_table_book(result, out)
+    return Response(
+        out.getvalue(), media_type=XLSX, headers=attachment(_file_name(result, cutoff, "xlsx"))
+    )
+
+
+@router.get("/reports/table.json")
+def table_download_json(request: Request, auth: WebAuth, session: DB, study: str,
+                        table: str = "AET01", cutoff: str = "", control: str = "",
+                        lang: str = "") -> Response:  # fmt: skip
+    """One table as the API's JSON, with the session's log-in (no API token)."""
+    result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
+                       control=control, lang=lang)  # fmt: skip
+    body = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str)
+    return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8",
+                    headers=attachment(_file_name(result, cutoff, "json")))  # fmt: skip
 
 
 @router.get("/reports/dsmb.xlsx")

@@ -20,6 +20,7 @@ from pv.events.service import replay, snapshot
 from pv.i18n import gettext as _
 from pv.labels import label, labels_of
 from pv.study.models import Drug
+from pv.web.history_view import lookup_names
 
 
 @dataclass
@@ -130,6 +131,7 @@ def version_grid(session: Session, event: AdverseEvent, drugs: Sequence[Drug]) -
     entries = event_entries(session, event.id)  # type: ignore[arg-type]
     columns: list[VersionColumn] = []
     states: dict[int, dict[str, Any]] = {}
+    names = lookup_names(session, entries)  # people by name, as the history shows them
     for i, entry in enumerate(entries):
         state = replay([e.changes for e in entries[: i + 1]])
         version = int(state.get("version") or 1)
@@ -138,7 +140,7 @@ def version_grid(session: Session, event: AdverseEvent, drugs: Sequence[Drug]) -
         column = columns[-1]
         # The history's labels (audit_action); English shows the code with spaces.
         column.actions.append(label("audit_action", entry.action).replace("_", " "))
-        column.actor, column.at = entry.actor, entry.at
+        column.actor, column.at = names.user(entry.actor), entry.at
         if entry.reason:
             column.reasons.append(entry.reason)
         states[version] = state
