@@ -216,12 +216,14 @@ def test_the_reason_is_translated_in_the_language_of_the_work(engine, monkeypatc
             return {
                 "%(word)s: synonym of %(term)s": "%(word)s：%(term)s 的同义词",
                 "%(word)s: pinyin initials %(initials)s": "%(word)s：拼音首字母 %(initials)s",
+                "%(word)s: close to %(term)s (spelling)": "%(word)s：拼写接近 %(term)s",
             }.get(message, message)
 
     monkeypatch.setitem(i18n._catalogs, "zh-Hans", Catalog())
     with read_session(engine) as s, i18n.use("zh-Hans"):
         assert search_terms(s, "带状疱疹")[0].why == "带状疱疹：Shingles 的同义词"
         assert search_terms(s, "gxy")[0].why == "高血压：拼音首字母 gxy"
+        assert search_terms(s, "fatique")[0].why == "fatique：拼写接近 Fatigue"
     with read_session(engine) as s:
         assert search_terms(s, "带状疱疹")[0].why == "带状疱疹: synonym of Shingles"
 
