@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (pages, subjects, events_pages, terms, uploads, reports, review, api):
         app.include_router(module.router)
     app.include_router(reports.api_router)
+    from pv.web import notifications  # also the header's unread count
+
+    app.include_router(notifications.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
 

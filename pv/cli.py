@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "pv.exports.cli",
     "pv.review.cli",
     "pv.icsr.cli",
+    "pv.notify.cli",
     "pv.ops.cli",
 )
 

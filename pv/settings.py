@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     # Interface language when neither the user, the browser nor a study names one.
     default_language: str = "en"
     log_level: str = "INFO"
+    # Notifications by e-mail (pv/notify): none of these set means in-app only.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "pv-tracker@localhost"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+    # The address users open the app at, for links in e-mails (e.g. https://pv.example.org).
+    base_url: str = ""
 
 
 @lru_cache

@@ -24,6 +24,7 @@ from pv.events.rules import EventInput, Findings, check_event
 from pv.exposure.models import Exposure
 from pv.i18n import gettext as _
 from pv.inputs import field_text_problem
+from pv.notify.service import event_saved
 from pv.study.models import ArmDrug, Drug, Subject
 from pv.terminology.aesi import AesiCatalog
 from pv.terminology.models import Term
@@ -251,6 +252,7 @@ def create_event(*, session: Session, actor: Actor, subject: Subject, data: Even
     record(session=session, actor=actor, action="submit" if submit else "create",
            entity_type="adverse_event", entity_id=event.id, study_id=event.study_id,
            site_id=event.site_id, changes=diff({}, snapshot(event)))  # fmt: skip
+    event_saved(session, event)
     return event, findings
 
 
@@ -298,6 +300,7 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
     record(session=session, actor=actor, action=action, entity_type="adverse_event",
            entity_id=event.id, study_id=event.study_id, site_id=event.site_id,
            changes=changes, reason=reason)  # fmt: skip
+    event_saved(session, event, before)
     return event, findings
 
 

@@ -21,6 +21,7 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.inputs import text_problem
 from pv.labels import label
+from pv.notify.service import query_answered, query_raised
 from pv.review.models import QueryStatus, SafetyQuery
 from pv.review.reports import sync_sae_clock
 from pv.review.workflow import (
@@ -109,6 +110,7 @@ def open_query(
         raised_by_name=actor.username,
     )
     _audit(session, actor, query, {}, "create")
+    query_raised(session, query)
     return query
 
 
@@ -140,6 +142,7 @@ def answer_query(*, session: Session, actor: Actor, query_id: int, answer: str) 
     query.status, query.answer = QueryStatus.answered, text
     query.answered_by, query.answered_at = actor.user_id, utcnow()
     _audit(session, actor, query, before, "answer")
+    query_answered(session, query)
     if open_queries(session, event.id) == 0 and event.status == Status.queried:  # type: ignore[arg-type]
         move(session, actor, event, Status.answered, action="answer")
     return query
