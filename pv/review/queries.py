@@ -1,9 +1,21 @@
 """Queries to the site: the officer asks, the site's investigator answers, the officer closes.
 
-The event is "queried" exactly while one of its queries is open: raising one queries the
-event, answering the last open one makes it "answered", and withdrawing (closing) the
-last open one unanswered returns it to "under_review". Corrections the answer calls for
-go through `pv.events.service.update_event` with a reason, as any follow-up does.
+While the event is in review (submitted, under review, queried, answered), it is
+"queried" exactly while one of its queries is open: raising one queries the event,
+answering the last open one makes it "answered", and withdrawing (closing) the last open
+one unanswered returns it to "under_review". Corrections the answer calls for go through
+`pv.events.service.update_event` with a reason, as any follow-up does.
+
+Queries at any time (issue 15): an officer may also ask about an assessed or locked event
+(follow-up information on a SUSAR). Such a query does not move the event: an assessed
+event stays assessed and a locked one stays locked (a follow-up request does not unlock
+it). Answering it records the answer and a follow-up version of the event (version + 1,
+audit action "answer"), as answering the last query of a queried event does; the queue
+then shows the event "changed since" its assessment. On an assessed event the site may
+also correct fields through the follow-up form, as on any assessed event. On a locked
+event the lock stays: its fields change only after an administrator unlocks it (with a
+reason), as before; the answer itself is always accepted. The officer closes the query
+on either.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from pv.audit.service import Actor, diff, record
 from pv.auth.models import Role
 from pv.events.models import AdverseEvent, Status
 from pv.events.rules import Findings
-from pv.events.service import INPUT_FIELDS, NotEditable, ValidationFailed
+from pv.events.service import INPUT_FIELDS, ValidationFailed, snapshot
 from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.inputs import text_problem
@@ -32,12 +44,20 @@ from pv.review.workflow import (
     move,
     open_queries,
     require_role,
+    save_event,
 )
 from pv.timeutil import utcnow
 
 MAX_TEXT = 4000
 REQUIRED = {"question": N_("the question is required"), "answer": N_("the answer is required")}
 QUERY_FIELDS = ("status", "answer", "answered_by", "answered_at", "closed_by", "closed_at")
+# Queried without changing status: the assessment (and a lock) stands while the site answers.
+SETTLED = frozenset({Status.assessed, Status.locked})
+
+
+def can_query(status: str, role: str | None) -> bool:
+    """An officer may raise a query on any event a site has submitted (not a draft)."""
+    return role == Role.officer and status != Status.draft
 
 
 def _audit(
@@ -86,8 +106,8 @@ def open_query(
     """Ask the site a question about an event (optionally about one field)."""
     require_role(actor, Role.officer)
     event = load_event(session, event_id, expected_version)
-    if event.status == Status.locked:
-        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
+    if event.status == Status.draft:
+        raise TransitionRefused(_("a draft cannot be queried; the site has not submitted it"))
     findings = Findings()
     text = _text(findings, "question", question)
     field = (field or "").strip() or None
@@ -95,7 +115,7 @@ def open_query(
         findings.error("field", _("'%(field)s' is not a field of the event", field=field))
     if not findings.ok:
         raise ValidationFailed(findings)
-    if event.status != Status.queried:
+    if event.status not in SETTLED and event.status != Status.queried:
         starting = event.status == Status.submitted
         move(session, actor, event, Status.queried, action="query")
         if starting:
@@ -128,8 +148,6 @@ def answer_query(*, session: Session, actor: Actor, query_id: int, answer: str) 
     query, event = _load(session, query_id)
     if not at_site(session, actor, query.site_id):
         raise RoleRefused(_("only an investigator of the event's site answers its queries"))
-    if event.status == Status.locked:
-        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if query.status != QueryStatus.open:
         raise TransitionRefused(
             _("the query is %(status)s, not open", status=label("query_status", query.status))
@@ -143,7 +161,9 @@ def answer_query(*, session: Session, actor: Actor, query_id: int, answer: str) 
     query.answered_by, query.answered_at = actor.user_id, utcnow()
     _audit(session, actor, query, before, "answer")
     query_answered(session, query)
-    if open_queries(session, event.id) == 0 and event.status == Status.queried:  # type: ignore[arg-type]
+    if event.status in SETTLED:  # the follow-up version; the status (and a lock) stays
+        save_event(session, actor, event, snapshot(event), action="answer")
+    elif open_queries(session, event.id) == 0 and event.status == Status.queried:  # type: ignore[arg-type]
         move(session, actor, event, Status.answered, action="answer")
     return query
 
@@ -152,8 +172,6 @@ def close_query(*, session: Session, actor: Actor, query_id: int) -> SafetyQuery
     """The officer closes an answered query, or withdraws an open one."""
     require_role(actor, Role.officer)
     query, event = _load(session, query_id)
-    if event.status == Status.locked:
-        raise NotEditable(_("the event is locked; an administrator must unlock it first"))
     if query.status == QueryStatus.closed:
         raise TransitionRefused(_("the query is already closed"))
     was_open = query.status == QueryStatus.open

@@ -1,28 +1,35 @@
-"""Log-in, log-out and the home page (study, arms with subject counts, latest events)."""
+"""Log-in, log-out and the home page (study, arms with subject counts, latest events; an
+investigator's open queries)."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from pv import i18n
+from pv.auth.models import Role
 from pv.auth.service import login, logout, set_language
 from pv.db import write_session
 from pv.events.models import AdverseEvent, Status
+from pv.i18n import gettext as _
+from pv.review.queries import queries_for_sites
 from pv.study.models import Arm, Site, Study, Subject
 from pv.web.deps import (
     DB,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    Auth,
     WebAuth,
     engine,
     new_token,
     web_auth,
 )
+from pv.web.review_queries import study_query_fields
 from pv.web.templating import render
 
 router = APIRouter()
@@ -164,4 +171,29 @@ def home(request: Request, auth: WebAuth, session: DB) -> Response:
         else:
             q2 = q2.where(AdverseEvent.status != Status.draft)
         latest = session.exec(q2.order_by(AdverseEvent.updated_at.desc()).limit(10)).all()  # type: ignore[attr-defined]
-    return render(request, "home.html", {"auth": auth, "studies": studies, "latest": latest})
+    ctx = {"auth": auth, "studies": studies, "latest": latest, "open_queries": None}
+    if auth.role == Role.investigator:
+        ctx["open_queries"] = _open_queries(session, auth, [s["study"].id for s in studies])
+    return render(request, "home.html", ctx)
+
+
+def _open_queries(session: Session, auth: Auth, study_ids: list[str]) -> list[tuple[Any, ...]]:
+    """An investigator's open queries, oldest first: (query, event, USUBJID, what it is
+    about, as a label)."""
+    out: list[tuple[Any, ...]] = []
+    for study_id in study_ids:
+        queries = queries_for_sites(session, study_id=study_id, site_ids=auth.sites)
+        if not queries:
+            continue
+        fields = study_query_fields(session, study_id)
+        rows = session.exec(
+            select(AdverseEvent, Subject.usubjid)
+            .join(Subject, col(Subject.id) == AdverseEvent.subject_id)
+            .where(col(AdverseEvent.id).in_({q.event_id for q in queries}))
+        ).all()
+        events = {e.id: (e, usubjid) for e, usubjid in rows}
+        for q in queries:
+            ev, usubjid = events[q.event_id]
+            about = fields.get(q.field, q.field) if q.field else _("the event")
+            out.append((q, ev, usubjid, about))
+    return out

@@ -1,9 +1,11 @@
 """The safety review workspace: the review queue here; the other screens in review_*.py,
 whose routers this module's `router` includes (create_app registers this one).
 
-The queue (officers, admins) lists new and changed events first (pv.review.queue), with
-htmx filters, counts per status and keyset pagination: the "next page" link carries the
-last row's sort key as an opaque cursor; a cursor that is not one is a 422.
+The queue (officers, admins) lists urgent work first (pv.review.queue: overdue and due
+expedited reports, then new serious events not yet assessed, then the rest), or newest
+change first, or by status (`sort`), with htmx filters, counts per status and keyset
+pagination: the "next page" link carries the last row's sort key as an opaque cursor; a
+cursor that is not one of the order's is a 422.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.inputs import parse_id
 from pv.labels import label
-from pv.review.queue import PRIORITY, QueueFilters, QueueRow, queue_page, status_counts
+from pv.review.queue import (
+    PRIORITY,
+    SORTS,
+    QueueFilters,
+    QueueRow,
+    queue_page,
+    status_counts,
+)
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
 from pv.web import (
@@ -46,7 +55,24 @@ for _module in (review_event, review_queries, review_clocks, review_rsi, review_
                 review_icsr):  # fmt: skip
     router.include_router(_module.router)
 
-FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue")
+FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue", "sort")
+SORT_LABELS = {
+    "urgency": N_("Most urgent first"),
+    "newest": N_("Newest change first"),
+    "status": N_("By status"),
+}
+SORT_HELP = {
+    "urgency": N_(
+        "Overdue expedited reports first (most overdue first), then reports due soonest, "
+        "then new serious events not yet assessed (oldest receipt first), then the rest "
+        "by status."
+    ),
+    "newest": N_("Most recently changed first."),
+    "status": N_(
+        "New reports and answered queries first, then the rest of the workflow; newest "
+        "change first within each status."
+    ),
+}
 STATUSES = [s.value for s in PRIORITY if s != Status.draft]
 BAD_CURSOR = N_(
     "This page link is damaged or was altered (its cursor is not valid). "
@@ -183,6 +209,7 @@ def filters_html(
             arms=arms,
             arm_id=filters.arm_id,
             aesi_choices=aesi_choices(),
+            sorts=[(k, _(v)) for k, v in SORT_LABELS.items()],
         )
     )
 
@@ -199,10 +226,12 @@ async def review_queue(
     grade3: str = "",
     status: str = "",
     overdue: str = "",
+    sort: str = "",
     cursor: str = "",
 ) -> Response:
+    sort = sort if sort in SORTS else ""  # "" : the default order, urgency
     f = {"site": site, "arm": arm, "aesi": aesi, "serious": serious, "grade3": grade3,
-         "status": status, "overdue": overdue}  # fmt: skip
+         "status": status, "overdue": overdue, "sort": sort}  # fmt: skip
     filters = filters_from(f)
     eng = engine(request)
     url = str(eng.url)
@@ -222,7 +251,8 @@ async def review_queue(
             return None
         try:
             page = queue_page(session, study_id=study_id, filters=filters,
-                              cursor=cursor or None, site_ids=auth.sites)  # fmt: skip
+                              cursor=cursor or None, site_ids=auth.sites,
+                              sort=sort or SORTS[0])  # fmt: skip
         except ValueError as exc:
             raise HTTPException(422, _(BAD_CURSOR)) from exc
         scope = None if auth.sites is None else frozenset(auth.sites)
@@ -266,5 +296,6 @@ async def review_queue(
         "qs_all": urlencode(base),
         "qs": urlencode({**base, "status": f["status"]} if f["status"] else base),
         "first_page": bool(cursor),
+        "sort_help": _(SORT_HELP[sort or SORTS[0]]),
     }
     return render(request, "review/queue.html", ctx, partial="review/_queue_table.html")

@@ -15,7 +15,7 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.review import clocks
 from pv.review.models import ExpeditedReport, ReportKind
-from pv.review.queries import queries_for_event
+from pv.review.queries import can_query, queries_for_event
 from pv.review.service import current_assessment
 from pv.review.workflow import can_transition
 from pv.study.models import Arm, Drug, Site, Subject
@@ -145,9 +145,8 @@ def review_context(
             "assess": officer
             and (status == Status.assessed or can_transition(status, Status.assessed, role)),
             "recode": officer and live,
-            "query": officer
-            and (status == Status.queried or can_transition(status, Status.queried, role)),
-            "close_query": officer and live,
+            "query": can_query(status, role),  # at any time after submission (issue 15)
+            "close_query": officer and status != Status.draft,
             "lock": can_transition(status, Status.locked, role),
             "unlock": status == Status.locked and can_transition(status, Status.assessed, role),
             "mark_sent": officer,

@@ -4,6 +4,10 @@ The officer raises a query from the review page (review_event.py). The investiga
 the open queries of their sites here, answers on the event's page (the `_queries.html`
 partial, loaded into the investigator's event page) and may correct the event through
 the follow-up form. Another site's query or event is a 404 on every route.
+
+Every page's navigation shows an investigator the open queries to their sites
+(`open_query_count`, a template global); lists show the field a query is about by its
+label ("Reported term", not "aeterm").
 """
 
 from __future__ import annotations
@@ -12,23 +16,53 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col, select
 
-from pv.auth.models import Role
+from pv.auth.models import Role, UserSite
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.events.service import ValidationFailed, subject_drugs
 from pv.i18n import gettext as _
-from pv.review.models import SafetyQuery
+from pv.review.models import QueryStatus, SafetyQuery
 from pv.review.queries import answer_query, close_query, queries_for_event, queries_for_sites
-from pv.study.models import Subject
+from pv.study.models import Drug, Subject
 from pv.web.deps import DB, EVENT_READERS, Auth, PathId, WebAuth, engine, event_or_404, require
 from pv.web.review_common import QUERY_READERS, field_errors, pick_study, refusals, safe_back, text
 from pv.web.review_context import query_fields
-from pv.web.templating import render
+from pv.web.templating import render, templates
 
 router = APIRouter()
 STATUSES = ("open", "answered", "closed", "all")
+
+
+def open_query_count(request: Request, user: Any) -> int | None:
+    """The open queries to an investigator's sites, for the navigation: one count on
+    ix_safetyquery_site_status. None for other roles, and where it cannot be read without
+    nesting transactions (an in-memory SQLite database has a single connection)."""
+    if user is None or getattr(user, "role", None) != Role.investigator or user.id is None:
+        return None
+    eng = engine(request)
+    if isinstance(eng.pool, StaticPool):
+        return None
+    with eng.connect() as conn:
+        n = conn.execute(
+            select(func.count())
+            .select_from(SafetyQuery)
+            .join(UserSite, col(UserSite.site_id) == SafetyQuery.site_id)
+            .where(col(UserSite.user_id) == user.id, col(SafetyQuery.status) == QueryStatus.open)
+        ).scalar_one()
+    return int(n)
+
+
+templates.env.globals["open_query_count"] = open_query_count
+
+
+def study_query_fields(session: Session, study_id: str) -> dict[str, str]:
+    """{field: label} of what a query of the study may be about (its drugs included)."""
+    drugs = session.exec(select(Drug).where(Drug.study_id == study_id).order_by(col(Drug.id)))
+    return query_fields(list(drugs))
 
 
 @router.get("/queries")
@@ -63,6 +97,7 @@ def query_list(
         "statuses": STATUSES,
         "queries": queries,
         "events": events,
+        "query_fields": study_query_fields(session, study_id) if study_id else {},
     }
     return render(request, "review/queries.html", ctx, partial="review/_query_list.html")
 

@@ -96,11 +96,13 @@ def _all(world: World, site_ids=None, drafts=False) -> list[tuple]:
     return sorted(out, key=lambda t: t[0])
 
 
-def _walk(world: World, limit: int, **kw) -> list[int]:
+def _walk(world: World, limit: int, sort: str = "status", **kw) -> list[int]:
     seen, cursor = [], None
     with read_session(world.engine) as s:
         while True:
-            page = queue_page(s, study_id=world.study_id, cursor=cursor, limit=limit, **kw)
+            page = queue_page(
+                s, study_id=world.study_id, cursor=cursor, limit=limit, sort=sort, **kw
+            )
             assert len(page.rows) <= limit
             seen += [r.id for r in page.rows]
             if page.next_cursor is None:
@@ -112,19 +114,21 @@ def _walk(world: World, limit: int, **kw) -> list[int]:
 def test_pages_cover_every_event_once_new_and_changed_first(queue: World, limit: int):
     assert _walk(queue, limit) == [e.id for _, e, _ in _all(queue)]
     with read_session(queue.engine) as s:
-        first = queue_page(s, study_id=queue.study_id, limit=3).rows
+        first = queue_page(s, study_id=queue.study_id, limit=3, sort="status").rows
     assert [r.status for r in first] == ["submitted"] * 3
     assert first[0].updated_at >= first[1].updated_at >= first[2].updated_at
 
 
 def test_an_event_arriving_between_pages_does_not_shift_the_next_page(queue: World):
     with read_session(queue.engine) as s:
-        one = queue_page(s, study_id=queue.study_id, limit=5)
-        two = queue_page(s, study_id=queue.study_id, limit=5, cursor=one.next_cursor)
+        one = queue_page(s, study_id=queue.study_id, limit=5, sort="status")
+        two = queue_page(s, study_id=queue.study_id, limit=5, cursor=one.next_cursor, sort="status")
     new = queue.report(SERIOUS_PNEUMONIA)  # newest of all: sorts before the cursor
     with read_session(queue.engine) as s:
-        again = queue_page(s, study_id=queue.study_id, limit=5, cursor=one.next_cursor)
-        top = queue_page(s, study_id=queue.study_id, limit=5).rows[0]
+        again = queue_page(
+            s, study_id=queue.study_id, limit=5, cursor=one.next_cursor, sort="status"
+        )
+        top = queue_page(s, study_id=queue.study_id, limit=5, sort="status").rows[0]
     assert [r.id for r in again.rows] == [r.id for r in two.rows]
     assert again.next_cursor == two.next_cursor and top.id == new
 
