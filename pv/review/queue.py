@@ -11,9 +11,15 @@ Three orders (`SORTS`):
   Tier 0 is computed, not indexed: the open reports are few (ix_expeditedreport_open_due
   finds them; a report is open for days), so their events are read by primary key and
   sorted here, and the other tiers leave them out by id (NOT IN, a short list). Tier 1
-  has no index on the receipt time (no new migration): it reads the range of
-  ix_ae_queue_serious for the unassessed statuses (serious events awaiting assessment, a
-  backlog of tens in a live trial, 24,000 in the 10^6-event benchmark) and sorts it.
+  has no index on the receipt time (no new migration): its sort keys (receipt, id) come
+  from the range of ix_ae_queue_serious for the unassessed statuses, read and sorted (a
+  backlog of tens in a live trial; 24,000 events in the 10^6-event benchmark, where one
+  such read costs tens of milliseconds), kept NEW_SERIOUS_TTL seconds per study and
+  filters. Kept keys are never trusted for membership: every candidate row is read live
+  and kept only if it is still a serious unassessed event matching the filters, and the
+  events changed since the keys were read (an updated_at range of the same index: a
+  submission, a follow-up making an event serious) are merged in; a page is therefore
+  what a fresh read would give.
   Tier 2 walks ix_ae_queue per status as before, skipping the rows of tiers 0 and 1
   (aeser IS NOT true in the unassessed statuses: tested on the index entries).
 - "status": by status priority (new reports, then answered queries, then the rest of the
@@ -32,7 +38,10 @@ objects.
 from __future__ import annotations
 
 import base64
+import bisect
+import heapq
 import json
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +57,7 @@ from pv.events.models import AdverseEvent, Status
 from pv.review.models import Assessment, ExpeditedReport, QueryStatus, QueueTally, SafetyQuery
 from pv.study.models import Subject
 from pv.timeutil import today as utc_today
+from pv.timeutil import utcnow
 
 # "New and changed first": a new report, then a site's answer, then work in progress.
 PRIORITY = (
@@ -104,6 +114,7 @@ class QueueRow:
     days_left: int | None = None  # days from the page's day to next_due (< 0: overdue)
     is_susar: bool | None = None  # None: not assessed
     changed_since_assessment: bool = False
+    late_report: bool = False  # an expedited report (the site's 24 h one too) sent late
     changed_day: str = ""  # updated_at as shown: "2024-06-19" and "01:29" (UTC)
     changed_time: str = ""
 
@@ -267,11 +278,26 @@ def _decorations() -> tuple[Any, ...]:
         )
         .scalar_subquery()
     )
+    # A report sent after its deadline (the site's 24 h report: to the minute).
+    late = (
+        core_select(func.count())
+        .select_from(r)
+        .where(
+            col(r.event_id) == AE.id,
+            col(r.cancelled_at).is_(None),
+            or_(
+                col(r.submitted_at) > col(r.due_at),
+                col(r.due_at).is_(None) & (col(r.submitted_date) > col(r.due_date)),
+            ),
+        )
+        .scalar_subquery()
+    )
     return (
         open_queries.label("open_queries"),
         next_due.label("next_due"),
         col(a.is_susar).label("is_susar"),
         col(a.event_version).label("assessed_version"),
+        late.label("late_reports"),
     )
 
 
@@ -340,6 +366,100 @@ def _new_serious_keys(
         at = bindparam("after_at", type_=STAMP)
         q = q.where(tuple_(RECEIPT, AE.id) > tuple_(at, bindparam("after_id")))
     return q.order_by(RECEIPT, col(AE.id)).limit(bindparam("n"))
+
+
+@lru_cache(maxsize=1024)
+def _recent_serious_keys(
+    study_id: str,
+    filters: QueueFilters,
+    site_ids: tuple[int, ...] | None,
+    statuses: tuple[str, ...],
+) -> Select:
+    """(id, receipt) of the serious unassessed events changed since `since`: a range of
+    ix_ae_queue_serious (study_id, aeser, status, updated_at) per status."""
+    return _keys(study_id, filters, site_ids, RECEIPT.label("receipt")).where(
+        col(AE.aeser).is_(True),
+        col(AE.status).in_(statuses),
+        col(AE.updated_at) >= bindparam("since", type_=STAMP),
+    )
+
+
+# Tier 1's sort keys per (database, study, filters, scope, statuses): (read at, UTC time
+# before the read, [(receipt µs, id)] sorted).
+NEW_SERIOUS_TTL = 10.0
+RECENT_MARGIN = timedelta(seconds=60)  # a write committed this long after its updated_at
+_NEW_SERIOUS: dict[Any, tuple[float, datetime, list[tuple[int, int]]]] = {}
+
+
+def _serious_keys(
+    session: Session,
+    study_id: str,
+    filters: QueueFilters,
+    scope: tuple[int, ...] | None,
+    statuses: tuple[str, ...],
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(kept keys, keys of the events changed since they were read), each sorted."""
+    conn = session.connection()
+    key = (str(conn.engine.url), study_id, filters, scope, statuses)
+    now = time.monotonic()
+    hit = _NEW_SERIOUS.get(key)
+    if hit is None or now - hit[0] >= NEW_SERIOUS_TTL:
+        built = utcnow()
+        q = _new_serious_keys(study_id, filters, scope, statuses, False)
+        rows = conn.execute(q, {"skip": [], "n": 2**31 - 1})
+        hit = (now, built, sorted((_us(at), event_id) for event_id, at in rows))
+        _NEW_SERIOUS[key] = hit
+        if len(_NEW_SERIOUS) > 512:
+            for old in sorted(_NEW_SERIOUS, key=lambda k: _NEW_SERIOUS[k][0])[:128]:
+                _NEW_SERIOUS.pop(old, None)
+    q = _recent_serious_keys(study_id, filters, scope, statuses)
+    recent = conn.execute(q, {"since": hit[1] - RECENT_MARGIN})
+    return hit[2], sorted((_us(at), event_id) for event_id, at in recent)
+
+
+def _new_serious(
+    session: Session,
+    study_id: str,
+    filters: QueueFilters,
+    site_ids: Collection[int] | None,
+    statuses: tuple[str, ...],
+    due: dict[int, date],
+    start: tuple[int, int] | None,
+    need: int,
+) -> list[tuple[tuple[int, ...], Any]]:
+    """Up to `need` rows of tier 1 after `start` (receipt µs, id), in order: candidates
+    from the kept and the recent keys, each row read live and checked."""
+    scope = None if site_ids is None else tuple(sorted(site_ids))
+    kept, recent = _serious_keys(session, study_id, filters, scope, statuses)
+    first = 0 if start is None else bisect.bisect_right(kept, start)
+    tail = (kept[i] for i in range(first, len(kept)))
+    fresh = [k for k in recent if start is None or k > start]
+    out: list[tuple[tuple[int, ...], Any]] = []
+    seen: set[tuple[int, int]] = set()
+    batch: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        # Kept only while the row still is what its key says (a serious unassessed event
+        # with that receipt: an id the kept keys knew as another event is dropped; its
+        # current key, if any, is among the recent ones).
+        wanted = set(batch)
+        rows = _rows_by_id(session, filters, site_ids, statuses, [i for _, i in batch])
+        keyed = [(sort_key("urgency", r, due), r) for r in rows if r.aeser]
+        out.extend(sorted((k, r) for k, r in keyed if k[0] == 1 and (k[1], k[3]) in wanted))
+        batch.clear()
+
+    for candidate in heapq.merge(tail, fresh):
+        if candidate in seen or candidate[1] in due:
+            continue
+        seen.add(candidate)
+        batch.append(candidate)
+        if len(batch) >= 2 * (need - len(out)):
+            flush()
+            if len(out) >= need:
+                break
+    if batch and len(out) < need:
+        flush()
+    return out[:need]
 
 
 @lru_cache(maxsize=1024)
@@ -468,21 +588,21 @@ def queue_page(
     elif sort == "urgency":
         assert due is not None
         tier = after[0] if after else 0
-        if tier == 0:
-            rows = _rows_by_id(session, filters, site_ids, statuses, due)
-            keyed = sorted((sort_key(sort, r, due), r) for r in rows)
-            found = [(k, r) for k, r in keyed if after is None or k > after][:want]
+        if tier == 0:  # candidates in order from the due dates; rows read as needed
+            order = sorted((0, d.toordinal(), 0, e) for e, d in due.items())
+            order = [k for k in order if after is None or k > after]
+            while order and len(found) < want:
+                chunk, order = order[: want - len(found)], order[want - len(found) :]
+                rows = _rows_by_id(session, filters, site_ids, statuses, [k[3] for k in chunk])
+                found += sorted((sort_key(sort, r, due), r) for r in rows)
         skip = {"skip": list(due)}
         new = tuple(s for s in UNASSESSED if s in statuses)
         if len(found) < want and tier <= 1 and new and filters.serious is not False:
             resume = after is not None and tier == 1
-            values = dict(skip, n=want - len(found))
-            if resume:
-                values.update(after_at=_stamp(after[1]), after_id=after[3])  # type: ignore[index]
-            q = _new_serious_keys(study_id, filters, scope, new, resume)
-            ids = [event_id for event_id, _ in conn.execute(q, values)]
-            rows = _rows_by_id(session, filters, site_ids, statuses, ids)
-            found += sorted((sort_key(sort, r, due), r) for r in rows)
+            start = (after[1], after[3]) if resume else None  # type: ignore[index]
+            found += _new_serious(
+                session, study_id, filters, site_ids, new, due, start, want - len(found)
+            )
         for prio, status in enumerate(PRIORITY):
             if len(found) >= want or status not in statuses:
                 continue
@@ -531,7 +651,7 @@ def _decorate(rows: list[Any], day: date) -> list[QueueRow]:
     # 50 rows of 21 columns is a measurable share of a page.
     for (event_id, usubjid, site_id, arm_id, aeseq, aeterm, aedecod, aetoxgr, aeser, aesdth,
          aeslife, aesi, status, version, updated_at, submitted_at, created_at, open_queries,
-         next_due, is_susar, assessed_version) in rows:  # fmt: skip
+         next_due, is_susar, assessed_version, late_reports) in rows:  # fmt: skip
         if isinstance(next_due, str):  # SQLite may return min() of a date column as text
             next_due = date.fromisoformat(next_due)
         stamp = updated_at.isoformat(" ", "minutes")
@@ -560,6 +680,7 @@ def _decorate(rows: list[Any], day: date) -> list[QueueRow]:
                 days_left=None if next_due is None else (next_due - day).days,
                 is_susar=None if is_susar is None else bool(is_susar),
                 changed_since_assessment=assessed_version not in (None, version),
+                late_report=bool(late_reports),
                 changed_day=stamp[:10],
                 changed_time=stamp[11:16],
             )  # fmt: skip

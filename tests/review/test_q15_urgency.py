@@ -181,3 +181,33 @@ def test_cursors_belong_to_their_order(queue: World):
         bad = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
         with pytest.raises(ValueError):
             decode_cursor(bad, sort)
+
+
+def test_kept_tier1_keys_never_hide_or_misplace_an_event(queue: World, monkeypatch):
+    """Tier 1's sort keys are kept a few seconds; rows are checked live, and the events
+    changed since the keys were read are merged in (no margin here: only what changed
+    after the read counts as recent)."""
+    from pv.review import queue as queue_module
+
+    monkeypatch.setattr(queue_module, "RECENT_MARGIN", timedelta(0))
+    monkeypatch.setattr(queue_module, "NEW_SERIOUS_TTL", 3600.0)
+    leaving = queue.report(SERIOUS_PNEUMONIA)
+    walked = _walk(queue, 2, "urgency")  # the keys are read and kept
+    assert walked == _expected(queue) and leaving in walked
+    officer = queue.actor("officer")
+    with write_session(queue.engine) as s:  # assessed: leaves tier 1
+        review.start_review(session=s, actor=officer, event_id=leaving, expected_version=1)
+        review.save_assessment(
+            session=s,
+            actor=officer,
+            event_id=leaving,
+            expected_version=2,
+            awareness_date=date.today(),
+            seriousness_confirmed=True,
+            causality={"belimumab": "unlikely", "prednisone": "unlikely"},
+        )
+    arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
+    for limit in (1, 2, 50):
+        walked = _walk(queue, limit, "urgency")
+        assert walked == _expected(queue), limit
+    assert arriving in walked and walked.count(leaving) == 1
