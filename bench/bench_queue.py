@@ -28,6 +28,13 @@ Rounds alternate bare, queue, bare, queue, ...; each reports requests/s, p50/p95
 and the server's CPU time per request; the verdict uses the median round of each.
 Targets: queue p95 <= 60 ms at 10 clients, queue req/s >= 0.9 x the bare page's. Both
 servers are stopped by PID at the end.
+
+The queue's requests carry no `sort`: they measure its default order, most urgent first
+(issue 15; pv/review/queue.py). In the bench data 100 events have an overdue report and
+about 24,000 serious events await assessment (tier 1, whose sort keys no index holds and
+which the queue keeps 60 s per filter), a backlog far beyond a live trial's. The server
+CPU per request is the steadier figure on a shared machine: compare it with the bare
+page's in the same run.
 """
 
 from __future__ import annotations

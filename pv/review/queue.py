@@ -386,7 +386,7 @@ def _recent_serious_keys(
 
 # Tier 1's sort keys per (database, study, filters, scope, statuses): (read at, UTC time
 # before the read, [(receipt µs, id)] sorted).
-NEW_SERIOUS_TTL = 10.0
+NEW_SERIOUS_TTL = 60.0  # staleness is harmless (rows are checked live): only the cost
 RECENT_MARGIN = timedelta(seconds=60)  # a write committed this long after its updated_at
 _NEW_SERIOUS: dict[Any, tuple[float, datetime, list[tuple[int, int]]]] = {}
 
@@ -453,7 +453,7 @@ def _new_serious(
             continue
         seen.add(candidate)
         batch.append(candidate)
-        if len(batch) >= 2 * (need - len(out)):
+        if len(batch) >= need - len(out):
             flush()
             if len(out) >= need:
                 break
@@ -486,6 +486,31 @@ def _by_id() -> Select:
     q = q.join(Subject, col(Subject.id) == AE.subject_id)
     q = q.outerjoin(Assessment, col(Assessment.event_id) == AE.id)
     return q.where(col(AE.id).in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=1)
+def _narrow_by_id() -> Select:
+    """What the filters test, by primary key: no decorations."""
+    q: Select = core_select(
+        col(AE.id), col(AE.status), col(AE.site_id), col(Subject.arm_id), col(AE.aeser),
+        col(AE.aetoxgr), col(AE.aesi),
+    )  # fmt: skip
+    q = q.join(Subject, col(Subject.id) == AE.subject_id)
+    return q.where(col(AE.id).in_(bindparam("ids", expanding=True)))
+
+
+def _matching(
+    session: Session,
+    filters: QueueFilters,
+    site_ids: Collection[int] | None,
+    statuses: Collection[str],
+    ids: Collection[int],
+) -> set[int]:
+    """The ids of `ids` the filters keep (a narrow read: the page's rows come after)."""
+    if not ids:
+        return set()
+    rows = session.connection().execute(_narrow_by_id(), {"ids": list(ids)}).all()
+    return {r.id for r in rows if r.status in statuses and _keeps(r, filters, site_ids)}
 
 
 def _keeps(row: Any, filters: QueueFilters, site_ids: Collection[int] | None) -> bool:
@@ -588,13 +613,13 @@ def queue_page(
     elif sort == "urgency":
         assert due is not None
         tier = after[0] if after else 0
-        if tier == 0:  # candidates in order from the due dates; rows read as needed
+        if tier == 0:  # candidates in order from the due dates, filtered on a narrow read
             order = sorted((0, d.toordinal(), 0, e) for e, d in due.items())
             order = [k for k in order if after is None or k > after]
-            while order and len(found) < want:
-                chunk, order = order[: want - len(found)], order[want - len(found) :]
-                rows = _rows_by_id(session, filters, site_ids, statuses, [k[3] for k in chunk])
-                found += sorted((sort_key(sort, r, due), r) for r in rows)
+            kept = _matching(session, filters, site_ids, statuses, [k[3] for k in order])
+            ids = [k[3] for k in order if k[3] in kept][:want]
+            rows = _rows_by_id(session, filters, site_ids, statuses, ids)
+            found += sorted((sort_key(sort, r, due), r) for r in rows)
         skip = {"skip": list(due)}
         new = tuple(s for s in UNASSESSED if s in statuses)
         if len(found) < want and tier <= 1 and new and filters.serious is not False:

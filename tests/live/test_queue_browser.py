@@ -83,11 +83,12 @@ def test_urgent_work_first_and_a_query_on_an_assessed_susar(
     serious = {"aeser": "Y", "aeshosp": "Y", "narrative": "Admitted to hospital."}
     sepsis = _report(live, aeterm="septic shock", aelltcd=SEPSIS, aetoxgr=5, aesdth="Y",
                      aeslife="Y", aestdtc="2021-05-01", aeendtc="2021-05-06", aeout="FATAL",
-                     **serious)  # fmt: skip
+                     aeawaredtc="2021-05-03", **serious)  # fmt: skip
     mild = _report(live, aeterm="mild headache", aelltcd=HEADACHE, aetoxgr=1, aeser="N",
                    aestdtc="2021-06-01", aeendtc="2021-06-02")  # fmt: skip
     sae = _report(live, aeterm="fever and productive cough", aelltcd=LUNG, aetoxgr=3,
-                  aestdtc="2021-06-03", aeendtc="2021-06-20", **serious)  # fmt: skip
+                  aestdtc="2021-06-03", aeendtc="2021-06-20", aeawaredtc="2021-06-04",
+                  **serious)  # fmt: skip
     _assess_old_susar(live, sepsis)
 
     # The queue opens on the overdue SUSAR; the new SAE before the grade-1 event.

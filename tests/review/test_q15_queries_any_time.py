@@ -21,8 +21,8 @@ from pv.review.workflow import TransitionRefused
 from .conftest import MILD_HEADACHE, SERIOUS_PNEUMONIA, World
 
 
-def _assessed(world: World, susar: bool) -> int:
-    ev = world.report(SERIOUS_PNEUMONIA)
+def _assessed(world: World, susar: bool, fields: dict | None = None) -> int:
+    ev = world.report(fields or SERIOUS_PNEUMONIA)
     officer = world.actor("officer")
     causality = "possible" if susar else "unlikely"
     with write_session(world.engine) as s:
@@ -33,7 +33,7 @@ def _assessed(world: World, susar: bool) -> int:
             event_id=ev,
             expected_version=2,
             awareness_date=date(2021, 3, 4),
-            seriousness_confirmed=True,
+            seriousness_confirmed=fields is None,
             causality={"belimumab": causality, "prednisone": causality},
         )
     return ev
@@ -94,7 +94,7 @@ def test_an_assessed_susar_is_queried_answered_as_a_follow_up_and_stays_assessed
 
 
 def test_a_locked_event_is_queried_and_answered_but_stays_locked(world: World):
-    ev = _assessed(world, susar=False)  # no expedited report: it can be locked
+    ev = _assessed(world, susar=False, fields=MILD_HEADACHE)  # no report: it can be locked
     with write_session(world.engine) as s:
         review.lock_event(session=s, actor=world.actor("officer"), event_id=ev, expected_version=3)
     query_id = _ask(world, ev, field=None)
