@@ -601,7 +601,16 @@ def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
             if ev.story is not None:
                 verbatim, course, ending = ev.story
                 ev.data.narrative = _narrative(p, verbatim, ev.onset.date(), course, ending)
+            if ev.data.aeser:
+                ev.data.aeawaredtc = _site_awareness(ev.onset.date())
     return plans
+
+
+def _site_awareness(onset: date) -> str:
+    """When the site learned of a serious event: the onset day or the day after (no draw
+    from the generator, so the events of a seed do not change, nor depend on the day the
+    demo is generated): the 24 h clock of every demo SAE exists from its submission."""
+    return (onset + timedelta(days=onset.toordinal() % 2)).isoformat()
 
 
 # --- Writing --------------------------------------------------------------------------

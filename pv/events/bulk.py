@@ -286,6 +286,7 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
             data.aeser, data.aesdth, data.aeslife, data.aeshosp, data.aesdisab, data.aescong,
             data.aesmie, rel, acn, x["related"], x["drug_withdrawn"], data.aeout, data.aestdtc,
             data.aeendtc, data.ongoing, data.aecontrt, data.narrative, value, data.aeterm_en,
+            data.aeawaredtc,
         ), i, row.confirm_duplicate))  # fmt: skip
     if keyed:
         session = ctx._session
@@ -383,8 +384,8 @@ EVENT_COLUMNS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "aeterm_en", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by", "created_at",
-    "updated_at", "submitted_at",
+    "aeterm_en", "aeawaredtc", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by",
+    "created_at", "updated_at", "submitted_at",
 )  # fmt: skip
 AUDIT_COLUMNS = ("at", "actor_id", "actor", "action", "entity_type", "entity_id", "study_id",
                  "site_id", "changes", "reason")  # fmt: skip
@@ -392,7 +393,7 @@ _AUDITED = tuple((f, EVENT_COLUMNS.index(f)) for f in EVENT_FIELDS)
 _AEREL, _CREATED_AT = EVENT_COLUMNS.index("aerel"), EVENT_COLUMNS.index("created_at")
 assert EVENT_COLUMNS[_AEREL + 1] == "aeacn"
 assert EVENT_COLUMNS[_CREATED_AT:] == ("created_at", "updated_at", "submitted_at")
-_VALUES = EVENT_COLUMNS.index("aeterm_en") + 1  # what `_values` builds; `insert_events` adds:
+_VALUES = EVENT_COLUMNS.index("aeawaredtc") + 1  # what `_values` builds; `insert_events` adds:
 assert EVENT_COLUMNS[_VALUES:] == (
     "preexisting",
     "worsened_dtc",
@@ -816,7 +817,8 @@ def _changes_text(reference: Callable[[Any], Any], object_json: Callable[[Any], 
     values = ["NCT-1", 7, 1, -3, "submitted", 1, "caf\u00e9 \"x\"\n\t\\ \u2603 \U0001f600", None,
               "10019211", "", "SOC", "CTCAE 5.0", 2, 1.5, True, False, False, True, False, False,
               False, {"belimumab": "RELATED", "x\u00e9": ""}, {}, True, False, "FATAL",
-              "2021-03", None, False, "\x00\x1f", 2**70, "a,b", "\u80ba\u708e en"]  # fmt: skip
+              "2021-03", None, False, "\x00\x1f", 2**70, "a,b", "\u80ba\u708e en",
+              "2021-03-02"]  # fmt: skip
     for (_f, i), v in zip(_AUDITED, values, strict=True):
         sample[i] = v
     try:
@@ -850,8 +852,27 @@ def create_events_bulk(*, session: Session, actor: Actor, study_id: str, rows: S
             raise BulkValidationFailed(errors, found)
         n = len(rows)
         stored = (lambda k: progress(n + k, total)) if progress else None
-        return insert_events(session=session, actor=actor, prepared=prepared, submit=submit,
-                             on_row=stored)  # fmt: skip
+        ids = insert_events(session=session, actor=actor, prepared=prepared, submit=submit,
+                            on_row=stored)  # fmt: skip
+        if submit:
+            store_sae_clocks(session, actor, prepared, ids)
+        return ids
+
+
+_AESER, _AWARE = EVENT_COLUMNS.index("aeser"), EVENT_COLUMNS.index("aeawaredtc")
+
+
+def store_sae_clocks(session: Session, actor: Actor, prepared: Sequence[_Prepared],
+                ids: Sequence[int]) -> None:  # fmt: skip
+    """The site's 24 h clock of each serious event submitted, as `create_event` stores it."""
+    from pv.review.reports import store_sae_clock  # reports builds on the events service
+
+    sent = utcnow()
+    for p, event_id in zip(prepared, ids, strict=True):
+        v = p.values
+        if v[_AESER]:
+            store_sae_clock(session, actor, event_id=event_id, study_id=v[0],
+                            aeawaredtc=v[_AWARE], sent=sent)  # fmt: skip
 
 
 __all__ = [

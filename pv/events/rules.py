@@ -13,10 +13,13 @@ from pv.events.dates import PartialDate, parse_dtc
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA
 from pv.i18n import N_
 from pv.i18n import gettext as _
-from pv.inputs import MAX_LENGTH, text_problems
+from pv.inputs import MAX_LENGTH, text_problem, text_problems
 from pv.terminology.models import Term
 
 FATAL = "FATAL"
+# The field of the error raised when an onset before informed consent is not confirmed.
+CONSENT_FIELD = "confirm_before_consent"
+AWARE_MAX = 20  # the column's length (migration 0007)
 MAX_TEXT = MAX_LENGTH["narrative"]  # the longest free text (narrative, treatment)
 
 
@@ -44,6 +47,9 @@ class EventInput:
     narrative: str | None = None
     # English translation of a verbatim term written in another language (E2B E.i.1.2).
     aeterm_en: str | None = None
+    # When the site became aware of the event (ISO 8601 date or date-time): the start of
+    # the investigator's 24 h SAE clock; required when a serious event is submitted.
+    aeawaredtc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,8 +113,13 @@ def check_event(
     today: date,
     submit: bool,
     release_label: str = "CTCAE 5.0",
+    consent_confirmed: bool | None = None,
 ) -> Findings:
     """Every problem of the record at once: errors (which block a save) and warnings.
+
+    An onset before informed consent is a warning; with `consent_confirmed=False` (a save
+    that must be confirmed: form, API) it is also an error of field `CONSENT_FIELD`, so the
+    user confirms it explicitly. None (uploads, checks) leaves it a warning only.
 
     Runs once per row of a spreadsheet upload, so it reads each field once; the order of
     the findings is the order of the rules below.
@@ -178,7 +189,8 @@ def check_event(
         errors.append(Issue("aeser", _("a serious event needs at least one seriousness criterion")))
     if aeser is False and criteria:
         errors.append(Issue("aeser", _("seriousness criteria are ticked, so the event is serious")))
-    if aeser and not (narrative or "").strip():
+    if submit and aeser and not (narrative or "").strip():
+        # A draft may be saved without one; the narrative is required at submission.
         errors.append(Issue("narrative", _("a serious event needs a narrative")))
 
     # Controlled terms.
@@ -235,12 +247,49 @@ def check_event(
             Issue("ongoing", _("an event with outcome %(outcome)s is not ongoing", outcome=aeout))
         )
     if onset and consent_date and onset.latest.date() < consent_date:
-        f.warn(
-            "aestdtc",
-            _(
-                "onset %(onset)s is before informed consent (%(consent)s)",
-                onset=onset.text,
-                consent=consent_date,
-            ),
+        message = _(
+            "onset %(onset)s is before informed consent (%(consent)s)",
+            onset=onset.text,
+            consent=consent_date,
         )
+        f.warn("aestdtc", message)
+        if consent_confirmed is False:
+            errors.append(Issue(CONSENT_FIELD, _(
+                "%(warning)s: confirm that the onset is before informed consent to save",
+                warning=message)))  # fmt: skip
+    _awareness(f, data, onset, today, submit=submit)
     return f
+
+
+def _awareness(f: Findings, data: EventInput, onset: PartialDate | None, today: date, *,
+               submit: bool) -> None:  # fmt: skip
+    """The date the site became aware (AEAWAREDTC): required when a serious event is
+    submitted; a day (YYYY-MM-DD) or a moment (YYYY-MM-DDThh:mm), ISO digits 0-9; not before
+    the onset's day, not in the future."""
+    value = data.aeawaredtc
+    if not value:
+        if submit and data.aeser:
+            f.error("aeawaredtc", _("the date the site became aware of a serious event is "
+                                    "required (YYYY-MM-DD, or YYYY-MM-DDThh:mm)"))  # fmt: skip
+        return
+    problem = text_problem(value, max_length=AWARE_MAX)
+    aware = None
+    if problem is None:
+        try:
+            aware = parse_dtc(value)
+        except ValueError as exc:
+            problem = str(exc)
+    if aware is None:
+        f.error("aeawaredtc", _("date the site became aware: %(problem)s", problem=problem))
+        return
+    if aware.earliest.date() > today:
+        f.error("aeawaredtc", _("the date the site became aware (%(value)s) is in the future",
+                                value=value))  # fmt: skip
+    elif not aware.complete:
+        f.error("aeawaredtc", _("the date the site became aware needs the day: %(value)s is "
+                                "not YYYY-MM-DD or YYYY-MM-DDThh:mm", value=value))  # fmt: skip
+    elif (onset is not None and aware.latest.date() < onset.earliest.date()
+          and not any(e.field == "aestdtc" for e in f.errors)):  # fmt: skip
+        message = _("the site cannot have become aware (%(aware)s) before the onset (%(onset)s)",
+                    aware=aware.text, onset=onset.text)  # fmt: skip
+        f.error("aeawaredtc", message)

@@ -37,7 +37,7 @@ EVENT_FIELDS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "aeterm_en",
+    "aeterm_en", "aeawaredtc",
 )  # fmt: skip
 INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(EventInput))
 
@@ -193,7 +193,8 @@ def is_clean(data: EventInput) -> bool:
 _clean = clean_input
 
 
-def validate(session: Session, subject: Subject, data: EventInput, *, submit: bool
+def validate(session: Session, subject: Subject, data: EventInput, *, submit: bool,
+             consent_confirmed: bool | None = None,
              ) -> tuple[Findings, Term | None, str, list[Drug]]:  # fmt: skip
     term, label = _term(session, data.aelltcd)
     drugs = subject_drugs(session, subject)
@@ -205,21 +206,36 @@ def validate(session: Session, subject: Subject, data: EventInput, *, submit: bo
         today=today(),
         submit=submit,
         release_label=label,
+        consent_confirmed=consent_confirmed,
     )
     return findings, term, label, drugs
 
 
+def _sync_sae_clock(session: Session, actor: Actor, event: AdverseEvent) -> None:
+    """A submitted serious event gets the site's 24 h clock at once (pv.review.reports)."""
+    if event.aeser and event.status != Status.draft:
+        from pv.review.reports import sync_sae_clock  # reports builds on this module
+
+        sync_sae_clock(session, actor, event)
+
+
 def create_event(*, session: Session, actor: Actor, subject: Subject, data: EventInput,
-                 submit: bool = False, confirm_duplicate: bool | Collection[int] = False
+                 submit: bool = False, confirm_duplicate: bool | Collection[int] = False,
+                 confirm_before_consent: bool = False,
                  ) -> tuple[AdverseEvent, Findings]:  # fmt: skip
     """Store a new event (a draft, or submitted with `submit`).
+
+    An onset before the subject's informed consent is refused (error of field
+    `confirm_before_consent`) unless `confirm_before_consent`. A serious event submitted
+    gets the site's 24 h clock (from its awareness date, AEAWAREDTC).
 
     Raises `ValidationFailed` with every problem, or `DuplicateEvent` when the event is a
     likely duplicate of stored events (pv.events.duplicates) that `confirm_duplicate` does
     not cover: True confirms any, a collection of event ids only those events.
     """
     data = _clean(data)
-    findings, term, label, drugs = validate(session, subject, data, submit=submit)
+    findings, term, label, drugs = validate(session, subject, data, submit=submit,
+                                            consent_confirmed=confirm_before_consent)  # fmt: skip
     if not findings.ok:
         raise ValidationFailed(findings)
     # AESEQ is max + 1 within the subject: lock the subject row first so that concurrent
@@ -253,6 +269,7 @@ def create_event(*, session: Session, actor: Actor, subject: Subject, data: Even
            entity_type="adverse_event", entity_id=event.id, study_id=event.study_id,
            site_id=event.site_id, changes=diff({}, snapshot(event)))  # fmt: skip
     event_saved(session, event)
+    _sync_sae_clock(session, actor, event)
     return event, findings
 
 
@@ -262,9 +279,13 @@ def lock_for_update(session: Session, event_id: int) -> AdverseEvent | None:
 
 
 def update_event(*, session: Session, actor: Actor, event_id: int, data: EventInput,
-                 expected_version: int, reason: str | None = None, submit: bool = False
+                 expected_version: int, reason: str | None = None, submit: bool = False,
+                 confirm_before_consent: bool = False,
                  ) -> tuple[AdverseEvent, Findings]:  # fmt: skip
-    """Save a new version of an event (a draft edit, a submission or a follow-up)."""
+    """Save a new version of an event (a draft edit, a submission or a follow-up).
+
+    An onset before informed consent needs `confirm_before_consent` when the onset changes
+    (a stored one was confirmed already)."""
     event = lock_for_update(session, event_id)
     if event is None:
         raise LookupError(event_id)
@@ -276,7 +297,9 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
     assert subject is not None
     data = _clean(data)
     submitted = event.status != Status.draft
-    findings, term, label, drugs = validate(session, subject, data, submit=submit or submitted)
+    confirmed = confirm_before_consent or data.aestdtc == event.aestdtc
+    findings, term, label, drugs = validate(session, subject, data, submit=submit or submitted,
+                                            consent_confirmed=confirmed)  # fmt: skip
     reason = (reason or "").strip() or None
     if submitted and reason is None:
         findings.error("reason", _("a change to a submitted event needs a reason"))
@@ -301,6 +324,7 @@ def update_event(*, session: Session, actor: Actor, event_id: int, data: EventIn
            entity_id=event.id, study_id=event.study_id, site_id=event.site_id,
            changes=changes, reason=reason)  # fmt: skip
     event_saved(session, event, before)
+    _sync_sae_clock(session, actor, event)
     return event, findings
 
 

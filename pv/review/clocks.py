@@ -6,16 +6,19 @@
   within 8 more days, i.e. by day 15.
 - Any other SUSAR: by day 15.
 - The investigator reports an SAE to the sponsor within 24 hours of the site learning of
-  it. The event form has no "site became aware" field, so the clock starts when the
-  record first said "serious" (its creation, or the follow-up that made it serious), the
-  earliest moment the system can prove the site knew; an explicit time may be given.
+  it: the clock starts at the event's AEAWAREDTC (the date, and time, the site became
+  aware; required when a serious event is submitted). A date without a time starts the
+  clock at the start of that day (00:00 UTC): the earliest moment the date allows, so a
+  report is never shown on time when it may have been late (a site that wants the hour
+  counted enters it). Events stored before AEAWAREDTC existed keep the old start: when the
+  record first said "serious", the earliest moment the system can prove the site knew.
 - A report sent on its due date is on time; one not sent is overdue from the day after.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pv.review.models import ReportKind
 
@@ -67,6 +70,22 @@ def susar_clocks(awareness: date, *, fatal_or_life_threatening: bool) -> list[Cl
 def sae_due(site_awareness: datetime) -> datetime:
     """When the investigator's initial SAE report is due."""
     return site_awareness + timedelta(hours=SAE_HOURS)
+
+
+def site_awareness(aeawaredtc: str | None) -> datetime | None:
+    """The start of the 24 h clock from AEAWAREDTC (UTC): a date-time as given, a date at
+    00:00 of that day; None when absent or not a complete date."""
+    if not aeawaredtc:
+        return None
+    from pv.events.dates import parse_dtc
+
+    try:
+        when = parse_dtc(aeawaredtc)
+    except ValueError:
+        return None
+    if not when.complete:
+        return None
+    return when.earliest.replace(tzinfo=UTC)
 
 
 def status(due: date, submitted: date | None, today: date) -> str:

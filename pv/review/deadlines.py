@@ -71,6 +71,10 @@ def _item(
     )
 
 
+def _draft_start(aware: str | None, created: datetime) -> datetime:
+    return clocks.site_awareness(aware) or created
+
+
 def list_clocks(
     session: Session,
     *,
@@ -84,7 +88,8 @@ def list_clocks(
 
     With `today`, every clock is judged by dates as of that day; without it, now (UTC),
     to the minute for the 24 h clock. `include_drafts` adds serious drafts (the site's
-    own view: officers do not see drafts), whose 24 h clock runs from their creation.
+    own view: officers do not see drafts), whose 24 h clock runs from their awareness date
+    (AEAWAREDTC), else from their creation.
     """
     now = None if today is not None else utcnow()
     day = today or now.date()  # type: ignore[union-attr]
@@ -138,6 +143,7 @@ def list_clocks(
                 col(ae.aeslife),
                 col(ae.created_at),
                 col(Subject.usubjid),
+                col(ae.aeawaredtc),
             )
             .join(Subject, col(Subject.id) == ae.subject_id)
             .where(
@@ -156,16 +162,17 @@ def list_clocks(
                 usubjid=usubjid,
                 term=decod or term,
                 kind=ReportKind.investigator_sae_24h.value,
-                awareness_date=created.date(),
+                awareness_date=start.date(),
                 clock_days=1,
-                due_date=clocks.sae_due(created).date(),
-                due_at=clocks.sae_due(created),
+                due_date=clocks.sae_due(start).date(),
+                due_at=clocks.sae_due(start),
                 submitted_date=None,
                 submitted_at=None,
                 day=day,
                 now=now,
                 fatal_or_life_threatening=bool(dth or life),
             )
-            for eid, site, decod, term, dth, life, created, usubjid in session.execute(q2)
+            for eid, site, decod, term, dth, life, created, usubjid, aware in session.execute(q2)
+            for start in [_draft_start(aware, created)]
         ]
     return sorted(items, key=lambda i: (i.status == clocks.SUBMITTED, i.due_date, i.event_id))

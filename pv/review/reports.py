@@ -1,9 +1,11 @@
 """Expedited reports: their clocks follow the assessment; officers mark them sent.
 
-The investigator's 24 h SAE clock starts when the event's record first said "serious"
-and stops when the record was first submitted while serious, both read from the audit
-trail (see clocks.py); it is stored when the officer starts the review, and shown for
-serious drafts (not yet sent) without a row.
+The investigator's 24 h SAE clock starts when the site became aware of the event
+(AEAWAREDTC; a date without a time counts from the start of that day, UTC: see
+clocks.site_awareness) and stops when the record was first submitted while serious (read
+from the audit trail). It is stored when a serious event is submitted (and, for events
+stored before AEAWAREDTC existed, when the officer starts the review: then it starts when
+the record first said "serious"), and shown for serious drafts (not yet sent) without a row.
 """
 
 from __future__ import annotations
@@ -137,14 +139,26 @@ def sae_moments(session: Session, event_id: int) -> tuple[datetime | None, datet
 def sync_sae_clock(
     session: Session, actor: Actor, event: AdverseEvent, site_awareness: datetime | None = None
 ) -> ExpeditedReport | None:
-    """Store the investigator's 24 h clock of a serious event (once)."""
+    """Store the investigator's 24 h clock of a serious event (once); a later change of the
+    event's awareness date (a follow-up correcting it) moves the stored clock."""
     if not event.aeser or event.id is None:
         return None
+    aware = clocks.site_awareness(event.aeawaredtc)
     have = [r for r in _live(session, event.id) if r.kind == ReportKind.investigator_sae_24h]
     if have:
-        return have[0]
+        report = have[0]
+        stored = report.start_at
+        if stored is not None and stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        if aware is not None and stored != aware:
+            before = _snap(report)
+            due = clocks.sae_due(aware)
+            report.start_at, report.start_date = aware, aware.date()
+            report.due_at, report.due_date = due, due.date()
+            _audit(session, actor, report, before, "update", "awareness date changed")
+        return report
     start, sent = sae_moments(session, event.id)
-    start = site_awareness or start or event.created_at
+    start = site_awareness or aware or start or event.created_at
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     due = clocks.sae_due(start)
@@ -159,6 +173,27 @@ def sync_sae_clock(
         due_at=due,
         submitted_at=sent,
         submitted_date=sent.date() if sent else None,
+    )
+    _audit(session, actor, report, {}, "create")
+    return report
+
+
+def store_sae_clock(session: Session, actor: Actor, *, event_id: int, study_id: str,
+                    aeawaredtc: str | None, sent: datetime) -> ExpeditedReport:  # fmt: skip
+    """The 24 h clock of a serious event submitted at `sent` (spreadsheet uploads)."""
+    start = clocks.site_awareness(aeawaredtc) or sent
+    due = clocks.sae_due(start)
+    report = ExpeditedReport(
+        event_id=event_id,
+        study_id=study_id,
+        clock_days=1,
+        kind=ReportKind.investigator_sae_24h,
+        start_date=start.date(),
+        due_date=due.date(),
+        start_at=start,
+        due_at=due,
+        submitted_at=sent,
+        submitted_date=sent.date(),
     )
     _audit(session, actor, report, {}, "create")
     return report

@@ -41,6 +41,8 @@ from pv.review.workflow import (
     move,
     require_role,
     save_event,
+    unsent_message,
+    unsent_reports,
 )
 from pv.study.models import Subject
 from pv.timeutil import today, utcnow
@@ -270,7 +272,16 @@ def save_assessment(
 def lock_event(
     *, session: Session, actor: Actor, event_id: int, expected_version: int
 ) -> AdverseEvent:
-    """assessed -> locked: no change of any kind until an administrator unlocks it."""
+    """assessed -> locked: no change of any kind until an administrator unlocks it.
+
+    Refused (ValidationFailed, field "lock") while one of the event's expedited reports is
+    not sent: a locked event could not record it any more."""
+    event = load_event(session, event_id, expected_version)
+    check(event.status, Status.locked, actor.role)
+    if unsent := unsent_reports(session, event_id):
+        findings = Findings()
+        findings.error("lock", unsent_message(unsent))
+        raise ValidationFailed(findings)
     return change_status(
         session=session,
         actor=actor,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor, diff, record
 from pv.auth.models import Role, UserSite
@@ -33,7 +33,7 @@ from pv.events.service import (
 from pv.i18n import gettext as _
 from pv.i18n import ngettext
 from pv.labels import label
-from pv.review.models import Assessment, QueryStatus, SafetyQuery
+from pv.review.models import Assessment, ExpeditedReport, QueryStatus, SafetyQuery
 from pv.timeutil import utcnow
 
 S, R = Status, Role
@@ -205,6 +205,8 @@ def change_status(
         raise RoleRefused(_("only an investigator of the event's site answers its queries"))
     if to == S.assessed and event.status != S.locked and not _assessed(session, event.id):
         raise TransitionRefused(_("save an assessment to assess the event"))
+    if to == S.locked and (unsent := unsent_reports(session, event.id)):
+        raise TransitionRefused(unsent_message(unsent))
     if event.status == S.locked and reason is None:
         findings = Findings()
         findings.error("reason", _("unlocking needs a reason"))
@@ -218,6 +220,27 @@ def change_status(
 
         sync_sae_clock(session, actor, event)
     return event
+
+
+def unsent_message(unsent: int) -> str:
+    return ngettext(
+        "%(num)d expedited report of this event is not sent: mark it sent before locking",
+        "%(num)d expedited reports of this event are not sent: mark them sent before locking",
+        unsent,
+    )
+
+
+def unsent_reports(session: Session, event_id: int | None) -> int:
+    """The event's live expedited reports not sent yet (a locked event cannot change)."""
+    return len(
+        session.exec(
+            select(ExpeditedReport.id).where(
+                ExpeditedReport.event_id == event_id,
+                col(ExpeditedReport.cancelled_at).is_(None),
+                col(ExpeditedReport.submitted_date).is_(None),
+            )
+        ).all()
+    )
 
 
 def _assessed(session: Session, event_id: int | None) -> bool:

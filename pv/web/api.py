@@ -291,7 +291,8 @@ def get_event(auth: Reader, session: DB, event_id: EventId) -> sch.EventOut:
 
 _FLAGS = {"aeser", "aeongo", *SERIOUS_CRITERIA}
 _FIELDS = tuple(f for f in sch.EventIn.model_fields
-                if f not in ("usubjid", "submit", "confirm_duplicate"))  # fmt: skip
+                if f not in ("usubjid", "submit", "confirm_duplicate",
+                             "confirm_before_consent"))  # fmt: skip
 
 
 def _overlay(
@@ -335,6 +336,11 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
     term and onset day: AESTDTC up to the day, a partial date matching only the same
     partial date) is `409` with `duplicate_of`, the ids of those events, and nothing is
     stored, unless the body says `"confirm_duplicate": true`.
+
+    An onset before the subject's informed consent is `422` (field
+    `confirm_before_consent`, the warning as its message) unless the body says
+    `"confirm_before_consent": true`; a serious event submitted needs `aeawaredtc`, when the
+    site became aware (the start of its 24-hour clock).
     """
 
     def work(session: Session) -> sch.EventOut:
@@ -349,6 +355,7 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
             event, findings = service.create_event(
                 session=session, actor=auth.actor, subject=subject, data=data,
                 submit=body.submit, confirm_duplicate=body.confirm_duplicate,
+                confirm_before_consent=body.confirm_before_consent,
             )  # fmt: skip
         except service.ValidationFailed as exc:
             raise _errors(exc.findings.errors) from None
@@ -390,6 +397,7 @@ def update_event_api(
             event, findings = service.update_event(
                 session=session, actor=auth.actor, event_id=event_id, data=data,
                 expected_version=body.version, reason=body.reason, submit=body.submit,
+                confirm_before_consent=body.confirm_before_consent,
             )  # fmt: skip
         except service.VersionConflict as exc:
             current = _full(session, exc.current).model_dump(mode="json")

@@ -83,6 +83,15 @@ Dtc = Annotated[
     _text("aestdtc"),  # type: ignore[valid-type]
     Field(description="ISO 8601; partial allowed: YYYY, YYYY-MM, YYYY-MM-DD"),
 ]
+AwareDtc = Annotated[
+    _text("aestdtc"),  # type: ignore[valid-type]
+    Field(
+        description="when the site became aware of the event, ISO 8601: YYYY-MM-DD or "
+        "YYYY-MM-DDThh:mm (UTC); required when a serious event is submitted. The site's "
+        "24-hour SAE clock starts then (a date alone: at 00:00 UTC)",
+        examples=["2024-05-02", "2024-05-02T14:30"],
+    ),
+]
 TermText = _text("aeterm")
 TermEnglishText = _text("aeterm_en")
 CodeText = _text("aelltcd")
@@ -195,6 +204,7 @@ class _EventFields(_Body):
     aeongo: YN | None = Field(default=None, description="ongoing at the time of the report")
     aecontrt: TreatmentText | None = Field(default=None, description="treatment given")
     narrative: NarrativeText | None = None
+    aeawaredtc: AwareDtc | None = None
 
 
 class EventIn(_EventFields):
@@ -208,6 +218,11 @@ class EventIn(_EventFields):
         default=False,
         description="true: store it even when it is a likely duplicate (same subject, coded "
         "term and onset day as a stored event), which is otherwise 409 with `duplicate_of`",
+    )
+    confirm_before_consent: bool = Field(
+        default=False,
+        description="true: store it although the onset is before the subject's informed "
+        "consent, which is otherwise 422 (an error of field `confirm_before_consent`)",
     )
 
 
@@ -224,6 +239,11 @@ class EventPatch(_EventFields):
         default=None, description="required once the event is submitted"
     )
     submit: bool = Field(default=False, description="true submits a draft")
+    confirm_before_consent: bool = Field(
+        default=False,
+        description="true: accept a new onset before the subject's informed consent "
+        "(otherwise 422)",
+    )
 
 
 class EventOut(BaseModel):
@@ -257,6 +277,9 @@ class EventOut(BaseModel):
     aeongo: YN
     aecontrt: str | None
     narrative: str | None
+    aeawaredtc: str | None = Field(
+        default=None, description="when the site became aware (ISO 8601, as entered)"
+    )
     related: bool = Field(description="related to any study drug (investigator)")
     drug_withdrawn: bool
     aesi: list[str] = Field(description="AESI grouping keys derived from the coded term")

@@ -192,6 +192,7 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
                 event, _findings = create_event(
                     session=session, actor=auth.actor, subject=subj, data=data, submit=submit,
                     confirm_duplicate=_confirmation(form),
+                    confirm_before_consent=form.get("confirm_before_consent") == "1",
                 )  # fmt: skip
                 return RedirectResponse(f"/events/{event.id}?saved=1", status_code=303)
             except ValidationFailed as exc:
@@ -238,7 +239,41 @@ def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[st
         "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
         "drugs": subject_drugs(session, subject),
         "history": _history(session, event),
+        "sae_clock": _sae_clock(session, event),
     }
+
+
+def _sae_clock(session: Session, event: AdverseEvent) -> dict[str, Any] | None:
+    """The site's 24 h report of a serious event as the event page shows it, or None."""
+    from pv.review import clocks
+    from pv.review.models import ExpeditedReport, ReportKind
+    from pv.timeutil import utcnow
+
+    if not event.aeser or event.id is None:
+        return None
+    report = session.exec(
+        select(ExpeditedReport).where(
+            ExpeditedReport.event_id == event.id,
+            ExpeditedReport.kind == ReportKind.investigator_sae_24h,
+            ExpeditedReport.cancelled_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).first()
+    if report is None or report.due_at is None:
+        return None
+    due, sent = _utc(report.due_at), report.submitted_at and _utc(report.submitted_at)
+    return {
+        "start": _utc(report.start_at) if report.start_at else None,
+        "due": due,
+        "sent": sent,
+        "status": clocks.sae_status(due, sent, utcnow()),
+        "late": clocks.sae_late(due, sent),
+    }
+
+
+def _utc(moment: Any) -> Any:
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @router.get("/events/{event_id}")
@@ -293,6 +328,7 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
                     expected_version=expected,
                     reason=reason,
                     submit=form.get("action") == "submit",
+                    confirm_before_consent=form.get("confirm_before_consent") == "1",
                 )
                 return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
             except ValidationFailed as exc:

@@ -12,7 +12,7 @@ from pv.i18n import gettext as _
 from pv.inputs import parse_id
 
 TEXT_FIELDS = ("aeterm", "aeterm_en", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt",
-               "narrative")  # fmt: skip
+               "narrative", "aeawaredtc")  # fmt: skip
 
 
 def _text(form: FormData, name: str) -> str | None:

@@ -81,7 +81,8 @@ def _clocks_context(
         "sections": sections,
         "errors": errors or {},
         "today": today().isoformat(),
-        "counts": {k: len(v) for k, _, v in _sections(items)},
+        "counts": {k: len(v) for k, _, v in _sections(items)}
+        | {"late": sum(1 for i in items if i.late)},  # "late": sent after the deadline
     }
 
 

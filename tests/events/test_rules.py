@@ -87,7 +87,7 @@ def test_grade_out_of_range_and_unknown_code():
     ],
 )
 def test_grade_5_fatal_and_death_go_together(changes, errors):
-    assert fields(replace(GOOD, **changes))[0] == errors
+    assert fields(replace(GOOD, **{"aeawaredtc": "2024-03-01", **changes}))[0] == errors
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_grade_5_fatal_and_death_go_together(changes, errors):
     ],
 )
 def test_serious_if_and_only_if_a_criterion_and_a_narrative(changes, errors):
-    assert fields(replace(GOOD, **changes))[0] == errors
+    assert fields(replace(GOOD, **{"aeawaredtc": "2024-03-01", **changes}))[0] == errors
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ def _inputs() -> list[EventInput]:
                    aeser=True, aeshosp=True, aestdtc="2021-03", aeout="RECOVERING/RESOLVING",
                    aerel={"belimumab": "RELATED", "prednisone": "NOT RELATED", "x": ""},
                    aeacn={"belimumab": "DRUG WITHDRAWN"}, narrative="Hospitalised;\nfine.",
-                   aecontrt="adrenaline", ongoing=True),
+                   aecontrt="adrenaline", ongoing=True, aeawaredtc=" 2021-03-20T08:15 "),
         EventInput(aeterm="draft only", aelltcd="10019211"),
     ]  # fmt: skip
 
@@ -123,7 +123,8 @@ def _count(engine, table: str = "adverseevent") -> int:  # type: ignore[no-untyp
 def _store_one(env, subjid: str, data: EventInput) -> int:  # type: ignore[no-untyped-def]
     with write_session(env.engine) as s:
         subj = s.exec(select(Subject).where(Subject.usubjid == env.subject(subjid))).one()
-        return create_event(session=s, actor=ACTOR, subject=subj, data=data, submit=True)[0].id  # type: ignore[return-value]
+        return create_event(session=s, actor=ACTOR, subject=subj, data=data, submit=True,
+                            confirm_before_consent=True)[0].id  # type: ignore[return-value]
 
 
 def test_rows_repeating_an_earlier_row_or_a_stored_event_are_refused(upload_study) -> None:  # type: ignore[no-untyped-def]
@@ -299,7 +300,8 @@ def _mixed_rows(env, usubjids: list[str], n: int, day0: int = 0) -> list[BulkRow
         onset = str(date(2021, 2, 1) + timedelta(days=day0 + i // len(usubjids)))
         if i % 4 == 3:  # serious, grade 3, an AESI grouping (hypersensitivity)
             data = _headache(onset, aelltcd=ANAPHYLAXIS, aeterm="anaphylaxis", aetoxgr=3,
-                             aeser=True, aeshosp=True, narrative="hospitalised")  # fmt: skip
+                             aeser=True, aeshosp=True, narrative="hospitalised",
+                             aeawaredtc=onset)  # fmt: skip
         else:
             data = _headache(onset, aetoxgr=1 + i % 2)
         out.append(BulkRow(usubjids[i % len(usubjids)], data))

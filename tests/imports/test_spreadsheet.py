@@ -115,7 +115,7 @@ def test_template_round_trip(upload_study):
     assert "README" in wb.sheetnames
     ws = wb["AE"]
     header = [c.value for c in ws[1]]
-    assert header == [*HEADER, "AETERM_EN", "CONFIRM_DUPLICATE"]
+    assert header == [*HEADER, "AETERM_EN", "AEAWAREDTC", "CONFIRM_DUPLICATE"]
     # Text-formatted columns, so Excel keeps 0012, 1E5 and 2021-03 as typed.
     assert all(ws.column_dimensions[c.column_letter].number_format == "@" for c in ws[1])
     by_letter = {c.column_letter: c.value for c in ws[1]}
@@ -135,7 +135,7 @@ def test_template_round_trip(upload_study):
         good(env.subject("007"), AETERM="short of breath after infusion", AELLTCD=ANAPHYLAXIS,
              AETOXGR="3", AESER="Y", AESHOSP="Y", AEOUT="RECOVERING/RESOLVING", AEENDTC=None,
              AEONGO="Y", NARRATIVE="Admitted overnight for observation.",
-             AEACN_BELIMUMAB="DRUG WITHDRAWN"),
+             AEACN_BELIMUMAB="DRUG WITHDRAWN", AEAWAREDTC="2021-03-06"),
         good(env.subject("0012"), AETERM="second headache", AESTDTC="2021-04", AEENDTC="2021-05"),
     ]  # fmt: skip
     for r, row in enumerate(fill, start=2):
@@ -181,8 +181,8 @@ def test_1000_rows_with_a_bad_row_999_store_nothing(upload_study):
     assert events(env) == [] and ae_audit(env) == []
     # Fixed, the same file stores all 1,000 rows in one go.
     rows[997] = good(env.subject("0012"), AELLTCD=ANAPHYLAXIS, AETOXGR="3", AESER="Y",
-                     AESHOSP="Y", NARRATIVE="hospitalised")  # fmt: skip
-    result = upload(env, xlsx(rows))
+                     AESHOSP="Y", NARRATIVE="hospitalised", AEAWAREDTC="2021-03-06")  # fmt: skip
+    result = upload(env, xlsx(rows, [*HEADER, "AEAWAREDTC"]))
     assert result.ok and result.stored == 1000
     stored = events(env)
     assert [e.aeseq for e in stored] == list(range(1, 1001))
@@ -207,7 +207,7 @@ def test_every_problem_is_reported_with_row_column_value_and_reason(upload_study
         (4, "USUBJID", "NCT04660565-01-9999"),
         (5, "AESTDTC", "2021-13-01"), (5, "AEREL_BELIMUMAB", "SURE"),
         (6, "AEDECOD", "Nausea"), (7, "AEDECOD", "Not a term"),
-        (8, "AESER", "Y"), (8, "NARRATIVE", ""),
+        (8, "AESER", "Y"), (8, "NARRATIVE", ""), (8, "AEAWAREDTC", ""),
     }  # fmt: skip
     reasons = {(e.row, e.column): e.reason for e in result.errors}
     assert reasons[(3, "AESER")] == "use Y or N"

@@ -215,7 +215,8 @@ def test_safety_officer_works_in_chinese(browser: Browser, live_server: LiveServ
     # An event to review, reported through the API by the site.
     body = {"usubjid": live.usubjid, "aeterm": TERM_ZH, "aeterm_en": TERM_EN,
             "aelltcd": LUNG_INFECTION[0], "aetoxgr": 3, "aeser": "Y", "aeshosp": "Y",
-            "aestdtc": "2021-03-10", "aeout": "RECOVERING/RESOLVING", "aeongo": "N",
+            "aestdtc": "2021-03-10", "aeawaredtc": "2021-03-10",
+            "aeout": "RECOVERING/RESOLVING", "aeongo": "N",
             "aerel": dict.fromkeys(live.drug_keys, "POSSIBLY RELATED"),
             "narrative": "患者输注后第3天出现发热、咳嗽，胸部CT示右下肺炎，住院抗感染治疗。",
             "submit": True}  # fmt: skip

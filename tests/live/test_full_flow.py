@@ -62,6 +62,7 @@ def test_an_sae_goes_from_the_site_to_the_dsmb_workbook(
     page.locator("#aeser-Y").check()
     page.locator("input[name=aeshosp]").check()
     page.locator("input[name=aestdtc]").fill(ONSET)
+    page.locator("input[name=aeawaredtc]").fill(ONSET)  # when the site became aware
     page.locator("select[name=aeout]").select_option("RECOVERING/RESOLVING")
     for key in live.drug_keys:
         page.locator(f"select[name='aerel.{key}']").select_option("POSSIBLY RELATED")

@@ -45,6 +45,8 @@ def _report(live: LiveServer, **fields: Any) -> int:
         "aeacn": {k: "DOSE NOT CHANGED" for k in live.drug_keys},
         **fields,
     }
+    if body.get("aeser") == "Y":  # a serious event says when the site became aware
+        body.setdefault("aeawaredtc", body.get("aestdtc"))
     with live.api() as client:
         r = client.post("/api/v1/events", json=body)
     assert r.status_code == 201, r.text
@@ -178,7 +180,10 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     expect(page.get_by_test_id("event-reports")).to_contain_text(due)
     _shot(officer, "event")
 
-    # Lock it; the second officer's stale save shows the conflict with both values.
+    # Lock it once the SUSAR report is sent; the second officer's stale save shows the
+    # conflict with both values.
+    page.locator("#reports form button", has_text="Mark as sent").first.click()
+    page.wait_for_url(re.compile(r"done=sent"))
     page.get_by_role("button", name="Lock the event").click()
     expect(page.get_by_test_id("event-status")).to_have_text("locked")
     _assess(second.page, date(2021, 3, 6), {"belimumab": "possible", "prednisone": "unlikely"})

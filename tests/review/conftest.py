@@ -52,6 +52,7 @@ SERIOUS_PNEUMONIA = dict(
     aestdtc="2021-03-02",
     aeendtc="2021-03-20",
     narrative="Admitted for intravenous antibiotics.",
+    aeawaredtc="2021-03-02",
 )
 FATAL_SEPSIS = dict(
     aeterm="septic shock",
@@ -67,6 +68,7 @@ FATAL_SEPSIS = dict(
     aestdtc="2021-05-01",
     aeendtc="2021-05-06",
     narrative="Died of septic shock.",
+    aeawaredtc="2021-05-01",
 )
 MILD_HEADACHE = dict(
     aeterm="headache",

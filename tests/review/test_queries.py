@@ -214,6 +214,17 @@ def test_audit_replay_rebuilds_every_event_after_review(world: World):
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "possible"},
         )
+        from pv.review.models import ExpeditedReport
+        from pv.timeutil import today
+
+        for report_id in s.exec(  # locking waits for the SUSAR reports to be sent
+            select(ExpeditedReport.id).where(
+                ExpeditedReport.event_id == a, col(ExpeditedReport.submitted_date).is_(None)
+            )
+        ).all():
+            review.mark_report_sent(
+                session=s, actor=officer, report_id=report_id, sent_date=today()
+            )
         review.lock_event(session=s, actor=officer, event_id=a, expected_version=6)
         review.unlock_event(
             session=s,

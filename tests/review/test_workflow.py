@@ -59,6 +59,26 @@ def _assess(world: World, event_id: int, version: int, who: str = "officer"):
         )
 
 
+def _send_reports(world: World, ev: int) -> None:
+    """Mark the event's unsent expedited reports sent today (as an officer)."""
+    from sqlmodel import col, select
+
+    from pv.review.models import ExpeditedReport
+    from pv.timeutil import today
+
+    with write_session(world.engine) as s:
+        for report_id in s.exec(
+            select(ExpeditedReport.id).where(
+                ExpeditedReport.event_id == ev,
+                col(ExpeditedReport.submitted_date).is_(None),
+                col(ExpeditedReport.cancelled_at).is_(None),
+            )
+        ).all():
+            review.mark_report_sent(
+                session=s, actor=world.actor("officer"), report_id=report_id, sent_date=today()
+            )
+
+
 def test_the_whole_path_from_submitted_to_locked_and_back(world: World):
     ev = world.report(SERIOUS_PNEUMONIA)
     with write_session(world.engine) as s:
@@ -84,6 +104,7 @@ def test_the_whole_path_from_submitted_to_locked_and_back(world: World):
     assert (world.event(ev).status, world.event(ev).version) == ("answered", 4)
     _assess(world, ev, 4)
     assert world.event(ev).status == "assessed"
+    _send_reports(world, ev)  # locking waits for every expedited report to be sent
     with write_session(world.engine) as s:
         review.lock_event(session=s, actor=world.actor("officer"), event_id=ev, expected_version=5)
     assert world.event(ev).status == "locked"
@@ -159,6 +180,7 @@ def test_a_locked_event_refuses_every_change_until_an_admin_unlocks_it_with_a_re
             session=s, actor=world.actor("officer"), event_id=ev, expected_version=1
         )
     _assess(world, ev, 2)
+    _send_reports(world, ev)
     with write_session(world.engine) as s:
         review.lock_event(session=s, actor=world.actor("admin"), event_id=ev, expected_version=3)
     data = to_input(world.event(ev))

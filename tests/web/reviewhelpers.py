@@ -31,6 +31,7 @@ SERIOUS = dict(
     aestdtc="2021-03-02",
     aeendtc="2021-03-20",
     narrative="Admitted for intravenous antibiotics.",
+    aeawaredtc="2021-03-02",
 )
 FATAL = dict(
     SERIOUS,

@@ -49,6 +49,7 @@ def anaphylaxis(usubjid: str, **extra: Any) -> dict[str, Any]:
         "aerel": {"belimumab": "RELATED", "prednisone": "NOT RELATED"},
         "aeacn": {"belimumab": "DRUG WITHDRAWN", "prednisone": "DOSE NOT CHANGED"},
         "aecontrt": "adrenaline IM", "narrative": "Hypotension 20 min into the infusion.",
+        "aeawaredtc": "2021-03-31",
     }  # fmt: skip
     body.update(extra)
     return body
@@ -260,7 +261,10 @@ def test_partial_dates_kept_as_typed_and_invalid_dates_named(env: AppEnv) -> Non
 
 
 def test_onset_before_consent_is_a_warning_not_an_error(env: AppEnv) -> None:
-    resp = post_event(env, aestdtc="2020-12-24")
+    resp = post_event(env, aestdtc="2020-12-24")  # a warning that must be confirmed
+    assert resp.status_code == 422 and fields(resp) == ["confirm_before_consent"]
+    assert "before informed consent" in resp.json()["errors"][0]["message"]
+    resp = post_event(env, aestdtc="2020-12-24", confirm_before_consent=True)
     assert resp.status_code == 201
     assert [w["field"] for w in resp.json()["warnings"]] == ["aestdtc"]
     got = env.client.get(f"{API}/events/{resp.json()['id']}", headers=env.auth("inv1"))

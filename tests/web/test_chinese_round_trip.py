@@ -84,7 +84,7 @@ def test_chinese_text_round_trips_through_every_input_and_output(world, tmp_path
     # 3. The JSON API, in and out.
     body = {"usubjid": usubjid, "aeterm": TERM + "4", "aeterm_en": TERM_EN,
             "aelltcd": "10051792", "aetoxgr": 3, "aeser": "Y", "aeshosp": "Y",
-            "aestdtc": "2021-05-04",
+            "aestdtc": "2021-05-04", "aeawaredtc": "2021-05-04",
             "aeout": "RECOVERED/RESOLVED", "aeongo": "N",
             "aerel": {"belimumab": "RELATED", "prednisone": "NOT RELATED"},
             "aecontrt": TREATMENT, "narrative": NARRATIVE, "confirm_duplicate": True}  # fmt: skip

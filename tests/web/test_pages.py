@@ -200,6 +200,7 @@ def test_the_form_shows_every_error_beside_its_field_and_keeps_the_input(world):
     assert set(re.findall(r'class="field-error" id="error-([^"]+)"', r.text)) == {
         "aetoxgr",
         "narrative",
+        "aeawaredtc",
     }
     assert 'value="throat swelling 007"' in r.text and 'value="2021-03"' in r.text
     assert re.search(r'name="aetoxgr" value="1"\s+disabled', r.text)  # grade 1 cannot be chosen

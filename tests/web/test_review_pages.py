@@ -171,10 +171,34 @@ def test_a_query_goes_round_trip_through_the_pages(world):
     assert "No open queries." in text_of(inv.get("/queries").text)
 
 
+def _send_reports(world, event_id: int) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import col, select
+
+    from pv.db import write_session
+    from pv.review import service as review_service
+    from pv.review.models import ExpeditedReport
+    from pv.timeutil import today
+    from tests.web.reviewhelpers import actor_for
+
+    officer = actor_for(world.users["officer"])
+    with write_session(world.engine) as s:
+        for report_id in s.exec(
+            select(ExpeditedReport.id).where(
+                ExpeditedReport.event_id == event_id,
+                col(ExpeditedReport.submitted_date).is_(None),
+                col(ExpeditedReport.cancelled_at).is_(None),
+            )
+        ).all():
+            review_service.mark_report_sent(
+                session=s, actor=officer, report_id=report_id, sent_date=today()
+            )
+
+
 def test_after_a_lock_the_investigator_cannot_follow_up_and_unlock_needs_a_reason(world):
     event_id, _ = add_event(world)
     officer, csrf = login(world.app, "officer")
     _assess(world, officer, csrf, event_id)
+    _send_reports(world, event_id)  # locking waits for every expedited report to be sent
     r = post(
         officer, csrf, f"/review/events/{event_id}/lock", version=str(version(world, event_id))
     )

@@ -108,6 +108,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     i_grade, i_ser, i_out = g("AETOXGR"), g("AESER"), g("AEOUT")
     i_start, i_end = g("AESTDTC"), g("AEENDTC")
     i_contrt, i_narr, i_term_en = g("AECONTRT"), g("NARRATIVE"), g("AETERM_EN")
+    i_aware = g("AEAWAREDTC")
     i_confirm = g(CONFIRM_COLUMN)  # optional: Y stores a likely duplicate
     # The criteria and AEONGO: (position in `flag_values`, column index, column name).
     flags = [(k, columns[c], c) for k, c in enumerate((*CRITERIA_COLUMNS, "AEONGO"))
@@ -232,6 +233,7 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             aecontrt=_stripped(values[i_contrt]) if i_contrt is not None else None,
             narrative=_stripped(values[i_narr]) if i_narr is not None else None,
             aeterm_en=_stripped(values[i_term_en]) if i_term_en is not None else None,
+            aeawaredtc=_stripped(values[i_aware]) if i_aware is not None else None,
         )  # fmt: skip
         confirm = False
         if i_confirm is not None and (raw := values[i_confirm]) is not None:

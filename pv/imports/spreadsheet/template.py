@@ -83,6 +83,10 @@ def _describe(column: str, label: str) -> tuple[str, str, str]:
         "AETERM_EN": (no, free_text, _("English translation of a reported term written in "
                                        "another language (needed for the SAS transport "
                                        "export)")),
+        "AEAWAREDTC": (_("if serious"), _("YYYY-MM-DD or YYYY-MM-DDThh:mm (UTC)"),
+                       _("When the site became aware of the serious event: the site's 24-hour "
+                         "reporting clock starts then (a date alone: at 00:00 UTC). An onset "
+                         "before informed consent is reported as a warning of the upload")),
         CONFIRM_COLUMN: (no, yn_blank,
                          _("Y stores the row although it is a likely duplicate: the same "
                            "subject, coded term and onset day as an earlier row or a stored "

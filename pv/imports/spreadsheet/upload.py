@@ -20,6 +20,7 @@ from pv.events.bulk import (
     gc_paused,
     insert_events,
     prepare_events,
+    store_sae_clocks,
 )
 from pv.i18n import gettext as _
 from pv.i18n import pgettext
@@ -130,6 +131,7 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
         with write_session(engine) as session:
             ids = insert_events(session=session, actor=actor, prepared=prepared, submit=True,
                                 on_row=stored)  # fmt: skip
+            store_sae_clocks(session, actor, prepared, ids)  # each serious event's 24 h clock
     except BulkValidationFailed as exc:  # found again inside the write transaction
         result.errors = _sorted(_rule_errors(conv, exc.errors), order)
         return result
