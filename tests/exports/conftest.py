@@ -134,10 +134,12 @@ def _add_events(engine: Engine, demo: Demo) -> None:
                 aestdtc=onset,
                 aecontrt=None if "aecontrt" in raw else contrt,
                 narrative="(imported text)" if "narrative" in raw else story,
+                aeawaredtc=onset if serious else None,
             )
             event, _ = create_event(
-                session=s, actor=actor, subject=subject, data=data, submit=submit
-            )
+                session=s, actor=actor, subject=subject, data=data, submit=submit,
+                confirm_before_consent=True,  # "early" is before the first dose on purpose
+            )  # fmt: skip
             if raw:
                 s.flush()
                 s.execute(update(AdverseEvent).where(AdverseEvent.id == event.id).values(**raw))
