@@ -88,7 +88,7 @@ def test_anaphylaxis_grade_3_serious_hospitalization_is_created(env: AppEnv) -> 
     ev = resp.json()
     assert ev["status"] == "submitted" and ev["version"] == 1 and ev["usubjid"] == s1(env)
     assert (ev["aetoxgr"], ev["aeser"], ev["aeshosp"], ev["aesdth"]) == (3, "Y", "Y", "N")
-    assert ev["aestdtc"] == "2021-03"
+    assert ev["aestdtc"] == "2021-03" and ev["aeawaredtc"] == "2021-03-31"
     assert ev["aedecod"] == "Anaphylaxis" and ev["aebodsys"] == "Immune system disorders"
     assert ev["terminology"] == "CTCAE 5.0"
     assert "hypersensitivity" in ev["aesi"]
@@ -565,3 +565,15 @@ def test_no_stack_trace_in_error_bodies(env: AppEnv) -> None:
         assert_clean(resp)
         body = resp.json()
         assert set(body) in ({"detail"}, {"errors"})
+
+
+def test_a_serious_event_needs_its_awareness_date_and_gets_its_24_hour_clock(env: AppEnv) -> None:
+    resp = post_event(env, aeawaredtc=None)
+    assert resp.status_code == 422 and fields(resp) == ["aeawaredtc"]
+    assert fields(post_event(env, aeawaredtc="31/03/2021")) == ["aeawaredtc"]
+    assert fields(post_event(env, aeawaredtc="2021-02-28")) == ["aeawaredtc"]  # before onset
+    spec = env.client.get("/openapi.json").json()["components"]["schemas"]
+    assert "aeawaredtc" in spec["EventIn"]["properties"]
+    assert "confirm_before_consent" in spec["EventIn"]["properties"]
+    ok = post_event(env, aeawaredtc="2021-03-31T08:00")
+    assert ok.status_code == 201 and ok.json()["aeawaredtc"] == "2021-03-31T08:00"
