@@ -123,8 +123,14 @@ def _count(engine, table: str = "adverseevent") -> int:  # type: ignore[no-untyp
 def _store_one(env, subjid: str, data: EventInput) -> int:  # type: ignore[no-untyped-def]
     with write_session(env.engine) as s:
         subj = s.exec(select(Subject).where(Subject.usubjid == env.subject(subjid))).one()
-        return create_event(session=s, actor=ACTOR, subject=subj, data=data, submit=True,
-                            confirm_before_consent=True)[0].id  # type: ignore[return-value]
+        return create_event(
+            session=s,
+            actor=ACTOR,
+            subject=subj,
+            data=data,
+            submit=True,
+            confirm_before_consent=True,
+        )[0].id  # type: ignore[return-value]
 
 
 def test_rows_repeating_an_earlier_row_or_a_stored_event_are_refused(upload_study) -> None:  # type: ignore[no-untyped-def]
