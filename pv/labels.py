@@ -94,6 +94,22 @@ _LABELS: dict[str, dict[str, str]] = {
         "possible_infusion_reaction": N_("possible infusion reaction"),
         "serious_infection": N_("serious infection"),
     },
+    # What a query may be about (an event field), as the review page and notifications name it;
+    # seriousness criteria use the "criterion" labels.
+    "query_field": {
+        "aeterm": N_("Reported term"),
+        "aelltcd": N_("CTCAE term"),
+        "aetoxgr": N_("CTCAE grade"),
+        "aeser": N_("Serious"),
+        "aestdtc": N_("Onset date"),
+        "aeendtc": N_("End date"),
+        "ongoing": N_("Ongoing"),
+        "aeout": N_("Outcome"),
+        "aecontrt": N_("Treatment given"),
+        "narrative": N_("Narrative"),
+        "aerel": N_("Relationship to study drug"),
+        "aeacn": N_("Action taken with study drug"),
+    },
     "gti_domain": {
         "bmi": N_("Body mass index"),
         "glucose": N_("Glucose tolerance"),

@@ -22,8 +22,8 @@ from pv import labels
 from pv.audit.service import Actor, record
 from pv.auth.models import Role, User, UserSite
 from pv.events.models import CRITERIA_LABELS, AdverseEvent, Status
-from pv.i18n import N_, ngettext
 from pv.i18n import gettext as _
+from pv.i18n import ngettext
 from pv.notify.models import Notification
 from pv.study.models import Site, Subject
 
@@ -38,22 +38,6 @@ _LISTENING = "pv_notify_listening"
 
 # How many digest lines an e-mail or the page shows (the rest are counted).
 DIGEST_SHOWN = 50
-
-# Labels of the fields a query may be about (as the review page names them).
-FIELD_LABELS = {
-    "aeterm": N_("Reported term"),
-    "aelltcd": N_("CTCAE term"),
-    "aetoxgr": N_("CTCAE grade"),
-    "aeser": N_("Serious"),
-    "aestdtc": N_("Onset date"),
-    "aeendtc": N_("End date"),
-    "ongoing": N_("Ongoing"),
-    "aeout": N_("Outcome"),
-    "aecontrt": N_("Treatment given"),
-    "narrative": N_("Narrative"),
-    "aerel": N_("Relationship to study drug"),
-    "aeacn": N_("Action taken with study drug"),
-}
 
 
 def _user_ids(users: Iterable[User | int]) -> list[int]:
@@ -221,9 +205,7 @@ def field_label(field: str | None) -> str:
     base, _sep, drug = field.partition(".")
     if base in CRITERIA_LABELS:
         text = labels.label("criterion", base)
-    elif base in FIELD_LABELS:
-        text = _(FIELD_LABELS[base])
-    else:
+    elif (text := labels.label("query_field", base, "")) == "":
         return field
     return _("%(field)s (%(drug)s)", field=text, drug=drug) if drug else text
 

@@ -39,26 +39,15 @@ KIND_LABELS = {
     ReportKind.investigator_sae_24h.value: N_("Site's initial SAE report (24 hours)"),
 }
 labels.register("report_kind", KIND_LABELS)  # templates: label('report_kind', kind)
-QUERY_FIELDS = {
-    "aeterm": N_("Reported term"),
-    "aelltcd": N_("CTCAE term"),
-    "aetoxgr": N_("CTCAE grade"),
-    "aeser": N_("Serious"),
-    **CRITERIA_LABELS,
-    "aestdtc": N_("Onset date"),
-    "aeendtc": N_("End date"),
-    "ongoing": N_("Ongoing"),
-    "aeout": N_("Outcome"),
-    "aecontrt": N_("Treatment given"),
-    "narrative": N_("Narrative"),
-}
+# What a query may be about, in this order (labels: pv.labels "query_field" and "criterion").
+QUERY_FIELDS = ("aeterm", "aelltcd", "aetoxgr", "aeser", *CRITERIA_LABELS, "aestdtc", "aeendtc",
+                "ongoing", "aeout", "aecontrt", "narrative")  # fmt: skip
 
 
 def query_fields(drugs: list[Drug]) -> dict[str, str]:
     """{field: label} of what a query may be about, in the current language."""
-    out = {k: _(v) for k, v in QUERY_FIELDS.items()}
-    for k in CRITERIA_LABELS:
-        out[k] = labels.label("criterion", k)
+    out = {k: labels.label("criterion" if k in CRITERIA_LABELS else "query_field", k)
+           for k in QUERY_FIELDS}  # fmt: skip
     for d in drugs:
         out[f"aerel.{d.key}"] = _("Relationship to %(drug)s", drug=d.name)
         out[f"aeacn.{d.key}"] = _("Action taken with %(drug)s", drug=d.name)
