@@ -36,9 +36,9 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Integer(), nullable=True),
         sa.Column("query_id", sa.Integer(), nullable=True),
         sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("read_at", sa.DateTime(), nullable=True),
-        sa.Column("emailed_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("read_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("emailed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["user.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
