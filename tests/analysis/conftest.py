@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from pv.audit.service import Actor
 from pv.db import make_engine, write_session
@@ -133,6 +135,16 @@ def pilot_engine(_template: str, tmp_path_factory: pytest.TempPathFactory) -> It
     yield eng
     eng.dispose()
     if PG_URL:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        # Without superuser rights FORCE cannot end a server background worker (autovacuum)
+        # that is in the database at that moment: retry, then leave it behind.
+        for attempt in range(10):
+            dropper = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            try:
+                with dropper.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except DBAPIError:
+                time.sleep(0.2 * (attempt + 1))
+            finally:
+                dropper.dispose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from openpyxl.workbook import Workbook
 from PIL import Image
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from pv.audit.service import Actor
@@ -83,12 +85,23 @@ def _database(template: str, tmp_path_factory: pytest.TempPathFactory, tag: str)
 
 
 def _drop(url: str) -> None:
+    """Drop the module's database. Without superuser rights, FORCE cannot end a background
+    worker of the server (autovacuum) that is in the database at that moment: retry, and
+    leave it behind rather than fail tests that passed (as tests/conftest.py _pg_drop)."""
     if not PG_URL:
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
+    for attempt in range(10):
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(
+                    text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+                )
+            return
+        except DBAPIError:
+            time.sleep(0.2 * (attempt + 1))
+        finally:
+            admin.dispose()
 
 
 def _add_events(engine: Engine, demo: Demo) -> None:
