@@ -99,3 +99,55 @@ def database(*, upgrade: bool = False):  # type: ignore[no-untyped-def]
     if upgrade:
         run_upgrade(engine)
     return engine
+
+
+# Attributed commands (issue 13, point 4). A command that changes data acts as a person:
+# `--as USERNAME` (or the environment variable PV_ACTOR) names an active user with a role
+# the command allows, and the audit trail records that user. Read-only commands take none.
+ACTOR_VARIABLE = "PV_ACTOR"
+
+
+def add_actor_argument(parser: argparse.ArgumentParser) -> None:
+    """Give a data-changing command its `--as USERNAME` option."""
+    parser.add_argument(
+        "--as",
+        dest="acting_as",
+        metavar="USERNAME",
+        default=None,
+        help=_("the active user this command acts as and is recorded as (default: $PV_ACTOR)"),
+    )
+
+
+def acting_username(args: argparse.Namespace) -> str | None:
+    return (
+        getattr(args, "acting_as", None) or os.environ.get(ACTOR_VARIABLE) or ""
+    ).strip() or None
+
+
+def command_actor(session, args: argparse.Namespace, *roles: str):  # type: ignore[no-untyped-def]
+    """The Actor a data-changing command records: the user named by --as / PV_ACTOR, who
+    must exist, be active (not disabled, not locked) and hold one of `roles`.
+    Raises CommandError otherwise, before anything is written."""
+    from pv.auth.service import actor_for, get_user
+
+    username = acting_username(args)
+    if username is None:
+        raise CommandError(
+            _(
+                "this command changes data: name the user it acts as with --as USERNAME "
+                "(or PV_ACTOR)"
+            )
+        )
+    user = get_user(session, username)
+    if user is None or user.disabled or getattr(user, "locked_at", None) is not None:
+        raise CommandError(_("--as %(username)s: no active user of that name", username=username))
+    if roles and user.role not in roles:
+        raise CommandError(
+            _(
+                "--as %(username)s: a %(role)s may not do this (needs: %(roles)s)",
+                username=username,
+                role=user.role,
+                roles=", ".join(roles),
+            )
+        )
+    return actor_for(user)

@@ -1,7 +1,7 @@
 """Every table, imported in one place so SQLModel.metadata is complete (Alembic, tests)."""
 
 from pv.audit.models import AuditEntry
-from pv.auth.models import ApiToken, User, UserSession, UserSite
+from pv.auth.models import ApiToken, LoginFailure, User, UserSession, UserSite
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.imports.job_models import UploadJob
@@ -13,6 +13,7 @@ from pv.review.models import (
     RsiVersion,
     SafetyQuery,
 )
+from pv.signatures.models import Signature, SubjectUnblinding
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.terminology.models import Term, TerminologyRelease
 
@@ -26,13 +27,16 @@ __all__ = [
     "Drug",
     "ExpeditedReport",
     "Exposure",
+    "LoginFailure",
     "Notification",
     "QueueTally",
     "RsiVersion",
     "SafetyQuery",
+    "Signature",
     "Site",
     "Study",
     "Subject",
+    "SubjectUnblinding",
     "Term",
     "TerminologyRelease",
     "UploadJob",

@@ -25,3 +25,6 @@ class AuditEntry(SQLModel, table=True):
     # {field: [old, new]} for updates, {field: [None, value]} for creates.
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     reason: str | None = None
+    # The hash chain (pv/audit/chain.py): digest = SHA-256(prev_digest + canonical entry).
+    prev_digest: str | None = Field(default=None, max_length=64)
+    digest: str | None = Field(default=None, max_length=64)

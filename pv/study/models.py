@@ -31,6 +31,11 @@ class Study(SQLModel, table=True):
     source: str = "ctgov"  # ctgov | sdtm
     # Default interface language of the study's site users (en, zh-Hans).
     language: str = Field(default="en", max_length=16, sa_column_kwargs={"server_default": "en"})
+    # Blinded (masked) study: users without User.unblinded never see an arm. Taken from
+    # the ClinicalTrials.gov masking at import (NONE = open label); NCT04660565 is open.
+    blinded: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # The DSMB charter allows patient-level listings in the open-session workbook.
+    dsmb_open_listings: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(default_factory=utcnow)
 
 
