@@ -200,9 +200,17 @@ def store_sae_clock(session: Session, actor: Actor, *, event_id: int, study_id: 
 
 
 def mark_report_sent(
-    *, session: Session, actor: Actor, report_id: int, sent_date: date
+    *,
+    session: Session,
+    actor: Actor,
+    report_id: int,
+    sent_date: date,
+    password: str | None = None,
 ) -> ExpeditedReport:
-    """Record that an expedited report went to the authorities on `sent_date` (officers)."""
+    """Approve an expedited report for submission and record it sent on `sent_date`
+    (officers): signed "approved" with the officer's `password` (pv.review.signing)."""
+    from pv.review.signing import sign_report, signer
+
     require_role(actor, Role.officer)
     report = session.get(ExpeditedReport, report_id, with_for_update=True, populate_existing=True)
     if report is None or report.cancelled_at is not None:
@@ -219,6 +227,7 @@ def mark_report_sent(
         findings.error("sent_date", _("a report cannot be sent before day 0 (awareness)"))
     if sent_date > today():
         findings.error("sent_date", _("%(date)s is in the future", date=sent_date.isoformat()))
+    user = signer(session, actor, password, findings)
     if not findings.ok:
         raise ValidationFailed(findings)
     before = _snap(report)
@@ -228,4 +237,5 @@ def mark_report_sent(
         actor.user_id,
     )
     _audit(session, actor, report, before, "sent")
+    sign_report(session, user, password, report)
     return report

@@ -33,9 +33,9 @@ from pv.review.models import CAUSALITY, EXPECTED, SUSPECTED, UNEXPECTED, Assessm
 from pv.review.queries import answer_query, close_query, open_query
 from pv.review.reports import mark_report_sent, sync_sae_clock, sync_susar_reports
 from pv.review.rsi import add_rsi_version, expectedness, rsi_in_force
+from pv.review.signing import sign_event, signer
 from pv.review.workflow import (
     TransitionRefused,
-    change_status,
     check,
     load_event,
     move,
@@ -44,6 +44,7 @@ from pv.review.workflow import (
     unsent_message,
     unsent_reports,
 )
+from pv.review.workflow import change_status as unsigned_change_status
 from pv.study.models import Subject
 from pv.timeutil import today, utcnow
 
@@ -169,8 +170,12 @@ def save_assessment(
     causality: Mapping[str, str],
     overrides: Mapping[str, Override] | None = None,
     reason: str | None = None,
+    password: str | None = None,
 ) -> Assessment:
-    """Save the sponsor's assessment: the event becomes "assessed"; SUSAR clocks follow."""
+    """Save the sponsor's assessment: the event becomes "assessed"; SUSAR clocks follow.
+
+    Signed "assessed" with the officer's `password` (pv.review.signing): a wrong one is a
+    finding (field "password") like the others, and nothing is saved."""
     require_role(actor, Role.officer)
     event = load_event(session, event_id, expected_version)
     if event.status == Status.locked:
@@ -185,6 +190,7 @@ def save_assessment(
     overrides = dict(overrides or {})
     reason = _reason(reason)
     findings = Findings()
+    user = signer(session, actor, password, findings)
     if existing is not None and reason is None:
         findings.error("reason", _("changing an assessment needs a reason"))
     if awareness_date > today():
@@ -266,42 +272,94 @@ def save_assessment(
     )
     sync_sae_clock(session, actor, event)
     sync_susar_reports(session, actor, event, assessment)
+    sign_event(session, user, password, "assessed", event, reason)
     return assessment
 
 
 def lock_event(
-    *, session: Session, actor: Actor, event_id: int, expected_version: int
+    *,
+    session: Session,
+    actor: Actor,
+    event_id: int,
+    expected_version: int,
+    password: str | None = None,
 ) -> AdverseEvent:
-    """assessed -> locked: no change of any kind until an administrator unlocks it.
+    """assessed -> locked: no change of any kind until an administrator unlocks it; signed
+    "locked" with the `password`.
 
     Refused (ValidationFailed, field "lock") while one of the event's expedited reports is
     not sent: a locked event could not record it any more."""
     event = load_event(session, event_id, expected_version)
     check(event.status, Status.locked, actor.role)
+    findings = Findings()
     if unsent := unsent_reports(session, event_id):
-        findings = Findings()
         findings.error("lock", unsent_message(unsent))
+    user = signer(session, actor, password, findings)
+    if not findings.ok:
         raise ValidationFailed(findings)
-    return change_status(
+    event = unsigned_change_status(
         session=session,
         actor=actor,
         event_id=event_id,
         to=Status.locked,
         expected_version=expected_version,
     )
+    sign_event(session, user, password, "locked", event)
+    return event
 
 
 def unlock_event(
-    *, session: Session, actor: Actor, event_id: int, expected_version: int, reason: str
+    *,
+    session: Session,
+    actor: Actor,
+    event_id: int,
+    expected_version: int,
+    reason: str,
+    password: str | None = None,
 ) -> AdverseEvent:
-    """locked -> assessed, by an administrator, with a reason."""
+    """locked -> assessed, by an administrator, with a reason; signed "unlocked"."""
     if load_event(session, event_id, expected_version).status != Status.locked:
         raise TransitionRefused(_("only a locked event can be unlocked"))
-    return change_status(
+    findings = Findings()
+    if _reason(reason) is None:
+        findings.error("reason", _("unlocking needs a reason"))
+    user = signer(session, actor, password, findings)
+    if not findings.ok:
+        raise ValidationFailed(findings)
+    event = unsigned_change_status(
         session=session,
         actor=actor,
         event_id=event_id,
         to=Status.assessed,
+        expected_version=expected_version,
+        reason=reason,
+    )
+    sign_event(session, user, password, "unlocked", event, _reason(reason))
+    return event
+
+
+def change_status(
+    *,
+    session: Session,
+    actor: Actor,
+    event_id: int,
+    to: str,
+    expected_version: int,
+    reason: str | None = None,
+) -> AdverseEvent:
+    """Move an event to another status; locking and unlocking are signed acts
+    (lock_event, unlock_event), refused here."""
+    if to == Status.locked or load_event(session, event_id, expected_version).status == (
+        Status.locked
+    ):
+        raise TransitionRefused(
+            _("locking and unlocking are signed: use lock_event or unlock_event")
+        )
+    return unsigned_change_status(
+        session=session,
+        actor=actor,
+        event_id=event_id,
+        to=to,
         expected_version=expected_version,
         reason=reason,
     )

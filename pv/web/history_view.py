@@ -22,8 +22,9 @@ from pv.audit.models import AuditEntry
 from pv.auth.models import User
 from pv.i18n import N_
 from pv.i18n import gettext as _
-from pv.labels import label, labels_of
+from pv.labels import label, labels_of, register
 from pv.review.models import RsiVersion
+from pv.signatures.service import MEANINGS
 from pv.study.models import Drug
 from pv.terminology.models import Term, TerminologyRelease
 
@@ -68,11 +69,15 @@ FIELDS: dict[str, str] = {
     "suspect_drugs": N_("Suspect drugs"),
     "is_susar": N_("SUSAR"),
     "fatal_or_life_threatening": N_("Fatal or life-threatening"),
+    # An electronic signature (action "sign", pv.review.signing).
+    "meaning": N_("Meaning of the signature"),
+    "record_version": N_("Version signed"),
+    "record_digest": N_("Digest of the version signed (SHA-256)"),
 }
 # Internal ids and values derived from others: the history shows what a person entered.
 HIDDEN = frozenset({"study_id", "subject_id", "site_id", "term_id", "version", "aeseq",
                     "related", "drug_withdrawn", "sponsor_te_flag", "event_version",
-                    "assessed_by", "assessed_by_name"})  # fmt: skip
+                    "assessed_by", "assessed_by_name", "signature"})  # fmt: skip
 # Per-drug values ({drug key: code}) and the vocabulary of their codes (None: free text).
 PER_DRUG: dict[str, str | None] = {
     "aerel": "relationship",
@@ -83,6 +88,8 @@ PER_DRUG: dict[str, str | None] = {
     "override_reasons": None,
 }
 EMPTY = "∅"
+register("audit_action", {"sign": N_("sign")})  # a signature (the other actions: events_pages)
+register("signature_meaning", MEANINGS)
 
 
 class Change(NamedTuple):
@@ -138,6 +145,8 @@ def shown(name: str, value: Any, names: Names = NO_NAMES) -> str:
         return label("outcome", value)
     if name == "aesi":
         return labels_of("aesi", str(value))
+    if name == "meaning":
+        return label("signature_meaning", value)
     if name == "aelltcd":
         return names.term(value)
     if name in PER_DRUG and isinstance(value, dict):
@@ -166,7 +175,7 @@ def changes(action: str, recorded: dict[str, Any], names: Names = NO_NAMES) -> l
         if name in HIDDEN or (merged and name == "aedecod"):
             continue
         old, new = recorded[name]
-        created = action in ("create", "submit") and old is None
+        created = action in ("create", "submit", "sign") and old is None
         if created and new in (None, "", {}, [], False):
             continue  # a new event: only what was filled in
         title = field_label("aedecod" if merged and name == "aelltcd" else name)

@@ -33,6 +33,7 @@ from pv.web.review_common import (
     text,
 )
 from pv.web.review_context import review_context
+from pv.web.review_event import password
 from pv.web.templating import render
 
 router = APIRouter()
@@ -111,7 +112,11 @@ async def mark_sent(request: Request, auth: WebAuth, report_id: PathId) -> Respo
             try:
                 with refusals():
                     mark_report_sent(
-                        session=session, actor=auth.actor, report_id=report_id, sent_date=sent
+                        session=session,
+                        actor=auth.actor,
+                        report_id=report_id,
+                        sent_date=sent,
+                        password=password(form),
                     )
                 return RedirectResponse(back, 303)
             except ValidationFailed as exc:

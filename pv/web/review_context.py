@@ -17,6 +17,7 @@ from pv.review import clocks
 from pv.review.models import ExpeditedReport, ReportKind
 from pv.review.queries import can_query, queries_for_event
 from pv.review.service import current_assessment
+from pv.review.signing import event_signatures
 from pv.review.workflow import can_transition
 from pv.study.models import Arm, Drug, Site, Subject
 from pv.terminology.models import Term
@@ -129,6 +130,11 @@ def review_context(
         "typed": typed or {},
         "today": today().isoformat(),
         "term": session.get(Term, event.term_id) if event.term_id else None,
+        # (signature, what changed since the version it signed when no longer valid)
+        "signatures": [
+            (sig, [] if sig.valid else grid.changes_since(sig.signature.record_version or 0))
+            for sig in event_signatures(session, event)
+        ],
         "can": {
             "start": can_transition(status, Status.under_review, role),
             "assess": officer

@@ -22,6 +22,7 @@ from pv.events.rules import Findings
 from pv.events.service import ValidationFailed, VersionConflict, subject_drugs
 from pv.review import service
 from pv.review.queries import open_query
+from pv.review.signing import signer
 from pv.study.models import Subject
 from pv.timeutil import today
 from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
@@ -32,6 +33,14 @@ from pv.web.templating import render
 from pv.web.terms import term_by_code
 
 router = APIRouter()
+
+
+def password(form: FormData) -> str:
+    """The signer's password as typed (never stripped, never shown again)."""
+    value = form.get("password")
+    return value if isinstance(value, str) else ""
+
+
 Work = Callable[[Session, Auth, int, FormData, int, dict[str, Any]], None]
 
 
@@ -108,7 +117,11 @@ def _lock(
     session: Session, auth: Auth, event_id: int, form: FormData, version: int, keep: dict[str, Any]
 ) -> None:
     service.lock_event(
-        session=session, actor=auth.actor, event_id=event_id, expected_version=version
+        session=session,
+        actor=auth.actor,
+        event_id=event_id,
+        expected_version=version,
+        password=password(form),
     )
 
 
@@ -122,6 +135,7 @@ def _unlock(
         event_id=event_id,
         expected_version=version,
         reason=text(form, "reason"),
+        password=password(form),
     )
 
 
@@ -156,13 +170,19 @@ def _assess(
     keep["values"] = values
     on = awareness_of(values, today())  # an invalid date is reported by service_arguments
     args, errors = service_arguments(values, rsi_rows(session, event, drugs, on))
-    if errors:  # the form's own checks, shown like the service's
+    if errors:  # the form's own checks, shown like the service's (and the signature's)
         findings = Findings()
         for name, message in errors.items():
             findings.error(name, message)
+        signer(session, auth.actor, password(form), findings)
         raise ValidationFailed(findings)
     service.save_assessment(
-        session=session, actor=auth.actor, event_id=event_id, expected_version=version, **args
+        session=session,
+        actor=auth.actor,
+        event_id=event_id,
+        expected_version=version,
+        password=password(form),
+        **args,
     )
 
 

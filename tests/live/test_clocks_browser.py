@@ -204,13 +204,15 @@ def test_an_officer_cannot_lock_while_a_report_is_unsent(
             review.save_assessment(session=s, actor=officer, event_id=event_id,
                                    expected_version=2, awareness_date=date(2021, 6, 11),
                                    seriousness_confirmed=True,
-                                   causality={k: "possible" for k in live.drug_keys})  # fmt: skip
+                                   causality={k: "possible" for k in live.drug_keys},
+                                   password=OFFICER[1])  # fmt: skip
     finally:
         engine.dispose()
 
     person = Person(browser, live, *OFFICER)
     page = person.page
     page.goto(f"/review/events/{event_id}")
+    page.get_by_test_id("lock-form").locator("input[name=password]").fill(OFFICER[1])
     page.get_by_role("button", name="Lock the event").click()
     refusal = page.get_by_test_id("lock-error")
     expect(refusal).to_contain_text(
@@ -218,9 +220,11 @@ def test_an_officer_cannot_lock_while_a_report_is_unsent(
     )
     expect(page.get_by_test_id("event-status")).to_have_text("assessed")
     person.shot(SHOTS / "pv-clocks-lock-refused.png")
-    # Marked sent, the lock goes through.
+    # Marked sent (approved for submission, signed), the lock goes through.
+    page.locator("#reports form").first.locator("input[name=password]").fill(OFFICER[1])
     page.locator("#reports form button", has_text="Mark as sent").first.click()
     page.wait_for_url(re.compile(r"done=sent"))
+    page.get_by_test_id("lock-form").locator("input[name=password]").fill(OFFICER[1])
     page.get_by_role("button", name="Lock the event").click()
     expect(page.get_by_test_id("event-status")).to_have_text("locked")
     assert not person.problems, person.problems

@@ -92,6 +92,7 @@ def test_an_sae_goes_from_the_site_to_the_dsmb_workbook(
     form.locator("input[name=seriousness_confirmed][value=Y]").check()
     for key, value in {"belimumab": "probable", "prednisone": "unlikely"}.items():
         form.locator(f"select[name='causality.{key}']").select_option(value)
+    form.locator("input[name=password]").fill(live.officer_password)  # signed "assessed"
     page.get_by_role("button", name="Save assessment").click()
     expect(page.get_by_test_id("susar-result")).to_contain_text("SUSAR")
     expect(page.get_by_test_id("due-date")).to_have_text((AWARE + timedelta(days=15)).isoformat())

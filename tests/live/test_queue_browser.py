@@ -69,6 +69,7 @@ def _assess_old_susar(live: LiveServer, event_id: int) -> None:
                 awareness_date=date(2021, 5, 3),
                 seriousness_confirmed=True,
                 causality={"belimumab": "possible", "prednisone": "unlikely"},
+                password=live.officer_password,  # the officer signs "assessed"
             )
     finally:
         engine.dispose()

@@ -100,7 +100,7 @@ HTMX_IDLE = (
 )
 
 
-def _assess(page: Page, aware: date, causality: dict[str, str]) -> None:
+def _assess(page: Page, aware: date, causality: dict[str, str], password: str) -> None:
     from playwright.sync_api import expect
 
     page.wait_for_load_state("load")  # htmx binds its triggers once the page has loaded
@@ -112,6 +112,7 @@ def _assess(page: Page, aware: date, causality: dict[str, str]) -> None:
     form.locator("input[name=seriousness_confirmed][value=Y]").check()
     for key, value in causality.items():
         form.locator(f"select[name='causality.{key}']").select_option(value)
+    form.locator("input[name=password]").fill(password)  # the assessment is signed
 
 
 def test_officer_assesses_queries_and_locks_a_serious_infection(
@@ -172,7 +173,7 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     expect(page.get_by_test_id("query").first).to_contain_text("Confirmed from the admission")
     page.get_by_role("button", name="Close the query").click()
     expect(page.get_by_test_id("query").first).to_contain_text("closed")
-    _assess(page, AWARE, {"belimumab": "probable", "prednisone": "unlikely"})
+    _assess(page, AWARE, {"belimumab": "probable", "prednisone": "unlikely"}, live.officer_password)
     page.get_by_role("button", name="Save assessment").click()
     expect(page.get_by_test_id("susar-result")).to_contain_text("SUSAR")
     due = (AWARE + timedelta(days=15)).isoformat()
@@ -182,11 +183,16 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
 
     # Lock it once the SUSAR report is sent; the second officer's stale save shows the
     # conflict with both values.
+    page.locator("#reports form").first.locator("input[name=password]").fill(
+        live.officer_password
+    )  # approved for submission: signed
     page.locator("#reports form button", has_text="Mark as sent").first.click()
     page.wait_for_url(re.compile(r"done=sent"))
+    page.get_by_test_id("lock-form").locator("input[name=password]").fill(live.officer_password)
     page.get_by_role("button", name="Lock the event").click()
     expect(page.get_by_test_id("event-status")).to_have_text("locked")
-    _assess(second.page, date(2021, 3, 6), {"belimumab": "possible", "prednisone": "unlikely"})
+    _assess(second.page, date(2021, 3, 6), {"belimumab": "possible", "prednisone": "unlikely"},
+            live.officer2_password)  # fmt: skip
     with second.page.expect_response(lambda r: r.request.method == "POST") as saved:
         second.page.get_by_role("button", name="Save assessment").click()
     assert saved.value.status == 409
@@ -202,7 +208,8 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     # A fatal SUSAR is due on day 7 (its follow-up on day 15).
     page.goto(f"/review/events/{ids['fatal']}")
     page.get_by_role("button", name="Start review").click()
-    _assess(page, FATAL_AWARE, {"belimumab": "possible", "prednisone": "unlikely"})
+    _assess(page, FATAL_AWARE, {"belimumab": "possible", "prednisone": "unlikely"},
+            live.officer_password)  # fmt: skip
     page.get_by_role("button", name="Save assessment").click()
     expect(page.get_by_test_id("susar-result")).to_contain_text("fatal or life-threatening")
     expect(page.get_by_test_id("due-date").first).to_have_text(

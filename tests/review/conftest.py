@@ -20,6 +20,7 @@ from sqlmodel import select
 import pv.demo
 from pv.audit.service import Actor
 from pv.auth.models import User
+from pv.auth.passwords import hash_password
 from pv.auth.service import actor_for, create_user
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
@@ -38,6 +39,10 @@ USERS = {
     "admin": "admin",
     "dsmb": "dsmb",
 }
+# Every user's password: review acts are signed with it (pv.review.signing). Hashed once
+# here (argon2 is slow); the signature service verifies it as at log-in.
+PASSWORD = "amber quay 47 lanterns"
+PASSWORD_HASH = hash_password(PASSWORD)
 SEPSIS, LUNG, HEADACHE, IRR, SHINGLES = "10040047", "10061229", "10019211", "10051792", "10040555"
 
 SERIOUS_PNEUMONIA = dict(
@@ -150,4 +155,5 @@ def world(engine: Engine) -> World:
             users[name] = create_user(
                 session=s, actor=system, username=name, role=role, sites=sites
             )
+            users[name].password_hash = PASSWORD_HASH
         return World(engine, study.id, {"01": site1, "02": site2}, arms, drugs, users)

@@ -15,7 +15,7 @@ from pv.review.models import ExpeditedReport
 from pv.review.rsi import rsi_versions
 from pv.review.workflow import RoleRefused
 
-from .conftest import FATAL_SEPSIS, HEADACHE, IRR, LUNG, SEPSIS, SERIOUS_PNEUMONIA, World
+from .conftest import FATAL_SEPSIS, HEADACHE, IRR, LUNG, PASSWORD, SEPSIS, SERIOUS_PNEUMONIA, World
 
 NOT_RELATED = {"belimumab": "NOT RELATED", "prednisone": "NOT RELATED"}
 
@@ -62,6 +62,7 @@ def _assess(
             causality=causality,
             overrides=overrides,
             reason=reason,
+            password=PASSWORD,
         )
 
 
@@ -205,7 +206,11 @@ def test_reassessment_needs_a_reason_and_moves_or_cancels_unsent_clocks(world: W
     sent = _reports(world, ev)["initial_7"]
     with write_session(world.engine) as s:
         review.mark_report_sent(
-            session=s, actor=world.actor("officer"), report_id=sent.id, sent_date=date(2021, 5, 9)
+            session=s,
+            actor=world.actor("officer"),
+            report_id=sent.id,
+            sent_date=date(2021, 5, 9),
+            password=PASSWORD,
         )
     with pytest.raises(ValidationFailed) as err:
         _assess(world, ev, "2021-05-04", suspected)
@@ -266,6 +271,7 @@ def test_an_officer_marks_a_report_sent_once_and_not_in_the_future(world: World)
                 actor=world.actor(who),
                 report_id=report.id,
                 sent_date=date.fromisoformat(when),
+                password=PASSWORD,
             )
     with write_session(world.engine) as s:
         review.mark_report_sent(
@@ -273,6 +279,7 @@ def test_an_officer_marks_a_report_sent_once_and_not_in_the_future(world: World)
             actor=world.actor("officer"),
             report_id=report.id,
             sent_date=date(2021, 3, 19),
+            password=PASSWORD,
         )
     with pytest.raises(ValidationFailed), write_session(world.engine) as s:
         review.mark_report_sent(
@@ -280,6 +287,7 @@ def test_an_officer_marks_a_report_sent_once_and_not_in_the_future(world: World)
             actor=world.actor("officer"),
             report_id=report.id,
             sent_date=date(2021, 3, 20),
+            password=PASSWORD,
         )
     assert _reports(world, ev)["initial_15"].submitted_date == date(2021, 3, 19)
 

@@ -23,7 +23,7 @@ from pv.review.workflow import TransitionRefused, change_status
 from pv.study.models import Subject
 from pv.timeutil import today
 
-from .conftest import MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 
 def _reports(world: World, ev: int) -> list[ExpeditedReport]:
@@ -133,11 +133,14 @@ def test_locking_is_refused_while_an_expedited_report_is_unsent(world: World):
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "probable"},
+            password=PASSWORD,
         )
     unsent = [r for r in _reports(world, ev) if r.submitted_date is None]
     assert [r.kind for r in unsent] == ["initial_15"]  # a SUSAR: the 15-day report
     with pytest.raises(ValidationFailed) as err, write_session(world.engine) as s:
-        review.lock_event(session=s, actor=officer, event_id=ev, expected_version=3)
+        review.lock_event(
+            session=s, actor=officer, event_id=ev, expected_version=3, password=PASSWORD
+        )
     [issue] = err.value.findings.errors
     assert issue.field == "lock"
     assert issue.message == (
@@ -149,8 +152,10 @@ def test_locking_is_refused_while_an_expedited_report_is_unsent(world: World):
     assert world.event(ev).status == Status.assessed
     with write_session(world.engine) as s:
         review.mark_report_sent(session=s, actor=officer, report_id=unsent[0].id,
-                                sent_date=today())  # fmt: skip
-        review.lock_event(session=s, actor=officer, event_id=ev, expected_version=3)
+                                sent_date=today(), password=PASSWORD)  # fmt: skip
+        review.lock_event(
+            session=s, actor=officer, event_id=ev, expected_version=3, password=PASSWORD
+        )
     assert world.event(ev).status == Status.locked
 
 

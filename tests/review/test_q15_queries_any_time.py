@@ -18,7 +18,7 @@ from pv.review.queries import answer_query, can_query, close_query
 from pv.review.queue import queue_page
 from pv.review.workflow import TransitionRefused
 
-from .conftest import MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 
 def _assessed(world: World, susar: bool, fields: dict | None = None) -> int:
@@ -35,6 +35,7 @@ def _assessed(world: World, susar: bool, fields: dict | None = None) -> int:
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=fields is None,
             causality={"belimumab": causality, "prednisone": causality},
+            password=PASSWORD,
         )
     return ev
 
@@ -96,7 +97,13 @@ def test_an_assessed_susar_is_queried_answered_as_a_follow_up_and_stays_assessed
 def test_a_locked_event_is_queried_and_answered_but_stays_locked(world: World):
     ev = _assessed(world, susar=False, fields=MILD_HEADACHE)  # no report: it can be locked
     with write_session(world.engine) as s:
-        review.lock_event(session=s, actor=world.actor("officer"), event_id=ev, expected_version=3)
+        review.lock_event(
+            session=s,
+            actor=world.actor("officer"),
+            event_id=ev,
+            expected_version=3,
+            password=PASSWORD,
+        )
     query_id = _ask(world, ev, field=None)
     assert (world.event(ev).status, world.event(ev).version) == ("locked", 4)
     with write_session(world.engine) as s:

@@ -19,7 +19,7 @@ from pv.review.models import ExpeditedReport
 from pv.review.queue import PRIORITY, SORTS, UNASSESSED, QueueFilters, decode_cursor, queue_page
 
 from . import test_queue
-from .conftest import MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 queue = test_queue.queue  # the fixture: 21 events (a draft), two overdue SUSARs
 
@@ -124,7 +124,11 @@ def test_a_report_sent_moves_the_event_out_of_the_first_tier(queue: World):
         rid, start = report.id, report.start_date
     with write_session(queue.engine) as s:
         review.mark_report_sent(
-            session=s, actor=officer, report_id=rid, sent_date=start + timedelta(days=1)
+            session=s,
+            actor=officer,
+            report_id=rid,
+            sent_date=start + timedelta(days=1),
+            password=PASSWORD,
         )
     walked = _walk(queue, 3, "urgency")
     assert walked == _expected(queue) and walked[0] == queue.extra[3]
@@ -205,6 +209,7 @@ def test_kept_tier1_keys_never_hide_or_misplace_an_event(queue: World, monkeypat
             awareness_date=date.today(),
             seriousness_confirmed=True,
             causality={"belimumab": "unlikely", "prednisone": "unlikely"},
+            password=PASSWORD,
         )
     arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
     for limit in (1, 2, 50):

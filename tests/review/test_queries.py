@@ -24,7 +24,7 @@ from pv.review.queries import queries_for_event, queries_for_sites
 from pv.review.queue import open_query_counts
 from pv.review.workflow import RoleRefused, TransitionRefused
 
-from .conftest import HEADACHE, IRR, LUNG, MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import HEADACHE, IRR, LUNG, MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 
 def _ask(world: World, ev: int, question: str, field: str | None = None):
@@ -213,6 +213,7 @@ def test_audit_replay_rebuilds_every_event_after_review(world: World):
             awareness_date=date(2021, 3, 3),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "possible"},
+            password=PASSWORD,
         )
         from pv.review.models import ExpeditedReport
         from pv.timeutil import today
@@ -223,15 +224,18 @@ def test_audit_replay_rebuilds_every_event_after_review(world: World):
             )
         ).all():
             review.mark_report_sent(
-                session=s, actor=officer, report_id=report_id, sent_date=today()
+                session=s, actor=officer, report_id=report_id, sent_date=today(), password=PASSWORD
             )
-        review.lock_event(session=s, actor=officer, event_id=a, expected_version=6)
+        review.lock_event(
+            session=s, actor=officer, event_id=a, expected_version=6, password=PASSWORD
+        )
         review.unlock_event(
             session=s,
             actor=world.actor("admin"),
             event_id=a,
             expected_version=7,
             reason="correction",
+            password=PASSWORD,
         )
     with read_session(world.engine) as s:
         for event in s.exec(select(AdverseEvent)).all():

@@ -18,7 +18,7 @@ from pv.review.queue import PRIORITY, QueueFilters, decode_cursor, queue_page, s
 from pv.settings import get_settings
 from pv.study.models import Subject
 
-from .conftest import FATAL_SEPSIS, LUNG, MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import FATAL_SEPSIS, LUNG, MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 IRR_MILD = {**MILD_HEADACHE, "aeterm": "chills", "aelltcd": "10051792", "aetoxgr": 2}
 
@@ -54,6 +54,7 @@ def queue(world: World) -> World:
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "possible"},
+            password=PASSWORD,
         )
         review.save_assessment(
             session=s,
@@ -63,8 +64,11 @@ def queue(world: World) -> World:
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=False,
             causality={"belimumab": "unlikely", "prednisone": "unlikely"},
+            password=PASSWORD,
         )
-        review.lock_event(session=s, actor=officer, event_id=ids[3], expected_version=3)
+        review.lock_event(
+            session=s, actor=officer, event_id=ids[3], expected_version=3, password=PASSWORD
+        )
     world.ids = ids  # type: ignore[attr-defined]
     extra = [world.report(FATAL_SEPSIS)]
     for i in range(7):
@@ -79,6 +83,7 @@ def queue(world: World) -> World:
             awareness_date=date(2021, 3, 10),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "possible"},
+            password=PASSWORD,
         )
     world.extra = extra  # type: ignore[attr-defined]
     return world
@@ -202,6 +207,7 @@ def test_sae_clocks_json(queue: World, db_url, monkeypatch, capsys):
             awareness_date=date(2024, 2, 22),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "unlikely"},
+            password=PASSWORD,
         )
     monkeypatch.setenv("PV_DATABASE_URL", db_url)
     get_settings.cache_clear()

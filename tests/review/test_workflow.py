@@ -14,7 +14,7 @@ from pv.events.service import NotEditable, ValidationFailed, VersionConflict, to
 from pv.review import service as review
 from pv.review.workflow import RoleRefused, TransitionRefused, can_transition, transition_refusal
 
-from .conftest import MILD_HEADACHE, SERIOUS_PNEUMONIA, World
+from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
 ROLES = ("investigator", "officer", "dsmb", "admin")
 # The rule as the issue states it, written out independently of the implementation.
@@ -56,6 +56,7 @@ def _assess(world: World, event_id: int, version: int, who: str = "officer"):
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=True,
             causality={"belimumab": "possible", "prednisone": "probable"},
+            password=PASSWORD,
         )
 
 
@@ -75,7 +76,11 @@ def _send_reports(world: World, ev: int) -> None:
             )
         ).all():
             review.mark_report_sent(
-                session=s, actor=world.actor("officer"), report_id=report_id, sent_date=today()
+                session=s,
+                actor=world.actor("officer"),
+                report_id=report_id,
+                sent_date=today(),
+                password=PASSWORD,
             )
 
 
@@ -106,7 +111,13 @@ def test_the_whole_path_from_submitted_to_locked_and_back(world: World):
     assert world.event(ev).status == "assessed"
     _send_reports(world, ev)  # locking waits for every expedited report to be sent
     with write_session(world.engine) as s:
-        review.lock_event(session=s, actor=world.actor("officer"), event_id=ev, expected_version=5)
+        review.lock_event(
+            session=s,
+            actor=world.actor("officer"),
+            event_id=ev,
+            expected_version=5,
+            password=PASSWORD,
+        )
     assert world.event(ev).status == "locked"
     with write_session(world.engine) as s:
         review.unlock_event(
@@ -115,6 +126,7 @@ def test_the_whole_path_from_submitted_to_locked_and_back(world: World):
             event_id=ev,
             expected_version=6,
             reason="late follow-up from the site",
+            password=PASSWORD,
         )
     assert (world.event(ev).status, world.event(ev).version) == ("assessed", 7)
 
@@ -167,6 +179,7 @@ def test_two_officers_from_the_same_version_one_wins(world: World):
             seriousness_confirmed=False,
             causality={"belimumab": "unlikely", "prednisone": "unlikely"},
             reason="mine",
+            password=PASSWORD,
         )
     assert err.value.current.version == 3
     with write_session(world.engine) as s:
@@ -182,7 +195,13 @@ def test_a_locked_event_refuses_every_change_until_an_admin_unlocks_it_with_a_re
     _assess(world, ev, 2)
     _send_reports(world, ev)
     with write_session(world.engine) as s:
-        review.lock_event(session=s, actor=world.actor("admin"), event_id=ev, expected_version=3)
+        review.lock_event(
+            session=s,
+            actor=world.actor("admin"),
+            event_id=ev,
+            expected_version=3,
+            password=PASSWORD,
+        )
     data = to_input(world.event(ev))
     data.aeendtc = "2021-03-25"
     attempts = {
@@ -203,6 +222,7 @@ def test_a_locked_event_refuses_every_change_until_an_admin_unlocks_it_with_a_re
             seriousness_confirmed=False,
             causality={"belimumab": "unlikely", "prednisone": "unlikely"},
             reason="again",
+            password=PASSWORD,
         ),
         "recode": lambda s: review.recode_event(
             session=s,
@@ -220,11 +240,21 @@ def test_a_locked_event_refuses_every_change_until_an_admin_unlocks_it_with_a_re
     for who in ("officer", "inv1"):
         with pytest.raises(RoleRefused), write_session(world.engine) as s:
             review.unlock_event(
-                session=s, actor=world.actor(who), event_id=ev, expected_version=4, reason="please"
+                session=s,
+                actor=world.actor(who),
+                event_id=ev,
+                expected_version=4,
+                reason="please",
+                password=PASSWORD,
             )
     with pytest.raises(ValidationFailed) as err, write_session(world.engine) as s:
         review.unlock_event(
-            session=s, actor=world.actor("admin"), event_id=ev, expected_version=4, reason="  "
+            session=s,
+            actor=world.actor("admin"),
+            event_id=ev,
+            expected_version=4,
+            reason="  ",
+            password=PASSWORD,
         )
     assert err.value.findings.errors[0].field == "reason"
     assert world.event(ev).status == "locked"
@@ -235,6 +265,7 @@ def test_a_locked_event_refuses_every_change_until_an_admin_unlocks_it_with_a_re
             event_id=ev,
             expected_version=4,
             reason="site sent the discharge letter",
+            password=PASSWORD,
         )
     with write_session(world.engine) as s:
         event, _ = update_event(

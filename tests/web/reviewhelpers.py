@@ -16,6 +16,7 @@ from pv.events.rules import EventInput
 from pv.events.service import create_event
 from pv.review.models import ExpeditedReport, SafetyQuery
 from pv.study.service import add_subject
+from tests.web.webhelpers import PASSWORD
 
 LUNG_INFECTION = "10061229"
 HX = {"HX-Request": "true"}
@@ -110,6 +111,7 @@ def assessment_form(env: Any, event_id: int, **changes: str) -> dict[str, str]:
         "seriousness_confirmed": "Y",
         "causality.belimumab": "probable",
         "causality.prednisone": "unlikely",
+        "password": PASSWORD,  # the officer's own: the assessment is signed "assessed"
     }
     return {**form, **changes}
 

@@ -15,7 +15,7 @@ from pv.auth.service import actor_for
 from pv.db import write_session
 from pv.review import service as review
 from tests.web.reviewhelpers import HX, add_event, post, queries, reports, version
-from tests.web.webhelpers import login
+from tests.web.webhelpers import PASSWORD, login
 
 USERS = ("inv1", "inv2", "officer", "dsmb", "admin")
 
@@ -44,6 +44,7 @@ def scene(world):
             awareness_date=date(2021, 3, 4),
             seriousness_confirmed=True,
             causality={"belimumab": "probable", "prednisone": "unlikely"},
+            password=PASSWORD,  # the officer's own (world sets it): signed "assessed"
         )
     env.susar = susar
     env.query = {k: queries(env, env.ids[k][1])[0].id for k in ("own", "other")}

@@ -29,7 +29,7 @@ from tests.web.reviewhelpers import (
     text_of,
     version,
 )
-from tests.web.webhelpers import login
+from tests.web.webhelpers import PASSWORD, login
 
 
 def _assess(env, client, csrf, event_id, **changes):
@@ -190,7 +190,11 @@ def _send_reports(world, event_id: int) -> None:  # type: ignore[no-untyped-def]
             )
         ).all():
             review_service.mark_report_sent(
-                session=s, actor=officer, report_id=report_id, sent_date=today()
+                session=s,
+                actor=officer,
+                report_id=report_id,
+                sent_date=today(),
+                password=PASSWORD,
             )
 
 
@@ -200,7 +204,11 @@ def test_after_a_lock_the_investigator_cannot_follow_up_and_unlock_needs_a_reaso
     _assess(world, officer, csrf, event_id)
     _send_reports(world, event_id)  # locking waits for every expedited report to be sent
     r = post(
-        officer, csrf, f"/review/events/{event_id}/lock", version=str(version(world, event_id))
+        officer,
+        csrf,
+        f"/review/events/{event_id}/lock",
+        version=str(version(world, event_id)),
+        password=PASSWORD,
     )
     assert r.status_code == 303 and event(world, event_id).status == "locked"
     inv, inv_csrf = login(world.app, "inv1")
@@ -219,7 +227,12 @@ def test_after_a_lock_the_investigator_cannot_follow_up_and_unlock_needs_a_reaso
     admin, admin_csrf = login(world.app, "admin")
     locked = version(world, event_id)
     r = post(
-        admin, admin_csrf, f"/review/events/{event_id}/unlock", version=str(locked), reason=" "
+        admin,
+        admin_csrf,
+        f"/review/events/{event_id}/unlock",
+        version=str(locked),
+        reason=" ",
+        password=PASSWORD,
     )
     assert r.status_code == 422 and "unlocking needs a reason" in r.text
     assert event(world, event_id).status == "locked"
@@ -229,6 +242,7 @@ def test_after_a_lock_the_investigator_cannot_follow_up_and_unlock_needs_a_reaso
         f"/review/events/{event_id}/unlock",
         version=str(locked),
         reason="the site corrects the onset date",
+        password=PASSWORD,
     )
     assert r.status_code == 303 and event(world, event_id).status == "assessed"
 

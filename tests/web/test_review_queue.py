@@ -93,7 +93,9 @@ def test_the_clocks_dashboard_lists_overdue_susars_and_marks_them_sent(demo):
         assert page.status_code == 200 and ("<html" in page.text) == (headers == {})
     overdue = page.text.split('data-testid="clocks-overdue"', 1)[1].split("</section>", 1)[0]
     report_id = re.search(r'action="/clocks/(\d+)/sent"', overdue).group(1)
-    r = post(officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01")
+    r = post(
+        officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01", password=PASSWORD
+    )
     assert r.status_code == 422 and "in the future" in r.text
     r = post(
         officer,
@@ -101,6 +103,7 @@ def test_the_clocks_dashboard_lists_overdue_susars_and_marks_them_sent(demo):
         f"/clocks/{report_id}/sent",
         sent_date=date.today().isoformat(),
         back="/clocks?study=NCT04660565",
+        password=PASSWORD,
     )
     assert r.status_code == 303
     sent = officer.get("/clocks", params={"show": "all"}).text
