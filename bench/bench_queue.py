@@ -58,7 +58,7 @@ from bench_queue_data import EVENTS, STUDY, build, check_tally
 from pg_copy import add_pg_option, bench_database
 from served import free_port, launch, stop
 
-PASSWORD = "bench-officer-pass"
+PASSWORD = "queue reviewer lantern"
 HOST = "127.0.0.1"
 FILTERS = [
     {},

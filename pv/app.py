@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from pv.web import notifications  # also the header's unread count
 
     app.include_router(notifications.router)
+    from pv.web import account  # the user's own account page: API tokens
+
+    app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
 

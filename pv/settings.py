@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     # The address users open the app at, for links in e-mails (e.g. https://pv.example.org).
     base_url: str = ""
+    # Personal API tokens expire this many days after they are issued (issue 13).
+    token_days: int = 90
+    # A new log-in ends the user's other browser sessions (off: a user may work in two
+    # browsers; sessions still end after session_idle_minutes / session_absolute_minutes,
+    # on log-out, password change and disable).
+    single_session: bool = False
 
 
 @lru_cache

@@ -51,37 +51,35 @@ def test_site_and_user_commands(cli):
     assert cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Second")[0] == 0
     code, _, err = cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Again")
     assert code == 2 and "already exists" in err
+    # user commands act as an administrator (--as), the demo's seeded admin
+    code, _, err = cli(
+        "user", "add", "inv2", "--role", "investigator", "--site", "02",
+        "--password-stdin", stdin="a long enough password\n",
+    )  # fmt: skip
+    assert code == 2 and "--as USERNAME" in err
     code, out, _ = cli(
-        "user",
-        "add",
-        "inv2",
-        "--role",
-        "investigator",
-        "--site",
-        "02",
-        "--password-stdin",
-        stdin="a long enough password\n",
-    )
+        "user", "add", "inv2", "--role", "investigator", "--site", "02", "--as", "admin",
+        "--password-stdin", stdin="a long enough password\n",
+    )  # fmt: skip
     assert code == 0
     code, _, err = cli(
-        "user",
-        "add",
-        "nobody",
-        "--role",
-        "investigator",
-        "--password-stdin",
-        stdin="a long enough password\n",
-    )
+        "user", "add", "nobody", "--role", "investigator", "--as", "admin",
+        "--password-stdin", stdin="a long enough password\n",
+    )  # fmt: skip
     assert code == 2 and "at least one site" in err
     code, _, err = cli(
-        "user", "add", "weak", "--role", "officer", "--password-stdin", stdin="short\n"
-    )
-    assert code == 2 and "10 characters" in err
-    code, out, _ = cli("user", "token", "inv2")
+        "user", "add", "weak", "--role", "officer", "--as", "admin",
+        "--password-stdin", stdin="short\n",
+    )  # fmt: skip
+    assert code == 2 and "12 characters" in err
+    code, _, err = cli("user", "token", "inv2", "--as", "inv2")  # not an admin
+    assert code == 2 and "may not do this" in err
+    code, out, _ = cli("user", "token", "inv2", "--as", "admin")
     token = out.strip().splitlines()[-1]
     assert code == 0 and token.startswith("pvt_") and len(token) > 30
-    assert cli("user", "disable", "inv2")[0] == 0
-    code, _, err = cli("user", "token", "inv2")
+    assert cli("user", "disable", "inv2")[0] == 2  # no --as
+    assert cli("user", "disable", "inv2", "--as", "admin")[0] == 0
+    code, _, err = cli("user", "token", "inv2", "--as", "admin")
     assert code == 2 and "disabled" in err
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor, diff, record
+from pv.auth import throttle
 from pv.auth.models import ApiToken, Role, User, UserSession, UserSite
-from pv.auth.passwords import DUMMY_HASH, check_strength, hash_password, verify_password
+from pv.auth.passwords import check_strength, hash_password, verify_password
 from pv.i18n import gettext as _
 from pv.inputs import MAX_LENGTH, text_problem
-from pv.settings import Settings
-from pv.study.models import Site
+from pv.settings import Settings, get_settings
+from pv.study.models import Site, Study
 from pv.timeutil import utcnow
 
 
@@ -29,6 +30,12 @@ def _sha(value: str) -> str:
 
 def actor_for(user: User) -> Actor:
     return Actor(username=user.username, user_id=user.id, role=user.role)
+
+
+# The audit actor of a failed log-in: whoever typed it is not known (the typed name is
+# never recorded); the entry's entity is the account that was tried.
+ANONYMOUS = Actor.system("anonymous")
+THROTTLE = Actor.system("login-throttle")
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -56,13 +63,16 @@ def visible_site_ids(session: Session, user: User) -> set[int] | None:
 def create_user(
     *,
     session: Session,
-    actor: Actor,
+    actor: Actor | None,
     username: str,
     role: str,
     password: str | None = None,
     sites: list[Site] | None = None,
     full_name: str | None = None,
+    reason: str | None = None,
 ) -> User:
+    """A new account. `actor` None: the new user is recorded as its own creator (the
+    bootstrap of the first administrator, `pvtracker user add NAME --role admin`)."""
     username = username.strip()
     # The shared text rule (pv.inputs): no control or bidi characters in names.
     for name, value in (("username", username), ("full_name", full_name or "")):
@@ -76,7 +86,9 @@ def create_user(
         raise AccountError(_("user '%(username)s' already exists", username=username))
     if role == Role.investigator and not sites:
         raise AccountError(_("an investigator is bound to at least one site (--site)"))
-    if password is not None and (problem := check_strength(password)):
+    if password is not None and (
+        problem := check_strength(password, username=username, study_ids=study_ids(session))
+    ):
         raise AccountError(problem)
     user = User(
         username=username,
@@ -90,19 +102,26 @@ def create_user(
         session.add(UserSite(user_id=user.id, site_id=site.id))  # type: ignore[arg-type]
     record(
         session=session,
-        actor=actor,
+        actor=actor or actor_for(user),
         action="create",
         entity_type="user",
         entity_id=user.id,
         changes=diff(
             {}, {"username": username, "role": role, "sites": [s.id for s in sites or []]}
         ),
+        reason=reason,
     )
     return user
 
 
+def study_ids(session: Session) -> list[str]:
+    """The ids of the studies in the database (a password must not contain one)."""
+    return list(session.exec(select(Study.id)))  # type: ignore[arg-type]
+
+
 def set_password(*, session: Session, actor: Actor, user: User, password: str) -> None:
-    if problem := check_strength(password):
+    """A new password: ends the user's sessions and revokes their API tokens."""
+    if problem := check_strength(password, username=user.username, study_ids=study_ids(session)):
         raise AccountError(problem)
     user.password_hash = hash_password(password)
     session.add(user)
@@ -115,6 +134,7 @@ def set_password(*, session: Session, actor: Actor, user: User, password: str) -
         changes={"password": ["***", "***"]},
     )
     _end_sessions(session, user)
+    _revoke_tokens(session, user)
 
 
 def disable_user(*, session: Session, actor: Actor, user: User) -> None:
@@ -129,34 +149,151 @@ def disable_user(*, session: Session, actor: Actor, user: User) -> None:
         changes={"disabled": [False, True]},
     )
     _end_sessions(session, user)
-    for token in session.exec(select(ApiToken).where(ApiToken.user_id == user.id)):
-        token.revoked = True
-        session.add(token)
+    _revoke_tokens(session, user)
 
 
-def issue_token(*, session: Session, actor: Actor, user: User) -> str:
-    """A new personal API token; only its SHA-256 is stored."""
+def unlock_user(*, session: Session, actor: Actor, user: User) -> bool:
+    """Lift the lock that log-in failures put on an account; False when it was not locked.
+    The account's failure count starts again from zero."""
+    throttle.clear_account(session, user.id)  # type: ignore[arg-type]
+    if user.locked_at is None:
+        return False
+    record(
+        session=session,
+        actor=actor,
+        action="unlock",
+        entity_type="user",
+        entity_id=user.id,
+        changes={"locked_at": [user.locked_at, None]},
+    )
+    user.locked_at = None
+    session.add(user)
+    return True
+
+
+# --- Personal API tokens ------------------------------------------------------------------
+
+
+def issue_token(
+    *,
+    session: Session,
+    actor: Actor,
+    user: User,
+    label: str | None = None,
+    days: int | None = None,
+) -> str:
+    """A new personal API token, valid for `days` (default PV_TOKEN_DAYS, 90); only its
+    SHA-256 is stored, the token itself is shown once."""
+    label = (label or "").strip() or None
+    if label is not None and (problem := text_problem(label, max_length=80)) is not None:
+        raise AccountError(_("label: %(problem)s", problem=problem))
+    days = get_settings().token_days if days is None else days
     token = "pvt_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_sha(token)))  # type: ignore[arg-type]
+    now = utcnow()
+    row = ApiToken(
+        user_id=user.id,  # type: ignore[arg-type]
+        token_hash=_sha(token),
+        label=label,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    session.add(row)
+    session.flush()
     record(
         session=session,
         actor=actor,
         action="issue_token",
         entity_type="user",
         entity_id=user.id,
-        changes={},
+        changes={
+            "token": [None, row.id],
+            "label": [None, label],
+            "expires_at": [None, row.expires_at],
+        },
     )
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    row = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == _sha(token), ApiToken.revoked.is_(False))
+def token_expiry(row: ApiToken) -> datetime:
+    """When a token expires (a token made before expiry existed: its creation + the
+    configured lifetime)."""
+    if row.expires_at is not None:
+        return _aware(row.expires_at)
+    return _aware(row.created_at) + timedelta(days=get_settings().token_days)
+
+
+def token_state(row: ApiToken, now: datetime | None = None) -> str:
+    """ "revoked", "expired" or "active"."""
+    if row.revoked:
+        return "revoked"
+    if token_expiry(row) <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """A user's tokens, newest first."""
+    return list(
+        session.exec(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+        )
+    )
+
+
+def revoke_token(*, session: Session, actor: Actor, token: ApiToken) -> bool:
+    """Revoke one token (its owner or an admin); False when it was already revoked."""
+    if token.revoked:
+        return False
+    token.revoked = True
+    token.revoked_at = utcnow()
+    session.add(token)
+    record(
+        session=session,
+        actor=actor,
+        action="revoke_token",
+        entity_type="user",
+        entity_id=token.user_id,
+        changes={"token": [token.id, None]},
+    )
+    return True
+
+
+def token_for(session: Session, token: str) -> tuple[User, ApiToken] | None:
+    """The active user and token row behind a bearer token; None when unknown, revoked,
+    expired, or the user is disabled or locked."""
+    found = session.exec(
+        select(ApiToken, User)
+        .join(User, col(User.id) == ApiToken.user_id)
+        .where(ApiToken.token_hash == _sha(token))
     ).first()
-    if row is None:
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    return user if user and not user.disabled else None
+    row, user = found
+    if token_state(row) != "active" or user.disabled or user.locked_at is not None:
+        return None
+    return user, row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    found = token_for(session, token)
+    return found[0] if found else None
+
+
+def token_use_due(row: ApiToken) -> bool:
+    """Whether a token's last use should be written (at most once a minute)."""
+    return row.last_used_at is None or utcnow() - _aware(row.last_used_at) > TOUCH_EVERY
+
+
+def touch_token(session: Session, token_id: int) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+        session.add(row)
+
+
+# --- Log-in ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -166,26 +303,57 @@ class LoginResult:
     csrf_token: str
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = get_user(session, username)
-    if user is None or user.disabled:
-        verify_password(DUMMY_HASH, password)  # same cost whether or not the user exists
-        return None
-    return user if verify_password(user.password_hash, password) else None
+@dataclass
+class LoginRefused:
+    """A refused log-in: "wrong" (unknown user, wrong password, disabled or password-less
+    account: one answer for all), "throttled" (too many failures: wait retry_after
+    seconds) or "locked" (an administrator must unlock the account)."""
+
+    reason: str
+    retry_after: int = 0
 
 
-def login(*, session: Session, username: str, password: str) -> LoginResult | None:
-    """Check the password and open a new session (always a new id: no fixation)."""
-    user = authenticate(session, username, password)
-    if user is None:
-        record(
-            session=session,
-            actor=Actor(username=username[:80]),
-            action="login_failed",
-            entity_type="user",
-            entity_id=username[:80],
+def login(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    address: str | None = None,
+    single_session: bool = False,
+) -> LoginResult | LoginRefused:
+    """Check the password and open a new session (always a new id: no fixation).
+
+    Throttled attempts (pv/auth/throttle.py) are refused before the password is checked
+    and write nothing. Every other attempt costs exactly one argon2 verification, whether
+    the account exists, is disabled, locked or has no password, so the time of the answer
+    does not tell which. A failure is stored for throttling (account id and client address,
+    never the typed name) and, for an existing account, in the audit trail against the
+    account with the actor "anonymous"."""
+    now = utcnow()
+    address = throttle.client_key(address)
+    user = get_user(session, username) if username else None
+    wait = throttle.retry_after(
+        session, user_id=user.id if user else None, address=address, now=now
+    )
+    if wait:
+        return LoginRefused("throttled", wait)
+    usable = user is not None and not user.disabled and user.locked_at is None
+    ok = verify_password(user.password_hash if usable else None, password)  # type: ignore[union-attr]
+    if user is not None and user.locked_at is not None:
+        throttle.record_failure(session, user_id=user.id, address=address, now=now)
+        return LoginRefused("locked")
+    if not ok or user is None:
+        throttle.record_failure(
+            session, user_id=user.id if user else None, address=address, now=now
         )
-        return None
+        if user is not None:
+            _failed(session, user, address, now)
+            if user.locked_at is not None:
+                return LoginRefused("locked")
+        return LoginRefused("wrong")
+    throttle.clear_account(session, user.id)  # type: ignore[arg-type]
+    if single_session:
+        _end_sessions(session, user)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(UserSession(id=_sha(token), user_id=user.id, csrf_token=csrf))  # type: ignore[arg-type]
     record(
@@ -210,7 +378,7 @@ def session_for(
     if found is None:
         return None
     row, user = found
-    if row.ended_at is not None or user.disabled:
+    if row.ended_at is not None or user.disabled or user.locked_at is not None:
         return None
     now = utcnow()
     created, seen = _aware(row.created_at), _aware(row.last_seen_at)
@@ -251,6 +419,39 @@ def logout(*, session: Session, token: str) -> None:
                 entity_type="user",
                 entity_id=user.id,
             )
+
+
+def _failed(session: Session, user: User, address: str | None, now: datetime) -> None:
+    """Audit a failed log-in of an existing account; lock it at the LOCK_AFTER-th failure."""
+    record(
+        session=session,
+        actor=ANONYMOUS,
+        action="login_failed",
+        entity_type="user",
+        entity_id=user.id,  # type: ignore[arg-type]
+        changes={"address": [None, address]},
+    )
+    if throttle.account_failures(session, user.id, now) >= throttle.LOCK_AFTER:  # type: ignore[arg-type]
+        user.locked_at = now
+        session.add(user)
+        record(
+            session=session,
+            actor=THROTTLE,
+            action="lock",
+            entity_type="user",
+            entity_id=user.id,  # type: ignore[arg-type]
+            changes={"locked_at": [None, now]},
+        )
+
+
+def _revoke_tokens(session: Session, user: User) -> None:
+    now = utcnow()
+    for token in session.exec(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))  # type: ignore[attr-defined]
+    ):
+        token.revoked = True
+        token.revoked_at = now
+        session.add(token)
 
 
 def _end_sessions(session: Session, user: User) -> None:

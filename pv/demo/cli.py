@@ -9,10 +9,10 @@ from pv.i18n import ngettext
 
 DEMO_USERS = (
     # username, role, password: printed at start-up; a demo is not a production system.
-    ("investigator", "investigator", "investigator-demo"),
-    ("officer", "officer", "officer-demo-pass"),
-    ("dsmb", "dsmb", "dsmb-demo-pass"),
-    ("admin", "admin", "admin-demo-pass"),
+    ("investigator", "investigator", "quiet harbour lantern"),
+    ("officer", "officer", "amber river compass"),
+    ("dsmb", "dsmb", "silver meadow beacon"),
+    ("admin", "admin", "granite orchard violin"),
 )
 
 

@@ -19,9 +19,11 @@ from pv.auth.models import Role, User, UserSession
 from pv.auth.service import (
     actor_for,
     session_for,
+    token_for,
+    token_use_due,
     touch,
     touch_due,
-    user_for_token,
+    touch_token,
     visible_site_ids,
 )
 from pv.db import read_session, run_db, write_session
@@ -165,14 +167,18 @@ def api_auth(request: Request) -> Auth:
             401, i18n.gettext("a bearer token is required"), {"WWW-Authenticate": "Bearer"}
         )
     with read_session(engine(request)) as session:
-        user = user_for_token(session, token.strip())
-        if user is None:
-            raise HTTPException(
+        found = token_for(session, token.strip())
+        if found is None:
+            raise HTTPException(  # unknown, expired or revoked
                 401, i18n.gettext("invalid or revoked token"), {"WWW-Authenticate": "Bearer"}
             )
+        user, row = found
         auth = Auth(user=user, sites=visible_site_ids(session, user))
         apply_language(session, auth)
-        return auth
+    if token_use_due(row):  # the token's last use, at most once a minute
+        with write_session(engine(request)) as writer:
+            touch_token(writer, row.id)  # type: ignore[arg-type]
+    return auth
 
 
 # Integers in paths and query strings: bounded to what an INTEGER column holds, so a value

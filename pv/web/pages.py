@@ -13,12 +13,13 @@ from sqlmodel import Session, col, select
 
 from pv import i18n
 from pv.auth.models import Role
-from pv.auth.service import login, logout, set_language
+from pv.auth.service import LoginRefused, login, logout, set_language
 from pv.db import write_session
 from pv.events.models import AdverseEvent, Status
 from pv.i18n import gettext as _
 from pv.review.queries import queries_for_sites
 from pv.study.models import Arm, Site, Study, Subject
+from pv.web.account import login_refused
 from pv.web.deps import (
     DB,
     LOGIN_CSRF_COOKIE,
@@ -75,19 +76,15 @@ def login_submit(
             status_code=403,
         )
     with write_session(engine(request)) as session:
-        result = login(session=session, username=username.strip(), password=password)
-    if result is None:
-        return render(
-            request,
-            "auth/login.html",
-            {
-                "error": i18n.gettext("Wrong username or password."),
-                "login_csrf": expected,
-                "next": _safe_next(next),
-                "username": username,
-            },
-            status_code=401,
+        result = login(
+            session=session,
+            username=username.strip(),
+            password=password,
+            address=request.client.host if request.client else None,
+            single_session=request.app.state.settings.single_session,
         )
+    if isinstance(result, LoginRefused):
+        return login_refused(request, result, expected, _safe_next(next), username)
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,

@@ -67,11 +67,11 @@ class LiveServer:
     usubjid: str
     drug_keys: list[str] = field(default_factory=list)
     officer2: str = "officer2"
-    officer2_password: str = "officer2-live-pass"
+    officer2_password: str = "copper lagoon thistle"
     admin: str = "admin"
-    admin_password: str = "admin-live-pass"
+    admin_password: str = "harbor falcon mosaic"
     dsmb: str = "dsmb"
-    dsmb_password: str = "dsmb-live-pass"
+    dsmb_password: str = "cobalt prairie anthem"
 
     def api(self, token: str | None = None, **kwargs: object) -> httpx.Client:
         """An HTTP client for the API, with the investigator's token unless told otherwise."""
@@ -102,11 +102,11 @@ class _Seed:
     drug_keys: list[str]
 
 
-INVESTIGATOR = ("inv01", "investigator-live-pass")
-OFFICER = ("officer", "officer-live-pass")
-OFFICER2 = ("officer2", "officer2-live-pass")
-ADMIN = ("admin", "admin-live-pass")
-DSMB = ("dsmb", "dsmb-live-pass")
+INVESTIGATOR = ("inv01", "willow canyon sketch")
+OFFICER = ("officer", "maple tundra quartz")
+OFFICER2 = ("officer2", "copper lagoon thistle")
+ADMIN = ("admin", "harbor falcon mosaic")
+DSMB = ("dsmb", "cobalt prairie anthem")
 
 
 def _seed(db_url: str) -> _Seed:
