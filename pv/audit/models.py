@@ -28,3 +28,12 @@ class AuditEntry(SQLModel, table=True):
     # The hash chain (pv/audit/chain.py): digest = SHA-256(prev_digest + canonical entry).
     prev_digest: str | None = Field(default=None, max_length=64)
     digest: str | None = Field(default=None, max_length=64)
+
+
+def _install() -> None:
+    from pv.audit.chain import install_flush_hook
+
+    install_flush_hook()
+
+
+_install()

@@ -1,4 +1,7 @@
-"""Writing the audit trail. Every service that changes data calls `record`."""
+"""Writing the audit trail. Every service that changes data calls `record`.
+
+Entries take no time stamp from their callers: the time and the hash-chain links are set
+when they are written (pv/audit/chain.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from pv.audit import chain
 from pv.audit.models import AuditEntry
-from pv.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ def record(
     study_id: str | None = None,
     site_id: int | None = None,
 ) -> AuditEntry:
+    # The time stamp and the hash-chain links are set when the entry is flushed (chain.py).
     entry = AuditEntry(
-        at=utcnow(),
         actor_id=actor.user_id,
         actor=actor.username,
         action=action,
@@ -76,11 +79,10 @@ def record(
 
 
 def record_many(*, session: Session, actor: Actor, entries: Iterable[Mapping[str, Any]]) -> int:
-    """Bulk variant for imports: each mapping has action, entity_type, entity_id, changes, ..."""
-    now = utcnow()
+    """Bulk variant for imports: each mapping has action, entity_type, entity_id, changes, ...
+    The entries are linked onto the hash chain and inserted now, in order (chain.py)."""
     rows = [
         {
-            "at": now,
             "actor_id": actor.user_id,
             "actor": actor.username,
             "action": e["action"],
@@ -94,5 +96,9 @@ def record_many(*, session: Session, actor: Actor, entries: Iterable[Mapping[str
         for e in entries
     ]
     if rows:
-        session.execute(insert(AuditEntry), rows)
+        session.flush()  # entries pending in the session come first
+        conn = session.connection()
+        links = chain.link(conn, rows)
+        session.execute(insert(AuditEntry), chain.rows_for_insert(links, rows))
+        chain.confirm(conn, links)
     return len(rows)

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Boolean, func, insert
 from sqlmodel import Session, select
 
+from pv.audit import chain
 from pv.audit.models import AuditEntry
 from pv.audit.service import Actor
 from pv.events.duplicates import DuplicateKey, Seen, duplicate_key, stored_keys
@@ -537,7 +538,8 @@ class _CoreWriter:
         entries = [dict(zip(AUDIT_COLUMNS, (at, *head, str(event_id), row[0], row[2],
                                             _changes(row), None), strict=True))
                    for event_id, row in zip(ids, rows, strict=True)]  # fmt: skip
-        self.session.execute(insert(self.audit_table), entries)
+        links = chain.link(self.session.connection(), entries)  # time, ids, hash chain
+        self.session.execute(insert(self.audit_table), chain.rows_for_insert(links, entries))
 
 
 def _same(value: Any) -> Any:
@@ -583,7 +585,7 @@ class _SqliteWriter:
 
     def __init__(self, session: Session, table: Any, audit: Any,
                  constants: dict[str, Any], audit_constants: dict[str, Any]):  # fmt: skip
-        self.conn = session.connection()
+        self.session, self.conn = session, session.connection()
         dialect = self.conn.dialect
         q = dialect.identifier_preparer
 
@@ -621,8 +623,8 @@ class _SqliteWriter:
         self.event_sql = sql(table, [*order, *bound], literals)
         self.event_bound = tuple(bound.values())
         literals, bound = split(audit, audit_constants)
-        self.audit_sql = sql(audit, ["entity_id", "study_id", "site_id", "changes", *bound],
-                             literals)  # fmt: skip
+        self.audit_sql = sql(audit, ["entity_id", "study_id", "site_id", "changes",
+                                     "prev_digest", "digest", *bound], literals)  # fmt: skip
         self.audit_bound = tuple(bound.values())
         assert set(AUDIT_COLUMNS) == {"entity_id", "study_id", "site_id", "changes",
                                       *audit_constants}  # fmt: skip
@@ -705,10 +707,17 @@ class _SqliteWriter:
         if not rows:
             return
         changes, bound = self.changes, self.audit_bound
-        params = [(str(event_id), row[0], row[2], changes(row), *bound)
-                  for event_id, row in zip(ids, rows, strict=True)]  # fmt: skip
+        # The hash chain (pv/audit/chain.py): digests for the ids the entries will get.
+        links = chain.link_rows(self.session, actor_id=head[0], actor=head[1], action=head[2],
+                                entity_type=head[3], at=at, rows=[
+                                    (str(event_id), row[0], row[2], _changes(row))
+                                    for event_id, row in zip(ids, rows, strict=True)])  # fmt: skip
+        params = [(str(event_id), row[0], row[2], changes(row), *link, *bound)
+                  for event_id, row, link in zip(ids, rows, links.digests,
+                                                 strict=True)]  # fmt: skip
         with _nulls_bound_directly():
             self.conn.exec_driver_sql(self.audit_sql, params)
+        chain.confirm(self.conn, links)
 
 
 # The review queue's tally of the events above an id, grouped by its key as the triggers of
