@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "pv.icsr.cli",
     "pv.notify.cli",
     "pv.ops.cli",
+    "pv.audit.cli",
+    "pv.blinding.cli",
 )
 
 

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     # The address users open the app at, for links in e-mails (e.g. https://pv.example.org).
     base_url: str = ""
+    # PostgreSQL: the URL of the role that owns the tables, used by `pvtracker db upgrade`
+    # only; the app (PV_DATABASE_URL) runs as another role that cannot alter them
+    # (docs/deployment.md). Empty: migrations run as PV_DATABASE_URL's role.
+    database_owner_url: str = ""
     # Personal API tokens expire this many days after they are issued (issue 13).
     token_days: int = 90
     # A new log-in ends the user's other browser sessions (off: a user may work in two
