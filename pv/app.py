@@ -7,9 +7,10 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         description="Adverse-event pharmacovigilance tracker. The JSON API lives under "
         "/api/v1 and takes a personal token: `Authorization: Bearer <token>`.",
-        docs_url="/api/docs",
+        docs_url=None,  # our own page below: Swagger UI served from /vendor, under the CSP
         redoc_url=None,
     )
     app.state.settings = settings
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
+    install_api_docs(app)  # before /vendor: its files are under /vendor/swagger-ui/
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -85,6 +87,74 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Language, default=settings.default_language)
     return app
+
+
+# Swagger UI (npm package swagger-ui-dist, pinned in package-lock.json) is served by the app
+# itself, like htmx: no CDN, so /api/docs works offline and under the CSP above (its start-up
+# code is the file /static/api-docs.js, not an inline script).
+SWAGGER_UI_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+}
+API_PREFIX = "/api/"
+
+
+def install_api_docs(app: FastAPI) -> None:
+    """/api/docs (Swagger UI), its two vendor files, and an OpenAPI document
+    (/openapi.json) that holds the JSON API only: every route under /api/, none of the
+    HTML pages, forms and downloads (as if each had include_in_schema=False; a filter here
+    also keeps out pages added later)."""
+    from fastapi import HTTPException
+
+    @app.get("/vendor/swagger-ui/{name}", include_in_schema=False)
+    def swagger_ui_file(name: str) -> FileResponse:
+        if name not in SWAGGER_UI_FILES:
+            raise HTTPException(404, "not found")
+        return FileResponse(paths.SWAGGER_UI / name, media_type=SWAGGER_UI_FILES[name],
+                            headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        from pv.web.templating import templates
+
+        context = {"openapi_url": app.openapi_url}
+        return templates.TemplateResponse(request, "api_docs.html", context)
+
+    made: dict[str, dict[str, Any]] = {}
+
+    def api_only_openapi() -> dict[str, Any]:
+        full = FastAPI.openapi(app)  # FastAPI's own, remade when the routes change
+        if full is not made.get("doc"):
+            made["doc"] = app.openapi_schema = api_only(full)
+        return made["doc"]
+
+    app.openapi = api_only_openapi  # type: ignore[method-assign]
+
+
+def api_only(doc: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI document reduced to the paths under /api/ and the schemas they use."""
+    out = dict(doc)
+    out["paths"] = {p: v for p, v in doc.get("paths", {}).items() if p.startswith(API_PREFIX)}
+    components = dict(doc.get("components", {}))
+    schemas = components.get("schemas", {})
+    used: set[str] = set()
+    todo: list[Any] = [out["paths"]]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in used and name in schemas:
+                    used.add(name)
+                    todo.append(schemas[name])
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    if "schemas" in components:
+        components["schemas"] = {k: v for k, v in schemas.items() if k in used}
+        out["components"] = components
+    return out
 
 
 class Language:

@@ -25,6 +25,7 @@ TEMPLATES = _find("templates")
 TERMINOLOGIES = _find("terminologies")
 MIGRATIONS = _find("migrations")
 VENDOR = _find("vendor", "node_modules/htmx.org/dist")
+SWAGGER_UI = _find("vendor/swagger-ui", "node_modules/swagger-ui-dist")
 STATIC = _PKG / "static"
 CTCAE_V5_CSV = TERMINOLOGIES / "ctcae" / "5.0" / "ctcae_v5.csv"
 AESI_DIR = TERMINOLOGIES / "aesi"

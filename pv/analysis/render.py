@@ -6,7 +6,6 @@ decimal on the percent scale, p-values to three decimals): everything upstream i
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -14,7 +13,7 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass
 
-from pv import i18n
+from pv import csvsafe, i18n
 from pv.analysis.table import CSV_COLUMNS, Cell, Row, Table
 from pv.i18n import gettext as _
 
@@ -34,7 +33,8 @@ def to_csv(tables: list[Table], *, bom: bool = False) -> str:
     out = io.StringIO()
     if bom:
         out.write(BOM)
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # pv.csvsafe: a text cell (an arm label, a term) is never a spreadsheet formula
+    writer = csvsafe.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for table in tables:
         for rec in table.long_records():

@@ -21,11 +21,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "listings, exposure summary and charts. Open session: pooled across arms; closed "
             "session: by arm (coded A, B, ... with --mask-arms)."
         ),
+        epilog=_(
+            "The closed session is only for DSMB members and users with the unblinded "
+            "permission: name one with --as USERNAME (or PV_ACTOR). The open session lists "
+            "no patients unless the study's DSMB charter setting allows it."
+        ),
     )
     p.add_argument("--study", required=True, help=_("study id"))
     p.add_argument("--cutoff", required=True, help=_("data cut-off date, YYYY-MM-DD"))
     p.add_argument("--session", required=True, choices=("open", "closed"))
     p.add_argument("--mask-arms", action="store_true", help=_("code the arms as Arm A, Arm B, ..."))
+    p.add_argument(
+        "--as",
+        dest="acting_as",
+        metavar="USERNAME",
+        default=None,
+        help=_(
+            "the DSMB member or unblinded user the closed session is written for (default: "
+            "$PV_ACTOR); not needed for the open session"
+        ),
+    )
     p.add_argument(
         "--lang",
         choices=tuple(LANGUAGES),
@@ -88,9 +103,12 @@ def run_dsmb(args: argparse.Namespace) -> int:
         raise CommandError(_("--out must name an .xlsx file"))
     cutoff = _date(args.cutoff)
     assert cutoff is not None
+    engine = database(upgrade=True)
+    if args.session == "closed":
+        _closed_session_reader(engine, args)
     try:
         rows = build_dsmb_workbook(
-            database(upgrade=True),
+            engine,
             study_id=args.study,
             cutoff=cutoff,
             session=args.session,
@@ -101,8 +119,20 @@ def run_dsmb(args: argparse.Namespace) -> int:
     except StudyNotFound as exc:
         raise CommandError(str(exc)) from exc
     with use(args.lang):  # the sheet's name in the workbook's language
-        listed = rows.get(sheet_name(_(ALL_EVENTS_SHEET), set()), 0)
+        listed = rows.get(sheet_name(_(ALL_EVENTS_SHEET), set()))
     session = _("open session") if args.session == "open" else _("closed session")
+    if listed is None:  # an open session without patient-level listings
+        print(
+            _(
+                "wrote %(file)s: %(sheets)s sheets, no patient-level listings (%(session)s, "
+                "cut-off %(cutoff)s)",
+                file=out,
+                sheets=len(rows) + 2,
+                session=session,
+                cutoff=cutoff.isoformat(),
+            )
+        )
+        return 0
     print(
         _(
             "wrote %(file)s: %(sheets)s sheets, %(listed)s adverse events listed "
@@ -115,6 +145,35 @@ def run_dsmb(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _closed_session_reader(engine, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """The DSMB firewall for the command (pv.exports.firewall): the closed session only
+    for the active DSMB member or unblinded user named by --as / PV_ACTOR."""
+    from pv.auth.service import get_user
+    from pv.cli import acting_username
+    from pv.db import read_session
+    from pv.exports.firewall import closed_refusal, closed_session_allowed
+
+    username = acting_username(args)
+    if username is None:
+        raise CommandError(
+            _(
+                "%(reason)s Name the DSMB member or unblinded user with --as USERNAME "
+                "(or PV_ACTOR).",
+                reason=closed_refusal(),
+            )
+        )
+    with read_session(engine) as session:
+        user = get_user(session, username)
+        if user is None or user.disabled or user.locked_at is not None:
+            raise CommandError(
+                _("--as %(username)s: no active user of that name", username=username)
+            )
+        if not closed_session_allowed(user):
+            raise CommandError(
+                _("--as %(username)s: %(reason)s", username=username, reason=closed_refusal())
+            )
 
 
 def run_ctgov(args: argparse.Namespace) -> int:

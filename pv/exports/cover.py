@@ -62,6 +62,15 @@ CHECKSUM_DEFINITION = N_(
     "(status, version, who and when) are left out: a review step does not change "
     "the data."
 )
+OPEN_NO_LISTINGS = N_(
+    "Open session without patient-level listings: the tables and charts only, pooled across "
+    "arms. The study's DSMB charter setting does not allow listings of individual patients "
+    "in the open session."
+)
+OPEN_LISTINGS = N_(
+    "Patient-level listings are included in this open session because the study's DSMB "
+    "charter setting allows them."
+)
 VALUE_WIDTH = 100
 HIGHLIGHT = N_("Listings: serious events are highlighted red, grade >= 3 (or severe) orange.")
 
@@ -104,8 +113,10 @@ def write_cover(
     notes: Sequence[str],
     pooled_drugs: bool,
     printed: tuple[str, str] = ("", ""),
+    listings: bool = True,
 ) -> None:
-    """The cover; `printed`: the page header and footer texts."""
+    """The cover; `printed`: the page header and footer texts; `listings`: whether the
+    workbook lists patients (always in the closed session)."""
     ws.column_dimensions["A"].width = 26
     ws.column_dimensions["B"].width = VALUE_WIDTH
     print_setup(ws, *printed)
@@ -120,6 +131,11 @@ def write_cover(
     _row(ws, _("Data cut-off"), cutoff)
     _row(ws, _("Generated at (UTC)"), generated)
     _row(ws, _("Session"), session_text)
+    if not view.by_arm:
+        shown = (
+            _("Included (DSMB charter setting)") if listings else _("None (tables and charts only)")
+        )
+        _row(ws, _("Patient-level listings"), shown)
     _row(ws, _("Software"), f"pv-tracker {pv.__version__}")
     _row(ws, _("Data checksum (SHA-256)"), checksum.hexdigest(), "text")
     counts = checksum.counts
@@ -175,8 +191,11 @@ def write_cover(
         )
     if pooled_drugs:
         extra.append(_(HIDDEN_DRUGS))
-    if not view.by_arm:
+    if not view.by_arm and listings:
+        extra.append(_(OPEN_LISTINGS))
         extra.append(_(OPEN_EVENTS))
+    elif not view.by_arm:
+        extra.append(_(OPEN_NO_LISTINGS))
     for note in [*extra, *notes]:
         shown = view.text(note)
         if shown:

@@ -18,9 +18,10 @@ Decisions:
   subject never dosed is "Not Treated" (NOTTRT). AETOXGR is text, as SDTM defines it.
 - XPT version 5 limits names to 8 characters, labels to 40 and text values to 200 bytes:
   longer text (a long verbatim term) is cut at 200 bytes in the .xpt only; the CSV keeps
-  the full text. CSV files are UTF-8 data files for SAS/R: values are written exactly as
-  stored, so a value like "=1+1" would be evaluated by a spreadsheet that opens the CSV;
-  the Excel deliverable is the DSMB workbook, which is safe.
+  the full text. CSV files are UTF-8 data files for SAS/R written by pv.csvsafe: a text
+  value that a spreadsheet would evaluate ("=1+1", "@SUM(A1)", "-2+3") is written with a
+  single quote in front ("'=1+1"); numbers and other text are written as stored. The
+  .xpt files keep the text as stored.
 - Languages: the CSV files are UTF-8 with a byte-order mark (Excel then reads Chinese
   text correctly; pandas and R read it with encoding "utf-8-sig" / "UTF-8-BOM", and the
   importer does) and keep every value as written, Chinese included. SAS transport v5 is
@@ -43,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
+from pv import csvsafe
 from pv.events.models import ACTIONS, RELATED_VALUES, AdverseEvent
 from pv.exports.checksum import text_order
 from pv.exports.sdtm_spec import (
@@ -329,8 +331,11 @@ def xpt_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[tuple[
 
 
 def write_csv(frame: pd.DataFrame, name: str, out_dir: Path) -> None:
-    frame.to_csv(
-        out_dir / f"{name.lower()}.csv", index=False, encoding=CSV_ENCODING, float_format="%.15g"
+    csvsafe.write_frame(
+        frame,
+        out_dir / f"{name.lower()}.csv",
+        encoding=CSV_ENCODING,
+        float_format="%.15g",
     )
 
 

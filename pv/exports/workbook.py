@@ -7,7 +7,13 @@ the AE listings, the exposure summary and the charts, for an open or closed sess
 The study is loaded once (`pv.analysis.data.load_study`) and every table is built from
 that one load with `build_from_data`, as `build_tables` does, so all sheets share the same
 data and denominators; the same load gives the listings their scope (events up to the
-cut-off) and TEAE flags. Nothing here computes a statistic. The workbook is an openpyxl
+cut-off) and TEAE flags. Nothing here computes a statistic.
+
+The open session lists no patient (no AE, SAE, death or AESI listing, no per-subject
+exposure summary) unless the study's DSMB charter allows it (Study.dsmb_open_listings, or
+`open_listings`); its data checksum still covers every record in scope. Who may have
+the closed session is pv.exports.firewall's rule, checked by the web route and the
+command before they call this. The workbook is an openpyxl
 write-only workbook whose sheets stream to temporary files, so memory stays flat for
 100,000 events. Cells never hold formulas: the only formulas in the file are the
 listings' conditional-format rules.
@@ -30,7 +36,7 @@ from pv.analysis.api import TABLES, build_from_data, table_language
 from pv.analysis.data import load_study
 from pv.analysis.table import ArmInfo, Table
 from pv.events.models import AdverseEvent
-from pv.exports import exposure_sheet
+from pv.exports import exposure_sheet, firewall
 from pv.exports import styles as st
 from pv.exports.arms import ArmView, study_drugs
 from pv.exports.book import SAFETY, Book, save, sheet_name
@@ -38,7 +44,15 @@ from pv.exports.charts_job import ChartJob
 from pv.exports.charts_sheet import Charts, registry, select, write_charts
 from pv.exports.checksum import Checksum, study_section
 from pv.exports.cover import write_contents, write_cover
-from pv.exports.listings import ListingPlan, Scope, write_listings
+from pv.exports.listings import (
+    _ACN_AT,
+    _REL_AT,
+    FIRST_FIELD,
+    ListingPlan,
+    Scope,
+    event_rows,
+    write_listings,
+)
 from pv.exports.table_sheets import write_table
 from pv.i18n import N_, use
 from pv.i18n import gettext as _
@@ -61,6 +75,7 @@ def build_dsmb_workbook(
     out: Path | str | BinaryIO,
     charts: Mapping[str, bytes] | None = None,
     language: str = "en",
+    open_listings: bool | None = None,
 ) -> dict[str, int]:
     """Write the workbook to `out`; returns the number of data rows of each sheet (by
     sheet name, in the workbook's language).
@@ -68,7 +83,9 @@ def build_dsmb_workbook(
     `charts`: PNG images already drawn for this session (pooled for the open session);
     None draws them with pv.charts. `language` (en, zh-Hans): sheet names, headers,
     footnotes, captions and charts; the data (reported terms, narratives, terminology,
-    arm labels) reach the cells as stored.
+    arm labels) reach the cells as stored. `open_listings`: whether the open session
+    lists patients; None takes the study's setting (Study.dsmb_open_listings). The closed
+    session always does.
     """
     language = table_language(language)
     with use(language):
@@ -78,7 +95,10 @@ def build_dsmb_workbook(
             else _start_charts(engine, study_id, cutoff, session, mask_arms, language)
         )
         try:
-            return _write(engine, study_id, cutoff, session, mask_arms, out, charts, job, language)
+            return _write(
+                engine, study_id, cutoff, session, mask_arms, out, charts, job, language,
+                open_listings,
+            )  # fmt: skip
         except BaseException:
             if job is not None:
                 job.cancel()
@@ -95,6 +115,7 @@ def _write(
     charts: Mapping[str, bytes] | None,
     job: ChartJob | None,
     language: str,
+    open_listings: bool | None = None,
 ) -> dict[str, int]:
     columns: set[str] = {"id"}
     for name in TABLE_SET:
@@ -105,6 +126,11 @@ def _write(
     groupings = analysis_aesi.groupings(data.events)
     scope = Scope.of(data, dict(groupings))
     generated = utcnow().replace(tzinfo=None)
+    with engine.connect() as conn:
+        study = conn.execute(sa.select(Study).where(col(Study.id) == study_id)).one()
+    if open_listings is None:
+        open_listings = firewall.open_listings(study)
+    listed = view.by_arm or open_listings  # patient-level sheets
     if not view.by_arm:
         session_text = _("Open session (pooled across arms)")
     elif view.masked:
@@ -117,11 +143,17 @@ def _write(
         ("cover", _("Cover")),
         ("contents", _("Contents")),
         *[(t, t) for t in TABLE_SET],
-        ("all", _(ALL_EVENTS_SHEET)),
-        ("sae", _("SAEs")),
-        ("deaths", _("Deaths")),
-        *[(f"aesi:{k}", _("AESI %(grouping)s", grouping=label)) for k, label in groupings],
-        ("exposure", _("Exposure")),
+        *(
+            [
+                ("all", _(ALL_EVENTS_SHEET)),
+                ("sae", _("SAEs")),
+                ("deaths", _("Deaths")),
+                *[(f"aesi:{k}", _("AESI %(grouping)s", grouping=label)) for k, label in groupings],
+                ("exposure", _("Exposure")),
+            ]
+            if listed
+            else []
+        ),
         ("charts", _("Charts")),
     ]
     book = Book(
@@ -155,11 +187,13 @@ def _write(
     with engine.connect() as conn:
         study_section(conn, checksum, data, tables[0].arms)
         plan = _plan(conn, study_id, view, tables[0])
-        _listings(conn, book, study_id, plan, scope, groupings, checksum)
+        if listed:
+            _listings(conn, book, study_id, plan, scope, groupings, checksum)
+        else:
+            _events_checksum(conn, study_id, scope, checksum)
         subjects, rule = data.subjects, data.rule
         del data, scope  # the events frame is no longer needed: free it before the rest
-        _exposure(conn, book, study_id, subjects, view, plan, cutoff, checksum)
-        study = conn.execute(sa.select(Study).where(col(Study.id) == study_id)).one()
+        _exposure(conn, book, study_id, subjects, view, plan, cutoff, checksum, listed)
     found = (
         job.result()
         if job is not None
@@ -184,8 +218,9 @@ def _write(
         cutoff=cutoff,
         session_text=session_text,
         notes=found.notes,
-        pooled_drugs=plan.pooled_drugs,
+        pooled_drugs=plan.pooled_drugs and listed,
         printed=(book.head, book.foot),
+        listings=listed,
     )
     write_contents(
         book.sheets["contents"],
@@ -281,6 +316,16 @@ def _listings(
         book.rows[key] = stream.close([(_(NO_ROWS), "note")] if not stream.data_rows else [])
 
 
+def _events_checksum(conn: Connection, study_id: str, scope: Scope, checksum: Checksum) -> None:
+    """The checksum's events section without the listings (an open session that lists no
+    patient): the same records as `write_listings` adds, in the same order."""
+    for r in event_rows(conn, study_id):
+        if r.id in scope.teae:
+            record = [r.site, r.usubjid, *r[FIRST_FIELD:]]
+            record[_REL_AT], record[_ACN_AT] = scope.json(r.aerel), scope.json(r.aeacn)
+            checksum.add("events", record)
+
+
 def _exposure(
     conn: Connection,
     book: Book,
@@ -290,8 +335,13 @@ def _exposure(
     plan: ListingPlan,
     cutoff: date,
     checksum: Checksum,
+    listed: bool = True,
 ) -> None:
     found = exposure_sheet.metrics(conn, study_id, plan.drugs, cutoff)
+    if not listed:  # no sheet: the subjects and doses go into the checksum only
+        for _row in exposure_sheet.rows(conn, study_id, subjects, view, found, cutoff, checksum):
+            pass
+        return
     title = _("Exposure summary per subject")
     stream = book.stream("exposure", title, exposure_sheet.columns(view, found))
     for values in exposure_sheet.rows(conn, study_id, subjects, view, found, cutoff, checksum):

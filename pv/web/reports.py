@@ -24,6 +24,7 @@ from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
 from pv.analysis.render import display, to_csv
 from pv.analysis.table import Table
 from pv.auth.models import Role
+from pv.exports.firewall import closed_session_allowed
 from pv.i18n import LANGUAGES, normalize
 from pv.i18n import gettext as _
 from pv.study.models import Arm, Study
@@ -100,6 +101,7 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
         "f": {"table": result.name, "cutoff": cutoff, "control": control, "lang": language},
         "languages": LANGUAGES,
         "table": result, "shown": display(result),
+        "dsmb_closed": closed_session_allowed(auth.user),
     }  # fmt: skip
     return render(request, "reports/page.html", ctx, partial="reports/_table.html")
 
@@ -172,9 +174,12 @@ def table_download_json(request: Request, auth: WebAuth, session: DB, study: str
 
 @router.get("/reports/dsmb.xlsx")
 def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cutoff: str,
-                  report: str = "closed", mask: bool = False,
+                  report: str = "", mask: bool = False,
                   lang: str = "") -> Response:  # fmt: skip
-    """The DSMB workbook for a data cut-off: open (pooled) or closed (by arm, maskable)."""
+    """The DSMB workbook for a data cut-off: open (pooled) or closed (by arm, maskable).
+    The DSMB firewall (pv.exports.firewall): the closed session only for DSMB members and
+    unblinded users, whose default it is; everyone else gets the open session."""
+    from pv.exports import firewall
     from pv.exports.workbook import build_dsmb_workbook
 
     require(auth, *READERS)
@@ -182,8 +187,11 @@ def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cuto
     if session.get(Study, study) is None:
         raise HTTPException(404, _("no such study"))
     day = _parse_date(cutoff)
-    if day is None or report not in ("open", "closed"):
+    report = report or firewall.default_session(auth.user)
+    if day is None or report not in firewall.SESSIONS:
         raise HTTPException(422, _("give a cut-off date and a session: open or closed"))
+    if report == firewall.CLOSED and not firewall.closed_session_allowed(auth.user):
+        raise HTTPException(403, firewall.closed_refusal())
     fd, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)
     try:

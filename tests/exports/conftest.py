@@ -1,5 +1,6 @@
 """Export fixtures: the demo trial plus hostile and awkward events, once per test module,
-and its three DSMB workbooks (closed, closed with coded arms, open) read back.
+and its three DSMB workbooks (closed, closed with coded arms, open with patient listings)
+read back.
 
 The extra events go through `pv.events.service.create_event`, the one write path:
 spreadsheet-formula triggers in every free-text field (verbatim term, treatment given,
@@ -216,6 +217,9 @@ def books(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
             mask_arms=mask,
             out=path,
             charts=CHART_IMAGES,
+            # The open session with its patient listings (a charter that allows them), so
+            # that what they show is checked; without them: tests/exports/test_dsmb_firewall.
+            open_listings=True,
         )
         out[name] = (path, load_workbook(path))
     return out

@@ -31,11 +31,19 @@ def cli(demo: Demo, monkeypatch, capsys):  # type: ignore[no-untyped-def]
         engine.dispose()
 
 
-def test_dsmb_report_writes_the_workbook(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_dsmb_report_writes_the_workbook(cli, demo, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pv.audit.service import Actor
+    from pv.auth.service import create_user
+    from pv.db import write_session
+
     monkeypatch.setattr("pv.exports.workbook.SEPARATE_CHARTS_EVENTS", 10**9)
+    with write_session(demo.engine) as s:  # the closed session is a DSMB member's
+        create_user(session=s, actor=Actor.system("test"), username="cli-dsmb", role="dsmb")
     out = tmp_path / "dsmb.xlsx"
     code, text, _ = cli(
         "dsmb-report",
+        "--as",
+        "cli-dsmb",
         "--study",
         STUDY,
         "--cutoff",

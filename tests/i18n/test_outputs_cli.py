@@ -107,6 +107,13 @@ def test_dsmb_report_lang_option(engine, db_url, monkeypatch, capsys, tmp_path) 
 
     _clear_locale(monkeypatch)
     study = build_demo(engine, seed=42).study_id
+    from sqlalchemy import update
+
+    from pv.db import write_session
+    from pv.study.models import Study
+
+    with write_session(engine) as s:  # a charter that lists patients in the open session
+        s.execute(update(Study).where(Study.id == study).values(dsmb_open_listings=True))
     monkeypatch.setenv("PV_DATABASE_URL", db_url)
     get_settings.cache_clear()
     out = tmp_path / "dsmb.xlsx"

@@ -86,7 +86,8 @@ def test_english_workbook_is_unchanged_by_default(engine: Engine, tmp_path) -> N
     study = build_demo(engine, seed=42).study_id
     _chinese_event(engine, study)
     out = tmp_path / "dsmb.xlsx"
-    build_dsmb_workbook(engine, study_id=study, cutoff=CUTOFF, session="open", out=out, charts={})
+    build_dsmb_workbook(engine, study_id=study, cutoff=CUTOFF, session="open", out=out,
+                        charts={}, open_listings=True)  # fmt: skip
     wb = load_workbook(out)
     assert wb.sheetnames[:2] == ["Cover", "Contents"] and "All AEs" in wb.sheetnames
     assert wb["AET01"].oddFooter.right.text == "Page &P of &N"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from pv import csvsafe
 from pv.audit.service import Actor
 from pv.db import read_session, write_session
 from pv.events.bulk import (
@@ -34,10 +33,6 @@ from pv.imports.spreadsheet.convert import _rule_errors, _sorted, validate_rows
 from pv.imports.spreadsheet.csv_reader import parse_upload
 from pv.imports.spreadsheet.template import columns_for
 from pv.settings import Settings, get_settings
-
-_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")  # ASCII digits only
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
-
 
 Phase = Callable[[str], None]
 
@@ -142,26 +137,17 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
     return result
 
 
-def _safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (OWASP CSV injection); numbers stay numbers."""
-    if not isinstance(value, str) or not value:
-        return value
-    if value.startswith(_FORMULA_TRIGGERS) and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
 def _write_report(out: Any, errors: Sequence[RowError]) -> None:
     """The report in the current language (an upload job runs in its uploader's): the
     header's names too. The file starts with a byte-order mark (UTF-8), so that Excel
     reads Chinese text as such."""
-    writer = csv.writer(out)
+    writer = csvsafe.Writer(out)  # formulas neutralized (pv.csvsafe), numbers stay numbers
     writer.writerow([pgettext("error report column", "row"),
                      pgettext("error report column", "column"),
                      pgettext("error report column", "value"),
                      pgettext("error report column", "reason")])  # fmt: skip
     for e in errors:
-        writer.writerow([e.row, _safe_cell(e.column), _safe_cell(e.value), _safe_cell(e.reason)])
+        writer.writerow([e.row, e.column, e.value, e.reason])
 
 
 def error_report_csv(errors: Sequence[RowError]) -> bytes:
