@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from pv.web import notifications  # also the header's unread count
 
     app.include_router(notifications.router)
+    from pv.blinding import web as blinding_web  # the subject page and unblinding
+
+    app.include_router(blinding_web.router)
     from pv.web import account  # the user's own account page: API tokens
 
     app.include_router(account.router)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from pv import inputs
-from pv.cli import CommandError
+from pv.cli import CommandError, add_actor_argument
 from pv.i18n import LANGUAGES, ngettext, use
 from pv.i18n import gettext as _
 
@@ -70,10 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--cutoff", help=_("data cut-off date, YYYY-MM-DD (default: all data)"))
     c.add_argument("--out", required=True, help=_("the .json file to write"))
+    add_actor_argument(c)  # a blinded study: only for a user who may see the arms
     c.set_defaults(func=run_ctgov)
     s = sub.add_parser("sdtm", help=_("SDTM DM, AE and EX as CSV and SAS transport (.xpt)"))
     s.add_argument("--study", required=True, help=_("study id"))
     s.add_argument("--out", required=True, help=_("directory to write dm/ae/ex .csv and .xpt to"))
+    add_actor_argument(s)  # a blinded study: arms masked unless --as may see them
     s.set_defaults(func=run_sdtm)
 
 
@@ -181,6 +183,10 @@ def run_ctgov(args: argparse.Namespace) -> int:
     from pv.cli import database
     from pv.exports.ctgov import CTGovExportError, export_ctgov
 
+    if _arms_masked(args):
+        raise CommandError(_("%(study)s is blinded: its results by arm are exported only for a "
+                             "user who may see the arms (--as USERNAME with the unblinded "
+                             "permission)", study=args.study))  # fmt: skip
     try:
         payload = export_ctgov(
             database(upgrade=True),
@@ -210,7 +216,8 @@ def run_sdtm(args: argparse.Namespace) -> int:
     from pv.exports.sdtm import NotAscii, export_sdtm
 
     try:
-        counts = export_sdtm(database(upgrade=True), study_id=args.study, out_dir=Path(args.out))
+        counts = export_sdtm(database(upgrade=True), study_id=args.study, out_dir=Path(args.out),
+                             mask_arms=_arms_masked(args))  # fmt: skip
     except LookupError as exc:
         raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
     except NotAscii as exc:
@@ -231,3 +238,13 @@ def run_sdtm(args: argparse.Namespace) -> int:
     ]
     print(_("wrote %(file)s: %(counts)s", file=args.out, counts=", ".join(written)))
     return 0
+
+def _arms_masked(args: argparse.Namespace) -> bool:
+    """A blinded study's arms are masked unless --as / PV_ACTOR names a user with the
+    unblinded permission (pv.blinding.policy); an open-label study's never are."""
+    from pv.blinding.policy import command_arms_visible
+    from pv.cli import database
+    from pv.db import read_session
+
+    with read_session(database(upgrade=True)) as session:
+        return not command_arms_visible(session, args, args.study)

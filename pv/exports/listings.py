@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from pv import i18n
 from pv.analysis.aet01 import fatal
@@ -36,6 +36,7 @@ from pv.exposure.derive import study_day
 from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.labels import label
+from pv.review.signing import study_signature_lines
 from pv.study.models import Arm, Site, Subject
 
 CHUNK = 5000
@@ -125,6 +126,8 @@ class ListingPlan:
             Column(_("Treatment given"), text="wrap", cap=22),
             Column(_("AESI"), text="wrap", cap=20),
             Column(_("TEAE"), cap=6),
+            # Electronic signatures of the record (meaning, printed name, UTC time, version)
+            Column(_("Signatures"), text="wrap", cap=40),
         ]
         if narrative:
             cols.append(Column(_("Narrative"), text="wrap", cap=60))
@@ -154,6 +157,7 @@ class Scope:
     first_dose: dict[int, date]
     aesi_labels: dict[str, str]
     aesi_text: dict[str, str] = field(default_factory=dict)  # "a,b" -> "Label A, Label B"
+    signatures: dict[int, str] = field(default_factory=dict)  # event id -> one line each
     _json: dict[Any, dict[str, Any]] = field(default_factory=dict)
 
     def json(self, text: Any) -> dict[str, Any]:
@@ -255,6 +259,7 @@ def values(
         out += [yes_no[bool(r.related)], yes_no[bool(r.drug_withdrawn)]]
     outcome = plan.shown("outcome", r.aeout)
     out += [outcome, r.aecontrt, _aesi(r.aesi, scope), yes_no[scope.teae[r.id]]]
+    out.append(scope.signatures.get(r.id))
     return out
 
 
@@ -293,6 +298,8 @@ def write_listings(
     narratives name the treatment received)."""
     for stream in (all_events, serious, deaths, *aesi.values()):
         plan.highlight(stream)
+    with Session(bind=conn) as session:  # the few signed events, in the workbook's language
+        scope.signatures = study_signature_lines(session, study_id)
     in_scope = scope.teae
     for r in event_rows(conn, study_id):
         if r.id not in in_scope:

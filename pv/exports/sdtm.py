@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from pv import csvsafe
+from pv.blinding.policy import MASKED_CODE, MASKED_EXPORT_LABEL
 from pv.events.models import ACTIONS, RELATED_VALUES, AdverseEvent
 from pv.exports.checksum import text_order
 from pv.exports.sdtm_spec import (
@@ -117,10 +118,19 @@ def _complete(text: str | None) -> date | None:
         return None
 
 
-def domains(conn: Connection, study_id: str) -> dict[str, pd.DataFrame]:
-    """The DM, AE and EX datasets of a study."""
+def domains(conn: Connection, study_id: str, *, mask_arms: bool = False) -> dict[str, pd.DataFrame]:
+    """The DM, AE and EX datasets of a study. `mask_arms` (a blinded study exported for a
+    user who may not see arms, pv.blinding): ARM/ACTARM "Blinded", ARMCD/ACTARMCD BLINDED,
+    and EXTRT "Blinded" for a study drug not given in every arm (it would reveal the arm)."""
     if conn.execute(sa.select(col(Study.id)).where(col(Study.id) == study_id)).first() is None:
         raise LookupError(f"no study {study_id!r}")
+    blind_drugs: set[str] = set()
+    if mask_arms:
+        from pv.exports.arms import study_drugs
+
+        arm_ids = conn.execute(sa.select(col(Arm.id)).where(col(Arm.study_id) == study_id))
+        drugs = study_drugs(conn, study_id, [a for (a,) in arm_ids])
+        blind_drugs = {d.name for d in drugs if not d.in_every_arm}
     ex = conn.execute(
         sa.select(col(Subject.usubjid), col(Drug.name), *(getattr(Exposure, c) for c in EX_FIELDS))
         .join(Subject, col(Subject.id) == col(Exposure.subject_id))
@@ -146,7 +156,7 @@ def domains(conn: Connection, study_id: str) -> dict[str, pd.DataFrame]:
                 "DOMAIN": "EX",
                 "USUBJID": r.usubjid,
                 "EXSEQ": seq,
-                "EXTRT": r.name,
+                "EXTRT": MASKED_EXPORT_LABEL if r.name in blind_drugs else r.name,
                 "EXDOSE": r.dose,
                 "EXDOSU": r.unit,
                 "EXDOSFRQ": r.frequency,
@@ -176,6 +186,8 @@ def domains(conn: Connection, study_id: str) -> dict[str, pd.DataFrame]:
     dm_rows = []
     for s in subjects:
         arm, code = (s.arm, s.armcd) if s.arm else ("Not Assigned", "NOTASSGN")
+        if mask_arms and s.arm:
+            arm, code = MASKED_EXPORT_LABEL, MASKED_CODE
         dosed = s.usubjid in first
         dm_rows.append(
             {
@@ -364,12 +376,14 @@ def export_sdtm(
     study_id: str,
     out_dir: Path | str,
     domains_wanted: Iterable[str] = ("DM", "AE", "EX"),
+    mask_arms: bool = False,
 ) -> dict[str, int]:
-    """Write the datasets; returns the number of records of each."""
+    """Write the datasets; returns the number of records of each (`mask_arms`: see
+    `domains`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with engine.connect() as conn:
-        found = domains(conn, study_id)
+        found = domains(conn, study_id, mask_arms=mask_arms)
     # Every CSV first; then the .xpt files all or none (NotAscii names every record).
     xpts, problems = {}, []
     for name in domains_wanted:

@@ -32,11 +32,13 @@ from pv.icsr.case import (
     Patient,
     Reaction,
     Reporter,
+    SignatureLine,
     Study,
     SuspectDrug,
     language_of,
 )
 from pv.review.models import Assessment, ExpeditedReport
+from pv.review.signing import event_signatures
 from pv.study.models import Arm, Site, Subject
 from pv.study.models import Study as StudyRow
 from pv.timeutil import today
@@ -190,4 +192,14 @@ def build_case(session: Session, event_id: int, *, created: date | None = None) 
         narrative_lang=language_of(event.narrative),
         susar=bool(assessment and assessment.is_susar),
         fatal_or_life_threatening=bool(assessment and assessment.fatal_or_life_threatening),
+        signatures=tuple(
+            SignatureLine(
+                meaning=x.signature.meaning,
+                name=x.signature.signer_name,
+                at=x.at,
+                version=x.signature.record_version,
+                valid=x.valid,
+            )
+            for x in event_signatures(session, event)
+        ),
     )

@@ -104,6 +104,17 @@ class SuspectDrug:
 
 
 @dataclass(frozen=True)
+class SignatureLine:
+    """An electronic signature of the case's record (pv.review.signing), as printed."""
+
+    meaning: str  # assessed | locked | unlocked | approved (pv.signatures.service.MEANINGS)
+    name: str  # the printed name
+    at: str  # YYYY-MM-DD HH:MM:SS, UTC
+    version: int | None  # the event version signed
+    valid: bool  # for the record as it now stands
+
+
+@dataclass(frozen=True)
 class Case:
     case_id: str  # worldwide unique case id (C.1.8.1): country-sender-study-event
     report_id: str  # sender's safety report id (C.1.1), the case id and its version
@@ -126,6 +137,7 @@ class Case:
     fatal_or_life_threatening: bool
     blinded: bool = False  # the product names of a blinded study are masked
     extra: dict[str, str] = field(default_factory=dict)
+    signatures: tuple[SignatureLine, ...] = ()  # oldest first
 
     @property
     def serious(self) -> bool:

@@ -164,6 +164,9 @@ CAUSALITY = N_(
     "(WHO-UMC): %(sponsor)s; expectedness: %(expectedness)s"
 )
 SUSAR = N_("SUSAR: %(answer)s")
+# An electronic signature (pv.review.signing): the same words as on the review page.
+SIGNED = N_("%(meaning)s: %(name)s, %(at)s UTC, event version %(version)s")
+SIGNED_BEFORE = N_("%(signature)s (not valid for the current version)")
 CONTINUED = N_("(continued on page %(page)s)")
 CONTINUATION_OF = N_("%(field)s (continued)")
 RUNNING_HEAD = N_("CIOMS I form %(case)s: continuation")
@@ -395,6 +398,10 @@ def _causality_text(case: Case) -> str:
         for d in drugs
     ]
     lines.append(gettext(SUSAR, answer=label("yesno", case.susar)))
+    for sig in case.signatures:  # who assessed (and approved) the case, signed
+        line = gettext(SIGNED, meaning=label("signature_meaning", sig.meaning), name=sig.name,
+                       at=sig.at, version="—" if sig.version is None else sig.version)  # fmt: skip
+        lines.append(line if sig.valid else gettext(SIGNED_BEFORE, signature=line))
     return "\n".join(lines) if drugs else "\n".join([gettext(NONE_RECORDED), *lines])
 
 

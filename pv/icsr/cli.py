@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pv.cli import CommandError
+from pv.cli import CommandError, add_actor_argument
 from pv.i18n import LANGUAGES
 from pv.i18n import gettext as _
 from pv.inputs import parse_id
@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for q in (cioms, e2b):
         q.add_argument("--event", required=True, help=_("event id"))
         q.add_argument("--out", required=True, help=_("the file to write"))
+        add_actor_argument(q)  # a blinded study: --as a user who may see the treatment
     cioms.add_argument("--lang", choices=tuple(LANGUAGES), default="en",
                        help=_("language of the form's labels (default en); the data stay "
                               "as written"))  # fmt: skip
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(_("--event: '%(value)s' is not an event id", value=args.event))
     with read_session(database(upgrade=True)) as session:
         try:
-            case = build_case(session, event_id)
+            case = build_case(session, event_id, blinded=_masked(session, args, event_id))
         except CaseError as exc:
             raise CommandError(str(exc)) from exc
     out = Path(args.out)
@@ -52,3 +53,18 @@ def run(args: argparse.Namespace) -> int:
     print(_("wrote %(file)s: %(report)s, version %(version)s", file=out,
             report=case.report_id, version=case.version))  # fmt: skip
     return 0
+
+
+def _masked(session, args: argparse.Namespace, event_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """A blinded study's report masks the treatment unless --as names a user who may see
+    it (pv.blinding: the unblinded permission, or that user unblinded the subject)."""
+    from pv.blinding.policy import arms_visible, command_user
+    from pv.events.models import AdverseEvent
+    from pv.study.models import Study
+
+    event = session.get(AdverseEvent, event_id)
+    if event is None:
+        return True
+    user = command_user(session, args)
+    study = session.get(Study, event.study_id)
+    return not arms_visible(user, study, session=session, subject_id=event.subject_id)

@@ -19,6 +19,14 @@ _AGE = re.compile(
 )
 _AGE_UNIT_YEARS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25}
 _NCT = re.compile(r"^NCT[0-9]{8}$")
+# designInfo.maskingInfo.masking values of a blinded study (pv.blinding): anyone masked.
+BLINDED_MASKINGS = frozenset({"SINGLE", "DOUBLE", "TRIPLE", "QUADRUPLE"})
+
+
+def blinded_from_masking(masking: str | None) -> bool:
+    """A study is blinded when its ClinicalTrials.gov masking names anyone masked (SINGLE,
+    DOUBLE, TRIPLE, QUADRUPLE); NONE (open label) or no masking given: open label."""
+    return (masking or "").strip().upper() in BLINDED_MASKINGS
 
 
 class RecordError(ValueError):

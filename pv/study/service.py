@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from pv.audit.service import Actor, diff, record
 from pv.i18n import gettext as _
 from pv.inputs import MAX_LENGTH, identifier_problem, text_problem
-from pv.study.ctgov import StudySpec
+from pv.study.ctgov import StudySpec, blinded_from_masking
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import today, utcnow
 
@@ -91,12 +91,16 @@ def import_ctgov(*, session: Session, actor: Actor, spec: StudySpec) -> tuple[St
     study = session.exec(select(Study).where(Study.nct_id == spec.nct_id)).first()
     created = study is None
     new_values = {f: getattr(spec, f) for f in _STUDY_FIELDS}
+    # Blinded from the record's masking (pv.blinding); on a re-import only when the masking
+    # itself changed, so an admin's correction (`pvtracker blinding set`) is kept.
+    if study is None or (study.masking or None) != (spec.masking or None):
+        new_values["blinded"] = blinded_from_masking(spec.masking)
     if study is None:
         study = Study(id=spec.nct_id, nct_id=spec.nct_id, source="ctgov", **new_values)
         session.add(study)
         changes = diff({}, new_values)
     else:
-        changes = diff(_values(study, _STUDY_FIELDS), new_values)
+        changes = diff(_values(study, tuple(new_values)), new_values)
         for k, v in new_values.items():
             setattr(study, k, v)
         study.updated_at = utcnow()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pv.auth.models import Role
+from pv.blinding.policy import ArmMasker, arms_visible, shown_arm
 from pv.db import write_session
 from pv.events import service
 from pv.events.models import SERIOUS_CRITERIA, AdverseEvent, Status
@@ -131,13 +132,14 @@ def list_subjects(
         q = q.where(Subject.study_id == study)
     if site:
         q = q.where(Site.code == site)
+    masker = ArmMasker(session, auth.user)  # blinded studies mask the arm (pv.blinding)
     if arm:
         q = q.where(or_(col(Arm.code) == arm, col(Arm.label) == arm))
+        q = q.where(col(Subject.study_id).not_in(masker.hidden_study_ids()))
     total = session.exec(select(func.count()).select_from(q.subquery())).one()
     rows = session.exec(q.order_by(Subject.usubjid, Subject.id).offset(offset).limit(limit))
-    return sch.SubjectPage(
-        total=total, limit=limit, offset=offset, items=[sch.subject_out(*row) for row in rows]
-    )
+    items = [sch.subject_out(s, site, masker.arm(s, a)) for s, site, a in rows]
+    return sch.SubjectPage(total=total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/subjects/{usubjid}", response_model=sch.SubjectOut, responses=NOT_FOUND)
@@ -146,7 +148,8 @@ def get_subject(auth: Reader, session: DB, usubjid: sch.SafeStr) -> sch.SubjectO
     row = session.exec(_subjects(auth).where(Subject.usubjid == usubjid)).first()
     if row is None:
         raise HTTPException(404, "no such subject")
-    return sch.subject_out(*row)
+    subject, site, arm = row
+    return sch.subject_out(subject, site, ArmMasker(session, auth.user).arm(subject, arm))
 
 
 @router.post(
@@ -174,7 +177,9 @@ def create_subject(request: Request, auth: Writer, body: sch.SubjectIn) -> Any:
         ).first()
         if site is None or site.id is None or not auth.can_see_site(site.id):
             problems.append(Issue("site", "unknown site"))
-        if body.arm is not None:
+        if body.arm is not None and not arms_visible(auth.user, study):
+            problems.append(Issue("arm", "this study is blinded: the arm is not yours to set"))
+        elif body.arm is not None:
             arms = session.exec(select(Arm).where(Arm.study_id == study.id)).all()
             arm = next((a for a in arms if body.arm in (a.code, a.label)), None)
             if arm is None:
@@ -235,12 +240,12 @@ def _events(auth: Auth) -> Any:
 
 
 def _full(
-    session: Session, event: AdverseEvent, warnings: list[Issue] | None = None
+    session: Session, event: AdverseEvent, warnings: list[Issue] | None = None, *, user: Any
 ) -> sch.EventOut:
     subject = session.get(Subject, event.subject_id)
     site = session.get(Site, event.site_id)
     assert subject is not None and site is not None
-    arm = session.get(Arm, subject.arm_id) if subject.arm_id is not None else None
+    arm = shown_arm(session, user, subject)  # masked in a blinded study (pv.blinding)
     return _event_out(event, subject, site, arm, warnings)
 
 
@@ -278,15 +283,15 @@ def list_events(
         )
     total = session.exec(select(func.count()).select_from(q.subquery())).one()
     rows = session.exec(q.order_by(AdverseEvent.id).offset(offset).limit(limit))
-    return sch.EventPage(
-        total=total, limit=limit, offset=offset, items=[_event_out(*row) for row in rows]
-    )
+    masker = ArmMasker(session, auth.user)  # blinded studies mask the arm (pv.blinding)
+    items = [_event_out(e, s, site, masker.arm(s, a)) for e, s, site, a in rows]
+    return sch.EventPage(total=total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/events/{event_id}", response_model=sch.EventOut, responses=NOT_FOUND)
 def get_event(auth: Reader, session: DB, event_id: EventId) -> sch.EventOut:
     """One event; 404 when it does not exist or belongs to another site."""
-    return _full(session, event_or_404(session, auth, event_id))
+    return _full(session, event_or_404(session, auth, event_id), user=auth.user)
 
 
 _FLAGS = {"aeser", "aeongo", *SERIOUS_CRITERIA}
@@ -363,7 +368,7 @@ def create_event_api(request: Request, auth: Writer, body: sch.EventIn) -> Any:
             raise _Reply(409, {"detail": f"{exc}; post again with \"confirm_duplicate\": "
                                          "true to store it anyway",
                                "duplicate_of": exc.existing_ids}) from None  # fmt: skip
-        return _full(session, event, findings.warnings)
+        return _full(session, event, findings.warnings, user=auth.user)
 
     return _write(request, work)
 
@@ -400,7 +405,7 @@ def update_event_api(
                 confirm_before_consent=body.confirm_before_consent,
             )  # fmt: skip
         except service.VersionConflict as exc:
-            current = _full(session, exc.current).model_dump(mode="json")
+            current = _full(session, exc.current, user=auth.user).model_dump(mode="json")
             detail = (
                 f"the event changed: it is at version {exc.current.version}, not {body.version}"
             )
@@ -409,6 +414,6 @@ def update_event_api(
             raise _Reply(423, {"detail": str(exc)}) from None
         except service.ValidationFailed as exc:
             raise _errors(exc.findings.errors) from None
-        return _full(session, event, findings.warnings)
+        return _full(session, event, findings.warnings, user=auth.user)
 
     return _write(request, work)

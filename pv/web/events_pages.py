@@ -10,6 +10,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from pv.audit.models import AuditEntry
+from pv.blinding.policy import shown_arm
 from pv.db import write_session
 from pv.events.duplicates import DuplicateEvent, StoredEvent
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, AdverseEvent, Status
@@ -27,7 +28,7 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.inputs import parse_id
 from pv.labels import register
-from pv.study.models import Arm, Site, Subject
+from pv.study.models import Site, Subject
 from pv.web.deps import (
     DB,
     EVENT_READERS,
@@ -236,7 +237,7 @@ def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[st
         "event": event,
         "subject": subject,
         "site": session.get(Site, event.site_id),
-        "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
+        "arm": shown_arm(session, auth.user, subject),  # masked in a blinded study
         "drugs": subject_drugs(session, subject),
         "history": _history(session, event),
         "sae_clock": _sae_clock(session, event),

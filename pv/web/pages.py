@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from pv import i18n
 from pv.auth.models import Role
 from pv.auth.service import LoginRefused, login, logout, set_language
+from pv.blinding.policy import arms_visible, masked_arm
 from pv.db import write_session
 from pv.events.models import AdverseEvent, Status
 from pv.i18n import gettext as _
@@ -149,10 +150,14 @@ def home(request: Request, auth: WebAuth, session: DB) -> Response:
         if auth.sites is not None:
             q = q.where(Subject.site_id.in_(auth.sites))  # type: ignore[attr-defined]
         counts = dict(session.exec(q.group_by(Subject.arm_id)).all())
+        shown = [(a, counts.get(a.id, 0)) for a in arms]
+        if not arms_visible(auth.user, study):  # blinded: one masked row, all randomized
+            randomized = sum(n for arm_id, n in counts.items() if arm_id is not None)
+            shown = [(masked_arm(study.id), randomized)] if arms else []
         studies.append(
             {
                 "study": study,
-                "arms": [(a, counts.get(a.id, 0)) for a in arms],
+                "arms": shown,
                 "subjects": sum(counts.values()),
             }
         )

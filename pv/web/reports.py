@@ -24,6 +24,7 @@ from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
 from pv.analysis.render import display, to_csv
 from pv.analysis.table import Table
 from pv.auth.models import Role
+from pv.blinding.policy import arms_refusal
 from pv.exports.firewall import closed_session_allowed
 from pv.i18n import LANGUAGES, normalize
 from pv.i18n import gettext as _
@@ -76,6 +77,8 @@ def one_table(request: Request, auth: Auth, session: Session, *, study: str, nam
     language = table_language(lang)
     if session.get(Study, study) is None:
         raise HTTPException(404, _("no such study"))
+    if (refused := arms_refusal(session, auth.user, study)) is not None:
+        raise HTTPException(403, refused)  # a blinded study: tables are by arm (pv.blinding)
     try:
         return build_table(engine(request), study, name.upper(), control=control or None,
                            cutoff=_parse_date(cutoff), language=language)  # fmt: skip

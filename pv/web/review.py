@@ -22,6 +22,7 @@ from markupsafe import Markup
 from sqlmodel import Session, col, select
 
 from pv import i18n
+from pv.blinding.policy import NO_ARMS, arms_visible
 from pv.db import read_session, run_db
 from pv.events.models import Status
 from pv.i18n import N_
@@ -249,6 +250,9 @@ async def review_queue(
         study_id = study or (studies[0] if studies else None)
         if study_id is None:
             return None
+        arms_shown = arms_visible(auth.user, session.get(Study, study_id))  # pv.blinding
+        if not arms_shown and filters.arm_id is not None:
+            raise HTTPException(403, _(NO_ARMS))
         try:
             page = queue_page(session, study_id=study_id, filters=filters,
                               cursor=cursor or None, site_ids=auth.sites,
@@ -263,7 +267,7 @@ async def review_queue(
             ),  # fmt: skip
         )
         sites, arms = CHOICES.get((url, study_id), lambda: _choices(session, study_id))
-        return studies, study_id, page, counts, sites, arms
+        return studies, study_id, page, counts, sites, arms if arms_shown else []
 
     def read() -> tuple[Auth, tuple[Any, ...] | None]:
         with read_session(eng) as session:

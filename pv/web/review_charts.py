@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlmodel import Session, select
 
 from pv.auth.models import Role
+from pv.blinding.policy import NO_TIMELINE, arms_visible
 from pv.charts import (
     CHARTS,
     STUDY_CHARTS,
@@ -81,12 +82,13 @@ def charts_page(
     require(auth, *CHART_READERS)
     studies, study_id = pick_study(session, study)
     query_date(cutoff, "cutoff")
+    blind = bool(study_id) and not arms_visible(auth.user, session.get(Study, study_id))
     ctx = {
         "auth": auth,
         "studies": studies,
         "study": study_id,
         "cutoff": cutoff,
-        "pooled": _pooled(pooled),
+        "pooled": _pooled(pooled) or blind,  # a blinded study: pooled only (pv.blinding)
         "charts": [(n, _(CHARTS[n].title)) for n in STUDY_CHARTS],
     }
     return render(request, "review/charts.html", ctx, partial="review/_charts.html")
@@ -102,11 +104,16 @@ def subject_chart(
         raise HTTPException(404, _("no such chart"))
     when = query_date(cutoff, "cutoff")
     eng = engine(request)
+    masked = not arms_visible(auth.user, session.get(Study, subject.study_id), session=session,
+                              subject_id=subject.id)  # pv.blinding  # fmt: skip
     if kind == "timeline":
+        if masked:  # the infusions given reveal the arm
+            raise HTTPException(403, _(NO_TIMELINE))
         return _png(
             lambda: chart_subject_timeline(eng, subject_id, study_id=subject.study_id, cutoff=when)
         )
-    return _png(lambda: chart_cumulative_prednisone(eng, subject.study_id, subject_id, cutoff=when))
+    return _png(lambda: chart_cumulative_prednisone(eng, subject.study_id, subject_id, cutoff=when,
+                                                    pooled=masked))  # masked: no arm in the title
 
 
 @router.get("/charts/{name}.png")
@@ -127,4 +134,6 @@ def study_chart(
     study_id = _study_or_404(session, study)
     when: date | None = query_date(cutoff, "cutoff")
     draw = STUDY[name]
-    return _png(lambda: draw(engine(request), study_id, cutoff=when, pooled=_pooled(pooled)))
+    # A blinded study: pooled for a user who may not see arms (pv.blinding).
+    pool = _pooled(pooled) or not arms_visible(auth.user, session.get(Study, study_id))
+    return _png(lambda: draw(engine(request), study_id, cutoff=when, pooled=pool))

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from pv import labels
 from pv.audit.models import AuditEntry
 from pv.auth.models import Role
+from pv.blinding.policy import shown_arm
 from pv.events.models import CRITERIA_LABELS, AdverseEvent, Status
 from pv.events.service import subject_drugs
 from pv.i18n import N_
@@ -19,7 +20,7 @@ from pv.review.queries import can_query, queries_for_event
 from pv.review.service import current_assessment
 from pv.review.signing import event_signatures
 from pv.review.workflow import can_transition
-from pv.study.models import Arm, Drug, Site, Subject
+from pv.study.models import Drug, Site, Subject
 from pv.terminology.models import Term
 from pv.timeutil import today
 from pv.web.deps import Auth
@@ -115,7 +116,7 @@ def review_context(
         "event": event,
         "subject": subject,
         "site": session.get(Site, event.site_id),
-        "arm": session.get(Arm, subject.arm_id) if subject.arm_id else None,
+        "arm": shown_arm(session, auth.user, subject),  # masked in a blinded study
         "drugs": drugs,
         "grid": grid,
         "assessment": assessment,

@@ -7,8 +7,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from pv import i18n
+from pv.blinding.policy import arms_visible
 from pv.i18n import gettext as _
 from pv.icsr.build import CaseError, build_case
+from pv.study.models import Study
 from pv.web.deps import DB, PathId, WebAuth, event_or_404, require
 from pv.web.downloads import attachment
 from pv.web.review_common import REVIEWERS
@@ -19,8 +21,10 @@ router = APIRouter()
 def _case(session, auth, event_id: int):  # type: ignore[no-untyped-def]
     require(auth, *REVIEWERS)
     event = event_or_404(session, auth, event_id)
+    masked = not arms_visible(auth.user, session.get(Study, event.study_id), session=session,
+                              subject_id=event.subject_id)  # pv.blinding  # fmt: skip
     try:
-        return build_case(session, event.id)
+        return build_case(session, event.id, blinded=masked)
     except CaseError as exc:
         raise HTTPException(
             404, _("this event has no expedited report: it is not serious")

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from pv.auth.models import Role
+from pv.blinding.policy import ArmMasker
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.i18n import gettext as _
@@ -58,6 +59,8 @@ def subject_list(
     rows = session.exec(
         base.order_by(Subject.usubjid).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
+    masker = ArmMasker(session, auth.user)  # blinded studies: the arm masked (pv.blinding)
+    rows = [(s, site, masker.label(s, arm), n) for s, site, arm, n in rows]
     return render(
         request,
         "subjects/list.html",
@@ -84,6 +87,8 @@ def _form_ctx(
             .order_by(Arm.position)
         )
     )
+    masker = ArmMasker(session, auth.user)  # no arm of a blinded study to choose from
+    arms = [a for a in arms if masker.study_visible(a.study_id)]
     return {"auth": auth, "sites": sites, "arms": arms, "values": values, "errors": errors}
 
 
@@ -161,6 +166,8 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
         if values["arm"]:
             arm_id = parse_id(values["arm"])
             arm = session.get(Arm, arm_id) if arm_id is not None else None
+            if arm is not None and not ArmMasker(session, auth.user).study_visible(arm.study_id):
+                arm = None  # a blinded study's arm is not chosen by a blinded user
             if arm is None or (site and arm.study_id != site.study_id):
                 errors["arm"] = _("choose an arm of the site's study")
         if not errors and site is not None:

@@ -1,0 +1,1 @@
+"""Blinded studies: who may see the treatment arms (policy), and unblinding (service)."""
