@@ -86,7 +86,11 @@ def _onset_key(text: str | None) -> str:
     return text + "\uffff" if len(text) < 10 else text[:16]
 
 
-def build_case(session: Session, event_id: int, *, created: date | None = None) -> Case:
+def build_case(session: Session, event_id: int, *, created: date | None = None,
+               blinded: bool | None = None) -> Case:  # fmt: skip
+    """`blinded`: whether the report masks the treatment (arm, study drug names); None:
+    as the study is (a blinded study's report is masked). Callers pass
+    `not pv.blinding.policy.arms_visible(user, study, session=, subject_id=)`."""
     event = session.get(AdverseEvent, event_id)
     if event is None:
         raise CaseError(f"no event {event_id}")
@@ -96,7 +100,8 @@ def build_case(session: Session, event_id: int, *, created: date | None = None) 
     site = session.get(Site, event.site_id)
     study_row = session.get(StudyRow, event.study_id)
     assert subject is not None and site is not None and study_row is not None
-    arm = session.get(Arm, subject.arm_id) if subject.arm_id is not None else None
+    masked = bool(study_row.blinded) if blinded is None else blinded
+    arm = session.get(Arm, subject.arm_id) if subject.arm_id is not None and not masked else None
     assessment = session.exec(select(Assessment).where(Assessment.event_id == event_id)).first()
     reporter_user = session.get(User, event.created_by) if event.created_by else None
     reports = list(session.exec(
@@ -191,6 +196,7 @@ def build_case(session: Session, event_id: int, *, created: date | None = None) 
         narrative=event.narrative,
         narrative_lang=language_of(event.narrative),
         susar=bool(assessment and assessment.is_susar),
+        blinded=masked,
         fatal_or_life_threatening=bool(assessment and assessment.fatal_or_life_threatening),
         signatures=tuple(
             SignatureLine(
