@@ -12,8 +12,10 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from pv.auth.passwords import hash_password
 from pv.auth.service import actor_for, set_password
 from pv.db import read_session, write_session
+from pv.demo.cli import DEMO_USERS
 from pv.demo.generate import build_demo
 from pv.events.models import AdverseEvent
 from pv.review.queue import QueueFilters, queue_page, status_counts
@@ -23,6 +25,13 @@ from tests.web.webhelpers import PASSWORD, login
 
 @pytest.fixture
 def demo(app_env):
+    # The demo's review is signed by its officer with the demo's password (DEMO_USERS):
+    # the officer and admin of app_env are the demo's users, with the demo's passwords.
+    with write_session(app_env.engine) as s:
+        for name, role, password in DEMO_USERS:
+            known = app_env.users.get(name)
+            if known is not None and known.role == role:
+                s.get(type(known), known.id).password_hash = hash_password(password)
     build_demo(app_env.engine, seed=42)
     with write_session(app_env.engine) as s:
         for name in ("officer", "inv1", "admin"):
@@ -93,9 +102,7 @@ def test_the_clocks_dashboard_lists_overdue_susars_and_marks_them_sent(demo):
         assert page.status_code == 200 and ("<html" in page.text) == (headers == {})
     overdue = page.text.split('data-testid="clocks-overdue"', 1)[1].split("</section>", 1)[0]
     report_id = re.search(r'action="/clocks/(\d+)/sent"', overdue).group(1)
-    r = post(
-        officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01", password=PASSWORD
-    )
+    r = post(officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01", password=PASSWORD)
     assert r.status_code == 422 and "in the future" in r.text
     r = post(
         officer,
