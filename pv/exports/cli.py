@@ -114,7 +114,8 @@ def run_dsmb(args: argparse.Namespace) -> int:
             study_id=args.study,
             cutoff=cutoff,
             session=args.session,
-            mask_arms=args.mask_arms,
+            # a blinded study: coded arms unless --as may see them (pv.blinding)
+            mask_arms=args.mask_arms or (args.session == "closed" and _arms_masked(args)),
             out=out,
             language=args.lang,
         )

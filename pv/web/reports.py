@@ -95,6 +95,15 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
     if not studies:
         return render(request, "reports/page.html", {"auth": auth, "studies": []})
     study = study or studies[0].id
+    if session.get(Study, study) is not None and (
+        refused := arms_refusal(session, auth.user, study)
+    ):  # a blinded study: no table by arm; the (open) DSMB workbook stays (pv.blinding)
+        ctx = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
+               "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
+               "f": {"table": table.upper(), "cutoff": cutoff, "control": "", "lang": language},
+               "languages": LANGUAGES, "refused": refused,
+               "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
+        return render(request, "reports/page.html", ctx, partial="reports/_refused.html")
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
                        control=control, lang=language)  # fmt: skip
     arms = list(session.exec(select(Arm).where(Arm.study_id == study).order_by(Arm.position)))
@@ -195,16 +204,20 @@ def dsmb_workbook(request: Request, auth: WebAuth, session: DB, study: str, cuto
         raise HTTPException(422, _("give a cut-off date and a session: open or closed"))
     if report == firewall.CLOSED and not firewall.closed_session_allowed(auth.user):
         raise HTTPException(403, firewall.closed_refusal())
+    # A blinded study: the closed session codes the arms (Arm A, B) for a DSMB member
+    # without the unblinded permission (pv.blinding).
+    coded = arms_refusal(session, auth.user, study) is not None
     fd, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)
     try:
         build_dsmb_workbook(engine(request), study_id=study, cutoff=day, session=report,
-                            mask_arms=mask and report == "closed", out=path,
+                            mask_arms=(mask or coded) and report == "closed", out=path,
                             language=language)  # fmt: skip
     except BaseException:
         os.unlink(path)
         raise
-    suffix = ("-masked" if mask else "") + ("" if language == "en" else f"-{language}")
+    masked = mask or (coded and report == "closed")
+    suffix = ("-masked" if masked else "") + ("" if language == "en" else f"-{language}")
     name = f"{study}-dsmb-{report}{suffix}-{day.isoformat()}.xlsx"
     return FileResponse(path, filename=name, background=BackgroundTask(os.unlink, path),
                         media_type="application/vnd.openxmlformats-officedocument"

@@ -95,8 +95,10 @@ def test_without_the_permission_no_page_or_api_answer_names_an_arm(blind, who: s
         by_arm = blind.client.get(f"/api/v1/subjects?arm={ARM_CODES[0]}", headers=blind.api(who))
         assert by_arm.json()["total"] == 0
     if who in ("officer", "dsmb", "admin"):  # tables are by arm: refused, with the reason
-        r = client.get(f"/reports?study={BLIND_ID}&table=AET01")
-        assert r.status_code == 403 and "blinded" in r.text
+        r = client.get(f"/reports?study={BLIND_ID}&table=AET01")  # the reason, no table
+        assert r.status_code == 200 and 'data-testid="tables-refused"' in r.text
+        assert "This study is blinded" in r.text and "DSMB workbook" in r.text
+        assert client.get(f"/reports/table.csv?study={BLIND_ID}").status_code == 403
         api = blind.client.get(f"/api/v1/tables/AET01?study={BLIND_ID}", headers=blind.api(who))
         assert api.status_code == 403
     if who in ("officer", "admin"):
