@@ -132,23 +132,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.drop_column("unblinded")
-        batch_op.drop_column("locked_at")
-
-    with op.batch_alter_table("study", schema=None) as batch_op:
-        batch_op.drop_column("dsmb_open_listings")
-        batch_op.drop_column("blinded")
-
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_column("digest")
-        batch_op.drop_column("prev_digest")
-
-    with op.batch_alter_table("apitoken", schema=None) as batch_op:
-        batch_op.drop_column("revoked_at")
-        batch_op.drop_column("last_used_at")
-        batch_op.drop_column("expires_at")
-        batch_op.drop_column("label")
+    # Plain DROP COLUMN on both databases (SQLite >= 3.35), as 0006 does: a batch copy of
+    # "user" or "study" drops the table, which other tables reference (foreign keys on).
+    op.drop_column("user", "unblinded")
+    op.drop_column("user", "locked_at")
+    op.drop_column("study", "dsmb_open_listings")
+    op.drop_column("study", "blinded")
+    op.drop_column("audit_log", "digest")
+    op.drop_column("audit_log", "prev_digest")
+    for column in ("revoked_at", "last_used_at", "expires_at", "label"):
+        op.drop_column("apitoken", column)
 
     with op.batch_alter_table("subject_unblinding", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subject_unblinding_subject_id"))

@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from pv.audit.service import Actor
+from pv.audit.verify import verify
 from pv.cli import main
 from pv.db import _engines, make_engine, write_session
 from pv.events.rules import EventInput
@@ -113,6 +114,7 @@ def test_backup_during_writes_then_restore_into_an_empty_database(
             tally = conn.execute(text("SELECT coalesce(sum(n), 0) FROM queue_tally")).scalar()
         assert audits == n_snap and tally == n_snap
         _assert_append_only(snap_engine)
+        assert verify(snap_engine).intact  # the hash chain survives (issue 13)
     finally:
         snap_engine.dispose()
 
@@ -138,6 +140,9 @@ def test_backup_during_writes_then_restore_into_an_empty_database(
         assert _count(copy, "adverseevent") == WRITES + 1
         with copy.connect() as conn:
             assert conn.execute(text("SELECT sum(n) FROM queue_tally")).scalar() == WRITES + 1
+        # ... and the audit trail's chain continues from the restored entries.
+        result = verify(copy)
+        assert result.intact and result.count == _count(copy, "audit_log")
     finally:
         copy.dispose()
 

@@ -22,7 +22,7 @@ N_SUBJECTS = 40
 N_EVENTS = 600
 STATUSES = ("draft", "submitted", "under_review", "queried", "answered", "assessed", "locked")
 T0 = datetime(2021, 3, 1, 9, 30, tzinfo=UTC)
-HEAD = "0007"
+HEAD = "0009"
 
 
 def _migrate(engine, direction: str, revision: str) -> None:
@@ -149,6 +149,14 @@ def _assert_append_only(engine) -> None:
             conn.execute(text(sql))
 
 
+def _assert_chained(engine) -> None:
+    """Migration 0009 chained the entries written before it (issue 13): all intact."""
+    from pv.audit.verify import verify
+
+    result = verify(engine)
+    assert result.intact and result.count == N_EVENTS
+
+
 @pytest.mark.parametrize("base", ["0001", "0002"])
 def test_upgrade_a_populated_database_loses_no_row(empty_db_url, base):
     """From each earlier schema: populated at 0001 (the events, subjects and audit trail),
@@ -169,6 +177,7 @@ def test_upgrade_a_populated_database_loses_no_row(empty_db_url, base):
         assert _values(engine) == values
         _assert_tally(engine)
         _assert_append_only(engine)
+        _assert_chained(engine)
         _assert_queue_indexes(engine)
 
         _migrate(engine, "downgrade", base)
@@ -181,6 +190,7 @@ def test_upgrade_a_populated_database_loses_no_row(empty_db_url, base):
         assert _values(engine) == values
         _assert_tally(engine)
         _assert_append_only(engine)
+        _assert_chained(engine)
         _assert_queue_indexes(engine)
         # The tally triggers work after the round trip: a status change is counted.
         with engine.begin() as conn:
