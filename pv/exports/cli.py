@@ -53,6 +53,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help=_("the .xlsx file to write"))
     p.set_defaults(func=run_dsmb)
 
+    charter = subparsers.add_parser(
+        "dsmb-charter",
+        help=_("the study's DSMB charter setting: patient listings in the open session"),
+        description=_(
+            "Set whether the open DSMB session lists patients (the AE, SAE, death and AESI "
+            "listings and the exposure summary per subject). Off by default: the open "
+            "session then holds pooled tables and charts only. An admin's change, audited."
+        ),
+    )
+    charter.add_argument("--study", required=True, help=_("study id"))
+    charter.add_argument(
+        "--open-listings",
+        required=True,
+        choices=("yes", "no"),
+        help=_("yes: the open session lists patients; no: it does not"),
+    )
+    charter.add_argument("--reason", help=_("why (kept in the audit trail)"))
+    from pv.cli import add_actor_argument as actor_option  # a data-changing command
+
+    actor_option(charter)
+    charter.set_defaults(func=run_dsmb_charter, roles=("admin",))
+
     export = subparsers.add_parser(
         "export", help=_("regulatory exports (ClinicalTrials.gov, SDTM)")
     )
@@ -177,6 +199,26 @@ def _closed_session_reader(engine, args: argparse.Namespace) -> None:  # type: i
             raise CommandError(
                 _("--as %(username)s: %(reason)s", username=username, reason=closed_refusal())
             )
+
+
+def run_dsmb_charter(args: argparse.Namespace) -> int:
+    from pv.cli import command_actor, database
+    from pv.db import write_session
+    from pv.exports.firewall import CharterError, set_open_listings
+
+    allowed = args.open_listings == "yes"
+    with write_session(database(upgrade=True)) as session:
+        actor = command_actor(session, args, "admin")
+        try:
+            set_open_listings(session=session, actor=actor, study_id=args.study,
+                              allowed=allowed, reason=args.reason)  # fmt: skip
+        except CharterError as exc:
+            raise CommandError(str(exc)) from exc
+    if allowed:
+        print(_("%(study)s: the open DSMB session lists patients", study=args.study))
+    else:
+        print(_("%(study)s: the open DSMB session lists no patients", study=args.study))
+    return 0
 
 
 def run_ctgov(args: argparse.Namespace) -> int:

@@ -12,15 +12,19 @@
 - `pvtracker dsmb-report` is read-only and has no signed-in user: the open session needs
   nobody; the closed session needs `--as USERNAME` (or PV_ACTOR) naming an active DSMB
   member or unblinded user, and is refused otherwise.
+- The charter setting is an admin's, audited: `pvtracker dsmb-charter --study ID
+  --open-listings yes|no --as ADMIN` (`set_open_listings`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pv.audit.service import Actor, record
 from pv.auth.models import Role
 from pv.i18n import N_
 from pv.i18n import gettext as _
+from pv.study.models import Study
 
 OPEN, CLOSED = "open", "closed"
 SESSIONS = (OPEN, CLOSED)
@@ -51,3 +55,26 @@ def closed_refusal() -> str:
 def open_listings(study: Any) -> bool:
     """Whether the study's DSMB charter lets the open session list patients."""
     return bool(getattr(study, "dsmb_open_listings", False))
+
+
+class CharterError(Exception):
+    pass
+
+
+def set_open_listings(
+    *, session: Any, actor: Actor, study_id: str, allowed: bool, reason: str | None = None
+) -> Study:
+    """Set whether the study's open DSMB session lists patients (Study.dsmb_open_listings);
+    a change is audited (update of the study, with the reason)."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise CharterError(_("no study %(study)s", study=repr(study_id)))
+    if bool(study.dsmb_open_listings) != allowed:
+        changes = {"dsmb_open_listings": [bool(study.dsmb_open_listings), allowed]}
+        study.dsmb_open_listings = allowed
+        session.add(study)
+        session.flush()
+        record(session=session, actor=actor, action="update", entity_type="study",
+               entity_id=study.id, study_id=study.id, changes=changes,
+               reason=reason)  # fmt: skip
+    return study

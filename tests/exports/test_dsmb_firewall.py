@@ -30,6 +30,7 @@ from tests.web.webhelpers import PASSWORD, login
 
 LISTING_SHEETS = ("All AEs", "SAEs", "Deaths", "Exposure")
 CLOSED = "Closed session (by arm)"
+CODED = "Closed session (by arm, arms coded)"
 OPEN = "Open session (pooled across arms)"
 REFUSED = "only for DSMB members and users with the unblinded permission"
 # name -> (role, unblinded, the session they get by default)
@@ -202,6 +203,12 @@ def test_the_rule_holds_in_a_blinded_study(app, people: Demo, monkeypatch) -> No
         dsmb, _ = login(app, "fw-dsmb")
         r = _download(dsmb)
         assert r.status_code == 200
+        # The closed session still, its arms coded for a member without the unblinded
+        # permission (pv.blinding); an unblinded user's shows the arms.
+        assert cover(load_workbook(io.BytesIO(r.content)))["Session"] == CODED
+        unblinded, _ = login(app, "fw-officer-unblinded")
+        r = _download(unblinded)
+        assert r.status_code == 200
         assert cover(load_workbook(io.BytesIO(r.content)))["Session"] == CLOSED
         officer, _ = login(app, "fw-officer")
         assert _download(officer, report="closed").status_code == 403
@@ -294,9 +301,43 @@ def test_the_command_writes_the_open_session_for_anyone(cli, people, tmp_path) -
 def test_the_rule_is_the_same_in_a_blinded_study_from_the_command(cli, people, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with study_setting(people, blinded=True):
         code, _, _, out = _report(cli, tmp_path, "closed", "--as", "fw-dsmb")
+        assert code == 0 and cover(load_workbook(out))["Session"] == CODED
+        code, _, _, out = _report(cli, tmp_path, "closed", "--as", "fw-admin-unblinded")
         assert code == 0 and cover(load_workbook(out))["Session"] == CLOSED
         code, _, err, _ = _report(cli, tmp_path, "closed", "--as", "fw-officer")
         assert code == 2 and REFUSED in err
+
+
+def test_the_charter_setting_is_an_admins_and_audited(cli, people, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pv.audit.models import AuditEntry
+
+    args = ("dsmb-charter", "--study", STUDY, "--open-listings")
+    code, _, err = cli(*args, "yes")
+    assert code == 2 and "--as USERNAME" in err
+    code, _, err = cli(*args, "yes", "--as", "fw-officer")
+    assert code == 2 and "needs: admin" in err
+    code, _, err = cli(*args, "yes", "--as", "fw-dsmb")
+    assert code == 2 and "needs: admin" in err
+    try:
+        code, text, _ = cli(*args, "yes", "--reason", "charter v2 §4", "--as", "fw-admin")
+        assert code == 0 and "lists patients" in text
+        with write_session(people.engine) as s:
+            study = s.get(Study, STUDY)
+            assert study is not None and study.dsmb_open_listings
+            entry = s.exec(
+                select(AuditEntry)
+                .where(AuditEntry.entity_type == "study", AuditEntry.action == "update")
+                .order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
+            ).first()
+            assert entry is not None and entry.actor == "fw-admin"
+            assert entry.changes == {"dsmb_open_listings": [False, True]}
+            assert entry.reason == "charter v2 §4"
+        code, text, _, out = _report(cli, tmp_path, "open")
+        assert code == 0 and "adverse events listed" in text
+        assert "All AEs" in load_workbook(out).sheetnames
+    finally:
+        code, text, _ = cli(*args, "no", "--as", "fw-admin")
+    assert code == 0 and "lists no patients" in text
 
 
 def test_the_study_settings_are_back(people: Demo) -> None:
