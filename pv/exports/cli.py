@@ -282,6 +282,7 @@ def run_sdtm(args: argparse.Namespace) -> int:
     print(_("wrote %(file)s: %(counts)s", file=args.out, counts=", ".join(written)))
     return 0
 
+
 def _arms_masked(args: argparse.Namespace) -> bool:
     """A blinded study's arms are masked unless --as / PV_ACTOR names a user with the
     unblinded permission (pv.blinding.policy); an open-label study's never are."""
