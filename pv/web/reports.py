@@ -98,12 +98,12 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
     if session.get(Study, study) is not None and (
         refused := arms_refusal(session, auth.user, study)
     ):  # a blinded study: no table by arm; the (open) DSMB workbook stays (pv.blinding)
-        ctx = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
-               "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
-               "f": {"table": table.upper(), "cutoff": cutoff, "control": "", "lang": language},
-               "languages": LANGUAGES, "refused": refused,
-               "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
-        return render(request, "reports/page.html", ctx, partial="reports/_refused.html")
+        blind = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
+                 "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
+                 "f": {"table": table.upper(), "cutoff": cutoff, "control": "", "lang": language},
+                 "languages": LANGUAGES, "refused": refused,
+                 "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
+        return render(request, "reports/page.html", blind, partial="reports/_refused.html")
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
                        control=control, lang=language)  # fmt: skip
     arms = list(session.exec(select(Arm).where(Arm.study_id == study).order_by(Arm.position)))
