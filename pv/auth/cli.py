@@ -257,7 +257,8 @@ def _list(args: argparse.Namespace) -> int:
                 state.append(_("disabled"))
             if u.locked_at is not None:
                 state.append(_("locked since %(at)s UTC", at=_when(u.locked_at)))
-            print(f"{u.username:<24} {u.role:<13} {', '.join(state) or _('active')}")
+            status = ", ".join(state) or _("active")
+            print(f"{u.username:<24} {u.role:<13} {status}")
     return 0
 
 

@@ -73,7 +73,8 @@ def account_page(request: Request, auth: WebAuth, session: DB) -> Response:
 
 @router.post("/account/tokens", include_in_schema=False)
 def create_token(request: Request, auth: WebAuth, label: str = Form("")) -> Response:
-    """A new token for the signed-in user; the page shows it once."""
+    """A new token for the signed-in user, shown once: htmx swaps the token section (a
+    reload of the page is then a GET, which does not show it again nor make another)."""
     error = None
     new = None
     with write_session(engine(request)) as session:
@@ -89,7 +90,8 @@ def create_token(request: Request, auth: WebAuth, label: str = Form("")) -> Resp
             error = str(exc)
         rows = _rows(tokens_of(session, auth.user))
     ctx = {"auth": auth, "rows": rows, "new_token": new, "error": error}
-    return render(request, "auth/account.html", ctx, status_code=422 if error else 200)
+    return render(request, "auth/account.html", ctx, status_code=422 if error else 200,
+                  partial="auth/_tokens.html")  # fmt: skip
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)

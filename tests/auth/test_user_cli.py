@@ -33,7 +33,9 @@ def cli(db_url, monkeypatch, capsys):
 
     yield run
     get_settings.cache_clear()
-    _engines.pop(db_url, None)
+    engine = _engines.pop(db_url, None)
+    if engine is not None:  # close its connections: PostgreSQL drops the database next
+        engine.dispose()
 
 
 @pytest.fixture
