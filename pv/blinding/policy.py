@@ -165,5 +165,9 @@ def command_user(session: Session, args: Any) -> Any:
 
 def command_arms_visible(session: Session, args: Any, study_id: str) -> bool:
     """Whether a read-only command writes the real arms of the study: always for an open-
-    label study; for a blinded one only when --as names a user with the permission."""
-    return arms_visible(command_user(session, args), session.get(Study, study_id))
+    label study; for a blinded one only when --as names a user with the permission (the
+    user is looked up only then: an open-label export needs no --as)."""
+    study = session.get(Study, study_id)
+    if not is_blinded(study):
+        return True
+    return arms_visible(command_user(session, args), study)

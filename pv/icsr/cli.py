@@ -63,8 +63,8 @@ def _masked(session, args: argparse.Namespace, event_id: int) -> bool:  # type: 
     from pv.study.models import Study
 
     event = session.get(AdverseEvent, event_id)
-    if event is None:
-        return True
+    study = session.get(Study, event.study_id) if event is not None else None
+    if event is None or study is None or not study.blinded:
+        return False  # no event: build_case says so; an open-label study needs no --as
     user = command_user(session, args)
-    study = session.get(Study, event.study_id)
     return not arms_visible(user, study, session=session, subject_id=event.subject_id)

@@ -203,9 +203,14 @@ def test_as_an_unknown_user_is_refused(cli, tmp_path) -> None:
     assert not (tmp_path / "x" / "dm.csv").exists()
 
 
-def test_an_open_label_study_exports_its_arms_without_as(cli, tmp_path) -> None:
+def test_an_open_label_study_exports_its_arms_without_as(cli, tmp_path, monkeypatch) -> None:
+    # PV_ACTOR naming nobody does not matter to an open-label study's read-only export
+    monkeypatch.setenv("PV_ACTOR", "nobody")
     out = tmp_path / "demo"
     code, _, err = cli("export", "sdtm", "--study", "NCT04660565", "--out", str(out))
     assert code == 0, err
     # the demo study has no subject here: DM is empty but written; the arms are not masked
     assert "BLINDED" not in (out / "dm.csv").read_text("utf-8-sig")
+    # ... but a blinded study's export is refused: the named user does not exist
+    code, _, err = cli("export", "sdtm", "--study", BLIND_ID, "--out", str(tmp_path / "b"))
+    assert code == 2 and "nobody" in err
