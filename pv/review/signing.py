@@ -34,10 +34,12 @@ from pv.events.models import AdverseEvent
 from pv.events.rules import Findings
 from pv.events.service import EVENT_FIELDS, ValidationFailed
 from pv.i18n import gettext as _
+from pv.i18n import ngettext
 from pv.labels import label, register
 from pv.review.models import Assessment, ExpeditedReport
 from pv.signatures.models import Signature
 from pv.signatures.service import MEANINGS, SignatureError, is_valid, sign
+from pv.timeutil import utcnow
 
 register("signature_meaning", MEANINGS)  # templates: label('signature_meaning', s.meaning)
 
@@ -93,12 +95,26 @@ def _plain(value: Any) -> Any:
 
 def signer(session: Session, actor: Actor, password: str | None, findings: Findings) -> User | None:
     """The person signing (None for a system actor); a wrong or missing password is a
-    finding on the field "password" (checked before anything is written)."""
+    finding on the field "password" (checked before anything is written).
+
+    Wrong signing passwords count as failed log-ins of the account (pv.auth.throttle,
+    Part 11 §11.300(d)): while the account must wait, the password is not even checked,
+    and the account locks at the same count (see `count_wrong_password`)."""
+    from pv.auth import throttle
     from pv.auth.passwords import verify_password
 
     if actor.user_id is None:
         return None
     user = session.get(User, actor.user_id)
+    if user is not None and not user.disabled and user.locked_at is None and password:
+        wait = throttle.retry_after(session, user_id=user.id, address=None, now=utcnow())
+        if wait > 0:
+            findings.error("password", ngettext(
+                "Too many wrong passwords: try again in %(num)d second.",
+                "Too many wrong passwords: try again in %(num)d seconds.",
+                wait,
+            ))  # fmt: skip
+            return user
     if (
         user is None
         or user.disabled
@@ -109,6 +125,36 @@ def signer(session: Session, actor: Actor, password: str | None, findings: Findi
             "password", wrong_password() if password else _("Enter your password to sign.")
         )
     return user
+
+
+def is_wrong_password(errors: Mapping[str, str]) -> bool:
+    """Whether a refused form's errors (field -> message) say the password was wrong."""
+    return errors.get("password") == wrong_password()
+
+
+def count_wrong_password(session: Session, user_id: int) -> None:
+    """Count a wrong signing password as a failed log-in of the account, in the request's
+    transaction after the refused act was rolled back: audited ("sign_failed"); the
+    account locks at the LOCK_AFTER-th failure, as at log-in."""
+    from pv.audit.service import record
+    from pv.auth import throttle
+
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    now = utcnow()
+    throttle.record_failure(session, user_id=user_id, address=None, now=now)
+    me = Actor(username=user.username, user_id=user_id, role=user.role)
+    record(session=session, actor=me, action="sign_failed", entity_type="user",
+           entity_id=user_id, changes={})  # fmt: skip
+    if user.locked_at is None and throttle.account_failures(session, user_id, now) >= (
+        throttle.LOCK_AFTER
+    ):
+        user.locked_at = now
+        session.add(user)
+        record(session=session, actor=Actor.system("login-throttle"), action="lock",
+               entity_type="user", entity_id=user_id,
+               changes={"locked_at": [None, now]})  # fmt: skip
 
 
 def check_signer(session: Session, actor: Actor, password: str | None) -> User | None:

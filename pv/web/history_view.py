@@ -88,7 +88,8 @@ PER_DRUG: dict[str, str | None] = {
     "override_reasons": None,
 }
 EMPTY = "∅"
-register("audit_action", {"sign": N_("sign")})  # a signature (the other actions: events_pages)
+# Signatures (the other actions: events_pages).
+register("audit_action", {"sign": N_("sign"), "sign_failed": N_("sign_failed")})
 register("signature_meaning", MEANINGS)
 
 

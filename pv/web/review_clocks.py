@@ -21,6 +21,7 @@ from pv.review import clocks
 from pv.review.deadlines import ClockItem, list_clocks
 from pv.review.models import ExpeditedReport, ReportKind
 from pv.review.reports import mark_report_sent
+from pv.review.signing import count_wrong_password, is_wrong_password
 from pv.timeutil import today
 from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
 from pv.web.review_common import (
@@ -122,6 +123,8 @@ async def mark_sent(request: Request, auth: WebAuth, report_id: PathId) -> Respo
             except ValidationFailed as exc:
                 errors = field_errors(exc)
         session.rollback()
+        if is_wrong_password(errors) and auth.actor.user_id is not None:
+            count_wrong_password(session, auth.actor.user_id)  # throttled as a log-in
         message = " · ".join(errors.values())
         if back.startswith(f"/review/events/{event.id}"):
             event = event_or_404(session, auth, event.id)  # type: ignore[arg-type]

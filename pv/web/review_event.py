@@ -22,7 +22,7 @@ from pv.events.rules import Findings
 from pv.events.service import ValidationFailed, VersionConflict, subject_drugs
 from pv.review import service
 from pv.review.queries import open_query
-from pv.review.signing import signer
+from pv.review.signing import count_wrong_password, is_wrong_password, signer
 from pv.study.models import Subject
 from pv.timeutil import today
 from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
@@ -92,6 +92,8 @@ async def _post(
         except VersionConflict:
             status, errors, conflict_from = 409, {}, version
         session.rollback()  # nothing of a refused form is stored
+        if errors and is_wrong_password(errors[form_name]) and auth.actor.user_id is not None:
+            count_wrong_password(session, auth.actor.user_id)  # throttled as a log-in
         event = event_or_404(session, auth, event_id)
         ctx = review_context(
             session,

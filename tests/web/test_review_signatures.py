@@ -154,3 +154,46 @@ def test_the_history_shows_each_signature_readably(world):
     with read_session(world.engine) as s:
         digest = s.exec(select(Signature.record_digest)).one()
     assert f"Digest of the version signed (SHA-256): {digest}" in sign
+
+
+def test_wrong_signing_passwords_are_throttled_and_lock_the_account_like_log_ins(world):
+    """Part 11 §11.300(d): guessing through the sign box is no easier than at log-in."""
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from pv.audit.models import AuditEntry
+    from pv.auth.models import LoginFailure, User
+    from pv.db import write_session
+    from pv.timeutil import utcnow
+
+    event_id, officer, csrf = _started(world)
+    officer_id = world.users["officer"].id
+    for _ in range(5):  # the free attempts
+        r = post(officer, csrf, f"/review/events/{event_id}/assess",
+                 **assessment_form(world, event_id, password=WRONG))  # fmt: skip
+        assert r.status_code == 422 and REFUSED in text_of(r.text)
+    r = post(officer, csrf, f"/review/events/{event_id}/assess",
+             **assessment_form(world, event_id))  # the right one, too soon  # fmt: skip
+    assert r.status_code == 422
+    assert re.search(r"Too many wrong passwords: try again in \d+ seconds\.",
+                     text_of(_box(r.text, "assessed")))  # fmt: skip
+    assert _stored(world, event_id) == ([], False)
+    with read_session(world.engine) as s:
+        failures = select(func.count()).select_from(LoginFailure)
+        assert s.exec(failures.where(LoginFailure.user_id == officer_id)).one() == 5
+        audited = select(func.count()).select_from(AuditEntry)
+        audited = audited.where(AuditEntry.action == "sign_failed", AuditEntry.actor == "officer")
+        assert s.exec(audited).one() == 5
+
+    # Nine failures earlier today (outside the 15-minute window): the next one locks.
+    with write_session(world.engine) as s:
+        s.exec(LoginFailure.__table__.delete())  # type: ignore[attr-defined]
+        for minutes in range(60, 69):
+            s.add(LoginFailure(at=utcnow() - timedelta(minutes=minutes), user_id=officer_id))
+    r = post(officer, csrf, f"/review/events/{event_id}/assess",
+             **assessment_form(world, event_id, password=WRONG))  # fmt: skip
+    assert r.status_code == 422
+    with read_session(world.engine) as s:
+        assert s.get(User, officer_id).locked_at is not None
+    assert _stored(world, event_id) == ([], False)
