@@ -157,15 +157,6 @@ def count_wrong_password(session: Session, user_id: int) -> None:
                changes={"locked_at": [None, now]})  # fmt: skip
 
 
-def check_signer(session: Session, actor: Actor, password: str | None) -> User | None:
-    """`signer`, raising ValidationFailed at once when the password is wrong."""
-    findings = Findings()
-    user = signer(session, actor, password, findings)
-    if not findings.ok:
-        raise ValidationFailed(findings)
-    return user
-
-
 def _sign(
     session: Session,
     user: User | None,
