@@ -100,6 +100,9 @@ def world(app_env):  # noqa: D401
                 user=s.get(User, env.users[name].id),
                 password=PASSWORD,
             )
+            # a password change revokes the user's tokens (issue 13): issue new ones
+            env.tokens[name] = issue_token(session=s, actor=actor_for(env.users[name]),
+                                           user=s.get(User, env.users[name].id))  # fmt: skip
         ids = {}
         for key, site in (("own", env.site1), ("other", env.site2)):
             subj = add_subject(

@@ -12,7 +12,7 @@ import pytest
 
 from pv.analysis.api import build_table
 from pv.analysis.render import display, to_csv
-from pv.auth.service import actor_for, set_password
+from pv.auth.service import actor_for, issue_token, set_password
 from pv.db import write_session
 from pv.demo.generate import build_demo
 from tests.web.webhelpers import PASSWORD, login
@@ -25,6 +25,8 @@ def demo_env(app_env):
         for name in ("officer", "inv1", "dsmb"):
             user = s.get(type(app_env.users[name]), app_env.users[name].id)
             set_password(session=s, actor=actor_for(user), user=user, password=PASSWORD)
+            # a password change revokes the user's tokens (issue 13): issue new ones
+            app_env.tokens[name] = issue_token(session=s, actor=actor_for(user), user=user)
     return app_env
 
 
