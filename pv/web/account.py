@@ -1,15 +1,17 @@
 """The user's own account page (/account): their personal API tokens (label, created,
 expires, last used, state), a new token (shown once) and revoking one (htmx swaps the row);
-and the answers of a refused log-in (429 with Retry-After while throttled, 423 when the
-account is locked)."""
+the administrators' pages (/admin/users): every account's state, unlocking a locked one,
+anyone's tokens and revoking them; and the answers of a refused log-in (429 with Retry-After
+while throttled, 423 when the account is locked)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, select
 
 from pv import i18n
-from pv.auth.models import ApiToken
+from pv.auth.models import ApiToken, Role, User
 from pv.auth.service import (
     AccountError,
     LoginRefused,
@@ -18,10 +20,11 @@ from pv.auth.service import (
     token_expiry,
     token_state,
     tokens_of,
+    unlock_user,
 )
 from pv.db import write_session
 from pv.i18n import ngettext
-from pv.web.deps import DB, PathId, WebAuth, engine
+from pv.web.deps import DB, Auth, PathId, WebAuth, engine, require
 from pv.web.templating import render
 
 router = APIRouter()
@@ -108,3 +111,64 @@ def revoke_own_token(request: Request, auth: WebAuth, token_id: PathId) -> Respo
             rows = _rows(tokens_of(session, auth.user))
     ctx = {"auth": auth, "rows": rows, "new_token": None, "row": rows[0]}
     return render(request, "auth/account.html", ctx, partial="auth/_token_row.html")
+
+
+# --- Administrators: every user's state and tokens ------------------------------------------
+
+
+def _admin(auth: Auth) -> None:
+    require(auth, Role.admin)
+
+
+def _user_or_404(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, i18n.gettext("no such user"))
+    return user
+
+
+@router.get("/admin/users", include_in_schema=False)
+def admin_users(request: Request, auth: WebAuth, session: DB) -> Response:
+    """Every account: role, disabled or locked, its active tokens."""
+    _admin(auth)
+    users = session.exec(select(User).order_by(User.username)).all()
+    active: dict[int, int] = {}
+    for token in session.exec(select(ApiToken).where(ApiToken.revoked.is_(False))):  # type: ignore[attr-defined]
+        if token_state(token) == "active":
+            active[token.user_id] = active.get(token.user_id, 0) + 1
+    ctx = {"auth": auth, "users": users, "active": active}
+    return render(request, "auth/admin_users.html", ctx)
+
+
+@router.get("/admin/users/{user_id}", include_in_schema=False)
+def admin_user(request: Request, auth: WebAuth, session: DB, user_id: PathId) -> Response:
+    _admin(auth)
+    target = _user_or_404(session, user_id)
+    ctx = {"auth": auth, "target": target, "rows": _rows(tokens_of(session, target)),
+           "revoke_base": "/admin/tokens"}  # fmt: skip
+    return render(request, "auth/admin_user.html", ctx)
+
+
+@router.post("/admin/users/{user_id}/unlock", include_in_schema=False)
+def admin_unlock(request: Request, auth: WebAuth, user_id: PathId) -> Response:
+    _admin(auth)
+    with write_session(engine(request)) as session:
+        unlock_user(session=session, actor=auth.actor, user=_user_or_404(session, user_id))
+    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
+def admin_revoke_token(request: Request, auth: WebAuth, token_id: PathId) -> Response:
+    """An administrator revokes anyone's token: htmx swaps the row; without htmx, back to
+    the user's page."""
+    _admin(auth)
+    with write_session(engine(request)) as session:
+        token = session.get(ApiToken, token_id)
+        if token is None:
+            raise HTTPException(404, i18n.gettext("no such token"))
+        revoke_token(session=session, actor=auth.actor, token=token)
+        row = _rows([token])[0]
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/admin/users/{token.user_id}", status_code=303)
+    ctx = {"auth": auth, "row": row, "revoke_base": "/admin/tokens"}
+    return render(request, "auth/_token_row.html", ctx)
