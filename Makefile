@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python bench/bench_upload_availability.py
 	$(BIN)/python bench/bench_workbook.py
 	$(BIN)/python bench/bench_queue.py
+	$(BIN)/python bench/bench_login.py
 
 # The 10^6-event scale runs on PostgreSQL (issue 7): a bench database whose contents are replaced.
 PV_BENCH_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvbench
