@@ -48,8 +48,11 @@ def test_demo_then_status_json(cli):
 
 def test_site_and_user_commands(cli):
     cli("demo", "--no-serve")
-    assert cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Second")[0] == 0
-    code, _, err = cli("site", "add", "--study", "NCT04660565", "--id", "02", "--name", "Again")
+    site = ("site", "add", "--study", "NCT04660565", "--id", "02")
+    code, _, err = cli(*site, "--name", "Second")  # no --as: refused, nothing written
+    assert code == 2 and "--as USERNAME" in err
+    assert cli(*site, "--name", "Second", "--as", "admin")[0] == 0  # the demo's admin
+    code, _, err = cli(*site, "--name", "Again", "--as", "admin")
     assert code == 2 and "already exists" in err
     # user commands act as an administrator (--as), the demo's seeded admin
     code, _, err = cli(
@@ -92,7 +95,9 @@ def test_study_language_sets_the_default_and_is_audited(cli, db_url, monkeypatch
     from pv.audit.models import AuditEntry
     from pv.db import make_engine, read_session
     from pv.study.models import Study
+    from tests.cli.actors import seed_admin
 
+    monkeypatch.setenv("PV_ACTOR", seed_admin(db_url))  # the commands act as this admin
     record = Path(pv.demo.__file__).parent / "NCT04660565.json"
     assert cli("study", "import", str(record))[0] == 0
     code, out, _ = cli("study", "language", "--study", "NCT04660565", "zh_CN")
@@ -110,6 +115,7 @@ def test_study_language_sets_the_default_and_is_audited(cli, db_url, monkeypatch
             )
             entries = s.exec(q).all()
             assert [e.changes for e in entries] == [{"language": ["en", "zh-Hans"]}]
+            assert [e.actor for e in entries] == ["admin"] and entries[0].actor_id is not None
     finally:
         engine.dispose()
     # The command speaks the language of its environment.

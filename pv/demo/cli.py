@@ -1,4 +1,8 @@
-"""Command: demo — the NCT04660565 demo trial on the configured database, then the web app."""
+"""Command: demo — the NCT04660565 demo trial on the configured database, then the web app.
+
+The demo takes no --as: it seeds its own admin first and acts as its users (DEMO_USERS):
+the admin loads CTCAE, imports the study and creates the other users, the investigator
+enters the data, the safety officer reviews (pv.demo.generate, pv.review.demo)."""
 
 from __future__ import annotations
 
@@ -25,37 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=_demo)
 
 
-def ensure_demo_users(engine) -> None:  # type: ignore[no-untyped-def]
-    from sqlmodel import select
-
-    from pv.audit.service import Actor
-    from pv.auth.service import create_user, get_user
-    from pv.db import write_session
-    from pv.study.models import Site
-
-    with write_session(engine) as session:
-        site = session.exec(
-            select(Site).where(Site.study_id == "NCT04660565", Site.code == "01")
-        ).one()
-        for username, role, password in DEMO_USERS:
-            if get_user(session, username) is None:
-                create_user(
-                    session=session,
-                    actor=Actor.system("demo"),
-                    username=username,
-                    role=role,
-                    password=password,
-                    sites=[site] if role == "investigator" else None,
-                )
-
-
 def _demo(args: argparse.Namespace) -> int:
-    from pv.cli import database
-    from pv.demo.generate import build_demo
+    from pv.cli import CommandError, database
+    from pv.demo.generate import DemoError, build_demo
 
     engine = database(upgrade=True)
-    summary = build_demo(engine, seed=args.seed)
-    ensure_demo_users(engine)
+    try:
+        summary = build_demo(engine, seed=args.seed)  # seeds DEMO_USERS, admin first
+    except (DemoError, LookupError) as exc:
+        raise CommandError(str(exc)) from exc
     subjects = sum(summary.subjects_per_arm.values())
     print(
         ngettext(

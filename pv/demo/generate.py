@@ -6,6 +6,11 @@ then written through the services (`import_ctgov`, `add_subject`, `add_exposure`
 `create_event` with submit=True) in one write transaction, so the demo obeys exactly
 the rules real data obeys.
 
+Every act is a person's (issue 13, attributed commands): the demo seeds its admin first,
+who loads CTCAE, imports the study and creates the other demo users (DEMO_USERS); the
+demo investigator, bound to site 01, enters the subjects, their dosing and their events;
+the demo safety officer does the review (pv.review.demo). The audit trail names them.
+
 The simulated regimen follows the trial record: prednisone 0.6-0.8 mg/kg/day (a
 multiple of 5 mg) for 2-4 weeks, then tapered by 5 mg every 1-2 weeks to 5 mg/day by
 week 12, then 5 mg/day to the end of study. For heavier subjects a 5 mg step every week
@@ -29,6 +34,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor
+from pv.auth.models import User
+from pv.auth.service import actor_for, create_user, get_user
 from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.events.rules import EventInput
@@ -654,21 +661,89 @@ def _summary(session: Session, study_id: str, created: bool) -> DemoSummary:
     )
 
 
+class DemoError(Exception):
+    """The demo cannot act as its users (an account of that name is someone else's)."""
+
+
+def _active(user: User, role: str) -> User:
+    from pv.i18n import gettext as _
+
+    if user.role != role or user.disabled or user.locked_at is not None:
+        raise DemoError(
+            _(
+                "the user '%(username)s' exists and is not an active %(role)s: the demo "
+                "cannot act as them",
+                username=user.username,
+                role=role,
+            )
+        )
+    return user
+
+
+def seed_admin(session: Session) -> Actor:
+    """The demo's admin (DEMO_USERS), created first when missing. Nobody exists yet to
+    create the first account: it is recorded as its own creator (reason "bootstrap", as
+    `pvtracker user add NAME --role admin` on a database without an admin); everything
+    after it is done by an existing user."""
+    from pv.demo.cli import DEMO_USERS
+
+    name, role, password = next(u for u in DEMO_USERS if u[1] == "admin")
+    user = get_user(session, name)
+    if user is None:
+        user = create_user(session=session, actor=None, username=name, role=role,
+                           password=password, reason="bootstrap")  # fmt: skip
+    return actor_for(_active(user, role))
+
+
+def seed_users(session: Session, *, admin: Actor, site: Site) -> dict[str, Actor]:
+    """The demo's users by role, created by its admin when missing; the investigator is
+    bound to the demo site."""
+    from pv.demo.cli import DEMO_USERS
+
+    users: dict[str, Actor] = {}
+    for name, role, password in DEMO_USERS:
+        user = get_user(session, name)
+        if user is None:
+            user = create_user(session=session, actor=admin, username=name, role=role,
+                               password=password,
+                               sites=[site] if role == "investigator" else None)  # fmt: skip
+        users[role] = actor_for(_active(user, role))
+    return users
+
+
+def _load_ctcae(engine: Engine, admin: Actor) -> None:
+    """CTCAE v5.0, loaded (and audited) by the demo's admin unless it is there already."""
+    from pv.terminology.cli import record_load, release_ids
+
+    before = release_ids(engine)
+    record_load(engine, admin, load_ctcae(engine), before)
+
+
 def build_demo(engine: Engine, *, seed: int = 42) -> DemoSummary:
-    """Create the demo trial (idempotent-safe: a study that has subjects is left as it is)."""
-    load_ctcae(engine)
+    """Create the demo trial (idempotent-safe: a study that has subjects is left as it is).
+
+    Raises DemoError when a user of a demo user's name exists with another role, or is
+    disabled or locked: the demo acts only as its own users."""
     spec = parse_ctgov(json.loads(STUDY_RECORD.read_text(encoding="utf-8")))
-    actor = Actor.system("demo")
+    with write_session(engine) as session:
+        admin = seed_admin(session)
+    _load_ctcae(engine, admin)
     with write_session(engine) as session:
         has_subjects = session.exec(
             select(func.count()).select_from(Subject).where(Subject.study_id == spec.nct_id)
         ).one()
         if has_subjects:
+            site = session.exec(
+                select(Site).where(Site.study_id == spec.nct_id, Site.code == SITE_CODE)
+            ).one()
+            seed_users(session, admin=admin, site=site)
             return _summary(session, spec.nct_id, created=False)
-        study, _ = import_ctgov(session=session, actor=actor, spec=spec)
+        study, _created = import_ctgov(session=session, actor=admin, spec=spec)
         site = session.exec(
             select(Site).where(Site.study_id == study.id, Site.code == SITE_CODE)
         ).one()
+        # The site's investigator enters the subjects, their dosing and their events.
+        actor = seed_users(session, admin=admin, site=site)["investigator"]
         drugs = {d.key: d for d in session.exec(select(Drug).where(Drug.study_id == study.id))}
         arms = session.exec(select(Arm).where(Arm.study_id == study.id)).all()
         with_belimumab = {

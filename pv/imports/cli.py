@@ -1,4 +1,5 @@
-"""`pvtracker import sdtm`: load an external study from SDTM datasets."""
+"""`pvtracker import sdtm`: load an external study from SDTM datasets, as an admin
+(`--as USERNAME` or PV_ACTOR), who is recorded as the actor of every row it writes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from pv.cli import CommandError
+from pv.cli import CommandError, add_actor_argument
 from pv.i18n import gettext as _
 
 
@@ -28,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sdtm.add_argument("--ex", required=True, help=_("EX dataset (.xpt or .csv)"))
     sdtm.add_argument("--suppae", help=_("SUPPAE dataset, for the sponsor's TEAE flag (AETRTEM)"))
     sdtm.add_argument("--study-id", help=_("study id to create (default: DM.STUDYID)"))
-    sdtm.set_defaults(func=run_sdtm)
+    add_actor_argument(sdtm)
+    sdtm.set_defaults(func=run_sdtm, roles=("admin",))
 
 
 class ProgressBar:
@@ -53,14 +55,16 @@ class ProgressBar:
 
 
 def run_sdtm(args: argparse.Namespace) -> int:
-    from pv.audit.service import Actor
     from pv.cli import database
     from pv.imports.sdtm import SDTMImportError, import_sdtm
+    from pv.study.cli import acting_user
 
+    engine = database(upgrade=True)
+    actor = acting_user(engine, args)
     try:
         result = import_sdtm(
-            engine=database(upgrade=True),
-            actor=Actor.system("sdtm-import"),
+            engine=engine,
+            actor=actor,
             dm=args.dm,
             ae=args.ae,
             ex=args.ex,

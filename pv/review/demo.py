@@ -10,6 +10,10 @@ through the review services, so the demo obeys the rules real reviews obey.
 - One other serious event of a subject on belimumab whose term is not in its RSI
   (a serious lung infection with seed 42) -> 15-day SUSAR, left unsent so the
   dashboard shows an overdue report.
+
+The demo's users act (issue 13): its admin adds the RSI versions, its safety officer
+assesses and approves the reports for submission, signing both with the officer's
+password (DEMO_USERS): the demo signs only as its own officer, whose password it knows.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor
+from pv.auth.passwords import verify_password
+from pv.auth.service import actor_for, get_user
 from pv.db import write_session
 from pv.events.dates import parse_dtc
 from pv.events.models import AdverseEvent, Status
 from pv.events.service import subject_drugs
+from pv.i18n import gettext as _
 from pv.review.models import Assessment, ExpeditedReport, RsiVersion
 from pv.review.service import add_rsi_version, mark_report_sent, save_assessment, start_review
 from pv.study.models import Drug, Subject
 
-OFFICER = Actor(username="demo", role="officer")
-ADMIN = Actor(username="demo", role="admin")
 SEPSIS = "10040047"
 _BELIMUMAB = (
     "10051792",
@@ -126,8 +131,32 @@ def seed_review_demo(engine: Engine, *, study_id: str) -> None:
         seed_review(session, study_id=study_id)
 
 
+def demo_user(session: Session, role: str, *, signs: bool = False) -> tuple[Actor, str]:
+    """The demo user of `role` (DEMO_USERS, seeded by pv.demo.generate) and its password,
+    which must be the account's when the user `signs`."""
+    from pv.demo.cli import DEMO_USERS
+
+    name, _role, password = next(u for u in DEMO_USERS if u[1] == role)
+    user = get_user(session, name)
+    if user is None or user.role != role or user.disabled or user.locked_at is not None:
+        raise LookupError(
+            _("no active demo user '%(username)s': seed the demo users first", username=name)
+        )
+    if signs and not verify_password(user.password_hash, password):
+        raise LookupError(
+            _(
+                "the user '%(username)s' has another password than the demo's: the demo "
+                "signs only as its own users",
+                username=name,
+            )
+        )
+    return actor_for(user), password
+
+
 def seed_review(session: Session, *, study_id: str) -> None:
     drugs = {d.key: d for d in session.exec(select(Drug).where(Drug.study_id == study_id))}
+    admin, _password = demo_user(session, "admin")
+    officer, password = demo_user(session, "officer", signs=True)
     for key, versions in RSI.items():
         drug = drugs.get(key)
         if (
@@ -138,7 +167,7 @@ def seed_review(session: Session, *, study_id: str) -> None:
         for label, start, codes in versions:
             add_rsi_version(
                 session=session,
-                actor=ADMIN,
+                actor=admin,
                 drug=drug,
                 label=label,
                 effective_from=start,
@@ -164,26 +193,34 @@ def seed_review(session: Session, *, study_id: str) -> None:
     )
     if fatal is not None:
         aware = parse_dtc(fatal.aeendtc or fatal.aestdtc or "").earliest_date
-        reports = _assess(session, fatal, aware, belimumab="possible")
+        reports = _assess(session, officer, password, fatal, aware, belimumab="possible")
         for report, day in zip(reports, (5, 13), strict=False):
             mark_report_sent(
                 session=session,
-                actor=OFFICER,
+                actor=officer,
+                password=password,  # the officer signs it "approved" for submission
                 report_id=report.id,  # type: ignore[arg-type]
                 sent_date=aware + timedelta(days=day),
             )
     if other:
         event = other[0]
         aware = parse_dtc(event.aestdtc or "").earliest_date + timedelta(days=2)
-        _assess(session, event, aware, belimumab=_WHO_UMC.get(event.aerel["belimumab"], "possible"))
+        _assess(session, officer, password, event, aware,
+                belimumab=_WHO_UMC.get(event.aerel["belimumab"], "possible"))  # fmt: skip
 
 
 def _assess(
-    session: Session, event: AdverseEvent, aware: date, *, belimumab: str
+    session: Session,
+    officer: Actor,
+    password: str,
+    event: AdverseEvent,
+    aware: date,
+    *,
+    belimumab: str,
 ) -> list[ExpeditedReport]:
     subject = session.get(Subject, event.subject_id)
     assert subject is not None and event.id is not None
-    start_review(session=session, actor=OFFICER, event_id=event.id, expected_version=event.version)
+    start_review(session=session, actor=officer, event_id=event.id, expected_version=event.version)
     causality = {
         d.key: _WHO_UMC.get(event.aerel.get(d.key, ""), "unlikely")
         for d in subject_drugs(session, subject)
@@ -191,7 +228,8 @@ def _assess(
     causality["belimumab"] = belimumab
     save_assessment(
         session=session,
-        actor=OFFICER,
+        actor=officer,
+        password=password,  # the officer signs the assessment ("assessed")
         event_id=event.id,
         expected_version=event.version,
         awareness_date=aware,

@@ -1,4 +1,9 @@
-"""Commands: db upgrade, status, study import, site add, subject add."""
+"""Commands: db upgrade, status, study import, study language, site add, subject add.
+
+The data-changing commands (study import, study language, site add, subject add) act as
+the user named by `--as USERNAME` (or PV_ACTOR), who must be active and hold one of the
+roles the command's parser names in its `roles` default; the audit trail records that user.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,17 @@ import json
 from pathlib import Path
 
 from pv.audit.service import Actor
-from pv.cli import CommandError, database
+from pv.cli import CommandError, add_actor_argument, command_actor, database
 from pv.db import read_session, write_session
 from pv.i18n import gettext as _
+
+
+def acting_user(engine, args: argparse.Namespace) -> Actor:  # type: ignore[no-untyped-def]
+    """The Actor of a data-changing command: the active user named by --as / PV_ACTOR,
+    holding one of the roles the command's parser sets (`set_defaults(roles=...)`; the
+    README's table of commands lists them). Checked before anything is written."""
+    with read_session(engine) as session:
+        return command_actor(session, args, *args.roles)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,13 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import", help=_("create or update a study from a ClinicalTrials.gov API v2 study JSON")
     )
     imp.add_argument("file", type=Path)
-    imp.set_defaults(func=_study_import)
+    add_actor_argument(imp)
+    imp.set_defaults(func=_study_import, roles=("admin",))
     lang = study_sub.add_parser(
         "language", help=_("set the study's default interface language (en, zh-Hans)")
     )
     lang.add_argument("--study", required=True)
     lang.add_argument("language", help=_("en or zh-Hans"))
-    lang.set_defaults(func=_study_language)
+    add_actor_argument(lang)
+    lang.set_defaults(func=_study_language, roles=("admin",))
 
     site = sub.add_parser("site", help=_("trial sites"))
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
@@ -42,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--study", required=True)
     add.add_argument("--id", required=True, dest="code")
     add.add_argument("--name", required=True)
-    add.set_defaults(func=_site_add)
+    add_actor_argument(add)
+    add.set_defaults(func=_site_add, roles=("admin",))
 
     subject = sub.add_parser("subject", help=_("trial subjects"))
     subject_sub = subject.add_subparsers(dest="subject_command", required=True, metavar="ACTION")
@@ -54,15 +70,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     sadd.add_argument("--sex", choices=("M", "F", "U"))
     sadd.add_argument("--consent", help=_("informed consent date, YYYY-MM-DD"))
     sadd.add_argument("--randomized", help=_("randomization date, YYYY-MM-DD (not before consent)"))
-    sadd.set_defaults(func=_subject_add)
+    add_actor_argument(sadd)
+    # An investigator adds subjects at their own sites, as on the web form and the API.
+    sadd.set_defaults(func=_subject_add, roles=("admin", "investigator"))
 
 
 def _study_language(args: argparse.Namespace) -> int:
     from pv.study.service import StudyError, set_study_language
 
-    with write_session(database(upgrade=True)) as session:
+    engine = database(upgrade=True)
+    actor = acting_user(engine, args)
+    with write_session(engine) as session:
         try:
-            study = set_study_language(session=session, actor=Actor.system("cli"),
+            study = set_study_language(session=session, actor=actor,
                                        study_id=args.study, language=args.language)  # fmt: skip
         except StudyError as exc:
             raise CommandError(str(exc)) from exc
@@ -110,7 +130,9 @@ def import_study_file(engine, path: Path, actor: Actor):  # type: ignore[no-unty
 
 
 def _study_import(args: argparse.Namespace) -> int:
-    study_id, created = import_study_file(database(upgrade=True), args.file, Actor.system("cli"))
+    engine = database(upgrade=True)
+    actor = acting_user(engine, args)
+    study_id, created = import_study_file(engine, args.file, actor)
     if created:
         print(_("created study %(study)s", study=study_id))
     else:
@@ -121,11 +143,13 @@ def _study_import(args: argparse.Namespace) -> int:
 def _site_add(args: argparse.Namespace) -> int:
     from pv.study.service import StudyError, add_site
 
-    with write_session(database(upgrade=True)) as session:
+    engine = database(upgrade=True)
+    actor = acting_user(engine, args)
+    with write_session(engine) as session:
         try:
             site = add_site(
                 session=session,
-                actor=Actor.system("cli"),
+                actor=actor,
                 study_id=args.study,
                 code=args.code,
                 name=args.name,
@@ -148,6 +172,7 @@ def _subject_add(args: argparse.Namespace) -> int:
     `pv.inputs`); a refusal names the field, as they do: `error: subjid: ...`."""
     from sqlmodel import select
 
+    from pv.auth.service import get_user, visible_site_ids
     from pv.inputs import parse_date
     from pv.study.models import Arm, Site
     from pv.study.service import StudyError, add_subject
@@ -161,11 +186,16 @@ def _subject_add(args: argparse.Namespace) -> int:
                 problems.append(f"{name}: {exc}")
     if problems:
         raise CommandError("; ".join(problems))
-    with write_session(database(upgrade=True)) as session:
+    engine = database(upgrade=True)
+    actor = acting_user(engine, args)
+    with write_session(engine) as session:
         site = session.exec(
             select(Site).where(Site.study_id == args.study, Site.code == args.site)
         ).first()
-        if site is None:
+        user = get_user(session, actor.username)
+        visible = visible_site_ids(session, user) if user is not None else set()
+        if site is None or (visible is not None and site.id not in visible):
+            # An investigator's other sites are as unknown to them as on the web form.
             raise CommandError(
                 _(
                     "site: no site '%(site)s' in study '%(study)s'",
@@ -186,7 +216,7 @@ def _subject_add(args: argparse.Namespace) -> int:
                 )
         try:
             subject = add_subject(
-                session=session, actor=Actor.system("cli"), study_id=args.study, site=site,
+                session=session, actor=actor, study_id=args.study, site=site,
                 subjid=args.subjid, arm=arm, sex=args.sex, **dates,
             )  # fmt: skip
         except StudyError as exc:

@@ -257,7 +257,10 @@ def _release(url: str) -> None:
 
 @pytest.fixture
 def cli(db_url, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    from tests.cli.actors import seed_admin
+
     monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    monkeypatch.setenv("PV_ACTOR", seed_admin(db_url))  # import sdtm is an admin's
     get_settings.cache_clear()
 
     def run(*args: str) -> tuple[int, str, str]:

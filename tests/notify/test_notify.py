@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from pv.audit.models import AuditEntry
 from pv.audit.service import Actor
 from pv.auth.service import actor_for, disable_user
 from pv.cli import main as cli
@@ -69,10 +70,12 @@ def rows(env, **where: Any) -> list[Notification]:
 
 
 def use_db(env, monkeypatch) -> None:
-    """`pvtracker` commands in this test work on the test's database."""
+    """`pvtracker` commands in this test work on the test's database, acting as the
+    safety officer "officer" (the cron job names one: PV_ACTOR)."""
     from pv.settings import get_settings
 
     monkeypatch.setenv("PV_DATABASE_URL", env.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("PV_ACTOR", "officer")
     get_settings.cache_clear()
 
 
@@ -260,6 +263,12 @@ def test_the_digest_lists_reports_due_within_48_hours_or_overdue_once_a_day(
     assert [(i["event"], i["kind"], i["overdue"]) for i in items] == [
         (overdue["id"], "initial_15", True), (soon["id"], "initial_15", False)]  # fmt: skip
     assert digests[0].params["total"] == 2
+    # notifications have no author: the audit trail names the officer who had them written
+    with read_session(env.engine) as s:
+        entries = s.exec(select(AuditEntry).where(AuditEntry.action == "digest")).all()
+        assert [(e.actor, e.actor_id, e.entity_type, e.entity_id) for e in entries] == [
+            ("officer", uid(env, "officer"), "notification", env.study_id)]  # fmt: skip
+        assert sorted(entries[0].changes["notifications"][1]) == sorted(d.id for d in digests)
     msgs = [m for m in env.smtp.wait(8) if "due within 48 hours" in m["Subject"]]
     assert sorted(m["To"] for m in msgs) == ["officer2@pv.test", "officer@pv.test"]
     text = text_of(msgs[0])
@@ -302,8 +311,11 @@ def test_notify_refuses_an_unknown_study(env, monkeypatch, capsys) -> None:
 
 def test_notify_email_sets_and_clears_an_address(env, monkeypatch, capsys) -> None:
     use_db(env, monkeypatch)
-    assert cli(["notify-email", "officer2", "safety@example.org"]) == 0
-    assert cli(["notify-email", "officer2", "not an address"]) == 2
+    # someone else's address: an admin's act; one's own: any active user's
+    assert cli(["notify-email", "officer2", "safety@example.org"]) == 2
+    assert "may not do this (needs: admin)" in capsys.readouterr().err
+    assert cli(["notify-email", "officer2", "safety@example.org", "--as", "admin"]) == 0
+    assert cli(["notify-email", "officer2", "not an address", "--as", "admin"]) == 2
     assert "is not an e-mail address" in capsys.readouterr().err
     ev = post_event(env)
     env.smtp.wait(2)

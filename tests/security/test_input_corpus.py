@@ -185,8 +185,9 @@ def _cli_problems(err: str) -> dict[str, str]:
 
 def cli_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     body = _subject_json(env, **changes)
-    code, err = env.cli("subject", "add", "--study", env.study_id, "--site", "01",
-                        "--subjid", body["subjid"], "--arm", "PRED",
+    # As the web and API paths: the investigator of site 01 (inv1) adds the subject.
+    code, err = env.cli("subject", "add", "--as", "inv1", "--study", env.study_id,
+                        "--site", "01", "--subjid", body["subjid"], "--arm", "PRED",
                         "--consent", body["consent_date"],
                         "--randomized", body["randomization_date"])  # fmt: skip
     return {} if code == 0 else _cli_problems(err)
@@ -194,8 +195,8 @@ def cli_subject(env, **changes: str) -> dict[str, str]:  # type: ignore[no-untyp
 
 def cli_site(env, field: str, value: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     values = {"site": "07", "site_name": "Seventh Site Hospital"} | {field: value}
-    code, err = env.cli("site", "add", "--study", env.study_id, "--id", values["site"],
-                        "--name", values["site_name"])  # fmt: skip
+    code, err = env.cli("site", "add", "--as", "admin", "--study", env.study_id,
+                        "--id", values["site"], "--name", values["site_name"])  # fmt: skip
     return {} if code == 0 else _cli_problems(err)
 
 
@@ -417,7 +418,7 @@ SDTM_TEXT = [t for t in TEXT if t[0] not in NOT_IN_UTF8 and t[0] != "10,000 char
 @pytest.mark.parametrize(("label", "value", "says"), SDTM_TEXT, ids=[t[0] for t in SDTM_TEXT])
 def test_cli_sdtm_import(env, tmp_path, label, value, says):
     before = _counts(env)
-    code, err = env.cli("import", "sdtm", *_sdtm_files(tmp_path, value))
+    code, err = env.cli("import", "sdtm", "--as", "admin", *_sdtm_files(tmp_path, value))
     assert code == 2, err
     problems = _cli_problems(err.replace("text that cannot be stored: ", ""))
     message = problems["AE record 1, AETERM"]
@@ -428,6 +429,7 @@ def test_cli_sdtm_import(env, tmp_path, label, value, says):
 
 def test_cli_sdtm_import_keeps_chinese_text(env, tmp_path):
     before = _counts(env)
-    code, err = env.cli("import", "sdtm", *_sdtm_files(tmp_path, GOOD_TEXT + "\nline two"))
+    code, err = env.cli("import", "sdtm", "--as", "admin",
+                        *_sdtm_files(tmp_path, GOOD_TEXT + "\nline two"))  # fmt: skip
     assert code == 0, err
     assert _counts(env)[0] == before[0] + 1

@@ -128,8 +128,10 @@ def test_it_stores_nothing_from_a_malformed_record(engine):
 def test_cli_import_reports_the_field(tmp_path, db_url, monkeypatch, capsys):
     from pv.cli import main
     from pv.db import _engines
+    from tests.cli.actors import seed_admin
 
     monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    monkeypatch.setenv("PV_ACTOR", seed_admin(db_url))  # study import is an admin's
     from pv.settings import get_settings
 
     get_settings.cache_clear()

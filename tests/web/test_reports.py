@@ -12,14 +12,21 @@ import pytest
 
 from pv.analysis.api import build_table
 from pv.analysis.render import display, to_csv
+from pv.auth.passwords import hash_password
 from pv.auth.service import actor_for, issue_token, set_password
 from pv.db import write_session
+from pv.demo.cli import DEMO_USERS
 from pv.demo.generate import build_demo
 from tests.web.webhelpers import PASSWORD, login
 
 
 @pytest.fixture
 def demo_env(app_env):
+    # The demo's review is signed by its officer with the demo's password (DEMO_USERS): the
+    # officer of app_env is the demo's officer, so it gets that password first.
+    with write_session(app_env.engine) as s:
+        user = s.get(type(app_env.users["officer"]), app_env.users["officer"].id)
+        user.password_hash = hash_password(dict((n, p) for n, _r, p in DEMO_USERS)["officer"])
     build_demo(app_env.engine, seed=42)
     with write_session(app_env.engine) as s:
         for name in ("officer", "inv1", "dsmb"):
