@@ -64,7 +64,14 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session whose transaction takes the write lock up front; commits on success."""
     with Session(engine, expire_on_commit=False) as session:
-        session.connection(execution_options={WRITE_OPTION: True})
+        conn = session.connection(execution_options={WRITE_OPTION: True})
+        if engine.dialect.name == "postgresql":
+            # The audit trail's lock (pv/audit/chain.py), taken first as BEGIN IMMEDIATE
+            # does on SQLite: a writer holding it never waits for a row another writer
+            # holds while that one waits for it (no deadlock between the two kinds).
+            from pv.audit.chain import lock
+
+            lock(conn, wait_seconds=SQLITE_BUSY_TIMEOUT_MS / 1000)
         try:
             yield session
             session.commit()

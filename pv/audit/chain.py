@@ -95,6 +95,68 @@ def _make_encoder() -> Any:
 _dumps = _make_encoder()
 
 
+class Canonical(str):
+    """An entry's `changes` already written as canonical JSON (`creation_changes`)."""
+
+    __slots__ = ()
+
+
+def creation_changes(fields: Sequence[tuple[str, int]]) -> Any:
+    """A function of a row giving the canonical JSON of what a created record's entry holds,
+    {field: [None, row[index]]} for each (field, index) whose value is not None, as a
+    `Canonical`, built directly from the row (bulk writers: no dict, no sort, repeated
+    values encoded once). Used only when it gives the very text of `canonical` on a sample
+    of every kind of value; otherwise the reference itself."""
+    from json.encoder import c_encode_basestring
+
+    def reference(row: Sequence[Any]) -> Canonical:
+        return Canonical(_dumps({f: [None, row[i]] for f, i in fields if row[i] is not None}))
+
+    if c_encode_basestring is None:
+        return reference
+    text_of = c_encode_basestring
+    keys = tuple((i, text_of(f) + ":[null,", {}) for f, i in sorted(fields))
+
+    def fast(row: Sequence[Any]) -> Canonical:
+        parts = []
+        for i, key, seen in keys:
+            v = row[i]
+            if v is None:
+                continue
+            t = type(v)
+            if t is str:
+                piece = seen.get(v)
+                if piece is None:
+                    piece = key + text_of(v) + "]"
+                    if len(v) <= 40 and len(seen) < 1000:
+                        seen[v] = piece
+            elif t is bool:
+                piece = key + ("true]" if v else "false]")
+            elif t is int:
+                piece = f"{key}{v!r}]"
+            else:
+                piece = key + _dumps(v) + "]"
+            parts.append(piece)
+        return Canonical("{" + ",".join(parts) + "}")
+
+    width = max((i for _f, i in fields), default=-1) + 1
+    samples: list[list[Any]] = [[None] * width for _ in range(3)]
+    values = ["caf\u00e9 \"x\"\n\t\\ \u2603 \U0001f600", 7, -3, True, False, 1.5, 2**70,
+              {"b": "RELATED", "a\u00e9": ""}, {}, "", "\x00\x1f", "\u80ba\u708e en", 0.1,
+              None]  # fmt: skip
+    for k, sample in enumerate(samples):
+        for n, (_f, i) in enumerate(fields):
+            sample[i] = values[(n + k) % len(values)]
+    try:
+        if all(fast(r) == reference(r) for r in samples):
+            for _i, _key, seen in keys:
+                seen.clear()
+            return fast
+    except (TypeError, ValueError):
+        pass
+    return reference
+
+
 def format_time(at: datetime) -> str:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
@@ -106,6 +168,10 @@ def canonical(entry_id: int, at: datetime | str, actor_id: int | None, actor: st
               changes: Any, reason: str | None) -> str:  # fmt: skip
     """The canonical text of an entry's content (see the module's description)."""
     stamp = at if isinstance(at, str) else format_time(at)
+    if type(changes) is Canonical:  # the same text as below, without encoding it again
+        head = _dumps([entry_id, stamp, actor_id, actor, action, entity_type, entity_id,
+                       study_id, site_id])  # fmt: skip
+        return f"{head[:-1]},{changes},{_dumps(reason)}]"
     content = [entry_id, stamp, actor_id, actor, action, entity_type, entity_id, study_id,
                site_id, changes, reason]  # fmt: skip
     try:
@@ -139,11 +205,22 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def lock(conn: Connection) -> None:
+def lock(conn: Connection, wait_seconds: float | None = None) -> None:
     """Serialize the trail's writers until this transaction ends (PostgreSQL; a SQLite
-    write transaction holds the database's write lock already)."""
-    if is_postgres(conn):
+    write transaction holds the database's write lock already). pv.db.write_session takes
+    it when a write transaction begins; a writer outside one takes it here, when its first
+    entry is flushed. `wait_seconds`: give up (an error) after waiting that long, as
+    SQLite's busy timeout does; None: the server's lock_timeout."""
+    if not is_postgres(conn):
+        return
+    if wait_seconds is None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        return
+    previous = conn.execute(text("SHOW lock_timeout")).scalar()
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"),
+                 {"t": f"{int(wait_seconds * 1000)}ms"})  # fmt: skip
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": previous})
 
 
 def head(conn: Connection) -> Head:

@@ -47,9 +47,21 @@ def describe(problem) -> str:  # type: ignore[no-untyped-def]
 
 def _verify(args: argparse.Namespace) -> int:
     from pv.audit.verify import verify
-    from pv.cli import database
+    from pv.cli import CommandError, database
+    from pv.migrate import current_revision, head_revision
 
-    result = verify(database(upgrade=True))
+    engine = database()  # read only: never migrates
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise CommandError(
+            _(
+                "the database is at revision %(current)s, not %(head)s: run `pvtracker db "
+                "upgrade` first",
+                current=current or "-",
+                head=head,
+            )
+        )
+    result = verify(engine)
     if result.problem is not None:
         print(_("audit trail BROKEN: %(problem)s", problem=describe(result.problem)))
         print(

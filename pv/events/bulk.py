@@ -641,6 +641,7 @@ class _SqliteWriter:
         self.trigger_sql: str | None = None  # the paused tally trigger, to create again
         self.small: dict[int, tuple[Any, Any]] = {}  # aerel/aeacn objects repeat a lot
         self.changes = _changes_text(proc(audit, "changes") or _same, self._small_json)
+        self.canonical = chain.creation_changes(_AUDITED)  # the hash chain's text of them
 
     def pause_tally(self) -> int:
         """Drop the per-row tally trigger for this transaction's inserts, keeping its SQL
@@ -708,9 +709,10 @@ class _SqliteWriter:
             return
         changes, bound = self.changes, self.audit_bound
         # The hash chain (pv/audit/chain.py): digests for the ids the entries will get.
+        canonical = self.canonical
         links = chain.link_rows(self.session, actor_id=head[0], actor=head[1], action=head[2],
                                 entity_type=head[3], at=at, rows=[
-                                    (str(event_id), row[0], row[2], _changes(row))
+                                    (str(event_id), row[0], row[2], canonical(row))
                                     for event_id, row in zip(ids, rows, strict=True)])  # fmt: skip
         params = [(str(event_id), row[0], row[2], changes(row), *link, *bound)
                   for event_id, row, link in zip(ids, rows, links.digests,

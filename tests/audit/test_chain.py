@@ -145,3 +145,26 @@ def test_activity_helper_writes_entries(engine) -> None:
     with engine.connect() as conn:
         actions = conn.execute(text("SELECT DISTINCT action FROM audit_log")).scalars().all()
     assert {"create"} <= set(actions)
+
+
+def test_the_bulk_writers_encoder_gives_the_canonical_text() -> None:
+    """chain.creation_changes (the upload's writer) equals json.dumps(sort_keys, compact,
+    non-ASCII kept) of {field: [None, value]} on varied rows, repeated values included."""
+    import json
+    import random
+
+    from pv.audit.chain import Canonical, creation_changes
+
+    fields = [("zeta", 0), ("aerel", 1), ("aeterm", 2), ("aetoxgr", 3), ("aeser", 4),
+              ("weight", 5), ("alpha", 6)]  # fmt: skip
+    encode = creation_changes(fields)
+    rng = random.Random(13)
+    pool = [None, "", "pneumonie \u80ba\u708e", 'quote " and \\ back', "tab\tline\nend", "\x00",
+            "\U0001f600", 0, -7, 2**64, True, False, 1.5, 1e-7, {"b": "RELATED", "a": None},
+            {"\u00e9": [1, 2]}, [1, "x"]]  # fmt: skip
+    for _ in range(400):
+        row = [rng.choice(pool) for _ in fields]
+        want = json.dumps({f: [None, row[i]] for f, i in fields if row[i] is not None},
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # fmt: skip
+        got = encode(row)
+        assert type(got) is Canonical and got == want
