@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pv.audit.service import Actor
@@ -29,6 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help=_("database maintenance"))
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help=_("apply the migrations (creates the database)"))
+    up.add_argument(
+        "--owner-url",
+        default=None,
+        help=_(
+            "PostgreSQL: migrate as the role that owns the tables and grant the application's "
+            "role (the user of PV_DATABASE_URL) its rights (default: $PV_DATABASE_OWNER_URL)"
+        ),
+    )
     up.set_defaults(func=_db_upgrade)
 
     st = sub.add_parser("status", help=_("studies, arms, subjects, events and terminologies"))
@@ -92,10 +101,40 @@ def _study_language(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from pv.migrate import current_revision
+    """Migrate (as the owner when given), then grant the application's role (issue 13)."""
+    from sqlalchemy.engine import make_url
 
-    engine = database(upgrade=True)
-    print(_("database at revision %(revision)s", revision=current_revision(engine)))
+    from pv.db import make_engine
+    from pv.migrate import current_revision, current_user, grant_runtime, owns_schema, upgrade
+    from pv.settings import get_settings
+
+    settings = get_settings()
+    owner_url = args.owner_url or settings.database_owner_url
+    if not owner_url:
+        engine = database(upgrade=True)
+        print(_("database at revision %(revision)s", revision=current_revision(engine)))
+        if engine.dialect.name == "postgresql" and owns_schema(engine):
+            print(_("warning: the application's role %(role)s owns the tables and could alter "
+                    "the audit trail's triggers; see docs/deployment.md (two roles)",
+                    role=current_user(engine)), file=sys.stderr)  # fmt: skip
+        return 0
+    owner = make_engine(owner_url)
+    try:
+        upgrade(owner)
+        print(_("database at revision %(revision)s", revision=current_revision(owner)))
+        if owner.dialect.name != "postgresql":
+            return 0
+        runtime = make_url(settings.database_url).username
+        if runtime and runtime != current_user(owner):
+            grant_runtime(owner, runtime)
+            print(_("granted the application's role %(role)s its rights (read and insert "
+                    "only on the audit trail)", role=runtime))  # fmt: skip
+        else:
+            print(_("warning: PV_DATABASE_URL connects as the owner %(role)s: the application "
+                    "could alter the audit trail's triggers; see docs/deployment.md",
+                    role=current_user(owner)), file=sys.stderr)  # fmt: skip
+    finally:
+        owner.dispose()
     return 0
 
 
