@@ -16,12 +16,15 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from pv.audit.service import Actor, record
+from pv.auth import throttle
 from pv.auth.models import Role, User
 from pv.i18n import gettext as _
+from pv.i18n import ngettext
 from pv.inputs import text_problem
 from pv.signatures.models import Signature, SubjectUnblinding
 from pv.signatures.service import SignatureError, sign
 from pv.study.models import Study, Subject
+from pv.timeutil import utcnow
 
 UNBLINDERS = (Role.investigator, Role.officer, Role.admin)
 REASON_MAX = 2000
@@ -29,6 +32,10 @@ REASON_MAX = 2000
 
 class BlindingError(ValueError):
     """A blinding change refused; the message says why (nothing was written)."""
+
+
+class TooManyPasswords(BlindingError):
+    """The account must wait after wrong passwords (pv.auth.throttle): not even checked."""
 
 
 def set_blinded(*, session: Session, actor: Actor, study_id: str, blinded: bool,
@@ -86,6 +93,13 @@ def unblind_subject(*, session: Session, user: User, subject: Subject, reason: s
         raise BlindingError(_("give the reason for unblinding"))
     if (problem := text_problem(reason, max_length=REASON_MAX)) is not None:
         raise BlindingError(problem)
+    # Wrong signing passwords count as failed log-ins (as for the review's signatures,
+    # pv.review.signing): while the account must wait, the password is not checked.
+    wait = throttle.retry_after(session, user_id=user.id, address=None, now=utcnow())
+    if wait > 0:
+        raise TooManyPasswords(ngettext("Too many wrong passwords: try again in %(num)d second.",
+                                        "Too many wrong passwords: try again in %(num)d seconds.",
+                                        wait))  # fmt: skip
     signature = sign(
         session=session, user=user, password=password, meaning="unblinded",
         entity_type="subject", entity_id=subject.id or 0,
@@ -118,5 +132,5 @@ def unblindings(session: Session, subject_id: int) -> list[tuple[SubjectUnblindi
     )
 
 
-__all__ = ["BlindingError", "SignatureError", "may_unblind", "set_blinded", "set_permission",
-           "unblind_subject", "unblindings"]  # fmt: skip
+__all__ = ["BlindingError", "SignatureError", "TooManyPasswords", "may_unblind", "set_blinded",
+           "set_permission", "unblind_subject", "unblindings"]  # fmt: skip

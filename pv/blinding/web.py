@@ -13,12 +13,14 @@ from pv.blinding import policy
 from pv.blinding.service import (
     BlindingError,
     SignatureError,
+    TooManyPasswords,
     may_unblind,
     unblind_subject,
     unblindings,
 )
 from pv.db import write_session
 from pv.events.models import AdverseEvent
+from pv.review.signing import count_wrong_password
 from pv.study.models import Site, Study, Subject
 from pv.web.deps import DB, EVENT_READERS, Auth, PathId, WebAuth, engine, require, subject_or_404
 from pv.web.templating import is_htmx, render
@@ -70,17 +72,23 @@ async def unblind(request: Request, auth: WebAuth, subject_id: PathId) -> Respon
     reason = str(form.get("reason") or "")
     password = str(form.get("password") or "")
     errors: dict[str, str] = {}
+    wrong = False
     with write_session(engine(request)) as session:
         subject = subject_or_404(session, auth, session.get(Subject, subject_id))
         try:
             unblind_subject(session=session, user=auth.user, subject=subject, reason=reason,
                             password=password)  # fmt: skip
-        except SignatureError as exc:
+        except SignatureError as exc:  # a wrong password: counted as a failed log-in
+            errors["password"] = str(exc)
+            wrong = True
+        except TooManyPasswords as exc:
             errors["password"] = str(exc)
         except BlindingError as exc:
             errors["reason"] = str(exc)
         if errors:
             session.rollback()
+            if wrong:
+                count_wrong_password(session, auth.user.id or 0)
             ctx = _context(session, auth, subject, errors=errors, reason=reason)
             return render(request, "subjects/detail.html", ctx, status_code=422,
                           partial="subjects/_unblinding.html")  # fmt: skip

@@ -36,8 +36,25 @@ def test_a_wrong_password_unblinds_nothing(blind) -> None:
     assert "SUSAR report to the regulator" in r.text  # the reason is kept in the form
     assert _rows(blind.engine, SubjectUnblinding) == []
     assert _rows(blind.engine, Signature) == []
-    assert len(_rows(blind.engine, AuditEntry)) == before
+    # the only trace: the wrong password, counted as a failed log-in of the account
+    new = _rows(blind.engine, AuditEntry)[before:]
+    assert [(a.action, a.actor, a.entity_type) for a in new] == [("sign_failed", "officer", "user")]
     assert ARM_LABELS[0] not in client.get(f"/subjects/{sid}").text
+
+
+def test_wrong_passwords_are_throttled_like_log_ins(blind) -> None:
+    from pv.auth import throttle
+
+    sid = blind.subjects[ARM_CODES[0]][0]
+    client, csrf = login(blind.app, "officer")
+    for _ in range(throttle.FREE_FAILURES):
+        r = _unblind(client, csrf, sid, "SUSAR", "guess")
+        assert r.status_code == 422
+    # now even the right password is not checked: the account must wait
+    r = _unblind(client, csrf, sid, "SUSAR", PASSWORD)
+    assert r.status_code == 422 and "Too many wrong passwords" in r.text
+    assert _rows(blind.engine, SubjectUnblinding) == []
+    assert found_secrets(r.text) == []
 
 
 def test_a_reason_is_required(blind) -> None:
