@@ -57,10 +57,6 @@ READ_ONLY = {
     ("report", "cioms"): "writes a file",
     ("report", "e2b"): "writes a file",
     ("backup",): "copies the database to a file",
-    ("restore",): (
-        "recreates a backed-up database, audit trail included, in an EMPTY database, where "
-        "no user exists yet to act as; like db upgrade, an operator's act"
-    ),
     ("user", "list"): "prints the users",
     ("user", "tokens"): "prints API tokens (never their secrets)",
     ("blinding", "show"): "prints the blinded studies and permissions",
