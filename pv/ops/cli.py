@@ -68,10 +68,10 @@ def backup_accounts(source: Path) -> dict[str, tuple[str, bool]] | None:
     if head.startswith(SQLITE_MAGIC):
         con = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
-            columns = {row[1] for row in con.execute('PRAGMA table_info("user")')}
-            if not columns:
+            present = {row[1] for row in con.execute('PRAGMA table_info("user")')}
+            if not present:
                 return {}
-            locked = "locked_at" if "locked_at" in columns else "NULL"
+            locked = "locked_at" if "locked_at" in present else "NULL"
             rows = con.execute(f'SELECT username, role, disabled, {locked} FROM "user"')
             return {u: (r, not d and lk is None) for u, r, d, lk in rows}
         finally:
