@@ -369,6 +369,7 @@ def install_flush_hook() -> None:
     install_flush_hook.done = True  # type: ignore[attr-defined]
 
     def before_flush(session: Session, _context: Any, _instances: Any) -> None:
+        session.info.pop("pv_audit_links", None)  # left by a flush that failed
         new = [o for o in session.new if isinstance(o, AuditEntry)]
         if not new:
             return
@@ -379,7 +380,7 @@ def install_flush_hook() -> None:
         for o, entry_id, (prev, d) in zip(new, links.ids, links.digests, strict=True):
             o.at, o.prev_digest, o.digest = links.at, prev, d
             o.id = entry_id if links.explicit_ids else None
-        session.info.setdefault("pv_audit_links", []).append(links)
+        session.info["pv_audit_links"] = [links]
 
     def after_flush(session: Session, _context: Any) -> None:
         pending = session.info.pop("pv_audit_links", None)

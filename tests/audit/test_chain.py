@@ -168,3 +168,35 @@ def test_the_bulk_writers_encoder_gives_the_canonical_text() -> None:
                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # fmt: skip
         got = encode(row)
         assert type(got) is Canonical and got == want
+
+
+def test_a_failed_flush_then_rollback_leaves_the_session_usable(engine) -> None:
+    """A flush that fails after the entries were linked (here: a row breaking a constraint
+    in the same flush), rolled back, then the same session writes again: chain intact."""
+    from sqlalchemy.exc import IntegrityError
+
+    from pv.study.models import Study
+
+    with write_session(engine) as s:
+        record(session=s, actor=Actor.system("t"), action="create", entity_type="x",
+               entity_id="first")  # fmt: skip
+    with read_session(engine) as s:
+        study_ids = s.exec(select(Study.id)).all()
+    with write_session(engine) as s:
+        record(session=s, actor=Actor.system("t"), action="create", entity_type="x",
+               entity_id="lost")  # fmt: skip
+        s.add(Study(id="NCT-BROKEN", title=None))  # type: ignore[arg-type]  (NOT NULL)
+        try:
+            s.flush()
+        except IntegrityError:
+            s.rollback()
+        else:  # pragma: no cover
+            raise AssertionError("the broken row was accepted")
+        s.connection(execution_options={"pv_write": True})
+        record(session=s, actor=Actor.system("t"), action="create", entity_type="x",
+               entity_id="second")  # fmt: skip
+    with read_session(engine) as s:
+        assert s.exec(select(AuditEntry.entity_id).order_by(AuditEntry.id)).all() == [
+            "first", "second"]  # fmt: skip
+        assert s.exec(select(Study.id)).all() == study_ids
+    assert verify(engine).intact
