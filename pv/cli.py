@@ -146,7 +146,7 @@ def command_actor(session, args: argparse.Namespace, *roles: str):  # type: igno
     if roles and user.role not in roles:
         raise CommandError(
             _(
-                "--as %(username)s: a %(role)s may not do this (needs: %(roles)s)",
+                "--as %(username)s (role: %(role)s) may not do this (needs: %(roles)s)",
                 username=username,
                 role=user.role,
                 roles=", ".join(roles),
