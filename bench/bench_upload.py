@@ -109,7 +109,7 @@ def generate(info: dict, n_rows: int, seed: int = 7) -> tuple[list[str], list[li
     keys = [k.upper() for k in info["drug_keys"]]
     header = ["USUBJID", "AETERM", "AELLTCD", "AEDECOD", "AETOXGR", "AESER", "AESDTH",
               "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE", "AESTDTC", "AEENDTC",
-              "AEONGO", "AEOUT", *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
+              "AEAWAREDTC", "AEONGO", "AEOUT", *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
               "AECONTRT", "NARRATIVE", "CONFIRM_DUPLICATE"]  # fmt: skip
     pool = info["pool"]
     weights = [w for *_, w in pool]
@@ -145,7 +145,9 @@ def generate(info: dict, n_rows: int, seed: int = 7) -> tuple[list[str], list[li
             usubjid, rng.choice(VERBATIM).format(t=name.lower()), code if use_code else "",
             name if not use_code or rng.random() < 0.5 else "", str(grade),
             "Y" if serious else "N", "N", "N", "Y" if serious else "N", "N", "N", "N",
-            onset_text, end_text, "Y" if ongoing else "N", outcome,
+            # a serious event needs the site's awareness date (issue 15): the day after onset
+            onset_text, end_text, (onset + timedelta(days=1)).isoformat() if serious else "",
+            "Y" if ongoing else "N", outcome,
             *(rel[k] for k in keys), *(acn[k] for k in keys),
             rng.choice(["", "paracetamol", "none", "antihistamine"]),
             f"Hospitalised for {name.lower()} on day {i % 300}; treated and observed."

@@ -13,6 +13,8 @@ the DSMB workbook use it). Parameters (all optional, recorded on the table):
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from types import ModuleType
@@ -32,7 +34,7 @@ from pv.analysis import (
 )
 from pv.analysis.counting import Context
 from pv.analysis.data import StudyData, load_study
-from pv.analysis.table import ArmInfo, Table
+from pv.analysis.table import TOTAL, ArmInfo, Table
 from pv.analysis.teae import TEAERule
 from pv.i18n import LANGUAGES, N_, normalize, use
 from pv.i18n import gettext as _
@@ -57,6 +59,52 @@ COMPARISON_FOOTNOTE = N_(
     "Each arm is compared with %(control)s: risk difference with the Newcombe hybrid score "
     "(Wilson) 95%% CI; two-sided p-value from Fisher's exact test."
 )
+
+
+POOLED_FOOTNOTE = N_(
+    "Pooled across arms: this study is blinded and results by arm are shown only to users "
+    "with the unblinded permission."
+)
+
+
+# Row extras that are by arm or compare arms (AET05: Kaplan-Meier by arm, log-rank p,
+# Poisson regression rate ratios): not in a pooled table.
+COMPARATIVE_EXTRAS = frozenset({"km", "logrank_p", "poisson_regression"})
+
+
+def pooled(table: Table) -> Table | None:
+    """The table as a blinded reader may see it (issue 13, blinding: "tables, pooled
+    only"): the Total column alone, no arm columns, no control and no comparison, and no
+    footnote or parameter naming an arm. None when anything left would still name an arm
+    (the caller then refuses the table)."""
+    names = {a.label for a in table.arms} | {a.code for a in table.arms if len(a.code) >= 3}
+    names = {n for n in names if n.strip()}
+
+    def names_arm(value: Any) -> bool:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return any(n in text for n in names)
+
+    with use(table.language):  # footnotes about arms and comparisons go
+        comparison = {_(STAT_FOOTNOTES[0]), _("No control arm: comparisons are not shown.")}
+    out = copy.deepcopy(table)
+    out.pooled_N = table.total_N
+    out.arms = []
+    out.control = None
+    for row in out.rows:
+        row.cells = {TOTAL: row.cells[TOTAL]} if TOTAL in row.cells else {}
+        # per-arm curves and between-arm tests (AET05) go; so does anything naming an arm
+        row.extra = {
+            k: v
+            for k, v in row.extra.items()
+            if k not in COMPARATIVE_EXTRAS and not names_arm(k) and not names_arm(v)
+        }
+    with use(table.language):
+        out.footnotes = [
+            _(POOLED_FOOTNOTE),
+            *(f for f in table.footnotes if f not in comparison and not names_arm(f)),
+        ]
+    out.params = {k: v for k, v in table.params.items() if k != "control" and not names_arm(v)}
+    return None if names_arm(out.to_dict()) else out
 
 
 class TableError(ValueError):

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from pv import inputs
-from pv.cli import CommandError
+from pv.cli import CommandError, add_actor_argument
 from pv.i18n import LANGUAGES
 from pv.i18n import gettext as _
 
@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help=_("table parameter, e.g. window_days=30, order=alpha, threshold=10 (repeatable)"),
     )
+    # Read-only: --as only says who reads. A blinded study's tables are pooled across arms
+    # unless it names a user with the unblinded permission (pv.blinding.policy).
+    add_actor_argument(p)
     p.set_defaults(func=run)
 
 
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (TableError, StudyNotFound) as exc:
         raise CommandError(exc.args[0] if exc.args else str(exc)) from exc
+    tables = _for_reader(args, tables)
     if args.format == "csv":
         # A file gets a byte-order mark so that Excel reads UTF-8 (Chinese labels, terms).
         text = render.to_csv(tables, bom=bool(args.out))
@@ -97,6 +101,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _for_reader(args: argparse.Namespace, tables: list) -> list:  # type: ignore[type-arg]
+    """The tables as the reader may see them: a blinded study's pooled across arms unless
+    --as / PV_ACTOR names a user with the unblinded permission."""
+    from sqlmodel import Session
+
+    from pv.analysis.api import pooled
+    from pv.blinding.policy import NO_ARMS, command_arms_visible
+    from pv.cli import database
+
+    with Session(database()) as session:
+        if command_arms_visible(session, args, args.study):
+            return tables
+    shown = [pooled(t) for t in tables]
+    if any(t is None for t in shown):
+        raise CommandError(_(NO_ARMS))
+    return shown
 
 
 def _date(text: str) -> date:

@@ -123,9 +123,7 @@ def _display(table: Table) -> Display:
     rates = any(c.pyears is not None for r in table.rows for c in r.cells.values())
     others = [a.label for a in table.arms if table.control and a.label != table.control]
     code = {a.label: a.code for a in table.arms}
-    headers = [f"{a.label} (N={a.N})" for a in table.arms] + [
-        _("Total (N=%(n)s)", n=sum(a.N for a in table.arms))
-    ]
+    headers = [f"{a.label} (N={a.N})" for a in table.arms] + [_("Total (N=%(n)s)", n=table.total_N)]
     for label in others:
         arm, control = code[label], code[table.control or ""]
         if rates:

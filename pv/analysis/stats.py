@@ -202,5 +202,10 @@ def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> float | N
 
     if len(np.unique(group)) < 2 or not np.any(event):
         return None
-    _, p = survdiff(np.asarray(time, float), np.asarray(event, float), np.asarray(group))
+    try:
+        _, p = survdiff(np.asarray(time, float), np.asarray(event, float), np.asarray(group))
+    except np.linalg.LinAlgError:
+        # No variance to test with (e.g. every subject has the event at the same time):
+        # the statistic is undefined, so no p-value is printed.
+        return None
     return float(p)

@@ -86,10 +86,17 @@ class Table:
     notes: list[str] = field(default_factory=list)
     # The language its texts were built in (titles, labels, footnotes; not the data).
     language: str = "en"
+    # Set by pv.analysis.api.pooled (a blinded reader): the arms are gone, this is their N.
+    pooled_N: int | None = None
 
     @property
     def columns(self) -> list[str]:
         return [a.label for a in self.arms] + [TOTAL]
+
+    @property
+    def total_N(self) -> int:
+        """N of the Total column: the safety population of every arm."""
+        return self.pooled_N if self.pooled_N is not None else sum(a.N for a in self.arms)
 
     def row(self, label: str, soc: str | None = None, grade: str | None = None) -> Row:
         """The first row with this label (and SOC / grade when given); KeyError if none."""
@@ -108,6 +115,8 @@ class Table:
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
             "control": self.control,
+            "pooled": self.pooled_N is not None,
+            "total_N": self.total_N,
             "arms": [asdict(a) for a in self.arms],
             "columns": self.columns,
             "params": _clean(self.params),

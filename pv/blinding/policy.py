@@ -6,7 +6,8 @@
   (User.unblinded, granted and revoked by an admin: `pvtracker blinding grant/revoke`).
   Without it, whatever the role (investigator, officer, DSMB member, admin), every output
   masks the arm: pages and the JSON API show the stand-in arm "Blinded" / BLINDED
-  (`masked_arm`), by-arm tables are refused (`arms_refusal`), charts are drawn pooled, the
+  (`masked_arm`), tables are pooled across arms (`arms_refusal` says when; pv.analysis.api
+  .pooled), charts are drawn pooled, the
   subject timeline (its infusions reveal the treatment) is refused, the SDTM export writes
   ARM/ACTARM "Blinded" (ARMCD/ACTARMCD BLINDED), the ClinicalTrials.gov results export is
   refused, and the CIOMS / E2B reports name the study drugs "blinded".

@@ -63,7 +63,7 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
     """[(column key, group header, measures)] and the arm columns compared with control."""
     rates = is_rate_table(table)
     measures = RATES if rates else INCIDENCE
-    total_n = sum(a.N for a in table.arms)
+    total_n = table.total_N
     groups: list[tuple[str, str, tuple]] = []
     if view.by_arm:
         for a in table.arms:
@@ -152,7 +152,7 @@ def _has_terms(table: Table) -> bool:
 
 def _column_n(table: Table, key: str) -> int:
     if key == TOTAL:
-        return sum(a.N for a in table.arms)
+        return table.total_N
     return next(a.N for a in table.arms if a.label == key)
 
 

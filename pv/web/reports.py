@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from starlette.background import BackgroundTask
 
 from pv import inputs
-from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table
+from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table, pooled
 from pv.analysis.render import display, to_csv
 from pv.analysis.table import Table
 from pv.auth.models import Role
@@ -77,13 +77,20 @@ def one_table(request: Request, auth: Auth, session: Session, *, study: str, nam
     language = table_language(lang)
     if session.get(Study, study) is None:
         raise HTTPException(404, _("no such study"))
-    if (refused := arms_refusal(session, auth.user, study)) is not None:
-        raise HTTPException(403, refused)  # a blinded study: tables are by arm (pv.blinding)
+    refused = arms_refusal(session, auth.user, study)
     try:
-        return build_table(engine(request), study, name.upper(), control=control or None,
-                           cutoff=_parse_date(cutoff), language=language)  # fmt: skip
+        table = build_table(engine(request), study, name.upper(),
+                            control=None if refused else control or None,
+                            cutoff=_parse_date(cutoff), language=language)  # fmt: skip
     except TableError as exc:
         raise HTTPException(422, str(exc)) from exc
+    if refused is None:
+        return table
+    # A blinded study and a reader without the unblinded permission: the table pooled
+    # across arms (pv.analysis.api.pooled), refused when a row itself would name an arm.
+    if (shown := pooled(table)) is None:
+        raise HTTPException(403, refused)
+    return shown
 
 
 @router.get("/reports")
@@ -95,18 +102,27 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
     if not studies:
         return render(request, "reports/page.html", {"auth": auth, "studies": []})
     study = study or studies[0].id
-    if session.get(Study, study) is not None and (
-        refused := arms_refusal(session, auth.user, study)
-    ):  # a blinded study: no table by arm; the (open) DSMB workbook stays (pv.blinding)
-        blind = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
-                 "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
-                 "f": {"table": table.upper(), "cutoff": cutoff, "control": "", "lang": language},
-                 "languages": LANGUAGES, "refused": refused,
-                 "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
-        return render(request, "reports/page.html", blind, partial="reports/_refused.html")
-    result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                       control=control, lang=language)  # fmt: skip
-    arms = list(session.exec(select(Arm).where(Arm.study_id == study).order_by(Arm.position)))
+    blind = session.get(Study, study) is not None and (
+        arms_refusal(session, auth.user, study) is not None
+    )  # a blinded study: the tables pooled, no arm to compare with (pv.blinding)
+    try:
+        result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
+                           control=control, lang=language)  # fmt: skip
+    except HTTPException as exc:
+        if not blind or exc.status_code != 403:
+            raise
+        refused = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
+                   "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
+                   "f": {"table": table.upper(), "cutoff": cutoff, "control": "",
+                         "lang": language},
+                   "languages": LANGUAGES, "refused": exc.detail,
+                   "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
+        return render(request, "reports/page.html", refused, partial="reports/_refused.html")
+    arms = (
+        []
+        if blind
+        else list(session.exec(select(Arm).where(Arm.study_id == study).order_by(Arm.position)))
+    )
     ctx: dict[str, Any] = {
         "auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
         "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": arms,

@@ -137,3 +137,16 @@ def test_kaplan_meier_without_reaching_half() -> None:
     km = stats.kaplan_meier(np.array([2, 5, 6]), np.array([1, 0, 0]))
     assert km["median"] is None
     assert stats.logrank(np.array([1, 2]), np.array([0, 0]), np.array([0, 1])) is None
+
+
+def test_logrank_without_variance_gives_no_p_value() -> None:
+    # One subject per arm, both with the event on day 5: every risk set has as many
+    # events as subjects, so the variance is 0 and the statistic undefined (a blinded test
+    # study with one subject per arm found the crash this guards).
+    from pv.analysis.stats import logrank
+
+    assert logrank(np.array([5.0, 5.0]), np.array([1, 1]), np.array([0, 1])) is None
+    # with variance it is the usual chi-square p (1 degree of freedom, chisq = 1)
+    assert logrank(np.array([5.0, 9.0]), np.array([1, 1]), np.array([0, 1])) == pytest.approx(
+        0.3173105078629141
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from pv.blinding.service import set_permission
 from pv.db import write_session
 from pv.events.rules import EventInput
 from pv.events.service import create_event
+from pv.exposure.service import add_exposure
 from pv.settings import Settings
 from pv.study.ctgov import parse_ctgov
 from pv.study.models import Arm, Drug, Site
@@ -127,7 +128,14 @@ def blind(engine: Engine, db_url: str):
                                   subjid=f"B{i + 1:03d}", arm=arms[label], sex="F", age=40,
                                   consent_date=date(2021, 1, 5),
                                   randomization_date=date(2021, 1, 6))  # fmt: skip
-            keys = {d.key for d in s.exec(select(Drug).where(Drug.study_id == BLIND_ID))}
+            drugs = list(s.exec(select(Drug).where(Drug.study_id == BLIND_ID)))
+            keys = {d.key for d in drugs}
+            # dosed: the subject is in the safety population of the tables
+            pred = next(d for d in drugs if d.name == "Prednisone")
+            add_exposure(session=s, actor=system, subject=subject, drug=pred, dose=30,
+                         unit="mg", start=datetime(2021, 1, 7, 9, 0, tzinfo=UTC),
+                         end=datetime(2021, 4, 7, 9, 0, tzinfo=UTC),
+                         frequency="QD")  # fmt: skip
             event, _ = create_event(session=s, actor=system, subject=subject,
                                     data=EventInput(**SERIOUS, aerel={k: "POSSIBLY RELATED"
                                                                       for k in keys}),

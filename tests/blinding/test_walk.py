@@ -94,13 +94,26 @@ def test_without_the_permission_no_page_or_api_answer_names_an_arm(blind, who: s
         # a filter by arm would sort the subjects by arm: it matches nothing
         by_arm = blind.client.get(f"/api/v1/subjects?arm={ARM_CODES[0]}", headers=blind.api(who))
         assert by_arm.json()["total"] == 0
-    if who in ("officer", "dsmb", "admin"):  # tables are by arm: refused, with the reason
-        r = client.get(f"/reports?study={BLIND_ID}&table=AET01")  # the reason, no table
-        assert r.status_code == 200 and 'data-testid="tables-refused"' in r.text
-        assert "This study is blinded" in r.text and "DSMB workbook" in r.text
-        assert client.get(f"/reports/table.csv?study={BLIND_ID}").status_code == 403
+    if who in ("officer", "dsmb", "admin"):  # tables pooled across arms, nothing by arm
+        r = client.get(f"/reports?study={BLIND_ID}&table=AET01")
+        assert r.status_code == 200 and 'data-testid="tables-refused"' not in r.text
+        assert "Pooled across arms: this study is blinded" in r.text
+        csv = client.get(f"/reports/table.csv?study={BLIND_ID}")
+        assert csv.status_code == 200 and found_secrets(csv.text) == []
+        arms_in_csv = {line.split(",")[5] for line in csv.text.splitlines()[1:]}
+        assert arms_in_csv == {"Total"}
         api = blind.client.get(f"/api/v1/tables/AET01?study={BLIND_ID}", headers=blind.api(who))
-        assert api.status_code == 403
+        assert api.status_code == 200 and found_secrets(api.text) == []
+        got = api.json()
+        assert got["pooled"] is True and got["arms"] == [] and got["columns"] == ["Total"]
+        # The pooled numbers are the Total column an unblinded reader gets.
+        full = blind.client.get(
+            f"/api/v1/tables/AET01?study={BLIND_ID}", headers=blind.api("officer_u")
+        ).json()
+        assert got["total_N"] == sum(a["N"] for a in full["arms"]) > 0
+        assert [r["cells"] for r in got["rows"]] == [
+            {"Total": r["cells"]["Total"]} for r in full["rows"]
+        ]
     if who in ("officer", "admin"):
         assert client.get(f"/review?study={BLIND_ID}&arm=1").status_code == 403
         review = client.get(f"/review/events/{blind.events[ARM_CODES[0]]}")
@@ -214,3 +227,24 @@ def test_an_open_label_study_exports_its_arms_without_as(cli, tmp_path, monkeypa
     # ... but a blinded study's export is refused: the named user does not exist
     code, _, err = cli("export", "sdtm", "--study", BLIND_ID, "--out", str(tmp_path / "b"))
     assert code == 2 and "nobody" in err
+
+
+@pytest.mark.parametrize("who", [None, "officer", "officer_u"])
+def test_the_tables_command_pools_a_blinded_study_unless_as_names_an_unblinded_user(
+    cli, who
+) -> None:
+    acting = ["--as", who] if who else []
+    code, text, err = cli("tables", "--study", BLIND_ID, "--table", "all", *acting)
+    assert code == 0, err
+    code_csv, csv_text, err_csv = cli("tables", "--study", BLIND_ID, "--table", "AET01",
+                                      "--format", "csv", *acting)  # fmt: skip
+    assert code_csv == 0, err_csv
+    arms = {row["arm"] for row in csv.DictReader(io.StringIO(csv_text))}
+    if who == "officer_u":
+        assert all(label in text for label in ARM_LABELS)
+        assert arms == {*ARM_LABELS, "Total"}
+    else:
+        assert found_secrets(text) == [] and found_secrets(csv_text) == []
+        assert "Pooled across arms: this study is blinded" in text
+        assert arms == {"Total"}
+        assert "Total (N=2)" in text  # both subjects are dosed: the safety population
