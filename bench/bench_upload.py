@@ -109,7 +109,8 @@ def generate(info: dict, n_rows: int, seed: int = 7) -> tuple[list[str], list[li
     keys = [k.upper() for k in info["drug_keys"]]
     header = ["USUBJID", "AETERM", "AELLTCD", "AEDECOD", "AETOXGR", "AESER", "AESDTH",
               "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE", "AESTDTC", "AEENDTC",
-              "AEAWAREDTC", "AEONGO", "AEOUT", *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
+              "AEAWAREDTC", "AEONGO", "AEOUT", *(f"AEREL_{k}" for k in keys),
+              *(f"AEACN_{k}" for k in keys),
               "AECONTRT", "NARRATIVE", "CONFIRM_DUPLICATE"]  # fmt: skip
     pool = info["pool"]
     weights = [w for *_, w in pool]
