@@ -112,8 +112,11 @@ def subject_chart(
         return _png(
             lambda: chart_subject_timeline(eng, subject_id, study_id=subject.study_id, cutoff=when)
         )
-    return _png(lambda: chart_cumulative_prednisone(eng, subject.study_id, subject_id, cutoff=when,
-                                                    pooled=masked))  # masked: no arm in the title
+    return _png(
+        lambda: chart_cumulative_prednisone(
+            eng, subject.study_id, subject_id, cutoff=when, pooled=masked
+        )
+    )  # masked: no arm in the title
 
 
 @router.get("/charts/{name}.png")
