@@ -41,18 +41,13 @@ class TooManyPasswords(BlindingError):
 def set_blinded(*, session: Session, actor: Actor, study_id: str, blinded: bool,
                 reason: str | None = None) -> Study:  # fmt: skip
     """Mark a study blinded or open label (an admin's correction of the imported masking)."""
-    study = session.get(Study, study_id)
-    if study is None:
-        raise BlindingError(_("no study %(study)s", study=repr(study_id)))
-    if bool(study.blinded) != blinded:
-        changes = {"blinded": [bool(study.blinded), blinded]}
-        study.blinded = blinded
-        session.add(study)
-        session.flush()
-        record(session=session, actor=actor, action="update", entity_type="study",
-               entity_id=study.id, study_id=study.id, changes=changes,
-               reason=reason)  # fmt: skip
-    return study
+    from pv.study.service import StudyError, set_study_setting
+
+    try:
+        return set_study_setting(session=session, actor=actor, study_id=study_id,
+                                 field="blinded", value=bool(blinded), reason=reason)  # fmt: skip
+    except StudyError as exc:
+        raise BlindingError(str(exc)) from exc
 
 
 def set_permission(*, session: Session, actor: Actor, username: str, granted: bool,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pv.audit.service import Actor, record
+from pv.audit.service import Actor
 from pv.auth.models import Role
 from pv.i18n import N_
 from pv.i18n import gettext as _
@@ -66,15 +66,11 @@ def set_open_listings(
 ) -> Study:
     """Set whether the study's open DSMB session lists patients (Study.dsmb_open_listings);
     a change is audited (update of the study, with the reason)."""
-    study = session.get(Study, study_id)
-    if study is None:
-        raise CharterError(_("no study %(study)s", study=repr(study_id)))
-    if bool(study.dsmb_open_listings) != allowed:
-        changes = {"dsmb_open_listings": [bool(study.dsmb_open_listings), allowed]}
-        study.dsmb_open_listings = allowed
-        session.add(study)
-        session.flush()
-        record(session=session, actor=actor, action="update", entity_type="study",
-               entity_id=study.id, study_id=study.id, changes=changes,
-               reason=reason)  # fmt: skip
-    return study
+    from pv.study.service import StudyError, set_study_setting
+
+    try:
+        return set_study_setting(session=session, actor=actor, study_id=study_id,
+                                 field="dsmb_open_listings", value=bool(allowed),
+                                 reason=reason)  # fmt: skip
+    except StudyError as exc:
+        raise CharterError(str(exc)) from exc

@@ -166,16 +166,31 @@ def set_study_language(*, session: Session, actor: Actor, study_id: str, languag
         raise StudyError(_("%(language)s is not a language of pv-tracker (choose one of: "
                            "%(choices)s)", language=repr(language),
                            choices=", ".join(i18n.LANGUAGES)))  # fmt: skip
+    return set_study_setting(session=session, actor=actor, study_id=study_id,
+                             field="language", value=tag)  # fmt: skip
+
+
+# The study settings an admin changes one at a time (language, blinded, DSMB charter).
+STUDY_SETTINGS = frozenset({"language", "blinded", "dsmb_open_listings"})
+
+
+def set_study_setting(*, session: Session, actor: Actor, study_id: str, field: str,
+                      value: Any, reason: str | None = None) -> Study:  # fmt: skip
+    """Set one study setting; a change is audited (update of the study, with the reason).
+    Raises StudyError for an unknown study."""
+    if field not in STUDY_SETTINGS:
+        raise ValueError(f"not a study setting: {field}")
     study = session.get(Study, study_id)
     if study is None:
         raise StudyError(_("no study %(study)s", study=repr(study_id)))
-    if study.language != tag:
-        changes = {"language": [study.language, tag]}
-        study.language = tag
+    if getattr(study, field) != value:
+        changes = {field: [getattr(study, field), value]}
+        setattr(study, field, value)
         session.add(study)
         session.flush()
         record(session=session, actor=actor, action="update", entity_type="study",
-               entity_id=study.id, study_id=study.id, changes=changes)  # fmt: skip
+               entity_id=study.id, study_id=study.id, changes=changes,
+               reason=reason)  # fmt: skip
     return study
 
 
