@@ -212,8 +212,9 @@ def _subject_add(args: argparse.Namespace) -> int:
     from sqlmodel import select
 
     from pv.auth.service import get_user, visible_site_ids
+    from pv.blinding.policy import arms_visible
     from pv.inputs import parse_date
-    from pv.study.models import Arm, Site
+    from pv.study.models import Arm, Site, Study
     from pv.study.service import StudyError, add_subject
 
     dates, problems = {}, []
@@ -243,6 +244,9 @@ def _subject_add(args: argparse.Namespace) -> int:
                 )
             )
         arm = None
+        if args.arm is not None and not arms_visible(user, session.get(Study, args.study)):
+            # as the API: a blinded study's arm is not set (nor listed) by a blinded user
+            raise CommandError(_("arm: this study is blinded: the arm is not yours to set"))
         if args.arm is not None:
             arms = session.exec(select(Arm).where(Arm.study_id == args.study)).all()
             arm = next((a for a in arms if args.arm in (a.code, a.label)), None)

@@ -248,3 +248,21 @@ def test_the_tables_command_pools_a_blinded_study_unless_as_names_an_unblinded_u
         assert "Pooled across arms: this study is blinded" in text
         assert arms == {"Total"}
         assert "Total (N=2)" in text  # both subjects are dosed: the safety population
+
+
+@pytest.mark.parametrize("who", ["investigator", "investigator_u"])
+def test_subject_add_sets_an_arm_only_for_a_user_who_may_see_arms(cli, blind, who) -> None:
+    from sqlmodel import Session, select
+
+    from pv.study.models import Subject
+
+    code, _, err = cli("subject", "add", "--study", BLIND_ID, "--site", blind.site.code,
+                       "--subjid", "B099", "--arm", ARM_CODES[0], "--as", who)  # fmt: skip
+    with Session(blind.engine) as s:
+        added = s.exec(select(Subject).where(Subject.subjid == "B099")).first()
+    if who == "investigator":
+        assert code == 2 and "blinded" in err and found_secrets(err) == []
+        assert added is None
+    else:
+        assert code == 0, err
+        assert added is not None and added.arm_id is not None
