@@ -161,7 +161,10 @@ def build(ctx: Context) -> Table:
             "from the first dose to the first occurrence, or to the end of the TEAE window "
             "(the data cut-off while dosing continues). Patient-years = days / 365.25."),
             _("95% CI for rates: exact Poisson (Garwood). Rate ratio against the control arm: "
-            "exact conditional 95% CI and two-sided p (binomial, conditional on the total)."),
+            "exact conditional 95% CI (Clopper-Pearson, conditional on the total) and "
+            "two-sided p as R's poisson.test: the probability of every split of the total at "
+            "most as likely as the observed one. p-values are nominal, not adjusted for "
+            "multiplicity."),
             _("Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
             "Kaplan-Meier time to first event with the log-rank test."),
         ],

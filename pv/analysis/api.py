@@ -57,7 +57,9 @@ STAT_FOOTNOTES = (
 )
 COMPARISON_FOOTNOTE = N_(
     "Each arm is compared with %(control)s: risk difference with the Newcombe hybrid score "
-    "(Wilson) 95%% CI; two-sided p-value from Fisher's exact test."
+    "(Wilson) 95%% CI; two-sided p-value from Fisher's exact test as R's fisher.test (the "
+    "probability of every table at most as likely as the observed one). p-values are "
+    "nominal, not adjusted for multiplicity."
 )
 
 

@@ -9,10 +9,11 @@ array operations: a 10,000-subject trial has thousands of rows per table.
   the observed one (the R / SAS / scipy definition), found by a binary search on the
   hypergeometric tails instead of summing the whole support.
 - Exact Poisson interval for a count (Garwood 1936, chi-square form).
-- Incidence rate ratio: exact conditional interval and test. Given the total count,
-  the count in arm 1 is binomial; Clopper-Pearson limits for that binomial are mapped
-  to the rate ratio and the p-value is twice the smaller one-sided tail (Fay 2010,
-  R package rateratio.test).
+- Incidence rate ratio: exact conditional interval and test, as R's poisson.test. Given
+  the total count, the count in arm 1 is binomial; Clopper-Pearson limits for that
+  binomial are mapped to the rate ratio, and the p-value is binom.test's two-sided one:
+  the probability of every outcome at most as likely as the observed one (the same rule as
+  Fisher's test above; not the doubled smaller tail of the rateratio.test package).
 - Poisson regression with a log person-time offset (statsmodels GLM).
 - Kaplan-Meier and the log-rank test (statsmodels).
 """
@@ -119,7 +120,14 @@ def poisson_exact_ci(x: object, alpha: float = 0.05) -> tuple[np.ndarray, np.nda
 def rate_ratio_exact(
     x1: object, t1: object, x0: object, t0: object, alpha: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(IRR, lower, upper, p) for rate x1/t1 against x0/t0, exact conditional on x1 + x0."""
+    """(IRR, lower, upper, p) for rate x1/t1 against x0/t0, exact conditional on x1 + x0.
+
+    As R's poisson.test(c(x1, x0), c(t1, t0)): conditional on the total, x1 is binomial
+    with p = t1 / (t1 + t0). The CI is the Clopper-Pearson interval of that proportion
+    turned into a rate ratio; the two-sided p is binom.test's: the sum of the probabilities
+    of every outcome no more likely than the one observed (scipy's binomtest, the same
+    rule and relative tolerance 1e-7). It is not twice the smaller tail, so the p-value
+    can be below 0.05 while the central CI still holds 1 (R's documented behaviour)."""
     x1, t1, x0, t0 = np.broadcast_arrays(*(np.atleast_1d(_arr(v)) for v in (x1, t1, x0, t0)))
     n = x1 + x0
     st = _st()
@@ -130,10 +138,22 @@ def rate_ratio_exact(
         lower = pi_lo / (1 - pi_lo) * t0 / t1
         upper = np.where(pi_hi < 1, pi_hi / (1 - pi_hi) * t0 / t1, np.inf)
         pi0 = t1 / (t1 + t0)
-        p = np.minimum(1.0, 2 * np.minimum(st.binom.cdf(x1, n, pi0), st.binom.sf(x1 - 1, n, pi0)))
+        p = _binom_two_sided(x1, n, pi0)
     undefined = (n == 0) | ~(t1 > 0) | ~(t0 > 0)
     nan = np.nan
     return tuple(np.where(undefined, nan, arr) for arr in (irr, lower, upper, p))  # type: ignore[return-value]
+
+
+def _binom_two_sided(x: np.ndarray, n: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """R binom.test's two-sided p-value, element by element (NaN where undefined)."""
+    from scipy.stats import binomtest
+
+    out = np.full(np.shape(x), np.nan)
+    for i in np.ndindex(out.shape):
+        k, size, q = int(x[i]), int(n[i]), float(prob[i])
+        if size > 0 and 0.0 < q < 1.0:
+            out[i] = binomtest(k, size, q).pvalue
+    return out
 
 
 def poisson_regression(

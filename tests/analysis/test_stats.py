@@ -81,15 +81,33 @@ def test_exact_poisson_interval_for_a_count() -> None:
 
 
 def test_incidence_rate_ratio_exact_conditional() -> None:
-    """Fay MP. Two-sided exact tests and matching confidence intervals for discrete data.
-    R Journal 2010;2(1):53-58; the rateratio.test package vignette: rateratio.test(x = c(2, 9),
-    n = c(17877, 16660)) gives rate ratio 0.2070942, 95% CI 0.02177406 to 1.00054910,
-    p-value = 0.05011."""
+    """The rate ratio and its CI as Fay MP, Two-sided exact tests and matching confidence
+    intervals for discrete data, R Journal 2010;2(1):53-58 (rateratio.test(x = c(2, 9),
+    n = c(17877, 16660)): rate ratio 0.2070942, 95% CI 0.02177406 to 1.00054910). The
+    p-value follows R's poisson.test (binom.test's two-sided rule), not rateratio.test's
+    doubled tail (0.05011): computed here by enumerating the conditional binomial."""
     irr, low, high, p = stats.rate_ratio_exact(2, 17877, 9, 16660)
     assert float(irr[0]) == pytest.approx(0.2070941557, rel=1e-8)
     assert float(low[0]) == pytest.approx(0.02177406, rel=1e-6)
     assert float(high[0]) == pytest.approx(1.00054910, rel=1e-6)
-    assert round(float(p[0]), 5) == 0.05011
+    # Independent: P(X = k) for X ~ Bin(11, 17877 / 34537), summed over every k no more
+    # likely than the observed 2 (R's relative tolerance 1e-7).
+    n, q = 11, 17877 / (17877 + 16660)
+    pmf = [math.comb(n, k) * q**k * (1 - q) ** (n - k) for k in range(n + 1)]
+    expected = sum(d for d in pmf if d <= pmf[2] * (1 + 1e-7))
+    assert float(p[0]) == pytest.approx(expected, rel=1e-9)
+    assert round(float(p[0]), 5) == 0.03309
+
+
+def test_rate_ratio_p_value_is_r_poisson_test() -> None:
+    """R documentation of poisson.test, the lung-cancer example (Andersen 1974):
+    poisson.test(c(11, 6 + 8 + 7), c(800, 1083 + 1050 + 878)) prints rate ratio 1.971488,
+    95% CI 0.8584264 4.2772659, p-value = 0.07967 (the doubled smaller tail gives 0.112)."""
+    irr, low, high, p = stats.rate_ratio_exact(11, 800, 21, 3011)
+    assert float(irr[0]) == pytest.approx(1.971488, rel=1e-6)
+    assert float(low[0]) == pytest.approx(0.8584264, rel=1e-6)
+    assert float(high[0]) == pytest.approx(4.2772659, rel=1e-6)
+    assert round(float(p[0]), 5) == 0.07967
 
 
 def test_incidence_rate_ratio_without_events_is_undefined() -> None:
