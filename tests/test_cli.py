@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
-from pv.cli import main
-from pv.db import _engines
-from pv.settings import get_settings
+from tests.commands import Commands
 
 
 @pytest.fixture
 def cli(db_url, monkeypatch, capsys):
-    monkeypatch.setenv("PV_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-
-    def run(*args, stdin=None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    _engines.pop(db_url, None)
+    commands = Commands(monkeypatch, capsys, db_url)
+    yield commands
+    commands.close()
 
 
 def test_demo_then_status_json(cli):

@@ -12,12 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from pv.audit.service import Actor
-from pv.cli import main
-from pv.db import _engines, write_session
+from pv.db import write_session
 from pv.events.rules import EventInput
 from pv.events.service import create_event
-from pv.settings import get_settings
 from pv.study.models import Subject
+from tests.commands import Commands
 from tests.ops.conftest import seed_subject
 
 
@@ -77,21 +76,6 @@ def independent_digests(engine: Engine) -> list[tuple[int, str, str]]:
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """Run `pvtracker ARGS` with PV_DATABASE_URL (and any other PV_ variable) set."""
-    used: list[str] = []
-
-    def run(url: str, *args: str, **env: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("PV_DATABASE_URL", url)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        used.append(url)
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    for url in used:
-        eng = _engines.pop(url, None)
-        if eng is not None:
-            eng.dispose()
+    commands = Commands(monkeypatch, capsys)
+    yield commands.at
+    commands.close()

@@ -4,38 +4,23 @@ bootstraps itself; read-only commands need no --as; unlock, tokens and revoke-to
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from sqlmodel import select
 
 from pv.audit.models import AuditEntry
 from pv.auth.models import ApiToken, User
-from pv.cli import main
-from pv.db import _engines, make_engine, read_session, write_session
-from pv.settings import get_settings
+from pv.db import make_engine, read_session, write_session
 from pv.timeutil import utcnow
+from tests.commands import Commands
 
 PW = "lantern otter quarry\n"
 
 
 @pytest.fixture
 def cli(db_url, monkeypatch, capsys):
-    monkeypatch.setenv("PV_DATABASE_URL", db_url)
-    monkeypatch.delenv("PV_ACTOR", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args, stdin=None):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin or ""))
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    engine = _engines.pop(db_url, None)
-    if engine is not None:  # close its connections: PostgreSQL drops the database next
-        engine.dispose()
+    commands = Commands(monkeypatch, capsys, db_url)
+    yield commands
+    commands.close()
 
 
 @pytest.fixture

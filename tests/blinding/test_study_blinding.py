@@ -13,13 +13,12 @@ from pv.audit.service import Actor
 from pv.auth.models import User
 from pv.auth.service import create_user
 from pv.blinding.policy import arms_visible, blinded_from_masking
-from pv.cli import main
-from pv.db import _engines, write_session
-from pv.settings import get_settings
+from pv.db import write_session
 from pv.study.ctgov import parse_ctgov
 from pv.study.models import Study
 from pv.study.service import import_ctgov
 from tests.blinding.conftest import DEMO_RECORD, blinded_record
+from tests.commands import Commands
 
 SEED_RECORD = "../shared/seed/NCT04660565-record.txt"
 
@@ -74,25 +73,15 @@ def test_a_reimport_keeps_an_admins_choice_unless_the_masking_changed(engine) ->
 
 @pytest.fixture
 def cli(engine, db_url, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PV_DATABASE_URL", db_url)
-    monkeypatch.delenv("PV_ACTOR", raising=False)
-    get_settings.cache_clear()
+    commands = Commands(monkeypatch, capsys, db_url)
     _import(engine, json.loads(DEMO_RECORD.read_text("utf-8")))
     with write_session(engine) as s:
         system = Actor.system("tests")
         create_user(session=s, actor=system, username="boss", role="admin")
         create_user(session=s, actor=system, username="safety", role="officer")
 
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    eng = _engines.pop(db_url, None)
-    if eng is not None:
-        eng.dispose()
+    yield commands
+    commands.close()
 
 
 def _audit(engine, entity_type: str) -> list[AuditEntry]:

@@ -10,9 +10,6 @@ import io
 
 import pytest
 
-from pv.cli import main
-from pv.db import _engines
-from pv.settings import get_settings
 from tests.blinding.conftest import (
     ARM_CODES,
     ARM_LABELS,
@@ -20,6 +17,7 @@ from tests.blinding.conftest import (
     ROLES,
     found_secrets,
 )
+from tests.commands import Commands
 from tests.icsr.pdftext import page_texts
 from tests.web.webhelpers import login
 
@@ -155,20 +153,9 @@ def test_with_the_permission_the_arms_are_shown(blind, who: str) -> None:
 
 @pytest.fixture
 def cli(blind, db_url, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PV_DATABASE_URL", db_url)
-    monkeypatch.delenv("PV_ACTOR", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    engine = _engines.pop(db_url, None)
-    if engine is not None:
-        engine.dispose()
+    commands = Commands(monkeypatch, capsys, db_url)
+    yield commands
+    commands.close()
 
 
 def _dm(path) -> list[dict[str, str]]:

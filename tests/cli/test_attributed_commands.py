@@ -36,6 +36,7 @@ from pv.study.ctgov import parse_ctgov
 from pv.study.models import Study
 from pv.study.service import add_site, import_ctgov
 from tests.cli.actors import seed_user, user_id
+from tests.commands import Commands
 from tests.conftest import PG_URL, _pg_admin, _pg_drop
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -143,20 +144,9 @@ def world(engine: Engine, db_url: str, tmp_path: Path, monkeypatch, capsys) -> I
     seed_user(engine, "someone", "dsmb")  # whose address notify-email sets
     seed_user(engine, "gone", "admin", disabled=True)
     seed_user(engine, "held", "admin", locked=True)
-    monkeypatch.setenv("PV_DATABASE_URL", db_url)
-    monkeypatch.delenv("PV_ACTOR", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield World(engine=engine, url=db_url, tmp=tmp_path, run=run)
-    get_settings.cache_clear()
-    eng = _engines.pop(db_url, None)
-    if eng is not None:
-        eng.dispose()
+    commands = Commands(monkeypatch, capsys, db_url)
+    yield World(engine=engine, url=db_url, tmp=tmp_path, run=commands)
+    commands.close()
 
 
 def snapshot(engine: Engine) -> dict[str, object]:

@@ -7,28 +7,16 @@ import json
 import pytest
 from openpyxl import load_workbook
 
-from pv.cli import main
-from pv.db import _engines
 from pv.exports import ctgov
-from pv.settings import get_settings
+from tests.commands import Commands
 from tests.exports.conftest import STUDY, Demo
 
 
 @pytest.fixture
 def cli(demo: Demo, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PV_DATABASE_URL", demo.url)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    engine = _engines.pop(demo.url, None)
-    if engine is not None:
-        engine.dispose()
+    commands = Commands(monkeypatch, capsys, demo.url)
+    yield commands
+    commands.close()
 
 
 def test_dsmb_report_writes_the_workbook(cli, demo, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

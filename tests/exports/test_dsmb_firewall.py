@@ -20,11 +20,11 @@ from pv.app import create_app
 from pv.audit.service import Actor
 from pv.auth.models import User
 from pv.auth.service import create_user, set_password
-from pv.cli import main
-from pv.db import _engines, write_session
+from pv.db import write_session
 from pv.exports.workbook import build_dsmb_workbook
-from pv.settings import Settings, get_settings
+from pv.settings import Settings
 from pv.study.models import Site, Study, Subject
+from tests.commands import Commands
 from tests.exports.conftest import CHART_IMAGES, CUTOFF, STUDY, Demo
 from tests.web.webhelpers import PASSWORD, login
 
@@ -237,21 +237,10 @@ def test_a_locked_or_disabled_dsmb_member_gets_no_closed_session(people: Demo) -
 
 @pytest.fixture
 def cli(people: Demo, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PV_DATABASE_URL", people.url)
-    monkeypatch.delenv("PV_ACTOR", raising=False)
     monkeypatch.setattr("pv.exports.workbook.SEPARATE_CHARTS_EVENTS", 10**9)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    engine = _engines.pop(people.url, None)
-    if engine is not None:
-        engine.dispose()
+    commands = Commands(monkeypatch, capsys, people.url)
+    yield commands
+    commands.close()
 
 
 def _report(cli, tmp_path: Path, session: str, *more: str) -> tuple[int, str, str, Path]:  # type: ignore[no-untyped-def]

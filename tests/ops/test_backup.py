@@ -12,13 +12,12 @@ from sqlalchemy.exc import DBAPIError
 
 from pv.audit.service import Actor
 from pv.audit.verify import verify
-from pv.cli import main
-from pv.db import _engines, make_engine, write_session
+from pv.db import make_engine, write_session
 from pv.events.rules import EventInput
 from pv.events.service import create_event
-from pv.settings import get_settings
 from pv.study.models import Subject
 from tests.cli.actors import seed_admin, seed_user
+from tests.commands import Commands
 from tests.ops.conftest import dump_tables, seed_subject
 
 WRITES = 150
@@ -26,22 +25,9 @@ WRITES = 150
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
-    used: list[str] = []
-
-    def run(url: str, *args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("PV_DATABASE_URL", url)
-        get_settings.cache_clear()
-        used.append(url)
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    for url in used:
-        eng = _engines.pop(url, None)
-        if eng is not None:
-            eng.dispose()
+    commands = Commands(monkeypatch, capsys)
+    yield commands.at
+    commands.close()
 
 
 def _event(i: int) -> EventInput:

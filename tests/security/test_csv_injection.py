@@ -27,13 +27,13 @@ from pv.analysis.api import TABLE_NAMES
 from pv.app import create_app
 from pv.audit.service import Actor
 from pv.auth.service import create_user, set_password
-from pv.cli import main
-from pv.db import _engines, write_session
+from pv.db import write_session
 from pv.events.models import AdverseEvent
 from pv.imports.spreadsheet.common import RowError
 from pv.imports.spreadsheet.upload import error_report_csv, error_report_gzip
-from pv.settings import Settings, get_settings
+from pv.settings import Settings
 from pv.study.models import Arm, Subject
+from tests.commands import Commands
 from tests.exports.conftest import STUDY, TRIGGERS, Demo, demo  # noqa: F401
 from tests.web.webhelpers import PASSWORD, login, upload_and_wait
 
@@ -146,19 +146,9 @@ def hostile(demo: Demo) -> Demo:  # noqa: F811
 
 @pytest.fixture
 def cli(hostile: Demo, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PV_DATABASE_URL", hostile.url)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
-    engine = _engines.pop(hostile.url, None)
-    if engine is not None:
-        engine.dispose()
+    commands = Commands(monkeypatch, capsys, hostile.url)
+    yield commands
+    commands.close()
 
 
 def test_sdtm_export_of_formula_texts_is_safe(cli, hostile, tmp_path) -> None:  # type: ignore[no-untyped-def]
