@@ -22,9 +22,16 @@ from pv.analysis.fetch import FLAGS
 from pv.analysis.fetch import fetch as _fetch
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
-from pv.study.models import Arm, Study, Subject
+from pv.study.models import Arm, Drug, Site, Study, Subject
 
 BASE_COLUMNS = ("subject_id", "aestdtc", "preexisting", "worsened_dtc")
+# Per-subject baseline, death and disposition columns every load carries (a few per
+# subject: cheap next to the events).
+SUBJECT_COLUMNS = (
+    "sex", "age", "race", "weight_kg", "height_cm", "consent_date", "randomization_date",
+    "end_of_study_date", "died", "death_date", "death_cause", "disposition",
+    "disposition_date", "disposition_reason",
+)  # fmt: skip
 SEVERITY_GRADE = {"MILD": 1, "MODERATE": 2, "SEVERE": 3}
 
 
@@ -37,11 +44,17 @@ class StudyData:
     study_id: str
     title: str
     arms: pd.DataFrame  # one row per arm, in display order: id, label, code, is_control
-    subjects: pd.DataFrame  # position-indexed: id, usubjid, arm (position or -1), dosing
+    # position-indexed: id, usubjid, arm (position or -1), site (code), baseline (SUBJECT_
+    # COLUMNS: sex, age, race, weight_kg, height_cm, dates as the driver returns them, death
+    # and disposition), dosing (first_dose, last_dose, ongoing, safety) and risk_days
+    subjects: pd.DataFrame
     events: pd.DataFrame  # one row per non-draft AE within the cut-off
     rule: teae.TEAERule
     cutoff: date | None
     data_end: float  # day number: the cut-off, or the last date seen in the study
+    # every dosing record up to the cut-off: subject_id, drug (key), frequency, dose_mg,
+    # unit, route, start and end (day numbers, end NaN when open)
+    exposure: pd.DataFrame = field(default_factory=pd.DataFrame)
     columns: frozenset[str] = field(default_factory=frozenset)
     _teaes: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -95,6 +108,7 @@ def load_study(
         rule=rule,
         cutoff=cutoff,
         data_end=data_end,
+        exposure=_exposure_in_scope(exposure, cut),
         columns=frozenset(wanted),
     )
 
@@ -112,10 +126,18 @@ def _arms(conn: Connection, study_id: str) -> pd.DataFrame:
 
 
 def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFrame:
-    stmt = sa.select(col(Subject.id), col(Subject.usubjid), col(Subject.arm_id)).where(
-        col(Subject.study_id) == study_id
+    stmt = (
+        sa.select(
+            col(Subject.id),
+            col(Subject.usubjid),
+            col(Subject.arm_id),
+            col(Site.code),
+            *(getattr(Subject, n) for n in SUBJECT_COLUMNS),
+        )
+        .join(Site, col(Site.id) == col(Subject.site_id))
+        .where(col(Subject.study_id) == study_id)
     )
-    frame = _fetch(conn, stmt, ("id", "usubjid", "arm_id"))
+    frame = _fetch(conn, stmt, ("id", "usubjid", "arm_id", "site", *SUBJECT_COLUMNS))
     arm_pos = pd.Index(arms["id"]).get_indexer(pd.to_numeric(frame["arm_id"]))
     frame["arm"] = arm_pos.astype(np.int16)
     return frame.drop(columns="arm_id").reset_index(drop=True)
@@ -128,11 +150,18 @@ def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
             col(Exposure.frequency),
             col(Exposure.start),
             col(Exposure.end),
+            col(Drug.key),
+            col(Exposure.dose_mg),
+            col(Exposure.unit),
+            col(Exposure.route),
         )
         .join(Subject, col(Subject.id) == col(Exposure.subject_id))
+        .join(Drug, col(Drug.id) == col(Exposure.drug_id))
         .where(col(Subject.study_id) == study_id)
     )
-    frame = _fetch(conn, stmt, ("subject_id", "frequency", "start", "end"))
+    frame = _fetch(
+        conn, stmt, ("subject_id", "frequency", "start", "end", "drug", "dose_mg", "unit", "route")
+    )
     for name in ("start", "end"):
         moment = pd.to_datetime(frame[name], errors="coerce", format="mixed")
         frame[name] = (moment.dt.normalize() - pd.Timestamp(0)).dt.days.astype(float)
@@ -145,6 +174,15 @@ def _events(conn: Connection, study_id: str, names: tuple[str, ...]) -> pd.DataF
         col(AdverseEvent.study_id) == study_id, col(AdverseEvent.status) != "draft"
     )
     return _fetch(conn, stmt, names)
+
+
+def _exposure_in_scope(exposure: pd.DataFrame, cut: float | None) -> pd.DataFrame:
+    """Dosing records that started by the cut-off, open periods closed at it."""
+    ex = exposure.dropna(subset=["start"]).reset_index(drop=True)
+    if cut is not None:
+        ex = ex[ex["start"] <= cut].reset_index(drop=True)
+        ex["end"] = np.minimum(ex["end"], cut)
+    return ex
 
 
 def _dosing(subjects: pd.DataFrame, exposure: pd.DataFrame, cut: float | None) -> pd.DataFrame:

@@ -14,9 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 CHUNK = 100_000
-TEXT = ("aebodsys", "aedecod", "aesev", "aeout", "aesi", "aestdtc", "aeendtc", "worsened_dtc")
+TEXT = (
+    "aebodsys", "aedecod", "aesev", "aeout", "aesi", "aestdtc", "aeendtc", "worsened_dtc",
+    "site", "sex", "race", "disposition", "drug", "unit", "route", "aegrpid", "aespid",
+)  # fmt: skip
 FLAGS = ("aeser", "aesdth", "related", "drug_withdrawn", "preexisting")
-NUMBERS = ("id", "subject_id", "arm_id", "aetoxgr", *FLAGS)
+NUMBERS = (
+    "id", "subject_id", "arm_id", "aetoxgr", "initial_grade", "age", "weight_kg", "height_cm",
+    "died", "dose_mg", *FLAGS,
+)  # fmt: skip
 
 
 def fetch(conn: Connection, stmt: sa.Select, names: tuple[str, ...]) -> pd.DataFrame:

@@ -141,6 +141,13 @@ class AdverseEvent(SQLModel, table=True):
     # A condition present before the first dose that worsened after it.
     preexisting: bool = False
     worsened_dtc: str | None = Field(default=None, max_length=20)
+    # Grade of a pre-existing condition at the first dose (SDTM AEITOXGR, a SUPPAE QNAM):
+    # a later grade above it is a worsening (admiral derive_var_trtemfl initial_intensity).
+    initial_grade: int | None = None
+    # Records of one episode collected as a log (SDTM AEGRPID, else AESPID): a later record
+    # of the group with a higher grade is a worsening (admiral's group_var).
+    aegrpid: str | None = Field(default=None, max_length=40)
+    aespid: str | None = Field(default=None, max_length=40)
     # SUPPAE AETRTEM as supplied by an external study (Y/N), kept for cross-checks.
     sponsor_te_flag: str | None = Field(default=None, max_length=1)
     created_by: int | None = Field(default=None, foreign_key="user.id")

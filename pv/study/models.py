@@ -92,5 +92,18 @@ class Subject(SQLModel, table=True):
     weight_kg: float | None = None
     consent_date: date | None = None
     randomization_date: date | None = None
-    end_of_study_date: date | None = None
+    end_of_study_date: date | None = None  # DM RFENDTC: the subject's end of study
+    # Baseline (DM RACE; VS HEIGHT at baseline): the demographics table (DMT01) and BMI.
+    race: str | None = Field(default=None, max_length=60)
+    height_cm: float | None = None
+    # Death (DM DTHFL / DTHDTC, partial dates allowed; DD or CRF "primary cause of death").
+    died: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    death_date: str | None = Field(default=None, max_length=20)
+    death_cause: str | None = None
+    # Disposition (DS, the disposition event): DSDECOD (COMPLETED, ADVERSE EVENT, DEATH,
+    # WITHDRAWAL BY SUBJECT, ...), its date DSSTDTC and the verbatim reason DSTERM. None
+    # while the subject is still in the study.
+    disposition: str | None = Field(default=None, max_length=60)
+    disposition_date: str | None = Field(default=None, max_length=20)
+    disposition_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
