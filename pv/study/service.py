@@ -9,8 +9,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pv.audit.service import Actor, diff, record
+from pv.events.dates import PartialDate, parse_dtc
+from pv.i18n import N_
 from pv.i18n import gettext as _
-from pv.inputs import MAX_LENGTH, identifier_problem, text_problem
+from pv.inputs import AGE_RANGE, MAX_LENGTH, WEIGHT_KG_RANGE, identifier_problem, text_problem
+from pv.labels import register
 from pv.study.ctgov import StudySpec, blinded_from_masking
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import today, utcnow
@@ -247,6 +250,14 @@ SUBJECT_FIELDS = (
     "consent_date",
     "randomization_date",
     "end_of_study_date",
+    "race",
+    "height_cm",
+    "died",
+    "death_date",
+    "death_cause",
+    "disposition",
+    "disposition_date",
+    "disposition_reason",
 )
 
 
@@ -264,15 +275,20 @@ def add_subject(
     consent_date: date | None = None,
     randomization_date: date | None = None,
     end_of_study_date: date | None = None,
+    race: str | None = None,
+    height_cm: float | None = None,
 ) -> Subject:
     """Create a subject. USUBJID is STUDYID-SITE-SUBJID, as SDTM builds it.
 
     The one write path of a subject, so every caller (form, API, CLI, demo) gets the input
-    rules of `subject_problems`: StudyError with `problems` lists every refusal.
+    rules of `subject_problems` (and the baseline rules of `baseline_problems`): StudyError
+    with `problems` lists every refusal. The end of study, death and disposition are set
+    later, with `update_subject`.
     """
     subjid = subjid.strip()
     problems = subject_problems(subjid=subjid, consent_date=consent_date,
                                 randomization_date=randomization_date, today=today())  # fmt: skip
+    problems += baseline_problems({"race": race, "height_cm": height_cm})
     if problems:
         raise StudyError.invalid(problems)
     if site.study_id != study_id or (arm is not None and arm.study_id != study_id):
@@ -301,6 +317,8 @@ def add_subject(
         consent_date=consent_date,
         randomization_date=randomization_date,
         end_of_study_date=end_of_study_date,
+        race=race,
+        height_cm=height_cm,
     )
     session.add(subject)
     session.flush()
@@ -314,4 +332,265 @@ def add_subject(
         site_id=site.id,
         changes=diff({}, _values(subject, SUBJECT_FIELDS)),
     )
+    return subject
+
+
+# --- baseline, end of study, death and disposition (issue 14) -------------------------------
+
+# SDTM controlled terminology C74457 (DM RACE); MULTIPLE as the SDTM IG allows.
+RACES = (
+    "AMERICAN INDIAN OR ALASKA NATIVE", "ASIAN", "BLACK OR AFRICAN AMERICAN",
+    "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "WHITE", "MULTIPLE", "OTHER", "NOT REPORTED",
+    "UNKNOWN",
+)  # fmt: skip
+# SDTM controlled terminology C66727 (DS DSDECOD, completion / reason for non-completion).
+DISPOSITIONS = (
+    "COMPLETED", "ADVERSE EVENT", "DEATH", "WITHDRAWAL BY SUBJECT", "LOST TO FOLLOW-UP",
+    "PHYSICIAN DECISION", "LACK OF EFFICACY", "PROTOCOL DEVIATION", "OTHER",
+)  # fmt: skip
+register("race", {
+    "AMERICAN INDIAN OR ALASKA NATIVE": N_("American Indian or Alaska Native"),
+    "ASIAN": N_("Asian"),
+    "BLACK OR AFRICAN AMERICAN": N_("Black or African American"),
+    "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER": N_("Native Hawaiian or other Pacific Islander"),
+    "WHITE": N_("White"),
+    "MULTIPLE": N_("Multiple"),
+    "OTHER": N_("Other"),
+    "NOT REPORTED": N_("Not reported"),
+    "UNKNOWN": N_("Unknown"),
+})  # fmt: skip
+register("disposition", {
+    "COMPLETED": N_("Completed"),
+    "ADVERSE EVENT": N_("Adverse event"),
+    "DEATH": N_("Death"),
+    "WITHDRAWAL BY SUBJECT": N_("Withdrawal by subject"),
+    "LOST TO FOLLOW-UP": N_("Lost to follow-up"),
+    "PHYSICIAN DECISION": N_("Physician decision"),
+    "LACK OF EFFICACY": N_("Lack of efficacy"),
+    "PROTOCOL DEVIATION": N_("Protocol deviation"),
+    "OTHER": N_("Other"),
+})  # fmt: skip
+HEIGHT_CM_RANGE = (30, 250)
+CAUSE_MAX = 200  # death_cause, disposition_reason: one line of text
+DATE_MAX = 20  # the ISO 8601 text columns (death_date, disposition_date)
+# What `update_subject` may change (USUBJID, site, arm, consent and randomization may not).
+UPDATABLE = (
+    "sex", "age", "weight_kg", "race", "height_cm", "end_of_study_date", "died", "death_date",
+    "death_cause", "disposition", "disposition_date", "disposition_reason",
+)  # fmt: skip
+_TEXT = ("race", "death_date", "death_cause", "disposition", "disposition_date",
+         "disposition_reason")  # fmt: skip
+
+
+def baseline_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rules of the baseline fields present in `values` (sex, age, weight, race,
+    height): ranges and controlled terms, every problem at once."""
+    problems: list[tuple[str, str]] = []
+    sex = values.get("sex")
+    if sex is not None and sex not in ("M", "F", "U"):
+        problems.append(("sex", _("M, F or U")))
+    for name, (lo, hi), kind in (("age", AGE_RANGE, int), ("weight_kg", WEIGHT_KG_RANGE, float),
+                                 ("height_cm", HEIGHT_CM_RANGE, float)):  # fmt: skip
+        v = values.get(name)
+        if v is None:
+            continue
+        ok = isinstance(v, int | float) and not isinstance(v, bool)
+        if ok and kind is int and not isinstance(v, int):
+            ok = False
+        if not ok or not lo <= v <= hi:
+            problems.append((name, _("a number from %(lo)s to %(hi)s", lo=lo, hi=hi)))
+    race = values.get("race")
+    if race is not None and race not in RACES:
+        allowed = ", ".join(RACES)
+        problems.append(("race", _("'%(value)s' is not one of: %(allowed)s", value=race,
+                                   allowed=allowed)))  # fmt: skip
+    return problems
+
+
+def _partial(problems: list[tuple[str, str]], name: str, value: str | None, today: date
+             ) -> PartialDate | None:  # fmt: skip
+    """An ISO 8601 date, partial allowed (DTHDTC, DSSTDTC), not in the future."""
+    if value is None:
+        return None
+    try:
+        d = parse_dtc(value)
+    except ValueError as exc:
+        problems.append((name, str(exc)))
+        return None
+    if d.earliest.date() > today:
+        problems.append((name, _("%(value)s is in the future", value=value)))
+        return None
+    return d
+
+
+def end_of_study_problems(state: dict[str, Any], *, consent_date: date | None,
+                          randomization_date: date | None, today: date,
+                          death_date_unknown: bool = False) -> list[tuple[str, str]]:  # fmt: skip
+    """The rules of a subject's end of study, death and disposition, on the values it would
+    hold (`state`: UPDATABLE fields), every problem at once, each naming its field:
+
+    - the disposition (DSDECOD) is one of DISPOSITIONS; its date (DSSTDTC, ISO 8601, partial
+      allowed) is required with it, its reason (DSTERM) when it is OTHER; neither without it;
+    - the end of study (RFENDTC, a day) needs a disposition; it is not before the disposition
+      date;
+    - death (DTHFL): its date (DTHDTC, partial allowed) is required unless declared unknown
+      (`death_date_unknown`); a date or primary cause of death needs 'died'; a disposition
+      DEATH means the subject died; neither the end of study nor the disposition is after
+      the death;
+    - no date is in the future or before informed consent; the end of study is not before
+      randomization.
+    """
+    problems: list[tuple[str, str]] = []
+    for name in ("death_cause", "disposition_reason"):
+        v = state.get(name)
+        if v is not None and (p := text_problem(v, max_length=CAUSE_MAX)) is not None:
+            problems.append((name, p))
+    refused = {n for n, _p in problems}
+    for name in ("death_date", "disposition_date", "disposition"):
+        v = state.get(name)
+        if v is not None and (p := text_problem(v, max_length=DATE_MAX if name != "disposition"
+                                                else 60)) is not None:  # fmt: skip
+            problems.append((name, p))
+            refused.add(name)
+    disposition = state.get("disposition")
+    if disposition is not None and "disposition" not in refused and disposition not in DISPOSITIONS:
+        problems.append(
+            (
+                "disposition",
+                _(
+                    "'%(value)s' is not one of: %(allowed)s",
+                    value=disposition,
+                    allowed=", ".join(DISPOSITIONS),
+                ),
+            )
+        )
+    dispo_text = state.get("disposition_date")
+    dispo = _partial(
+        problems, "disposition_date", None if "disposition_date" in refused else dispo_text, today
+    )
+    death_text = state.get("death_date")
+    death = _partial(problems, "death_date", None if "death_date" in refused else death_text,
+                     today)  # fmt: skip
+    end = state.get("end_of_study_date")
+    if end is not None and end > today:
+        problems.append(("end_of_study_date", _("%(value)s is in the future", value=end)))
+        end = None
+    if disposition is None:
+        if dispo_text is not None:
+            problems.append(("disposition_date", _("a disposition date needs a disposition")))
+        if state.get("disposition_reason") is not None:
+            problems.append(("disposition_reason", _("a reason needs a disposition")))
+        if end is not None:
+            problems.append(("end_of_study_date",
+                             _("the end of study needs a disposition (how the subject ended "
+                               "the study)")))  # fmt: skip
+    else:
+        if dispo_text is None:
+            problems.append(("disposition_date", _("the date of the disposition is required")))
+        if disposition == "OTHER" and state.get("disposition_reason") is None:
+            problems.append(("disposition_reason",
+                             _("say what the other reason is")))  # fmt: skip
+    # Death.
+    died = bool(state.get("died"))
+    if died:
+        if death_text is None and not death_date_unknown:
+            problems.append(("death_date", _("the date of death is required; tick 'date "
+                                             "unknown' if it is not known")))  # fmt: skip
+    else:
+        if death_text is not None:
+            problems.append(("death_date", _("a date of death needs 'died'")))
+        if state.get("death_cause") is not None:
+            problems.append(("death_cause", _("a cause of death needs 'died'")))
+        if disposition == "DEATH":
+            problems.append(("died", _("the disposition DEATH means the subject died: tick "
+                                       "'died'")))  # fmt: skip
+    # Order of the dates.
+    starts = [(consent_date, "consent"), (randomization_date, "randomization")]
+    for name, earliest in (("disposition_date", dispo), ("death_date", death)):
+        if earliest is not None and consent_date is not None \
+                and earliest.latest.date() < consent_date:  # fmt: skip
+            problems.append((name, _("%(value)s is before informed consent (%(consent)s)",
+                                     value=earliest.text, consent=consent_date)))  # fmt: skip
+    if end is not None:
+        for start, what in starts:
+            if start is not None and end < start:
+                message = (_("the end of study (%(end)s) is before informed consent "
+                             "(%(start)s)", end=end, start=start) if what == "consent" else
+                           _("the end of study (%(end)s) is before randomization (%(start)s)",
+                             end=end, start=start))  # fmt: skip
+                problems.append(("end_of_study_date", message))
+                break
+        else:
+            if dispo is not None and dispo.earliest.date() > end:
+                problems.append(("disposition_date",
+                                 _("the disposition (%(disposition)s) is after the end of study "
+                                   "(%(end)s)", disposition=dispo.text, end=end)))  # fmt: skip
+    if death is not None and died:
+        if end is not None and end > death.latest.date():
+            problems.append(("end_of_study_date",
+                             _("the end of study (%(end)s) is after the death (%(death)s)",
+                               end=end, death=death.text)))  # fmt: skip
+        if dispo is not None and dispo.earliest > death.latest:
+            problems.append(
+                (
+                    "disposition_date",
+                    _(
+                        "the disposition (%(disposition)s) is after the death (%(death)s)",
+                        disposition=dispo.text,
+                        death=death.text,
+                    ),
+                )
+            )
+    return problems
+
+
+def update_subject(*, session: Session, actor: Actor, subject: Subject,
+                   reason: str | None = None, death_date_unknown: bool = False,
+                   **changes: Any) -> Subject:  # fmt: skip
+    """Change a subject's baseline, end of study, death or disposition (UPDATABLE fields,
+    Python values: `end_of_study_date` a date, `died` a bool, `height_cm` a number, the DTC
+    dates ISO 8601 text); fields not given keep their values, None clears one.
+
+    The one write path of these fields (form, API, demo). Every rule of `baseline_problems`
+    and `end_of_study_problems` is checked on the values the subject would hold; StudyError
+    with `problems` lists every refusal and nothing is changed. A change is audited (action
+    "update" of the subject, old and new value of each field, with `reason`). Who may change
+    the subject is the caller's check, as for `add_subject` (investigators: their sites).
+    `death_date_unknown`: the subject died on a date no one knows (DTHDTC left empty).
+    """
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise TypeError(f"update_subject: not updatable: {', '.join(sorted(unknown))}")
+    values = dict(changes)
+    for name in _TEXT:
+        v = values.get(name)
+        if isinstance(v, str):
+            values[name] = v.strip() or None
+    before = _values(subject, UPDATABLE)
+    state = {**before, **values}
+    state["died"] = bool(state.get("died"))
+    problems = baseline_problems(
+        {k: state[k] for k in ("sex", "age", "weight_kg", "race", "height_cm") if k in values}
+    )
+    # A death already stored without a date stays accepted until 'died' or its date changes.
+    unknown_ok = death_date_unknown or not ({"died", "death_date"} & set(values))
+    problems += end_of_study_problems(state, consent_date=subject.consent_date,
+                                      randomization_date=subject.randomization_date,
+                                      today=today(), death_date_unknown=unknown_ok)  # fmt: skip
+    reason = (reason or "").strip() or None
+    if reason is not None and (p := text_problem(reason, max_length=MAX_LENGTH["reason"],
+                                                 multiline=True)) is not None:  # fmt: skip
+        problems.append(("reason", p))
+    if problems:
+        raise StudyError.invalid(problems)
+    changed = diff(before, state)
+    if not changed:
+        return subject
+    for name in changed:
+        setattr(subject, name, state[name])
+    session.add(subject)
+    session.flush()
+    record(session=session, actor=actor, action="update", entity_type="subject",
+           entity_id=subject.id, study_id=subject.study_id, site_id=subject.site_id,
+           changes=changed, reason=reason)  # fmt: skip
     return subject
