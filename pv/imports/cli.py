@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     sdtm = sub.add_parser(
         "sdtm",
-        help=_("import a study from SDTM DM, AE, EX (and SUPPAE) datasets"),
+        help=_("import a study from SDTM DM, AE, EX (and SUPPAE, DS, VS, DD) datasets"),
         description=_(
             "Import an external study from SDTM datasets (.xpt or .csv). "
             "The study gets its own id (DM.STUDYID unless --study-id); an existing id is "
@@ -27,7 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sdtm.add_argument("--dm", required=True, help=_("DM dataset (.xpt or .csv)"))
     sdtm.add_argument("--ae", required=True, help=_("AE dataset (.xpt or .csv)"))
     sdtm.add_argument("--ex", required=True, help=_("EX dataset (.xpt or .csv)"))
-    sdtm.add_argument("--suppae", help=_("SUPPAE dataset, for the sponsor's TEAE flag (AETRTEM)"))
+    sdtm.add_argument(
+        "--suppae",
+        help=_(
+            "SUPPAE dataset: the sponsor's TEAE flag (AETRTEM) and pre-existing events "
+            "(AEITOXGR, AEPREEX, AEWRSDTC)"
+        ),
+    )
+    sdtm.add_argument(
+        "--ds", help=_("DS dataset: disposition, randomization and death (.xpt or .csv)")
+    )
+    sdtm.add_argument("--vs", help=_("VS dataset: baseline height and weight (.xpt or .csv)"))
+    sdtm.add_argument("--dd", help=_("DD dataset: primary cause of death, PRCDTH (.xpt or .csv)"))
     sdtm.add_argument("--study-id", help=_("study id to create (default: DM.STUDYID)"))
     add_actor_argument(sdtm)
     sdtm.set_defaults(func=run_sdtm, roles=("admin",))
@@ -69,6 +80,9 @@ def run_sdtm(args: argparse.Namespace) -> int:
             ae=args.ae,
             ex=args.ex,
             suppae=args.suppae,
+            ds=args.ds,
+            vs=args.vs,
+            dd=args.dd,
             study_id=args.study_id,
             progress=ProgressBar(_("Importing")),
         )
@@ -92,4 +106,14 @@ def run_sdtm(args: argparse.Namespace) -> int:
             events=result.events,
         )
     )
+    if result.preexisting or result.deaths or result.dispositions:
+        print(
+            _(
+                "Pre-existing events: %(pre)s; deaths: %(deaths)s; subjects with a "
+                "disposition: %(disp)s.",
+                pre=result.preexisting,
+                deaths=result.deaths,
+                disp=result.dispositions,
+            )
+        )
     return 0

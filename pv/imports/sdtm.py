@@ -21,6 +21,51 @@ gets a "create" audit entry carrying its field values. Rules, decided here:
   and mapped to `related` (related, possibly, probable, possible, definite, certain,
   Y); AEACN "DRUG WITHDRAWN" sets drug_withdrawn; dates kept as collected (partial
   allowed); SUPPAE QNAM AETRTEM (keyed by AESEQ) -> sponsor_te_flag. Status "submitted".
+  AEGRPID -> aegrpid and AESPID -> aespid (optional; the records of one episode collected
+  as a log, which the analysis reads as admiral's `group_var`).
+
+Pre-existing events (SUPPAE; every other QNAM is ignored). SDTM has no standard variable
+for "present before the first dose, and at what grade"; the analysis (pv.analysis.teae)
+follows admiral's `derive_var_trtemfl`, whose `initial_intensity` is ADaM's AEITOXGR
+(initial toxicity grade). Sponsors carry it as a supplemental qualifier, so:
+
+- QNAM AEITOXGR (integer grade 1-5) -> initial_grade. It also marks the event pre-existing
+  when its onset (AESTDTC) is known to be before the subject's first dose (the latest day
+  the possibly partial date allows is before the day of the earliest EXSTDTC): admiral's
+  worsening branch applies only to events that started before treatment, and its test
+  data carry AEITOXGR on events that started on treatment too (those stay new events).
+  admiral (issue 2455, the derive_var_trtemfl diagram): "non-missing AEITOXGR: AE exist
+  before TRTSDT".
+- QNAM AEPREEX "Y"/"N" -> preexisting, explicitly (it wins over the AEITOXGR rule).
+- QNAM AEWRSDTC (ISO 8601, partial allowed) -> worsened_dtc, the date a pre-existing
+  event worsened; it marks the event pre-existing unless AEPREEX says "N".
+These QNAMs may be keyed by IDVAR AESEQ (one record), AEGRPID or AESPID (every record of
+the subject with that value). A bad value, or a key that matches no AE record, refuses
+the import, naming the SUPPAE record, USUBJID and QNAM.
+
+Subjects (DM, and the optional DS, VS and DD datasets):
+
+- DM: RACE -> race; DTHFL "Y" or a DTHDTC -> died; DTHDTC (ISO 8601, partial allowed)
+  -> death_date; RFICDTC -> consent_date. The subject's end of study (end_of_study_date,
+  a complete date) is RFPENDTC (end of participation, follow-up included), else RFENDTC:
+  SDTM's RFENDTC is sponsor-defined and often the last exposure (in the CDISC pilot it is
+  within a day of RFXENDTC while RFPENDTC runs months later), and the end of study bounds
+  the observation period, which must not stop at the last dose. pv's own SDTM export
+  writes end_of_study_date as RFPENDTC, so an export re-imports unchanged.
+- DS (optional): the disposition event is the record with DSCAT "DISPOSITION EVENT" (every
+  record when DSCAT is absent), protocol milestones "INFORMED CONSENT OBTAINED" and
+  "RANDOMIZED" excepted; when a subject has several, the latest by DSSTDTC. DSDECOD ->
+  disposition, DSSTDTC -> disposition_date, DSTERM -> disposition_reason. DSDECOD "DEATH"
+  -> died, and death_date from its DSSTDTC when DM has none. The milestones give
+  randomization_date (RANDOMIZED) and, when DM has no RFICDTC, consent_date (complete
+  dates only). A subject with no disposition event is still in the study (None).
+- VS (optional): HEIGHT -> height_cm and WEIGHT -> weight_kg at baseline: the record
+  flagged VSBLFL "Y", else the last one dated on or before the first dose day (admiral's
+  baseline: the last value at or before TRTSDT); a subject never dosed gets the last value
+  recorded. Results from VSSTRESN/VSSTRESU, else VSORRES/VSORRESU; units cm, m, in and kg,
+  g, lb are converted (an unknown unit refuses the import).
+- DD (optional): DDTESTCD "PRCDTH" (primary cause of death) -> death_cause (DDSTRESC,
+  else DDORRES) and died.
 """
 
 from __future__ import annotations
@@ -41,8 +86,10 @@ from sqlmodel import col
 
 from pv.audit.service import Actor, jsonable, record, record_many
 from pv.db import write_session
+from pv.events.dates import parse_dtc
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
+from pv.i18n import gettext as _
 from pv.inputs import text_problem
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import utcnow
@@ -52,7 +99,21 @@ REQUIRED = {
     "AE": ("USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AESTDTC"),
     "EX": ("USUBJID", "EXTRT", "EXSTDTC"),
     "SUPPAE": ("USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"),
+    "DS": ("USUBJID", "DSDECOD", "DSSTDTC"),
+    "VS": ("USUBJID", "VSTESTCD"),
+    "DD": ("USUBJID", "DDTESTCD"),
 }
+OPTIONAL = ("SUPPAE", "DS", "VS", "DD")
+# SUPPAE qualifiers read for pre-existing events (module docstring); keys they may use
+PRE_QNAMS = ("AEITOXGR", "AEPREEX", "AEWRSDTC")
+SUPP_KEYS = ("AESEQ", "AEGRPID", "AESPID")
+MILESTONES = ("INFORMED CONSENT OBTAINED", "RANDOMIZED")
+# VS baseline tests: target field and the factor from each unit to the stored unit
+VS_TESTS = {
+    "HEIGHT": ("height_cm", {"CM": 1.0, "M": 100.0, "IN": 2.54, "INCH": 2.54, "INCHES": 2.54}),
+    "WEIGHT": ("weight_kg", {"KG": 1.0, "G": 0.001, "LB": 0.45359237, "LBS": 0.45359237}),
+}
+MAX_PROBLEMS = 10
 NO_ARM = {"SCREEN FAILURE", "NOT ASSIGNED", "NOT TREATED", "SCRNFAIL", "NOTASSGN", "NOTTRT", ""}
 CONTROL = re.compile(r"placebo|comparator|control|vehicle|standard of care|\bsoc\b", re.I)
 RELATED = {"RELATED", "POSSIBLY RELATED", "PROBABLY RELATED", "DEFINITELY RELATED", "Y", "YES",
@@ -88,6 +149,9 @@ class ImportResult:
     drugs: int = 0
     exposures: int = 0
     events: int = 0
+    preexisting: int = 0
+    deaths: int = 0
+    dispositions: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -130,18 +194,29 @@ def import_sdtm(
     ae: Source,
     ex: Source,
     suppae: Source | None = None,
+    ds: Source | None = None,
+    vs: Source | None = None,
+    dd: Source | None = None,
     study_id: str | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
+    """Import one study; SUPPAE, DS, VS and DD are optional (module docstring)."""
     frames = {"DM": read_dataset(dm), "AE": read_dataset(ae), "EX": read_dataset(ex)}
-    if suppae is not None:
-        frames["SUPPAE"] = read_dataset(suppae)
+    for name, source in zip(OPTIONAL, (suppae, ds, vs, dd), strict=True):
+        if source is not None:
+            frames[name] = read_dataset(source)
     _check_columns(frames, need_studyid=study_id is None)
     _check_text(frames)
     dm_f, ae_f, ex_f = frames["DM"], frames["AE"], frames["EX"]
     study_id = study_id or _study_id(dm_f)
-    _check_keys(dm_f, ae_f, ex_f)
+    _check_keys(dm_f, ae_f, ex_f, {k: v for k, v in frames.items() if k in OPTIONAL[1:]})
+    first_dose = _first_doses(ex_f)
+    people = _subject_fields(frames, first_dose)
+    pre = _preexisting(ae_f, frames.get("SUPPAE"), first_dose)
     result = ImportResult(study_id=study_id)
+    result.preexisting = sum(1 for v in pre.values() if v.get("preexisting"))
+    result.deaths = sum(1 for v in people.values() if v["died"])
+    result.dispositions = sum(1 for v in people.values() if v["disposition"])
     total, done = len(dm_f) + len(ex_f) + len(ae_f), 0
 
     def tick(n: int) -> None:
@@ -161,9 +236,11 @@ def import_sdtm(
         arms = _arms(session, study_id, dm_f, ex_f, result)
         sites = _sites(session, study_id, dm_f)
         drugs = _drugs(session, study_id, ex_f)
-        subjects = _subjects(session, study_id, dm_f, arms, sites, tick)
+        subjects = _subjects(session, study_id, dm_f, arms, sites, people, tick)
         _exposure(session, ex_f, subjects, drugs, arms, dm_f, result, tick)
-        _events(session, actor, study_id, ae_f, frames.get("SUPPAE"), subjects, ex_f, drugs, tick)
+        _events(
+            session, actor, study_id, ae_f, frames.get("SUPPAE"), pre, subjects, ex_f, drugs, tick
+        )
         result.subjects, result.sites, result.drugs = len(subjects), len(sites), len(drugs)
         result.events = len(ae_f)
         dosed = set(ex_f["USUBJID"])
@@ -217,13 +294,18 @@ def _study_id(dm: pd.DataFrame) -> str:
     return ids[0]
 
 
-def _check_keys(dm: pd.DataFrame, ae: pd.DataFrame, ex: pd.DataFrame) -> None:
+def _check_keys(
+    dm: pd.DataFrame,
+    ae: pd.DataFrame,
+    ex: pd.DataFrame,
+    others: dict[str, pd.DataFrame] | None = None,
+) -> None:
     problems = []
     dup = dm["USUBJID"][dm["USUBJID"].duplicated()].tolist()
     if dup:
         problems.append(f"DM has duplicate USUBJID {dup[:5]}")
     known = set(dm["USUBJID"])
-    for name, frame in (("AE", ae), ("EX", ex)):
+    for name, frame in (("AE", ae), ("EX", ex), *(others or {}).items()):
         unknown = sorted(set(frame["USUBJID"]) - known)
         if unknown:
             problems.append(f"{name} has subjects not in DM: {unknown[:5]}")
@@ -303,7 +385,9 @@ def _drugs(session, study_id, ex) -> dict[str, int]:  # type: ignore[no-untyped-
     return ids
 
 
-def _subjects(session, study_id, dm, arms, sites, tick) -> dict[str, tuple[int, int | None, int]]:  # type: ignore[no-untyped-def]
+def _subjects(
+    session, study_id, dm, arms, sites, people, tick
+) -> dict[str, tuple[int, int | None, int]]:  # type: ignore[no-untyped-def]
     rows = []
     for r in dm.to_dict("records"):
         sex = r.get("SEX", "")[:1].upper()
@@ -313,8 +397,7 @@ def _subjects(session, study_id, dm, arms, sites, tick) -> dict[str, tuple[int, 
             "arm_id": arms.get(r["ARM"]) if _has_arm(r) else None,
             "sex": sex if sex in ("M", "F", "U") else None,
             "age": int(float(r["AGE"])) if r.get("AGE") else None,
-            "consent_date": _date(r.get("RFICDTC", "")),
-            "end_of_study_date": _date(r.get("RFPENDTC", "")), "created_at": utcnow(),
+            **people[r["USUBJID"]], "created_at": utcnow(),
         })  # fmt: skip
     for i in range(0, len(rows), BATCH):
         session.execute(sa.insert(Subject), rows[i : i + BATCH])
@@ -359,12 +442,12 @@ def _exposure(session, ex, subjects, drugs, arms, dm, result, tick) -> None:  # 
     result.exposures = len(rows)
 
 
-def _events(session, actor, study_id, ae, supp, subjects, ex, drugs, tick) -> None:  # type: ignore[no-untyped-def]
+def _events(session, actor, study_id, ae, supp, pre, subjects, ex, drugs, tick) -> None:  # type: ignore[no-untyped-def]
     te_flag = {}
     if supp is not None:
         s = supp[(supp["QNAM"] == "AETRTEM") & (supp["IDVAR"] == "AESEQ")]
         te_flag = {
-            (u, str(int(float(k)))): v[:1]
+            (u, _seq(k)): v[:1]
             for u, k, v in zip(s["USUBJID"], s["IDVARVAL"], s["QVAL"], strict=True)
         }
     drug_keys = {d: re.sub(r"[^a-z0-9]+", "_", d.lower()).strip("_")[:36] for d in drugs}
@@ -373,7 +456,7 @@ def _events(session, actor, study_id, ae, supp, subjects, ex, drugs, tick) -> No
     for i in range(0, len(ae), BATCH):
         chunk = ae.iloc[i : i + BATCH]
         rows = [
-            _event_row(r, study_id, subjects, taken, drug_keys, te_flag, now)
+            _event_row(r, study_id, subjects, taken, drug_keys, te_flag, pre, now)
             for r in chunk.to_dict("records")
         ]
         session.execute(sa.insert(AdverseEvent), rows)
@@ -398,7 +481,7 @@ def _events(session, actor, study_id, ae, supp, subjects, ex, drugs, tick) -> No
         tick(len(rows))
 
 
-def _event_row(r, study_id, subjects, taken, drug_keys, te_flag, now) -> dict:  # type: ignore[no-untyped-def]
+def _event_row(r, study_id, subjects, taken, drug_keys, te_flag, pre, now) -> dict:  # type: ignore[no-untyped-def]
     sid, _, site = subjects[r["USUBJID"]]
     keys = [drug_keys[d] for d in taken.get(r["USUBJID"], [])] or ["study_treatment"]
     rel, acn = r.get("AEREL", ""), r.get("AEACN", "")
@@ -417,10 +500,286 @@ def _event_row(r, study_id, subjects, taken, drug_keys, te_flag, now) -> dict:  
         "aeout": r.get("AEOUT") or None, "aestdtc": r["AESTDTC"] or None,
         "aeendtc": r.get("AEENDTC") or None,
         "ongoing": not r.get("AEENDTC") and r.get("AEOUT", "").upper().startswith(ONGOING),
-        "aecontrt": r.get("AECONTRT") or None, "aesi": "", "preexisting": False,
+        "aecontrt": r.get("AECONTRT") or None, "aesi": "",
+        "aegrpid": r.get("AEGRPID") or None, "aespid": r.get("AESPID") or None,
+        "preexisting": False, "initial_grade": None, "worsened_dtc": None,
+        **pre.get((r["USUBJID"], r["AESEQ"]), {}),
         "sponsor_te_flag": te_flag.get((r["USUBJID"], r["AESEQ"])),
         "created_at": now, "updated_at": now, "submitted_at": now,
     }  # fmt: skip
+
+
+class _Problems(list[str]):
+    """Bad values found while reading the datasets: all are listed (up to MAX_PROBLEMS) and
+    the import is refused before anything is written."""
+
+    def add(self, dataset: str, pos: int, usubjid: str, column: str, problem: str) -> None:
+        self.append(
+            _(
+                "%(dataset)s record %(row)s (USUBJID %(usubjid)s), %(column)s: %(problem)s",
+                dataset=dataset, row=pos + 1, usubjid=usubjid, column=column, problem=problem,
+            )
+        )  # fmt: skip
+
+    def raise_any(self) -> None:
+        if self:
+            shown = "; ".join(self[:MAX_PROBLEMS])
+            more = len(self) - MAX_PROBLEMS
+            if more > 0:
+                shown += " " + _("(and %(n)s more)", n=more)
+            raise SDTMImportError(_("values that cannot be imported: %(list)s", list=shown))
+
+
+def _seq(text: str) -> str:
+    """An AESEQ / IDVARVAL as the AE dataset's whole-number text ("3.0" -> "3")."""
+    try:
+        return str(int(float(text)))
+    except ValueError:
+        return text
+
+
+def _dtc(text: str) -> tuple[str | None, str | None]:
+    """(the ISO 8601 text, None) or (None, the problem); partial dates allowed."""
+    try:
+        return parse_dtc(text).text, None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _first_doses(ex: pd.DataFrame) -> dict[str, date]:
+    """Each subject's first dose day: the earliest EXSTDTC (partial dates as stored, at the
+    first day of their period), as the analysis reads the exposure rows."""
+    first: dict[str, date] = {}
+    for u, text in zip(ex["USUBJID"], ex["EXSTDTC"], strict=True):
+        start, _imputed = _moment(text)
+        if start is not None and (u not in first or start.date() < first[u]):
+            first[u] = start.date()
+    return first
+
+
+def _subject_fields(
+    frames: dict[str, pd.DataFrame], first_dose: dict[str, date]
+) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Per USUBJID the Subject columns read from DM, DS, VS and DD (module docstring)."""
+    problems = _Problems()
+    dm = frames["DM"]
+    people: dict[str, dict] = {}  # type: ignore[type-arg]
+    for pos, r in enumerate(dm.to_dict("records")):
+        u = r["USUBJID"]
+        race = r.get("RACE", "")
+        if len(race) > 60:
+            problems.add("DM", pos, u, "RACE", _("longer than 60 characters"))
+        flag = r.get("DTHFL", "").upper()
+        if flag not in ("", "Y", "N"):
+            problems.add("DM", pos, u, "DTHFL", _("'%(value)s' is not Y or empty", value=flag))
+        death, problem = _dtc(r["DTHDTC"]) if r.get("DTHDTC") else (None, None)
+        if problem:
+            problems.add("DM", pos, u, "DTHDTC", problem)
+        people[u] = {
+            "race": race or None, "height_cm": None, "weight_kg": None,
+            "died": flag == "Y" or death is not None, "death_date": death, "death_cause": None,
+            "disposition": None, "disposition_date": None, "disposition_reason": None,
+            "consent_date": _date(r.get("RFICDTC", "")), "randomization_date": None,
+            "end_of_study_date": _date(r.get("RFPENDTC", "")) or _date(r.get("RFENDTC", "")),
+        }  # fmt: skip
+    if "DS" in frames:
+        _disposition(frames["DS"], people, problems)
+    if "VS" in frames:
+        _vital_signs(frames["VS"], people, first_dose, problems)
+    if "DD" in frames:
+        _death_details(frames["DD"], people, problems)
+    problems.raise_any()
+    return people
+
+
+def _disposition(ds: pd.DataFrame, people: dict[str, dict], problems: _Problems) -> None:  # type: ignore[type-arg]
+    has_cat = "DSCAT" in ds.columns
+    chosen: dict[str, tuple[float, int, dict[str, str]]] = {}
+    for pos, r in enumerate(ds.to_dict("records")):
+        u, decod = r["USUBJID"], r["DSDECOD"].strip()
+        when, problem = _dtc(r["DSSTDTC"]) if r["DSSTDTC"] else (None, None)
+        if problem:
+            problems.add("DS", pos, u, "DSSTDTC", problem)
+            continue
+        if decod.upper() in MILESTONES:
+            day = _date(when or "")
+            if decod.upper() == "RANDOMIZED" and day:
+                people[u]["randomization_date"] = day
+            elif day and people[u]["consent_date"] is None:
+                people[u]["consent_date"] = day
+            continue
+        if has_cat and r["DSCAT"].upper() != "DISPOSITION EVENT":
+            continue
+        if not decod:
+            problems.add("DS", pos, u, "DSDECOD", _("empty on a disposition event"))
+            continue
+        if len(decod) > 60:
+            problems.add("DS", pos, u, "DSDECOD", _("longer than 60 characters"))
+            continue
+        # latest by DSSTDTC (its earliest possible instant; undated records first), then
+        # by position: the last of equal dates wins
+        order = parse_dtc(when).earliest.timestamp() if when else float("-inf")
+        if u not in chosen or (order, pos) >= chosen[u][:2]:
+            chosen[u] = (order, pos, {"decod": decod, "date": when or "",
+                                      "term": r.get("DSTERM", "")})  # fmt: skip
+    for u, (_order, _pos, rec) in chosen.items():
+        person = people[u]
+        person["disposition"] = rec["decod"]
+        person["disposition_date"] = rec["date"] or None
+        person["disposition_reason"] = rec["term"] or None
+        if rec["decod"].upper() == "DEATH":
+            person["died"] = True
+            if person["death_date"] is None and rec["date"]:
+                person["death_date"] = rec["date"]
+
+
+def _vital_signs(vs: pd.DataFrame, people: dict[str, dict], first_dose: dict[str, date],  # type: ignore[type-arg]
+                 problems: _Problems) -> None:  # fmt: skip
+    std = "VSSTRESN" in vs.columns
+    value_col, unit_col = ("VSSTRESN", "VSSTRESU") if std else ("VSORRES", "VSORRESU")
+    if value_col not in vs.columns:
+        raise MissingColumnsError(
+            _("missing required columns: %(detail)s", detail="VS lacks VSSTRESN or VSORRES")
+        )
+    # per (subject, test): (is baseline flag, day or None, position, value in target unit)
+    found: dict[tuple[str, str], list[tuple[bool, date | None, int, float]]] = {}
+    for pos, r in enumerate(vs.to_dict("records")):
+        u, test = r["USUBJID"], r["VSTESTCD"].upper()
+        if test not in VS_TESTS or not r.get(value_col, ""):
+            continue
+        target, factors = VS_TESTS[test]
+        unit = r.get(unit_col, "").strip()
+        try:
+            value = float(r[value_col])
+        except ValueError:
+            problems.add("VS", pos, u, value_col,
+                         _("'%(value)s' is not a number", value=r[value_col]))  # fmt: skip
+            continue
+        if not np.isfinite(value) or value <= 0:
+            problems.add("VS", pos, u, value_col,
+                         _("'%(value)s' is not a positive number", value=r[value_col]))  # fmt: skip
+            continue
+        if unit.upper() not in factors:
+            problems.add("VS", pos, u, unit_col or "VSORRESU", _(
+                "unit '%(unit)s' is not one of %(units)s", unit=unit,
+                units=", ".join(u.lower() for u in factors)))  # fmt: skip
+            continue
+        when, problem = _dtc(r["VSDTC"]) if r.get("VSDTC") else (None, None)
+        if problem:
+            problems.add("VS", pos, u, "VSDTC", problem)
+            continue
+        day = parse_dtc(when).earliest_date if when else None
+        flagged = r.get("VSBLFL", "").upper() == "Y"
+        found.setdefault((u, target), []).append(
+            (flagged, day, pos, round(value * factors[unit.upper()], 3))
+        )
+    for (u, target), rows in found.items():
+        flagged = [x for x in rows if x[0]]
+        dose = first_dose.get(u)
+        if flagged:
+            pick = flagged
+        elif dose is not None:
+            pick = [x for x in rows if x[1] is not None and x[1] <= dose]
+        else:
+            pick = rows
+        if pick:
+            best = max(pick, key=lambda x: (x[1] or date.min, x[2]))
+            people[u][target] = best[3]
+
+
+def _death_details(dd: pd.DataFrame, people: dict[str, dict], problems: _Problems) -> None:  # type: ignore[type-arg]
+    column = "DDSTRESC" if "DDSTRESC" in dd.columns else "DDORRES"
+    if column not in dd.columns:
+        raise MissingColumnsError(
+            _("missing required columns: %(detail)s", detail="DD lacks DDSTRESC or DDORRES")
+        )
+    for pos, r in enumerate(dd.to_dict("records")):
+        if r["DDTESTCD"].upper() != "PRCDTH":
+            continue
+        cause = r.get(column, "") or r.get("DDORRES", "")
+        if not cause:
+            problems.add("DD", pos, r["USUBJID"], column, _("empty primary cause of death"))
+            continue
+        people[r["USUBJID"]]["death_cause"] = cause
+        people[r["USUBJID"]]["died"] = True
+
+
+def _preexisting(
+    ae: pd.DataFrame, supp: pd.DataFrame | None, first_dose: dict[str, date]
+) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]
+    """Per AE (USUBJID, AESEQ): preexisting, initial_grade and worsened_dtc from the SUPPAE
+    qualifiers AEITOXGR, AEPREEX and AEWRSDTC (module docstring)."""
+    out: dict[tuple[str, str], dict] = {}  # type: ignore[type-arg]
+    if supp is None:
+        return out
+    rows = supp[supp["QNAM"].str.upper().isin(PRE_QNAMS)]
+    if rows.empty:
+        return out
+    problems = _Problems()
+    index: dict[tuple[str, str, str], list[str]] = {}
+    for r in ae.to_dict("records"):
+        for key in SUPP_KEYS:
+            if r.get(key):
+                value = _seq(r[key]) if key == "AESEQ" else r[key]
+                index.setdefault((r["USUBJID"], key, value), []).append(r["AESEQ"])
+    onset = dict(zip(zip(ae["USUBJID"], ae["AESEQ"], strict=True), ae["AESTDTC"], strict=True))
+    explicit: dict[tuple[str, str], bool] = {}
+    for pos, r in zip(rows.index, rows.to_dict("records"), strict=True):
+        pos = supp.index.get_loc(pos)
+        u, qnam, qval, idvar = r["USUBJID"], r["QNAM"].upper(), r["QVAL"].strip(), r["IDVAR"]
+        idvar = idvar.upper()
+        if idvar not in SUPP_KEYS:
+            problems.add("SUPPAE", pos, u, "IDVAR", _(
+                "%(qnam)s must be keyed by %(keys)s, not '%(idvar)s'",
+                qnam=qnam, keys=", ".join(SUPP_KEYS), idvar=r["IDVAR"]))  # fmt: skip
+            continue
+        key = _seq(r["IDVARVAL"]) if idvar == "AESEQ" else r["IDVARVAL"]
+        targets = index.get((u, idvar, key))
+        if not targets:
+            problems.add("SUPPAE", pos, u, "IDVARVAL", _(
+                "%(qnam)s: no AE record of this subject has %(idvar)s %(value)s",
+                qnam=qnam, idvar=idvar, value=r["IDVARVAL"]))  # fmt: skip
+            continue
+        if qnam == "AEITOXGR":
+            if not re.fullmatch(r"[1-5](\.0)?", qval):
+                problems.add("SUPPAE", pos, u, f"QVAL ({qnam})", _(
+                    "AEITOXGR '%(value)s' is not a grade 1 to 5", value=qval))  # fmt: skip
+                continue
+            for seq in targets:
+                out.setdefault((u, seq), {})["initial_grade"] = int(float(qval))
+        elif qnam == "AEPREEX":
+            if qval.upper() not in ("Y", "N"):
+                problems.add("SUPPAE", pos, u, f"QVAL ({qnam})", _(
+                    "AEPREEX '%(value)s' is not Y or N", value=qval))  # fmt: skip
+                continue
+            for seq in targets:
+                explicit[(u, seq)] = qval.upper() == "Y"
+        else:  # AEWRSDTC
+            when, problem = _dtc(qval)
+            if problem:
+                problems.add("SUPPAE", pos, u, f"QVAL ({qnam})", problem)
+                continue
+            for seq in targets:
+                out.setdefault((u, seq), {})["worsened_dtc"] = when
+    problems.raise_any()
+    for k, values in out.items():
+        before = _before(onset.get(k, ""), first_dose.get(k[0]))
+        values["preexisting"] = bool(
+            "worsened_dtc" in values or ("initial_grade" in values and before)
+        )
+    for k, flag in explicit.items():
+        out.setdefault(k, {})["preexisting"] = flag
+    return out
+
+
+def _before(onset: str, first: date | None) -> bool:
+    """Whether an onset (possibly partial) is surely before the first dose day."""
+    if not onset or first is None:
+        return False
+    try:
+        return parse_dtc(onset).latest_date < first
+    except ValueError:
+        return False
 
 
 def _date(text: str) -> date | None:
