@@ -180,7 +180,7 @@ class BulkContext:
 
 
 class _Prepared(NamedTuple):
-    """A checked row: the event's columns up to `aesi` (see EVENT_COLUMNS), AESEQ and
+    """A checked row: the event's columns up to `aespid` (see EVENT_COLUMNS), AESEQ and
     status left for `insert_events` to fill in; `index`, its position in the rows given to
     `prepare_events`; `confirmed`, whether it may duplicate a stored event."""
 
@@ -287,7 +287,8 @@ def prepare_events(ctx: BulkContext, rows: Sequence[BulkRow], *, submit: bool,
             data.aeser, data.aesdth, data.aeslife, data.aeshosp, data.aesdisab, data.aescong,
             data.aesmie, rel, acn, x["related"], x["drug_withdrawn"], data.aeout, data.aestdtc,
             data.aeendtc, data.ongoing, data.aecontrt, data.narrative, value, data.aeterm_en,
-            data.aeawaredtc,
+            data.aeawaredtc, data.preexisting, data.initial_grade, data.worsened_dtc,
+            data.aegrpid, data.aespid,
         ), i, row.confirm_duplicate))  # fmt: skip
     if keyed:
         session = ctx._session
@@ -385,8 +386,8 @@ EVENT_COLUMNS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "aeterm_en", "aeawaredtc", "preexisting", "worsened_dtc", "sponsor_te_flag", "created_by",
-    "created_at", "updated_at", "submitted_at",
+    "aeterm_en", "aeawaredtc", "preexisting", "initial_grade", "worsened_dtc", "aegrpid",
+    "aespid", "sponsor_te_flag", "created_by", "created_at", "updated_at", "submitted_at",
 )  # fmt: skip
 AUDIT_COLUMNS = ("at", "actor_id", "actor", "action", "entity_type", "entity_id", "study_id",
                  "site_id", "changes", "reason")  # fmt: skip
@@ -394,10 +395,8 @@ _AUDITED = tuple((f, EVENT_COLUMNS.index(f)) for f in EVENT_FIELDS)
 _AEREL, _CREATED_AT = EVENT_COLUMNS.index("aerel"), EVENT_COLUMNS.index("created_at")
 assert EVENT_COLUMNS[_AEREL + 1] == "aeacn"
 assert EVENT_COLUMNS[_CREATED_AT:] == ("created_at", "updated_at", "submitted_at")
-_VALUES = EVENT_COLUMNS.index("aeawaredtc") + 1  # what `_values` builds; `insert_events` adds:
+_VALUES = EVENT_COLUMNS.index("aespid") + 1  # what `_values` builds; `insert_events` adds:
 assert EVENT_COLUMNS[_VALUES:] == (
-    "preexisting",
-    "worsened_dtc",
     "sponsor_te_flag",
     "created_by",
     "created_at",
@@ -437,7 +436,7 @@ def insert_events(*, session: Session, actor: Actor, prepared: Sequence[_Prepare
     status = Status.submitted.value if submit else Status.draft.value
     action = "submit" if submit else "create"
     submitted_at = now if submit else None
-    tail = (False, None, None, actor.user_id, now, now, submitted_at)
+    tail = (None, actor.user_id, now, now, submitted_at)
     table = AdverseEvent.__table__  # type: ignore[attr-defined]
     audit = AuditEntry.__table__  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "sqlite":
@@ -829,7 +828,7 @@ def _changes_text(reference: Callable[[Any], Any], object_json: Callable[[Any], 
               "10019211", "", "SOC", "CTCAE 5.0", 2, 1.5, True, False, False, True, False, False,
               False, {"belimumab": "RELATED", "x\u00e9": ""}, {}, True, False, "FATAL",
               "2021-03", None, False, "\x00\x1f", 2**70, "a,b", "\u80ba\u708e en",
-              "2021-03-02"]  # fmt: skip
+              "2021-03-02", True, 2, "2021-03-05", "G\u00e91", None]  # fmt: skip
     for (_f, i), v in zip(_AUDITED, values, strict=True):
         sample[i] = v
     try:

@@ -20,6 +20,7 @@ FATAL = "FATAL"
 # The field of the error raised when an onset before informed consent is not confirmed.
 CONSENT_FIELD = "confirm_before_consent"
 AWARE_MAX = 20  # the column's length (migration 0007)
+ID_MAX = 40  # AEGRPID, AESPID (migration 0010)
 MAX_TEXT = MAX_LENGTH["narrative"]  # the longest free text (narrative, treatment)
 
 
@@ -50,6 +51,15 @@ class EventInput:
     # When the site became aware of the event (ISO 8601 date or date-time): the start of
     # the investigator's 24 h SAE clock; required when a serious event is submitted.
     aeawaredtc: str | None = None
+    # A condition present before the first dose (medical history) that worsened after it:
+    # its CTCAE grade at the first dose (AEITOXGR) and the date it worsened (admiral
+    # derive_var_trtemfl: a worsening is treatment-emergent, the same grade is not).
+    preexisting: bool = False
+    initial_grade: int | None = None
+    worsened_dtc: str | None = None
+    # Records of one episode collected as a log (SDTM AEGRPID, AESPID).
+    aegrpid: str | None = None
+    aespid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -258,7 +268,59 @@ def check_event(
                 "%(warning)s: confirm that the onset is before informed consent to save",
                 warning=message)))  # fmt: skip
     _awareness(f, data, onset, today, submit=submit)
+    if data.preexisting or data.initial_grade is not None or data.worsened_dtc:
+        _preexisting(f, data, onset, end, today, submit=submit)
+    if data.aegrpid or data.aespid:
+        for name, value in (("aegrpid", data.aegrpid), ("aespid", data.aespid)):
+            if value and (problem := text_problem(value, max_length=ID_MAX)) is not None:
+                errors.append(Issue(name, problem))
     return f
+
+
+def _preexisting(f: Findings, data: EventInput, onset: PartialDate | None,
+                 end: PartialDate | None, today: date, *, submit: bool) -> None:  # fmt: skip
+    """A condition present before the first dose: its grade then (AEITOXGR, 1 to 5, required
+    at submission, not above the event's grade: the record is the condition as it worsened)
+    and the date it worsened (ISO 8601, partial allowed, from the onset to the end); neither
+    without the pre-existing flag."""
+    grade, initial, text = data.aetoxgr, data.initial_grade, data.worsened_dtc
+    if not data.preexisting:
+        if initial is not None:
+            f.error("initial_grade", _("a grade at the first dose is only for a condition "
+                                       "present before the first dose"))  # fmt: skip
+        if text:
+            f.error("worsened_dtc", _("a worsening date is only for a condition present "
+                                      "before the first dose"))  # fmt: skip
+        return
+    if initial is None:
+        if submit:
+            f.error("initial_grade", _("the CTCAE grade at the first dose of a pre-existing "
+                                       "condition is required"))  # fmt: skip
+    elif not 1 <= initial <= 5:
+        f.error("initial_grade", _("the grade at the first dose must be 1 to 5"))
+    elif grade is not None and 1 <= grade <= 5 and initial > grade:
+        f.error("initial_grade", _("the grade at the first dose (%(initial)s) is above the "
+                                   "event's grade (%(grade)s): record the condition at its "
+                                   "worst grade", initial=initial, grade=grade))  # fmt: skip
+    if not text:
+        return
+    problem = text_problem(text, max_length=AWARE_MAX)
+    worse = None
+    if problem is None:
+        try:
+            worse = parse_dtc(text)
+        except ValueError as exc:
+            problem = str(exc)
+    if worse is None:
+        f.error("worsened_dtc", _("worsening date: %(problem)s", problem=problem))
+    elif worse.earliest.date() > today:
+        f.error("worsened_dtc", _("%(value)s is in the future", value=text))
+    elif onset is not None and worse.latest < onset.earliest:
+        f.error("worsened_dtc", _("the worsening (%(worse)s) is before the onset (%(onset)s)",
+                                  worse=worse.text, onset=onset.text))  # fmt: skip
+    elif end is not None and worse.earliest > end.latest:
+        f.error("worsened_dtc", _("the worsening (%(worse)s) is after the end (%(end)s)",
+                                  worse=worse.text, end=end.text))  # fmt: skip
 
 
 def _awareness(f: Findings, data: EventInput, onset: PartialDate | None, today: date, *,

@@ -37,8 +37,13 @@ EVENT_FIELDS = (
     "aelltcd", "aedecod", "aebodsys", "terminology", "aetoxgr", "aesev", "aeser", "aesdth",
     "aeslife", "aeshosp", "aesdisab", "aescong", "aesmie", "aerel", "aeacn", "related",
     "drug_withdrawn", "aeout", "aestdtc", "aeendtc", "ongoing", "aecontrt", "narrative", "aesi",
-    "aeterm_en", "aeawaredtc",
+    "aeterm_en", "aeawaredtc", "preexisting", "initial_grade", "worsened_dtc", "aegrpid",
+    "aespid",
 )  # fmt: skip
+# Fields added to EVENT_FIELDS by issue 14 (a pre-existing condition, the episode): a
+# signature made before holds none of them (pv.review.signing leaves them out at their
+# defaults, so that it stays valid).
+ROUND2_FIELDS = ("preexisting", "initial_grade", "worsened_dtc", "aegrpid", "aespid")
 INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(EventInput))
 
 

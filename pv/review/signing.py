@@ -32,7 +32,7 @@ from pv.audit.service import Actor
 from pv.auth.models import User
 from pv.events.models import AdverseEvent
 from pv.events.rules import Findings
-from pv.events.service import EVENT_FIELDS, ValidationFailed
+from pv.events.service import EVENT_FIELDS, ROUND2_FIELDS, ValidationFailed
 from pv.i18n import gettext as _
 from pv.i18n import ngettext
 from pv.labels import label, register
@@ -66,7 +66,11 @@ def event_content(session: Session, event: AdverseEvent) -> dict[str, Any]:
     return {
         "record": EVENT,
         "id": event.id,
-        "event": {f: _plain(getattr(event, f)) for f in EVENT_FIELDS},
+        "event": {
+            f: _plain(getattr(event, f))
+            for f in EVENT_FIELDS
+            if f not in ROUND2_FIELDS or getattr(event, f) not in (None, False)
+        },
         "assessment": None
         if assessment is None
         else {f: getattr(assessment, f) for f in ASSESSMENT_CONTENT},

@@ -294,7 +294,7 @@ def get_event(auth: Reader, session: DB, event_id: EventId) -> sch.EventOut:
     return _full(session, event_or_404(session, auth, event_id), user=auth.user)
 
 
-_FLAGS = {"aeser", "aeongo", *SERIOUS_CRITERIA}
+_FLAGS = {"aeser", "aeongo", "aepreex", *SERIOUS_CRITERIA}
 _FIELDS = tuple(f for f in sch.EventIn.model_fields
                 if f not in ("usubjid", "submit", "confirm_duplicate",
                              "confirm_before_consent"))  # fmt: skip
@@ -309,7 +309,7 @@ def _overlay(
         if name == "aeser":
             data.aeser = None if value is None else value == "Y"
         elif name in _FLAGS:
-            setattr(data, "ongoing" if name == "aeongo" else name, value == "Y")
+            setattr(data, sch.INPUT_NAMES.get(name, name), value == "Y")
         elif name in ("aerel", "aeacn"):
             merged = dict(getattr(data, name)) if value is not None else {}
             for key, answer in (value or {}).items():
@@ -319,7 +319,7 @@ def _overlay(
                     merged[key] = answer
             setattr(data, name, merged)
         else:
-            setattr(data, name, value)
+            setattr(data, sch.INPUT_NAMES.get(name, name), value)
     return data
 
 

@@ -99,6 +99,23 @@ TreatmentText = _text("aecontrt")
 NarrativeText = _text("narrative")
 ReasonText = _text("reason")
 Grade = Annotated[int, Field(strict=True, ge=1, le=5, description="CTCAE grade 1-5")]
+
+
+def _episode_id(text: str) -> str:
+    problem = inputs.text_problem(text, max_length=EPISODE_ID_MAX)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+EPISODE_ID_MAX = 40
+EpisodeId = Annotated[str, AfterValidator(_episode_id),
+                      Field(json_schema_extra={"maxLength": EPISODE_ID_MAX})]  # fmt: skip
+# The API's SDTM names of EventInput fields named otherwise (AEONGO; SUPPAE-style AEPREEX,
+# AEITOXGR and AEWRSDTC, as the SDTM import and the spreadsheet upload name them).
+API_NAMES = {"ongoing": "aeongo", "preexisting": "aepreex", "initial_grade": "aeitoxgr",
+             "worsened_dtc": "aewrsdtc"}  # fmt: skip
+INPUT_NAMES = {v: k for k, v in API_NAMES.items()}
 MAX_DRUGS = 20
 
 
@@ -205,6 +222,29 @@ class _EventFields(_Body):
     aecontrt: TreatmentText | None = Field(default=None, description="treatment given")
     narrative: NarrativeText | None = None
     aeawaredtc: AwareDtc | None = None
+    aepreex: YN | None = Field(
+        default=None,
+        description="Y: a condition present before the first dose (medical history) that "
+        "worsened after it; a later grade above its grade at the first dose is "
+        "treatment-emergent (admiral derive_var_trtemfl)",
+    )
+    aeitoxgr: Grade | None = Field(
+        default=None,
+        description="CTCAE grade of the pre-existing condition at the first dose (only with "
+        "aepreex Y; required when such an event is submitted; not above aetoxgr)",
+    )
+    aewrsdtc: Dtc | None = Field(
+        default=None,
+        description="when the pre-existing condition worsened (ISO 8601, partial allowed; "
+        "only with aepreex Y; not before the onset nor after the end)",
+    )
+    aegrpid: EpisodeId | None = Field(
+        default=None, description="episode (group) id: the records of one event collected as "
+        "a log (SDTM AEGRPID), at most 40 characters",
+    )  # fmt: skip
+    aespid: EpisodeId | None = Field(
+        default=None, description="sponsor-defined record id (SDTM AESPID), at most 40 characters"
+    )
 
 
 class EventIn(_EventFields):
@@ -280,6 +320,11 @@ class EventOut(BaseModel):
     aeawaredtc: str | None = Field(
         default=None, description="when the site became aware (ISO 8601, as entered)"
     )
+    aepreex: YN = Field(default="N", description="present before the first dose")
+    aeitoxgr: int | None = Field(default=None, description="CTCAE grade at the first dose")
+    aewrsdtc: str | None = Field(default=None, description="when it worsened (ISO 8601)")
+    aegrpid: str | None = None
+    aespid: str | None = None
     related: bool = Field(description="related to any study drug (investigator)")
     drug_withdrawn: bool
     aesi: list[str] = Field(description="AESI grouping keys derived from the coded term")
@@ -315,8 +360,9 @@ class Duplicate(BaseModel):
 
 
 def problem(issue: Issue) -> Problem:
-    # EventInput.ongoing is AEONGO in the API; every other name is already the SDTM one.
-    return Problem(field="aeongo" if issue.field == "ongoing" else issue.field,
+    # EventInput.ongoing is AEONGO in the API (and see API_NAMES); every other name is
+    # already the SDTM one.
+    return Problem(field=API_NAMES.get(issue.field, issue.field),
                    message=issue.message)  # fmt: skip
 
 
@@ -333,6 +379,8 @@ def event_out(event: AdverseEvent, subject: Subject, site: Site, arm: Arm | None
     return EventOut(**values | {"aeser": {True: "Y", False: "N"}.get(event.aeser),
                     "usubjid": subject.usubjid,
                     "aeongo": "Y" if event.ongoing else "N", "site": site.code,
+                    "aepreex": "Y" if event.preexisting else "N",
+                    "aeitoxgr": event.initial_grade, "aewrsdtc": event.worsened_dtc,
                     "arm": arm.code if arm else None,
                     "aesi": [k for k in (event.aesi or "").split(",") if k],
                     "warnings": [problem(w) for w in warnings]})  # fmt: skip

@@ -44,6 +44,7 @@ from pv.web.deps import (
     subject_or_404,
 )
 from pv.web.forms import event_from_form, form_values
+from pv.web.history_view import FIELDS as HISTORY_FIELDS
 from pv.web.history_view import raw_record, readable_history
 from pv.web.templating import render, templates
 from pv.web.terms import term_by_code
@@ -71,6 +72,13 @@ register(
         "status": N_("status"),
     },
 )
+# The history's labels of the fields of a pre-existing condition and an episode (issue 14),
+# next to "Present before the first dose" and "Worsened on" (pv.web.history_view).
+HISTORY_FIELDS.update({
+    "initial_grade": N_("CTCAE grade at the first dose"),
+    "aegrpid": N_("Episode (group) id"),
+    "aespid": N_("Sponsor record id"),
+})  # fmt: skip
 SORTS = {
     "updated": AdverseEvent.updated_at.desc(),  # type: ignore[attr-defined]
     "onset": AdverseEvent.aestdtc.desc(),  # type: ignore[union-attr]
@@ -165,6 +173,19 @@ def new_event(request: Request, auth: WebAuth, session: DB, subject: QueryId) ->
     subj = subject_or_404(session, auth, session.get(Subject, subject))
     values = form_values(EventInput())
     return render(request, "events/form.html", _form_context(session, auth, subj, values, {}))
+
+
+@router.get("/events/preexisting-fields")
+def preexisting_fields(request: Request, auth: WebAuth, preexisting: str = "",
+                       initial_grade: str = "", worsened_dtc: str = "") -> Response:  # fmt: skip
+    """The form's pre-existing section as the box now stands (htmx, on ticking it): the
+    grade at the first dose and the worsening date while ticked, nothing otherwise; what
+    was typed in it is kept."""
+    require(auth, *EVENT_WRITERS)
+    values = {"preexisting": preexisting == "Y", "initial_grade": parse_id(initial_grade),
+              "worsened_dtc": worsened_dtc.strip()[:20] or None}  # fmt: skip
+    return render(request, "events/_preexisting.html", {"auth": auth, "values": values,
+                                                        "errors": {}})  # fmt: skip
 
 
 def _errors(exc: ValidationFailed) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pv.i18n import gettext as _
 from pv.inputs import parse_id
 
 TEXT_FIELDS = ("aeterm", "aeterm_en", "aelltcd", "aeout", "aestdtc", "aeendtc", "aecontrt",
-               "narrative", "aeawaredtc")  # fmt: skip
+               "narrative", "aeawaredtc", "worsened_dtc", "aegrpid", "aespid")  # fmt: skip
 
 
 def _text(form: FormData, name: str) -> str | None:
@@ -34,6 +34,16 @@ def event_from_form(form: FormData, drug_keys: list[str]) -> tuple[EventInput, d
     for c in SERIOUS_CRITERIA:
         setattr(data, c, bool(data.aeser) and form.get(c) == "Y")
     data.ongoing = form.get("ongoing") == "Y"
+    # The grade at the first dose and the worsening date belong to the pre-existing section:
+    # unticking the box (which hides the section) leaves them out.
+    data.preexisting = form.get("preexisting") == "Y"
+    if not data.preexisting:
+        data.worsened_dtc = None
+    elif (initial := _text(form, "initial_grade")) is not None:
+        if (number := parse_id(initial)) is not None:
+            data.initial_grade = number
+        else:
+            errors["initial_grade"] = _("choose a grade from 1 to 5")
     data.aerel = {k: v for k in drug_keys if (v := _text(form, f"aerel.{k}"))}
     data.aeacn = {k: v for k in drug_keys if (v := _text(form, f"aeacn.{k}"))}
     return data, errors
@@ -47,6 +57,8 @@ def form_values(data: EventInput) -> dict[str, Any]:
     for c in SERIOUS_CRITERIA:
         values[c] = getattr(data, c)
     values["ongoing"] = data.ongoing
+    values["preexisting"] = data.preexisting
+    values["initial_grade"] = data.initial_grade
     values["aerel"] = dict(data.aerel)
     values["aeacn"] = dict(data.aeacn)
     return values

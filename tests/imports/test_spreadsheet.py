@@ -115,7 +115,8 @@ def test_template_round_trip(upload_study):
     assert "README" in wb.sheetnames
     ws = wb["AE"]
     header = [c.value for c in ws[1]]
-    assert header == [*HEADER, "AETERM_EN", "AEAWAREDTC", "CONFIRM_DUPLICATE"]
+    assert header == [*HEADER, "AETERM_EN", "AEAWAREDTC", "AEPREEX", "AEITOXGR", "AEWRSDTC",
+                      "AEGRPID", "AESPID", "CONFIRM_DUPLICATE"]  # fmt: skip
     # Text-formatted columns, so Excel keeps 0012, 1E5 and 2021-03 as typed.
     assert all(ws.column_dimensions[c.column_letter].number_format == "@" for c in ws[1])
     by_letter = {c.column_letter: c.value for c in ws[1]}

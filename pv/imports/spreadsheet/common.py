@@ -24,10 +24,15 @@ BASE_COLUMNS = (
     "AESHOSP", "AESDISAB", "AESCONG", "AESMIE", "AESTDTC", "AEENDTC", "AEONGO", "AEOUT",
 )  # fmt: skip
 TAIL_COLUMNS = ("AECONTRT", "NARRATIVE", "AETERM_EN", "AEAWAREDTC")
+# Optional columns of a pre-existing condition and of a multi-record episode (issue 14; the
+# SUPPAE QNAMs of the SDTM import): AEPREEX Y/N, AEITOXGR the grade at the first dose,
+# AEWRSDTC the date it worsened, AEGRPID and AESPID.
+EPISODE_COLUMNS = ("AEPREEX", "AEITOXGR", "AEWRSDTC", "AEGRPID", "AESPID")
 CRITERIA_COLUMNS = tuple(c.upper() for c in SERIOUS_CRITERIA)
 YN_COLUMNS = ("AESER", *CRITERIA_COLUMNS, "AEONGO")
 # Rule findings (SDTM field names) -> spreadsheet column.
-FIELD_COLUMNS = {"usubjid": "USUBJID", "ongoing": "AEONGO"}
+FIELD_COLUMNS = {"usubjid": "USUBJID", "ongoing": "AEONGO", "preexisting": "AEPREEX",
+                 "initial_grade": "AEITOXGR", "worsened_dtc": "AEWRSDTC"}  # fmt: skip
 
 # Equal cell texts share one object while a file is read (100,000 rows repeat a few hundred
 # values: less memory, and later lookups hash each text once); the table of texts seen is

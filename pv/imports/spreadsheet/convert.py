@@ -14,6 +14,7 @@ from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     BASE_COLUMNS,
     CRITERIA_COLUMNS,
+    EPISODE_COLUMNS,
     FIELD_COLUMNS,
     GRADES,
     MAX_ERRORS,
@@ -45,7 +46,7 @@ _FROM_GRADE_5 = (
 
 def _column_map(parsed: ParsedUpload, drug_keys: set[str], errors: list[RowError]
                 ) -> dict[str, int]:  # fmt: skip
-    known = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | {CONFIRM_COLUMN}
+    known = set(BASE_COLUMNS) | set(TAIL_COLUMNS) | set(EPISODE_COLUMNS) | {CONFIRM_COLUMN}
     columns: dict[str, int] = {}
     row = parsed.header_row
     for i, raw in enumerate(parsed.header):
@@ -109,6 +110,10 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
     i_start, i_end = g("AESTDTC"), g("AEENDTC")
     i_contrt, i_narr, i_term_en = g("AECONTRT"), g("NARRATIVE"), g("AETERM_EN")
     i_aware = g("AEAWAREDTC")
+    # Optional: a pre-existing condition and the episode (pv.imports.spreadsheet.common).
+    i_preex, i_igrade, i_worse = g("AEPREEX"), g("AEITOXGR"), g("AEWRSDTC")
+    i_grp, i_spid = g("AEGRPID"), g("AESPID")
+    episode = any(i is not None for i in (i_preex, i_igrade, i_worse, i_grp, i_spid))
     i_confirm = g(CONFIRM_COLUMN)  # optional: Y stores a likely duplicate
     # The criteria and AEONGO: (position in `flag_values`, column index, column name).
     flags = [(k, columns[c], c) for k, c in enumerate((*CRITERIA_COLUMNS, "AEONGO"))
@@ -235,6 +240,9 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             aeterm_en=_stripped(values[i_term_en]) if i_term_en is not None else None,
             aeawaredtc=_stripped(values[i_aware]) if i_aware is not None else None,
         )  # fmt: skip
+        if episode:
+            _episode(data, values, i_preex, i_igrade, i_worse, i_grp, i_spid, yn, grade_of,
+                     row_no, bad, bad_grade)  # fmt: skip
         confirm = False
         if i_confirm is not None and (raw := values[i_confirm]) is not None:
             v = yn.get(raw)
@@ -252,6 +260,30 @@ def validate_rows(parsed: ParsedUpload, ctx: BulkContext) -> Converted:
             out.stopped = True
             break
     return out
+
+
+def _episode(data: EventInput, values: list[str | None], i_preex: int | None,
+             i_igrade: int | None, i_worse: int | None, i_grp: int | None, i_spid: int | None,
+             yn: dict[str, bool | str], grade_of: dict[str, int | None], row_no: int,
+             bad: list[RowError], bad_grade: str) -> None:  # fmt: skip
+    """The optional columns AEPREEX, AEITOXGR, AEWRSDTC, AEGRPID and AESPID of one row."""
+    if i_preex is not None and (raw := values[i_preex]) is not None:
+        v = yn.get(raw)
+        data.preexisting = v if v is True or v is False else \
+            bool(_yes_no(raw, yn, row_no, "AEPREEX", bad))  # fmt: skip
+    if i_igrade is not None and (raw := values[i_igrade]) is not None:
+        grade = grade_of.get(raw, -1)
+        if grade == -1:
+            grade = grade_of[raw] = _grade(raw)
+        if grade is None and raw.strip():
+            bad.append(RowError(row_no, "AEITOXGR", raw.strip(), bad_grade))
+        data.initial_grade = grade
+    if i_worse is not None:
+        data.worsened_dtc = _stripped(values[i_worse])
+    if i_grp is not None:
+        data.aegrpid = _stripped(values[i_grp])
+    if i_spid is not None:
+        data.aespid = _stripped(values[i_spid])
 
 
 def _stopped(row_no: int) -> RowError:

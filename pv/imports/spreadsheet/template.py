@@ -18,6 +18,7 @@ from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     BASE_COLUMNS,
     DATA_SHEET,
+    EPISODE_COLUMNS,
     GRADES,
     HEADER_ROW,
     TAIL_COLUMNS,
@@ -42,7 +43,7 @@ CONFIRM_COLUMN = "CONFIRM_DUPLICATE"
 def columns_for(drugs: Sequence[Drug]) -> list[str]:
     keys = sorted({d.key.upper() for d in drugs})
     return [*BASE_COLUMNS, *(f"AEREL_{k}" for k in keys), *(f"AEACN_{k}" for k in keys),
-            *TAIL_COLUMNS, CONFIRM_COLUMN]  # fmt: skip
+            *TAIL_COLUMNS, *EPISODE_COLUMNS, CONFIRM_COLUMN]  # fmt: skip
 
 
 def _describe(column: str, label: str) -> tuple[str, str, str]:
@@ -87,6 +88,15 @@ def _describe(column: str, label: str) -> tuple[str, str, str]:
                        _("When the site became aware of the serious event: the site's 24-hour "
                          "reporting clock starts then (a date alone: at 00:00 UTC). An onset "
                          "before informed consent is reported as a warning of the upload")),
+        "AEPREEX": (no, yn_blank, _("Y: a condition present before the first dose that "
+                                    "worsened after it")),
+        "AEITOXGR": (_("if AEPREEX is Y"), _("1-5, not above AETOXGR"),
+                     _("CTCAE grade of the pre-existing condition at the first dose")),
+        "AEWRSDTC": (no, _("as AESTDTC, not before it"),
+                     _("Date the pre-existing condition worsened")),
+        "AEGRPID": (no, _("free text, at most 40 characters"),
+                    _("Episode (group) id: the records of one event collected as a log")),
+        "AESPID": (no, _("free text, at most 40 characters"), _("Sponsor-defined record id")),
         CONFIRM_COLUMN: (no, yn_blank,
                          _("Y stores the row although it is a likely duplicate: the same "
                            "subject, coded term and onset day as an earlier row or a stored "
@@ -161,7 +171,8 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
         dropdown(f"Terms!$A$2:$A${len(ordered) + 1}", "AEDECOD",
                  _("%(release)s terms", release=label))  # fmt: skip
     dropdown('"' + ",".join(GRADES) + '"', "AETOXGR", _("grade 1-5"))
-    for name in (*YN_COLUMNS, CONFIRM_COLUMN):
+    dropdown('"' + ",".join(GRADES) + '"', "AEITOXGR", _("grade 1-5"))
+    for name in (*YN_COLUMNS, "AEPREEX", CONFIRM_COLUMN):
         dropdown('"Y,N"', name, _("Y or N"))
     dropdown(list_ranges["AEOUT"], "AEOUT", _("outcome"))
     for name in columns:
