@@ -63,7 +63,8 @@ Subjects (DM, and the optional DS, VS and DD datasets):
   flagged VSBLFL "Y", else the last one dated on or before the first dose day (admiral's
   baseline: the last value at or before TRTSDT); a subject never dosed gets the last value
   recorded. Results from VSSTRESN/VSSTRESU, else VSORRES/VSORRESU; units cm, m, in and kg,
-  g, lb are converted (an unknown unit refuses the import).
+  g, lb are converted (an unknown unit, or a value outside the subject form's ranges, 30 to
+  250 cm and 1 to 500 kg, refuses the import: most likely a unit error).
 - DD (optional): DDTESTCD "PRCDTH" (primary cause of death) -> death_cause (DDSTRESC,
   else DDORRES) and died.
 """
@@ -90,7 +91,7 @@ from pv.events.dates import parse_dtc
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.i18n import gettext as _
-from pv.inputs import text_problem
+from pv.inputs import WEIGHT_KG_RANGE, text_problem
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import utcnow
 
@@ -113,6 +114,9 @@ VS_TESTS = {
     "HEIGHT": ("height_cm", {"CM": 1.0, "M": 100.0, "IN": 2.54, "INCH": 2.54, "INCHES": 2.54}),
     "WEIGHT": ("weight_kg", {"KG": 1.0, "G": 0.001, "LB": 0.45359237, "LBS": 0.45359237}),
 }
+# plausible ranges after conversion, as the subject form's (pv.study.service): a value
+# outside is most likely a unit error and refuses the import
+VS_RANGES = {"height_cm": (30.0, 250.0), "weight_kg": tuple(map(float, WEIGHT_KG_RANGE))}
 MAX_PROBLEMS = 10
 NO_ARM = {"SCREEN FAILURE", "NOT ASSIGNED", "NOT TREATED", "SCRNFAIL", "NOTASSGN", "NOTTRT", ""}
 CONTROL = re.compile(r"placebo|comparator|control|vehicle|standard of care|\bsoc\b", re.I)
@@ -664,15 +668,21 @@ def _vital_signs(vs: pd.DataFrame, people: dict[str, dict], first_dose: dict[str
                 "unit '%(unit)s' is not one of %(units)s", unit=unit,
                 units=", ".join(u.lower() for u in factors)))  # fmt: skip
             continue
+        converted = round(value * factors[unit.upper()], 3)
+        lo, hi = VS_RANGES[target]
+        if not lo <= converted <= hi:
+            problems.add("VS", pos, u, value_col, _(
+                "%(value)s %(unit)s is outside %(lo)s to %(hi)s %(target_unit)s",
+                value=r[value_col], unit=unit, lo=f"{lo:g}", hi=f"{hi:g}",
+                target_unit=target.rsplit("_", 1)[1]))  # fmt: skip
+            continue
         when, problem = _dtc(r["VSDTC"]) if r.get("VSDTC") else (None, None)
         if problem:
             problems.add("VS", pos, u, "VSDTC", problem)
             continue
         day = parse_dtc(when).earliest_date if when else None
         flagged = r.get("VSBLFL", "").upper() == "Y"
-        found.setdefault((u, target), []).append(
-            (flagged, day, pos, round(value * factors[unit.upper()], 3))
-        )
+        found.setdefault((u, target), []).append((flagged, day, pos, converted))
     for (u, target), rows in found.items():
         flagged = [x for x in rows if x[0]]
         dose = first_dose.get(u)

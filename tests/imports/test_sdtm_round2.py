@@ -303,11 +303,13 @@ def test_vs_bad_values(engine) -> None:  # type: ignore[no-untyped-def]
     vs = vs_frame()
     vs.loc[1, ["VSSTRESN", "VSSTRESU"]] = ["70", "stone"]
     vs.loc[5, "VSSTRESN"] = "tall"
+    vs.loc[0, "VSSTRESN"] = "1.7"  # metres recorded as cm
     with pytest.raises(SDTMImportError) as info:
         import_sdtm(engine=engine, actor=ACTOR, vs=vs, **study())
     text = str(info.value)
     assert "VS record 2 (USUBJID S1), VSSTRESU: unit 'stone' is not one of kg, g, lb, lbs" in text
     assert "VS record 6 (USUBJID S2), VSSTRESN: 'tall' is not a number" in text
+    assert "VS record 1 (USUBJID S1), VSSTRESN: 1.7 cm is outside 30 to 250 cm" in text
 
 
 def test_dd_primary_cause_of_death(engine) -> None:  # type: ignore[no-untyped-def]
