@@ -166,16 +166,16 @@ def read_dataset(source: Source) -> pd.DataFrame:
     else:
         path = Path(source)
         if not path.exists():
-            raise SDTMImportError(f"{path}: no such file")
+            raise SDTMImportError(_("%(path)s: no such file", path=path))
         if path.suffix.lower() == ".xpt":
             import pyreadstat
 
-            frame, _ = pyreadstat.read_xport(str(path))
+            frame, _meta = pyreadstat.read_xport(str(path))
         elif path.suffix.lower() == ".csv":
             # utf-8-sig: the export's byte-order mark (and plain UTF-8 alike)
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         else:
-            raise SDTMImportError(f"{path}: expected a .xpt or .csv file")
+            raise SDTMImportError(_("%(path)s: expected a .xpt or .csv file", path=path))
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     return frame.apply(_text)
 
@@ -232,8 +232,11 @@ def import_sdtm(
     with write_session(engine) as session:
         if session.get(Study, study_id) is not None:
             raise StudyExistsError(
-                f"study {study_id!r} already exists; an import never overwrites a study "
-                "(give another id with --study-id)"
+                _(
+                    "study '%(study)s' already exists; an import never overwrites a study "
+                    "(give another id with --study-id)",
+                    study=study_id,
+                )
             )
         session.add(Study(id=study_id, title=f"{study_id} (imported from SDTM)", source="sdtm"))
         session.flush()
@@ -266,9 +269,11 @@ def _check_columns(frames: dict[str, pd.DataFrame], need_studyid: bool) -> None:
         need = REQUIRED[name] + (("STUDYID",) if need_studyid and name == "DM" else ())
         gone = [c for c in need if c not in frame.columns]
         if gone:
-            missing.append(f"{name} lacks {', '.join(gone)}")
+            missing.append(
+                _("%(dataset)s lacks %(columns)s", dataset=name, columns=", ".join(gone))
+            )
     if missing:
-        raise MissingColumnsError("missing required columns: " + "; ".join(missing))
+        raise MissingColumnsError(_("missing required columns: %(list)s", list="; ".join(missing)))
 
 
 def _check_text(frames: dict[str, pd.DataFrame], limit: int = 5) -> None:
@@ -284,17 +289,29 @@ def _check_text(frames: dict[str, pd.DataFrame], limit: int = 5) -> None:
             for pos in np.flatnonzero(suspect):
                 problem = text_problem(values.iat[pos], max_length=sys.maxsize, multiline=True)
                 if problem is not None:
-                    problems.append(f"{name} record {pos + 1}, {column}: {problem}")
+                    problems.append(
+                        _(
+                            "%(dataset)s record %(row)s, %(column)s: %(problem)s",
+                            dataset=name, row=pos + 1, column=column, problem=problem,
+                        )
+                    )  # fmt: skip
                 if len(problems) >= limit:
                     break
     if problems:
-        raise SDTMImportError("text that cannot be stored: " + "; ".join(problems[:limit]))
+        raise SDTMImportError(
+            _("text that cannot be stored: %(list)s", list="; ".join(problems[:limit]))
+        )
 
 
 def _study_id(dm: pd.DataFrame) -> str:
     ids = sorted({s for s in dm["STUDYID"] if s})
     if len(ids) != 1:
-        raise SDTMImportError(f"DM.STUDYID must hold exactly one study id, found {ids or 'none'}")
+        raise SDTMImportError(
+            _(
+                "DM.STUDYID must hold exactly one study id, found %(ids)s",
+                ids=ids or _("none"),
+            )
+        )
     return ids[0]
 
 
@@ -307,17 +324,19 @@ def _check_keys(
     problems = []
     dup = dm["USUBJID"][dm["USUBJID"].duplicated()].tolist()
     if dup:
-        problems.append(f"DM has duplicate USUBJID {dup[:5]}")
+        problems.append(_("DM has duplicate USUBJID %(ids)s", ids=dup[:5]))
     known = set(dm["USUBJID"])
     for name, frame in (("AE", ae), ("EX", ex), *(others or {}).items()):
         unknown = sorted(set(frame["USUBJID"]) - known)
         if unknown:
-            problems.append(f"{name} has subjects not in DM: {unknown[:5]}")
+            problems.append(
+                _("%(dataset)s has subjects not in DM: %(ids)s", dataset=name, ids=unknown[:5])
+            )
     bad_seq = ae[~ae["AESEQ"].str.fullmatch(r"[0-9]+")]["AESEQ"].tolist()
     if bad_seq:
-        problems.append(f"AE.AESEQ must be a whole number, found {bad_seq[:5]}")
+        problems.append(_("AE.AESEQ must be a whole number, found %(values)s", values=bad_seq[:5]))
     if ae.duplicated(["USUBJID", "AESEQ"]).any():
-        problems.append("AE has duplicate (USUBJID, AESEQ) keys")
+        problems.append(_("AE has duplicate (USUBJID, AESEQ) keys"))
     if problems:
         raise SDTMImportError("; ".join(problems))
 
@@ -419,17 +438,27 @@ def _exposure(session, ex, subjects, drugs, arms, dm, result, tick) -> None:  # 
     for r in ex.to_dict("records"):
         start, imputed = _moment(r["EXSTDTC"])
         if start is None:
-            result.warnings.append(f"EX {r['USUBJID']} {r['EXTRT']}: no start date, record skipped")
+            result.warnings.append(
+                _(
+                    "EX %(usubjid)s %(drug)s: no start date, record skipped",
+                    usubjid=r["USUBJID"], drug=r["EXTRT"],
+                )
+            )  # fmt: skip
             continue
         if imputed:
             result.warnings.append(
-                f"EX {r['USUBJID']}: partial EXSTDTC {r['EXSTDTC']} imputed to {start:%Y-%m-%d}"
+                _(
+                    "EX %(usubjid)s: partial EXSTDTC %(value)s imputed to %(date)s",
+                    usubjid=r["USUBJID"],
+                    value=r["EXSTDTC"],
+                    date=f"{start:%Y-%m-%d}",
+                )  # fmt: skip
             )
-        sid, arm_id, _ = subjects[r["USUBJID"]]
+        sid, arm_id, _site = subjects[r["USUBJID"]]
         dose = float(r["EXDOSE"]) if r.get("EXDOSE") not in (None, "") else 0.0
         unit = r.get("EXDOSU", "") or ""
         factor = {"MG": 1.0, "G": 1000.0, "UG": 0.001, "MCG": 0.001}.get(unit.upper(), 1.0)
-        end, _ = _moment(r.get("EXENDTC", ""), partial=False)
+        end, _partial = _moment(r.get("EXENDTC", ""), partial=False)
         rows.append({
             "subject_id": sid, "drug_id": drugs[r["EXTRT"]], "dose": dose, "unit": unit[:20],
             "dose_mg": dose * factor, "route": (r.get("EXROUTE") or None),
@@ -642,9 +671,8 @@ def _vital_signs(vs: pd.DataFrame, people: dict[str, dict], first_dose: dict[str
     std = "VSSTRESN" in vs.columns
     value_col, unit_col = ("VSSTRESN", "VSSTRESU") if std else ("VSORRES", "VSORRESU")
     if value_col not in vs.columns:
-        raise MissingColumnsError(
-            _("missing required columns: %(detail)s", detail="VS lacks VSSTRESN or VSORRES")
-        )
+        lacks = _("%(dataset)s lacks %(a)s or %(b)s", dataset="VS", a="VSSTRESN", b="VSORRES")
+        raise MissingColumnsError(_("missing required columns: %(list)s", list=lacks))
     # per (subject, test): (is baseline flag, day or None, position, value in target unit)
     found: dict[tuple[str, str], list[tuple[bool, date | None, int, float]]] = {}
     for pos, r in enumerate(vs.to_dict("records")):
@@ -700,9 +728,8 @@ def _vital_signs(vs: pd.DataFrame, people: dict[str, dict], first_dose: dict[str
 def _death_details(dd: pd.DataFrame, people: dict[str, dict], problems: _Problems) -> None:  # type: ignore[type-arg]
     column = "DDSTRESC" if "DDSTRESC" in dd.columns else "DDORRES"
     if column not in dd.columns:
-        raise MissingColumnsError(
-            _("missing required columns: %(detail)s", detail="DD lacks DDSTRESC or DDORRES")
-        )
+        lacks = _("%(dataset)s lacks %(a)s or %(b)s", dataset="DD", a="DDSTRESC", b="DDORRES")
+        raise MissingColumnsError(_("missing required columns: %(list)s", list=lacks))
     for pos, r in enumerate(dd.to_dict("records")):
         if r["DDTESTCD"].upper() != "PRCDTH":
             continue

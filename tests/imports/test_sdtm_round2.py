@@ -375,3 +375,23 @@ def test_cli_takes_ds_vs_dd(commands, engine, tmp_path) -> None:  # type: ignore
         "import", "sdtm", "--study-id=R2B", *(f"--{k}={tmp_path / k}.csv" for k in files)
     )
     assert code == 2 and "VS record 1 (USUBJID S1), VSSTRESU: unit 'ft'" in err
+
+
+def test_pilot_race_death_and_end_of_study(engine) -> None:  # type: ignore[no-untyped-def]
+    """The CDISC pilot's DM: race as collected (273 WHITE, 29 BLACK OR AFRICAN AMERICAN, 2
+    AMERICAN INDIAN OR ALASKA NATIVE, 2 ASIAN), three deaths (DTHFL "Y" with DTHDTC), end
+    of study = RFPENDTC's date; RFICDTC is empty in the pilot, so no consent date."""
+    from tests.imports.test_sdtm import pilot, xpt
+
+    result = pilot(engine)
+    dm = xpt("dm").set_index("USUBJID")
+    s = subjects(engine)
+    assert {u: r.race for u, r in s.items()} == dm["RACE"].to_dict()
+    dead = {u: r.death_date for u, r in s.items() if r.died}
+    assert dead == {"01-701-1211": "2013-01-14", "01-704-1445": "2014-11-01",
+                    "01-710-1083": "2013-08-02"}  # fmt: skip
+    assert dead == dm.loc[dm["DTHFL"] == "Y", "DTHDTC"].to_dict() and result.deaths == 3
+    eos = {u: r.end_of_study_date.isoformat() for u, r in s.items()}
+    assert eos == dm["RFPENDTC"].str[:10].to_dict()
+    assert {r.consent_date for r in s.values()} == {None}
+    assert result.preexisting == 0 and result.dispositions == 0
