@@ -451,7 +451,7 @@ def _exposure(session, ex, subjects, drugs, arms, dm, result, tick) -> None:  # 
                     "EX %(usubjid)s: partial EXSTDTC %(value)s imputed to %(date)s",
                     usubjid=r["USUBJID"],
                     value=r["EXSTDTC"],
-                    date=f"{start:%Y-%m-%d}",
+                    date=start.date().isoformat(),
                 )  # fmt: skip
             )
         sid, arm_id, _site = subjects[r["USUBJID"]]
@@ -701,7 +701,7 @@ def _vital_signs(vs: pd.DataFrame, people: dict[str, dict], first_dose: dict[str
         if not lo <= converted <= hi:
             problems.add("VS", pos, u, value_col, _(
                 "%(value)s %(unit)s is outside %(lo)s to %(hi)s %(target_unit)s",
-                value=r[value_col], unit=unit, lo=f"{lo:g}", hi=f"{hi:g}",
+                value=r[value_col], unit=unit, lo=format(lo, "g"), hi=format(hi, "g"),
                 target_unit=target.rsplit("_", 1)[1]))  # fmt: skip
             continue
         when, problem = _dtc(r["VSDTC"]) if r.get("VSDTC") else (None, None)
