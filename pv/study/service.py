@@ -577,6 +577,8 @@ def update_subject(*, session: Session, actor: Actor, subject: Subject,
     problems += end_of_study_problems(state, consent_date=subject.consent_date,
                                       randomization_date=subject.randomization_date,
                                       today=today(), death_date_unknown=unknown_ok)  # fmt: skip
+    if death_date_unknown and state["died"] and state.get("death_date") is not None:
+        problems.append(("death_date", _("either a date of death or 'date unknown', not both")))
     reason = (reason or "").strip() or None
     if reason is not None and (p := text_problem(reason, max_length=MAX_LENGTH["reason"],
                                                  multiline=True)) is not None:  # fmt: skip

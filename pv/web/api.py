@@ -34,7 +34,7 @@ from pv.events import service
 from pv.events.models import SERIOUS_CRITERIA, AdverseEvent, Status
 from pv.events.rules import EventInput, Issue, check_event
 from pv.study.models import Arm, Site, Study, Subject
-from pv.study.service import StudyError, add_subject, subject_problems
+from pv.study.service import StudyError, add_subject, subject_problems, update_subject
 from pv.timeutil import today
 from pv.web import api_schemas as sch
 from pv.web.deps import DB, EVENT_READERS, EVENT_WRITERS, ApiAuth, Auth, event_or_404, require
@@ -204,11 +204,46 @@ def create_subject(request: Request, auth: Writer, body: sch.SubjectIn) -> Any:
                 session=session, actor=auth.actor, study_id=study.id, site=site, arm=arm,
                 subjid=body.subjid, sex=body.sex, age=body.age, weight_kg=body.weight_kg,
                 consent_date=body.consent_date, randomization_date=body.randomization_date,
+                race=body.race, height_cm=body.height_cm,
             )  # fmt: skip
         except StudyError as exc:
             raise _errors([Issue(f, m) for f, m in exc.problems] or [Issue("subjid", str(exc))]
                           ) from None  # fmt: skip
         return sch.subject_out(subject, site, arm)
+
+    return _write(request, work)
+
+
+@router.patch(
+    "/subjects/{usubjid}",
+    response_model=sch.SubjectOut,
+    responses={**NOT_FOUND, **INVALID},
+)
+def update_subject_api(request: Request, auth: Writer, usubjid: sch.SafeStr,
+                       body: sch.SubjectPatch) -> Any:  # fmt: skip
+    """Change a subject's baseline (sex, age, weight, race, height), end of study, death or
+    disposition: a partial update (fields left out keep their values, null clears one),
+    audited with `reason`. Investigators change their own sites' subjects only (another's
+    is 404, as for reading). Every rule is checked on the result, each problem naming its
+    field (422); nothing is stored unless all pass."""
+
+    def work(session: Session) -> sch.SubjectOut:
+        row = session.exec(_subjects(auth).where(Subject.usubjid == usubjid)).first()
+        if row is None:
+            raise _Reply(404, {"detail": "no such subject"})
+        subject, site, arm = row
+        names = body.model_fields_set - {"reason", "death_date_unknown"}
+        changes = {name: getattr(body, name) for name in names}
+        if "died" in changes:
+            changes["died"] = changes["died"] == "Y"
+        try:
+            update_subject(session=session, actor=auth.actor, subject=subject,
+                           reason=body.reason, death_date_unknown=body.death_date_unknown,
+                           **changes)  # fmt: skip
+        except StudyError as exc:
+            raise _errors([Issue(f, m) for f, m in exc.problems] or [Issue("subject", str(exc))]
+                          ) from None  # fmt: skip
+        return sch.subject_out(subject, site, ArmMasker(session, auth.user).arm(subject, arm))
 
     return _write(request, work)
 

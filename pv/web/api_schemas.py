@@ -18,6 +18,7 @@ from pv import inputs
 from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS, SERIOUS_CRITERIA, AdverseEvent
 from pv.events.rules import Issue
 from pv.study.models import Arm, Site, Subject
+from pv.study.service import CAUSE_MAX, DISPOSITIONS, HEIGHT_CM_RANGE, RACES
 
 INT_MAX = inputs.INT_MAX  # an INTEGER column's largest value
 
@@ -117,6 +118,20 @@ API_NAMES = {"ongoing": "aeongo", "preexisting": "aepreex", "initial_grade": "ae
              "worsened_dtc": "aewrsdtc"}  # fmt: skip
 INPUT_NAMES = {v: k for k, v in API_NAMES.items()}
 MAX_DRUGS = 20
+Race = Literal[RACES]  # type: ignore[valid-type]
+Disposition = Literal[DISPOSITIONS]  # type: ignore[valid-type]
+
+
+def _cause(text: str) -> str:
+    problem = inputs.text_problem(text, max_length=CAUSE_MAX)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+CauseText = Annotated[
+    str, AfterValidator(_cause), Field(json_schema_extra={"maxLength": CAUSE_MAX})
+]
 
 
 class _Body(BaseModel):
@@ -160,6 +175,45 @@ class SubjectIn(_Body):
     randomization_date: IsoDate | None = Field(
         default=None, description="not before the consent date"
     )
+    race: Race | None = Field(default=None, description="DM RACE (CDISC C74457)")
+    height_cm: float | None = Field(default=None, ge=HEIGHT_CM_RANGE[0], le=HEIGHT_CM_RANGE[1])
+
+
+class SubjectPatch(_Body):
+    """A change of a subject's baseline, end of study, death or disposition: fields left out
+    keep their stored values, null clears one. Every rule is checked on the values the
+    subject would hold (422 naming each field): the disposition date is required with a
+    disposition (its reason with OTHER), the end of study needs a disposition, a disposition
+    DEATH needs `died`, a death needs its date unless `death_date_unknown`, no date is in
+    the future, before informed consent, or after the death."""
+
+    sex: Literal["M", "F", "U"] | None = None
+    age: int | None = Field(
+        default=None, strict=True, ge=inputs.AGE_RANGE[0], le=inputs.AGE_RANGE[1]
+    )
+    weight_kg: float | None = Field(
+        default=None, ge=inputs.WEIGHT_KG_RANGE[0], le=inputs.WEIGHT_KG_RANGE[1]
+    )
+    race: Race | None = Field(default=None, description="DM RACE (CDISC C74457)")
+    height_cm: float | None = Field(default=None, ge=HEIGHT_CM_RANGE[0], le=HEIGHT_CM_RANGE[1])
+    end_of_study_date: IsoDate | None = Field(
+        default=None, description="DM RFENDTC: the subject's last day in the study"
+    )
+    disposition: Disposition | None = Field(
+        default=None, description="DS DSDECOD of the disposition event (CDISC C66727); null "
+        "while the subject is in the study",
+    )  # fmt: skip
+    disposition_date: Dtc | None = Field(default=None, description="DS DSSTDTC")
+    disposition_reason: CauseText | None = Field(
+        default=None, description="DS DSTERM, the reason as reported (required with OTHER)"
+    )
+    died: YN | None = Field(default=None, description="DM DTHFL")
+    death_date: Dtc | None = Field(default=None, description="DM DTHDTC")
+    death_date_unknown: bool = Field(
+        default=False, description="true: the subject died on a date no one knows"
+    )
+    death_cause: CauseText | None = Field(default=None, description="primary cause of death")
+    reason: ReasonText | None = Field(default=None, description="kept in the audit trail")
 
 
 class SubjectOut(BaseModel):
@@ -176,6 +230,14 @@ class SubjectOut(BaseModel):
     consent_date: date | None
     randomization_date: date | None
     end_of_study_date: date | None
+    race: str | None = None
+    height_cm: float | None = None
+    died: YN = "N"
+    death_date: str | None = None
+    death_cause: str | None = None
+    disposition: str | None = None
+    disposition_date: str | None = None
+    disposition_reason: str | None = None
 
 
 class SubjectPage(BaseModel):
@@ -367,7 +429,9 @@ def problem(issue: Issue) -> Problem:
 
 
 def subject_out(subject: Subject, site: Site, arm: Arm | None) -> SubjectOut:
-    return SubjectOut(**subject.model_dump(exclude={"site_id", "arm_id"}), site=site.code,
+    values = subject.model_dump(exclude={"site_id", "arm_id"})
+    values["died"] = "Y" if subject.died else "N"
+    return SubjectOut(**values, site=site.code,
                       site_name=site.name, arm=arm.code if arm else None,
                       arm_label=arm.label if arm else None)  # fmt: skip
 

@@ -17,10 +17,28 @@ from pv.events.models import AdverseEvent
 from pv.i18n import gettext as _
 from pv.inputs import AGE_RANGE, MAX_LENGTH, WEIGHT_KG_RANGE, parse_date, parse_id, text_problem
 from pv.study.models import Arm, Site, Subject
-from pv.study.service import StudyError, add_subject, subject_problems
+from pv.study.service import (
+    DISPOSITIONS,
+    HEIGHT_CM_RANGE,
+    RACES,
+    StudyError,
+    add_subject,
+    subject_problems,
+    update_subject,
+)
 from pv.timeutil import today
-from pv.web.deps import DB, EVENT_READERS, Auth, PageNo, WebAuth, engine, require
-from pv.web.templating import render
+from pv.web.deps import (
+    DB,
+    EVENT_READERS,
+    Auth,
+    PageNo,
+    PathId,
+    WebAuth,
+    engine,
+    require,
+    subject_or_404,
+)
+from pv.web.templating import is_htmx, render, templates
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -89,7 +107,8 @@ def _form_ctx(
     )
     masker = ArmMasker(session, auth.user)  # no arm of a blinded study to choose from
     arms = [a for a in arms if masker.study_visible(a.study_id)]
-    return {"auth": auth, "sites": sites, "arms": arms, "values": values, "errors": errors}
+    return {"auth": auth, "sites": sites, "arms": arms, "values": values, "errors": errors,
+            "races": RACES}  # fmt: skip
 
 
 @router.get("/subjects/new")
@@ -115,6 +134,8 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
             "weight_kg",
             "consent_date",
             "randomization_date",
+            "race",
+            "height_cm",
         )
     }
     parsed: dict[str, Any] = {}
@@ -125,7 +146,12 @@ def _parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
             errors[name] = problem
     if values["sex"] and values["sex"] not in ("M", "F", "U"):
         errors.setdefault("sex", _("M, F or U"))
-    for name, (lo, hi) in (("age", AGE_RANGE), ("weight_kg", WEIGHT_KG_RANGE)):
+    if values["race"] and values["race"] not in RACES and "race" not in errors:
+        errors["race"] = _("choose a race from the list")
+    elif values["race"]:
+        parsed["race"] = values["race"]
+    for name, (lo, hi) in (("age", AGE_RANGE), ("weight_kg", WEIGHT_KG_RANGE),
+                           ("height_cm", HEIGHT_CM_RANGE)):  # fmt: skip
         if values[name] and name not in errors:
             try:
                 if not _NUMBER.fullmatch(values[name]) or (name == "age" and "." in values[name]):
@@ -189,3 +215,99 @@ async def create_subject(request: Request, auth: WebAuth) -> Response:
         return render(
             request, "subjects/form.html", _form_ctx(session, auth, values, errors), status_code=422
         )
+
+
+# --- baseline and end of study of one subject (the subject page's section) -----------------
+
+EOS_TEXT = ("race", "height_cm", "disposition", "disposition_date", "disposition_reason",
+            "end_of_study_date", "death_date", "death_cause", "reason")  # fmt: skip
+
+
+def eos_values(subject: Subject) -> dict[str, Any]:
+    """The section's form as stored."""
+    values = {k: getattr(subject, k) for k in EOS_TEXT if k != "reason"}
+    values = {k: "" if v is None else str(v) for k, v in values.items()}
+    if subject.height_cm is not None:
+        values["height_cm"] = f"{subject.height_cm:g}"
+    values["died"] = subject.died
+    values["death_date_unknown"] = subject.died and not subject.death_date
+    values["reason"] = ""
+    return values
+
+
+def _eos_parse(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The section's values as typed, the changes for `update_subject`, and the errors of
+    what cannot be converted (the rules themselves are update_subject's)."""
+    values: dict[str, Any] = {k: str(form.get(k) or "").strip() for k in EOS_TEXT}
+    values["died"] = form.get("died") == "Y"
+    values["death_date_unknown"] = form.get("death_date_unknown") == "Y"
+    errors: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    for name in ("race", "disposition", "disposition_date", "disposition_reason",
+                 "death_date", "death_cause"):  # fmt: skip
+        changes[name] = values[name] or None
+    if values["race"] and values["race"] not in RACES:
+        errors["race"] = _("choose a race from the list")
+    if values["disposition"] and values["disposition"] not in DISPOSITIONS:
+        errors["disposition"] = _("choose a disposition from the list")
+    changes["died"] = values["died"]
+    changes["height_cm"] = None
+    if values["height_cm"]:
+        lo, hi = HEIGHT_CM_RANGE
+        try:
+            if not _NUMBER.fullmatch(values["height_cm"]):
+                raise ValueError
+            height = float(values["height_cm"])
+            if not lo <= height <= hi:
+                raise ValueError
+            changes["height_cm"] = height
+        except ValueError:
+            errors["height_cm"] = _("a number from %(lo)s to %(hi)s", lo=lo, hi=hi)
+    changes["end_of_study_date"] = None
+    if values["end_of_study_date"]:
+        try:
+            changes["end_of_study_date"] = parse_date(values["end_of_study_date"])
+        except ValueError as exc:
+            errors["end_of_study_date"] = str(exc)
+    return values, changes, errors
+
+
+def _eos_ctx(auth: Auth, subject: Subject, values: dict[str, Any], errors: dict[str, str],
+             saved: bool = False) -> dict[str, Any]:  # fmt: skip
+    return {"auth": auth, "subject": subject, "eos_values": values, "eos_errors": errors,
+            "eos_saved": saved}  # fmt: skip
+
+
+@router.post("/subjects/{subject_id}/end-of-study")
+async def end_of_study(request: Request, auth: WebAuth, subject_id: PathId) -> Response:
+    """Save the subject's baseline (race, height) and end of study (disposition, its date
+    and reason, the end-of-study date, death): every problem at once, shown next to its
+    field in the section htmx swaps (#end-of-study); nothing is stored unless all pass.
+    Investigators change only their own sites' subjects (another's is 404)."""
+    require(auth, Role.investigator, Role.admin)
+    form = await request.form()
+    values, changes, errors = _eos_parse(form)
+    with write_session(engine(request)) as session:
+        subject = subject_or_404(session, auth, session.get(Subject, subject_id))
+        if not errors:
+            try:
+                update_subject(session=session, actor=auth.actor, subject=subject,
+                               reason=values["reason"] or None,
+                               death_date_unknown=values["death_date_unknown"],
+                               **changes)  # fmt: skip
+            except StudyError as exc:
+                for name, message in exc.problems or [("disposition", str(exc))]:
+                    errors[name] = f"{errors[name]} · {message}" if name in errors else message
+        if errors:
+            session.rollback()  # nothing of a refused form is stored
+            session.refresh(subject)
+            ctx = _eos_ctx(auth, subject, values, errors)
+            return render(request, "subjects/_end_of_study.html", ctx, status_code=422)
+        if not is_htmx(request):
+            return RedirectResponse(f"/subjects/{subject_id}?saved=1", status_code=303)
+        session.flush()
+        ctx = _eos_ctx(auth, subject, eos_values(subject), {}, saved=True)
+        return render(request, "subjects/_end_of_study.html", ctx)
+
+
+templates.env.globals["subject_eos_values"] = eos_values
