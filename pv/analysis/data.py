@@ -24,7 +24,13 @@ from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.study.models import Arm, Drug, Site, Study, Subject
 
-BASE_COLUMNS = ("subject_id", "aestdtc", "preexisting", "worsened_dtc")
+# What treatment emergence needs (teae.py): onset and end dates, the pre-existing flag and
+# worsening date, the grade (CTCAE, else severity), the initial grade (AEITOXGR) and the
+# episode keys of multi-record ("log") collection (AEGRPID, else AESPID).
+BASE_COLUMNS = (
+    "subject_id", "aestdtc", "aeendtc", "preexisting", "worsened_dtc", "aetoxgr", "aesev",
+    "initial_grade", "aegrpid", "aespid",
+)  # fmt: skip
 # Per-subject baseline, death and disposition columns every load carries (a few per
 # subject: cheap next to the events).
 SUBJECT_COLUMNS = (
@@ -96,7 +102,7 @@ def load_study(
         events = _events(conn, study_id, wanted)
     cut = teae.day_number(cutoff) if cutoff else None
     subjects = _dosing(subjects, exposure, cut)
-    events = _derive(events, subjects, rule, cut)
+    events, subjects = _derive(events, subjects, rule, cut)
     data_end = cut if cut is not None else _last_day(exposure, events)
     subjects = _time_at_risk(subjects, rule, data_end)
     return StudyData(
@@ -216,16 +222,21 @@ def _dosing(subjects: pd.DataFrame, exposure: pd.DataFrame, cut: float | None) -
 
 def _derive(
     events: pd.DataFrame, subjects: pd.DataFrame, rule: teae.TEAERule, cut: float | None
-) -> pd.DataFrame:
-    """Per-event subject position, arm, analysis date, imputation flag and TEAE flag."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-event subject position, arm, grade, analysis date, imputation flag and TEAE
+    flag; per subject the end of observation (`_observation`) and TEAE window end."""
     ids = pd.Index(pd.to_numeric(subjects["id"]).to_numpy())
     subj = ids.get_indexer(pd.to_numeric(events["subject_id"]).to_numpy())
     first = subjects["first_dose"].to_numpy()[subj]
     onset, flag = teae.impute(events["aestdtc"], first, rule)
+    missing = flag == teae.FLAG_ALL
+    subjects = _observation(subjects, subj, np.where(missing, np.nan, onset), rule, cut)
     pre = _flag(events["preexisting"])
     worsened = None
     if pre.any():
         worsened, _ = teae.impute(events["worsened_dtc"], first, rule, missing_to_first_dose=False)
+    _end_lo, end_hi, _end_flag = teae.parse_dates(events["aeendtc"])
+    grade = _grades(events)
     te, analysis = teae.treatment_emergent(
         onset,
         worsened,
@@ -234,6 +245,13 @@ def _derive(
         subjects["last_dose"].to_numpy()[subj],
         subjects["ongoing"].to_numpy()[subj],
         rule,
+        onset_missing=missing,
+        end_latest=end_hi,
+        initial_grade=pd.to_numeric(events["initial_grade"], errors="coerce").to_numpy(float),
+        grade=grade.astype(float),
+        episode=_episodes(events, subj),
+        tiebreak=pd.Categorical(events["aestdtc"]).codes,
+        stop=subjects["end_of_observation"].to_numpy()[subj],
     )
     out = events.drop(columns=["subject_id", "aestdtc", "worsened_dtc", "preexisting"])
     for name in FLAGS:
@@ -245,12 +263,69 @@ def _derive(
     out["adt_flag"] = pd.Categorical(flag)
     out["te"] = te
     out["safety"] = subjects["safety"].to_numpy()[subj]
-    if "aetoxgr" in out or "aesev" in out:
-        out["grade"] = _grades(out)
+    out["grade"] = grade
+    out["aendt"] = end_hi  # latest possible end day (NaN: no end date)
+    out["dm_died"] = subjects["dm_died"].to_numpy(bool)[subj]
+    out["dm_death_day"] = subjects["death_day"].to_numpy(float)[subj]
     if cut is not None:
         keep = ~(analysis > cut)
         out = out[keep].reset_index(drop=True)
-    return out
+    return out, subjects
+
+
+def _episodes(events: pd.DataFrame, subj: np.ndarray) -> np.ndarray:
+    """Integer episode key per event, unique across subjects: the subject and AEGRPID,
+    else AESPID (-1 when the record has neither)."""
+    grp = pd.Categorical(events["aegrpid"])
+    spid = pd.Categorical(events["aespid"])
+    g, sp = grp.codes.astype(np.int64), spid.codes.astype(np.int64)
+    width = len(grp.categories) + len(spid.categories) + 1
+    within = np.where(g >= 0, g, np.where(sp >= 0, len(grp.categories) + sp, -1))
+    return np.where(within >= 0, subj.astype(np.int64) * width + within, -1)
+
+
+def _observation(
+    subjects: pd.DataFrame,
+    subj: np.ndarray,
+    onset: np.ndarray,
+    rule: teae.TEAERule,
+    cut: float | None,
+) -> pd.DataFrame:
+    """The subject's own end of observation and the end of the TEAE window.
+
+    end_of_observation: the earliest of the end of study (end_of_study_date, DM), the
+    disposition date (DS) and the death date (DM DTHDTC); NaN when none is known. Partial
+    dates (disposition, death) go to the earliest possible day but not before the
+    subject's last known date (last dose, last recorded onset) within the collected
+    period (teae.bounded_day: admiral's min_dates rule). death_day holds the DM death day;
+    dm_died: DM says the subject died (DTHFL, or a death date) by the cut-off (a death
+    dated after the cut-off is not yet known at it).
+    window_end: last dose + window (infinite while dosing is ongoing), capped by the end
+    of observation: the TEAE window (teae.window_end).
+    """
+    n = len(subjects)
+    last_onset = np.full(n, np.nan)
+    ok = (subj >= 0) & ~np.isnan(onset)
+    if ok.any():
+        np.fmax.at(last_onset, subj[ok], onset[ok])
+    known = np.fmax(subjects["last_dose"].to_numpy(float), last_onset)
+    eos = teae.bounded_day(subjects["end_of_study_date"], known)
+    disposition = teae.bounded_day(subjects["disposition_date"], known)
+    death = teae.bounded_day(subjects["death_date"], known)
+    stop = np.fmin(np.fmin(eos, disposition), death)
+    subjects = subjects.copy()
+    subjects["death_day"] = death
+    died = pd.to_numeric(subjects["died"], errors="coerce").fillna(0).to_numpy() != 0
+    dated = subjects["death_date"].map(lambda v: isinstance(v, str) and bool(v.strip()))
+    died = died | dated.to_numpy(bool)
+    if cut is not None:
+        died = died & ~(death > cut)
+    subjects["dm_died"] = died
+    subjects["end_of_observation"] = stop
+    subjects["window_end"] = teae.window_end(
+        subjects["last_dose"].to_numpy(float), subjects["ongoing"].to_numpy(bool), stop, rule
+    )
+    return subjects
 
 
 def _flag(values: pd.Series) -> np.ndarray:
@@ -280,12 +355,16 @@ def _last_day(exposure: pd.DataFrame, events: pd.DataFrame) -> float:
 
 
 def _time_at_risk(subjects: pd.DataFrame, rule: teae.TEAERule, data_end: float) -> pd.DataFrame:
-    """Days from first dose to the end of the TEAE window (or the data end), inclusive."""
+    """Days from first dose to the end of observation, inclusive: the earliest of the end
+    of the TEAE window (last dose + window, or the data end while dosing is ongoing), the
+    subject's end of study, disposition and death (`_observation`) and the data end (the
+    cut-off, or the last date seen in the study)."""
     end = np.where(
         subjects["ongoing"],
         data_end,
         np.minimum(subjects["last_dose"] + rule.window_days, data_end),
     )
+    end = np.fmin(end, subjects["end_of_observation"].to_numpy(float))
     days = end - subjects["first_dose"].to_numpy() + 1
     subjects = subjects.copy()
     subjects["risk_days"] = np.where(subjects["safety"], np.maximum(days, 1.0), 0.0)
