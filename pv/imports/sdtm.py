@@ -29,19 +29,23 @@ for "present before the first dose, and at what grade"; the analysis (pv.analysi
 follows admiral's `derive_var_trtemfl`, whose `initial_intensity` is ADaM's AEITOXGR
 (initial toxicity grade). Sponsors carry it as a supplemental qualifier, so:
 
-- QNAM AEITOXGR (integer grade 1-5) -> initial_grade. It also marks the event pre-existing
-  when its onset (AESTDTC) is known to be before the subject's first dose (the latest day
-  the possibly partial date allows is before the day of the earliest EXSTDTC): admiral's
-  worsening branch applies only to events that started before treatment, and its test
-  data carry AEITOXGR on events that started on treatment too (those stay new events).
-  admiral (issue 2455, the derive_var_trtemfl diagram): "non-missing AEITOXGR: AE exist
-  before TRTSDT".
+- QNAM AEITOXGR (integer grade 1-5) -> initial_grade, and the event is pre-existing when
+  its onset (AESTDTC) is known to be before the subject's first dose (the latest day the
+  possibly partial date allows is before the day of the earliest EXSTDTC). admiral (issue
+  2455, the derive_var_trtemfl diagram): "non-missing AEITOXGR: AE exist before TRTSDT";
+  its worsening branch applies only to events that started before treatment, and its test
+  data carry AEITOXGR on events that started on treatment too (those stay new events). On
+  an event not known to have started before the first dose AEITOXGR is not kept (one
+  warning gives the count): the subject form keeps a grade at the first dose only with
+  the pre-existing flag, and the import stores what the form could have stored.
 - QNAM AEPREEX "Y"/"N" -> preexisting, explicitly (it wins over the AEITOXGR rule).
 - QNAM AEWRSDTC (ISO 8601, partial allowed) -> worsened_dtc, the date a pre-existing
-  event worsened; it marks the event pre-existing unless AEPREEX says "N".
+  event worsened; it marks the event pre-existing (AEPREEX "N" with it is refused).
 These QNAMs may be keyed by IDVAR AESEQ (one record), AEGRPID or AESPID (every record of
 the subject with that value). A bad value, or a key that matches no AE record, refuses
-the import, naming the SUPPAE record, USUBJID and QNAM.
+the import, naming the SUPPAE record, USUBJID and QNAM; so do the form's consistency
+rules (pv.events.rules): a grade at the first dose above the event's AETOXGR, a
+worsening date before the onset or after the end.
 
 Subjects (DM, and the optional DS, VS and DD datasets):
 
@@ -91,6 +95,7 @@ from pv.events.dates import parse_dtc
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.i18n import gettext as _
+from pv.i18n import ngettext
 from pv.inputs import WEIGHT_KG_RANGE, text_problem
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
 from pv.timeutil import utcnow
@@ -216,8 +221,8 @@ def import_sdtm(
     _check_keys(dm_f, ae_f, ex_f, {k: v for k, v in frames.items() if k in OPTIONAL[1:]})
     first_dose = _first_doses(ex_f)
     people = _subject_fields(frames, first_dose)
-    pre = _preexisting(ae_f, frames.get("SUPPAE"), first_dose)
     result = ImportResult(study_id=study_id)
+    pre = _preexisting(ae_f, frames.get("SUPPAE"), first_dose, result.warnings)
     result.preexisting = sum(1 for v in pre.values() if v.get("preexisting"))
     result.deaths = sum(1 for v in people.values() if v["died"])
     result.dispositions = sum(1 for v in people.values() if v["disposition"])
@@ -742,7 +747,7 @@ def _death_details(dd: pd.DataFrame, people: dict[str, dict], problems: _Problem
 
 
 def _preexisting(
-    ae: pd.DataFrame, supp: pd.DataFrame | None, first_dose: dict[str, date]
+    ae: pd.DataFrame, supp: pd.DataFrame | None, first_dose: dict[str, date], warnings: list[str]
 ) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]
     """Per AE (USUBJID, AESEQ): preexisting, initial_grade and worsened_dtc from the SUPPAE
     qualifiers AEITOXGR, AEPREEX and AEWRSDTC (module docstring)."""
@@ -799,14 +804,68 @@ def _preexisting(
             for seq in targets:
                 out.setdefault((u, seq), {})["worsened_dtc"] = when
     problems.raise_any()
-    for k, values in out.items():
-        before = _before(onset.get(k, ""), first_dose.get(k[0]))
-        values["preexisting"] = bool(
-            "worsened_dtc" in values or ("initial_grade" in values and before)
+    records = {(r["USUBJID"], r["AESEQ"]): (pos, r) for pos, r in enumerate(ae.to_dict("records"))}
+    dropped = 0
+    for k in sorted(set(out) | set(explicit)):
+        values = out.setdefault(k, {})
+        pre = explicit.get(k)
+        if pre is None:
+            before = _before(onset.get(k, ""), first_dose.get(k[0]))
+            pre = "worsened_dtc" in values or ("initial_grade" in values and before)
+        values["preexisting"] = pre
+        if not pre and values.pop("initial_grade", None) is not None:
+            dropped += 1
+        _consistent(k, values, *records[k], problems)
+    problems.raise_any()
+    if dropped:
+        warnings.append(
+            ngettext(
+                "SUPPAE AEITOXGR of %(num)d event not kept: it is not known to have started "
+                "before the first dose (a grade at the first dose is only for a condition "
+                "present before it)",
+                "SUPPAE AEITOXGR of %(num)d events not kept: they are not known to have "
+                "started before the first dose (a grade at the first dose is only for a "
+                "condition present before it)",
+                dropped,
+            )
         )
-    for k, flag in explicit.items():
-        out.setdefault(k, {})["preexisting"] = flag
     return out
+
+
+def _consistent(key: tuple[str, str], values: dict, pos: int, r: dict[str, str],  # type: ignore[type-arg]
+                problems: _Problems) -> None:  # fmt: skip
+    """The subject form's rules of a pre-existing condition (pv.events.rules), so that an
+    imported event can be edited there: no worsening date without the flag, the grade at
+    the first dose not above the event's grade, the worsening within the event's dates."""
+    u = key[0]
+    worse = values.get("worsened_dtc")
+    if worse and not values["preexisting"]:
+        problems.add("AE", pos, u, "AESEQ " + key[1], _(
+            "a worsening date (AEWRSDTC %(worse)s) on an event whose AEPREEX is N",
+            worse=worse))  # fmt: skip
+    initial, grade = values.get("initial_grade"), r.get("AETOXGR", "")
+    if initial is not None and re.fullmatch(r"[1-5](\.0)?", grade) and initial > float(grade):
+        problems.add("AE", pos, u, "AETOXGR", _(
+            "the grade at the first dose (AEITOXGR %(initial)s) is above the event's grade "
+            "(AETOXGR %(grade)s)", initial=initial, grade=int(float(grade))))  # fmt: skip
+    if not worse:
+        return
+    w = parse_dtc(worse)
+    for column, text in (("AESTDTC", r.get("AESTDTC", "")), ("AEENDTC", r.get("AEENDTC", ""))):
+        try:
+            bound = parse_dtc(text) if text else None
+        except ValueError:
+            continue
+        if bound is None:
+            continue
+        if column == "AESTDTC" and w.latest < bound.earliest:
+            problems.add("AE", pos, u, column, _(
+                "the worsening (AEWRSDTC %(worse)s) is before the onset (%(onset)s)",
+                worse=worse, onset=text))  # fmt: skip
+        if column == "AEENDTC" and w.earliest > bound.latest:
+            problems.add("AE", pos, u, column, _(
+                "the worsening (AEWRSDTC %(worse)s) is after the end (%(end)s)",
+                worse=worse, end=text))  # fmt: skip
 
 
 def _before(onset: str, first: date | None) -> bool:

@@ -153,9 +153,10 @@ def single(engine):  # type: ignore[no-untyped-def]
 
 
 def test_initial_grade_marks_the_events_present_at_first_dose(single) -> None:  # type: ignore[no-untyped-def]
-    """The importer's part, independent of the analysis: AEITOXGR is stored on every
-    record, and marks pre-existing exactly the records whose onset day is before the first
-    dose day (2022-01-01) -- the rows admiral's worsening branch considers."""
+    """The importer's part, independent of the analysis: AEITOXGR marks pre-existing, and
+    is kept on, exactly the records whose onset day is before the first dose day
+    (2022-01-01) -- the rows admiral's worsening branch considers; on the others it is not
+    kept (admiral never reads it there: they are new events, or have no onset)."""
     import sqlalchemy as sa
 
     from pv.events.models import AdverseEvent
@@ -172,7 +173,7 @@ def test_initial_grade_marks_the_events_present_at_first_dose(single) -> None:  
         }  # fmt: skip
     for u, seq, (_, start, _end, initial, _g, _t1, _t2) in numbered(SINGLE):
         before = bool(start) and start[:10] < "2022-01-01" and u == "1"  # subject 2: no dose
-        assert got[u, seq] == (before, int(initial)), (u, seq, start)
+        assert got[u, seq] == (before, int(initial) if before else None), (u, seq, start)
 
 
 def test_admiral_test_1_no_window_no_worsening(single) -> None:  # type: ignore[no-untyped-def]

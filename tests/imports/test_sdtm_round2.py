@@ -104,14 +104,18 @@ def test_episode_ids_and_preexisting_events_from_suppae(engine) -> None:  # type
     assert pre == {
         ("S1", 1): (True, 1, None),  # AEITOXGR, onset 2021-03-01 < first dose 2021-03-10
         ("S1", 2): (False, None, None),  # no qualifier of its own (the episode's later record)
-        ("S1", 3): (False, 2, None),  # AEITOXGR kept, onset = first-dose day: a new event
+        ("S1", 3): (False, None, None),  # onset = first-dose day: a new event, grade dropped
         ("S1", 4): (True, 2, None),  # "2021-02" ends 2021-02-28, before the first dose
-        ("S1", 5): (False, 1, None),  # "2021-03" may be 2021-03-10 or later
+        ("S1", 5): (False, None, None),  # "2021-03" may be 2021-03-10 or later: dropped
         ("S2", 1): (True, None, None),  # AEPREEX Y
         ("S2", 2): (True, None, "2021-04"),  # AEWRSDTC implies pre-existing
         ("S4", 1): (False, None, None),
     }
     assert result.preexisting == 4
+    assert result.warnings == [
+        "SUPPAE AEITOXGR of 2 events not kept: they are not known to have started before the "
+        "first dose (a grade at the first dose is only for a condition present before it)"
+    ]
     assert (got["S1", 1].aegrpid, got["S1", 2].aegrpid, got["S1", 3].aegrpid) == ("G1", "G1", None)
     assert (got["S1", 3].aespid, got["S1", 1].aespid) == ("SP-7", None)
     assert got["S1", 2].sponsor_te_flag == "Y"
@@ -128,10 +132,11 @@ def test_qualifiers_keyed_by_group_and_explicit_no(engine) -> None:  # type: ign
     ])  # fmt: skip
     import_sdtm(engine=engine, actor=ACTOR, **data)
     got = events(engine)
-    # S1/1 starts before the first dose, S1/2 on treatment (2021-03-20): grade kept on both
+    # S1/1 starts before the first dose, S1/2 on treatment (2021-03-20): kept on the first
+    # only; S1/4 is not pre-existing by AEPREEX N, so its grade at the first dose goes too
     assert (got["S1", 1].preexisting, got["S1", 1].initial_grade) == (True, 1)
-    assert (got["S1", 2].preexisting, got["S1", 2].initial_grade) == (False, 1)
-    assert (got["S1", 4].preexisting, got["S1", 4].initial_grade) == (False, 2)
+    assert (got["S1", 2].preexisting, got["S1", 2].initial_grade) == (False, None)
+    assert (got["S1", 4].preexisting, got["S1", 4].initial_grade) == (False, None)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +154,16 @@ def test_qualifiers_keyed_by_group_and_explicit_no(engine) -> None:  # type: ign
         ({"IDVAR": "AELNKID", "IDVARVAL": "1", "QNAM": "AEITOXGR", "QVAL": "1"},
          "SUPPAE record 2 (USUBJID S1), IDVAR: AEITOXGR must be keyed by AESEQ, AEGRPID, "
          "AESPID, not 'AELNKID'"),
+        # the subject form's consistency rules (pv.events.rules), on the AE record
+        ({"IDVAR": "AESEQ", "IDVARVAL": "1", "QNAM": "AEITOXGR", "QVAL": "4"},
+         "AE record 1 (USUBJID S1), AETOXGR: the grade at the first dose (AEITOXGR 4) is "
+         "above the event's grade (AETOXGR 3)"),
+        ({"IDVAR": "AESEQ", "IDVARVAL": "1", "QNAM": "AEWRSDTC", "QVAL": "2021-02"},
+         "AE record 1 (USUBJID S1), AESTDTC: the worsening (AEWRSDTC 2021-02) is before the "
+         "onset (2021-03-01)"),
+        ({"IDVAR": "AESEQ", "IDVARVAL": "1", "QNAM": "AEWRSDTC", "QVAL": "2021-04-02"},
+         "AE record 1 (USUBJID S1), AEENDTC: the worsening (AEWRSDTC 2021-04-02) is after "
+         "the end (2021-04-01)"),
     ],
 )  # fmt: skip
 def test_bad_qualifiers_refuse_the_import(engine, row, message) -> None:  # type: ignore[no-untyped-def]
@@ -160,6 +175,20 @@ def test_bad_qualifiers_refuse_the_import(engine, row, message) -> None:  # type
     assert message in str(info.value)
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Study)).scalar() == 0
+
+
+def test_worsening_date_with_aepreex_n_is_refused(engine) -> None:  # type: ignore[no-untyped-def]
+    data = study()
+    data["suppae"] = frame([
+        {"USUBJID": "S2", "IDVAR": "AESEQ", "IDVARVAL": "2", "QNAM": "AEWRSDTC", "QVAL": "2021-04"},
+        {"USUBJID": "S2", "IDVAR": "AESEQ", "IDVARVAL": "2", "QNAM": "AEPREEX", "QVAL": "N"},
+    ])  # fmt: skip
+    with pytest.raises(SDTMImportError) as info:
+        import_sdtm(engine=engine, actor=ACTOR, **data)
+    assert (
+        "AE record 7 (USUBJID S2), AESEQ 2: a worsening date (AEWRSDTC 2021-04) on an event "
+        "whose AEPREEX is N" in str(info.value)
+    )
 
 
 def test_dm_race_death_and_end_of_study(engine) -> None:  # type: ignore[no-untyped-def]
@@ -342,7 +371,7 @@ def test_analysis_load_and_audit_see_the_new_fields(engine) -> None:  # type: ig
     assert study_entry["deaths"] == [None, 1] and study_entry["dispositions"] == [None, 3]
     assert study_entry["preexisting"] == [None, 4]
     grades = sorted(c["initial_grade"][1] for c in creates if c["initial_grade"][1] is not None)
-    assert grades == [1, 1, 2, 2]  # S1/1, S1/3, S1/4, S1/5
+    assert grades == [1, 2]  # S1/1 and S1/4, the two pre-existing by AEITOXGR
     assert sum(c["preexisting"][1] for c in creates) == 4
 
 
