@@ -5,6 +5,13 @@ count: distinct subjects and events per category; post: each arm against control
 Rows are "overall" rows; the category name is also written to the CSV `term` column.
 Grade >= 3 uses the CTCAE grade, or the severity SEVERE where only severity was
 collected (imported data); fatal means outcome FATAL, "results in death" or grade 5.
+
+"Leading to death" (`leads_to_death`) uses DM as well as AE data: a fatal event (as
+above: the SDTM convention, AEOUT FATAL / AESDTH Y, as chevron's AET01 "fatal" flag), or,
+for a subject who died per DM (DTHFL or DTHDTC, by the cut-off), a serious event ongoing
+at the DM death date (onset on or before it and no end date before it; without a death
+date, a serious event with no end date). The second part is our documented choice for a
+death that DM records but no AE record marks as fatal.
 """
 
 from __future__ import annotations
@@ -29,6 +36,24 @@ def fatal(ev: pd.DataFrame) -> np.ndarray:
     return out | text_in(ev["aeout"], {"FATAL"})
 
 
+def ongoing_at_death(ev: pd.DataFrame) -> np.ndarray:
+    """Serious events of subjects who died per DM that were ongoing at the DM death date
+    (data.py: dm_died, dm_death_day; adt = onset, aendt = latest possible end day)."""
+    if "aeser" not in ev or "dm_died" not in ev:
+        return np.zeros(len(ev), dtype=bool)
+    day = ev["dm_death_day"].to_numpy(float)
+    start, end = ev["adt"].to_numpy(float), ev["aendt"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        dated = (start <= day) & ~(end < day)
+    ongoing = np.where(np.isnan(day), np.isnan(end), dated)
+    return ev["dm_died"].to_numpy(bool) & ev["aeser"].to_numpy(bool) & ongoing
+
+
+def leads_to_death(ev: pd.DataFrame) -> np.ndarray:
+    """Fatal events, and serious events ongoing at a death recorded in DM (module doc)."""
+    return fatal(ev) | ongoing_at_death(ev)
+
+
 # (label, predicate on TEAEs); the "any AE" row is added separately (it is not TEAE-only).
 CATEGORIES: list[tuple[str, Callable[[pd.DataFrame], np.ndarray]]] = [
     (N_("Any TEAE"), lambda ev: np.ones(len(ev), dtype=bool)),
@@ -39,7 +64,7 @@ CATEGORIES: list[tuple[str, Callable[[pd.DataFrame], np.ndarray]]] = [
         N_("TEAE leading to discontinuation of study drug"),
         lambda ev: ev["drug_withdrawn"].to_numpy(bool),
     ),
-    (N_("TEAE leading to death"), fatal),
+    (N_("TEAE leading to death"), leads_to_death),
 ]
 
 
@@ -70,5 +95,7 @@ def build(ctx: Context) -> Table:
         control=None if ctx.control is None else ctx.arms[ctx.control].label,
         rows=rows, cutoff=ctx.data.cutoff, params=dict(ctx.params), title=_(TITLE),
         footnotes=[_("Grade >= 3 uses the CTCAE grade, or severity SEVERE where no grade was "
-                     "collected. Death: outcome fatal, 'results in death' or grade 5.")],
+                     "collected. Death: outcome fatal, 'results in death' or grade 5."),
+                   _("Leading to death: a fatal event or, for a subject who died according "
+                     "to the demographics (DM), a serious event ongoing at the date of death.")],
     )  # fmt: skip

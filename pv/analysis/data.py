@@ -345,10 +345,14 @@ def _grades(events: pd.DataFrame) -> np.ndarray:
 
 
 def _last_day(exposure: pd.DataFrame, events: pd.DataFrame) -> float:
+    """The last date seen in the study: dosing starts and ends, event analysis dates.
+    (np.nanmax on a pandas Series with `initial` returns NaN: take the array.)"""
+    adt = events["adt"].to_numpy(float)
+    adt = adt[~np.isnan(adt)]
     candidates = [
         exposure["start"].max(),
         exposure["end"].max(),
-        np.nanmax(events["adt"], initial=np.nan),
+        adt.max() if len(adt) else np.nan,
     ]
     values = [float(v) for v in candidates if v is not None and not pd.isna(v)]
     return max(values) if values else float("nan")

@@ -199,16 +199,20 @@ def test_aet10_threshold(fixture_engine) -> None:
 
 def test_dtht01(fixture_engine) -> None:
     """With the cut-off: one death, S1's nausea (ended 04-16), 45 days after the 30-day
-    window closed on 03-01. Without it also S3's pneumonia, dosing ongoing: on treatment."""
+    window closed on 03-01. Without it also S3's pneumonia, dosing ongoing: on treatment.
+    Subjects only (one death per subject, no event count); no cause of death in DM, so
+    the cause is the fatal event's preferred term (DM deaths: test_observation.py)."""
     t = build_table(fixture_engine, "FIX", "DTHT01", cutoff=CUT)
-    assert counts(t.rows[0]) == [(0, 0), (1, 1), (0, 0), (1, 1)]
-    assert counts(t.rows[1]) == [(0, 0)] * 4
-    assert counts(t.rows[2]) == [(0, 0), (1, 1), (0, 0), (1, 1)]
-    assert [r.label for r in t.rows[3:]] == ["GASTROINTESTINAL DISORDERS", "NAUSEA"]
+    assert counts(t.rows[0]) == [(0, None), (1, None), (0, None), (1, None)]
+    assert counts(t.rows[1]) == [(0, None)] * 4
+    assert counts(t.rows[2]) == [(0, None), (1, None), (0, None), (1, None)]
+    assert [r.label for r in t.rows[3:]] == ["Primary cause of death", "NAUSEA"]
+    assert counts(t.rows[4]) == counts(t.rows[0])
     t = build_table(fixture_engine, "FIX", "DTHT01")
-    assert counts(t.rows[0]) == [(1, 1), (1, 1), (0, 0), (2, 2)]
-    assert counts(t.rows[1]) == [(1, 1), (0, 0), (0, 0), (1, 1)]
-    assert counts(t.rows[2]) == [(0, 0), (1, 1), (0, 0), (1, 1)]
+    assert counts(t.rows[0]) == [(1, None), (1, None), (0, None), (2, None)]
+    assert counts(t.rows[1]) == [(1, None), (0, None), (0, None), (1, None)]
+    assert counts(t.rows[2]) == [(0, None), (1, None), (0, None), (1, None)]
+    assert [r.label for r in t.rows[4:]] == ["NAUSEA", "PNEUMONIA"]
 
 
 def test_partial_onset_is_imputed_and_flagged(fixture_engine) -> None:
