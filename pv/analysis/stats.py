@@ -14,8 +14,14 @@ array operations: a 10,000-subject trial has thousands of rows per table.
   binomial are mapped to the rate ratio, and the p-value is binom.test's two-sided one:
   the probability of every outcome at most as likely as the observed one (the same rule as
   Fisher's test above; not the doubled smaller tail of the rateratio.test package).
+- Confidence intervals for an incidence rate as tern's h_incidence_rate (control_incidence_rate
+  conf_type): "exact" (Garwood, chi-square), "byar", "normal", "normal_log", any level.
 - Poisson regression with a log person-time offset (statsmodels GLM).
-- Kaplan-Meier and the log-rank test (statsmodels).
+- Kaplan-Meier (Greenwood variance), its median by R survival's print.survfit rule and the
+  median's confidence interval by Brookmeyer-Crowley on a transformed pointwise band
+  (survfit's conf.type "log-log" by default); the log-rank test (statsmodels) and the Cox
+  proportional-hazards ratio with its Wald interval (statsmodels PHReg, Efron ties as R's
+  coxph).
 """
 
 from __future__ import annotations
@@ -117,6 +123,45 @@ def poisson_exact_ci(x: object, alpha: float = 0.05) -> tuple[np.ndarray, np.nda
     return lower, upper
 
 
+CONF_TYPES = ("exact", "byar", "normal", "normal_log")  # tern control_incidence_rate
+KM_CONF_TYPES = ("log-log", "log", "plain")  # R survfit conf.type
+
+
+def z_value(alpha: float) -> float:
+    """The normal quantile of a two-sided interval of level 1 - alpha."""
+    return float(ndtri(1 - alpha / 2))
+
+
+def poisson_count_ci(
+    x: object, alpha: float = 0.05, conf_type: str = "exact"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Limits for a Poisson count x, as tern's h_incidence_rate_* divided by nothing: each
+    of tern's rate limits is (these limits) / person-years, so a rate's limits are these
+    over its patient-years.
+
+    - exact (Garwood): chi2(alpha/2; 2x) / 2 and chi2(1 - alpha/2; 2x + 2) / 2;
+    - byar (tern's form, x + 0.5 at both ends): (x + 0.5) (1 - 1/(9 (x + 0.5))
+      -/+ z / (3 sqrt(x + 0.5)))^3;
+    - normal: x -/+ z sqrt(x) (not truncated at 0, as tern);
+    - normal_log: x exp(-/+ z / sqrt(x)); undefined (NaN) for x = 0.
+    """
+    x = _arr(x)
+    if conf_type == "exact":
+        return poisson_exact_ci(x, alpha)
+    z = z_value(alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "byar":
+            h = x + 0.5
+            a, b = 1 - 1 / (9 * h), z / (3 * np.sqrt(h))
+            return h * (a - b) ** 3, h * (a + b) ** 3
+        if conf_type == "normal":
+            return x - z * np.sqrt(x), x + z * np.sqrt(x)
+        if conf_type == "normal_log":
+            half = np.where(x > 0, z / np.sqrt(np.where(x > 0, x, 1.0)), np.nan)
+            return x * np.exp(-half), x * np.exp(half)
+    raise ValueError(conf_type)
+
+
 def rate_ratio_exact(
     x1: object, t1: object, x0: object, t0: object, alpha: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -195,24 +240,115 @@ def poisson_regression(
     return out
 
 
-def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, object]:
-    """Kaplan-Meier estimate of one group: median and the survival curve.
+def kaplan_meier(
+    time: np.ndarray, event: np.ndarray, alpha: float = 0.05, conf_type: str = "log-log"
+) -> dict[str, object]:
+    """Kaplan-Meier estimate of one group: the curve, its median and the median's CI.
 
-    The median is the first event time at which the estimated survival is <= 0.5
-    (None when the curve never gets there).
+    At each distinct event time t with n at risk and d events, S(t) = prod(1 - d/n) and
+    Greenwood's se of -log S (survfit's std.err) = sqrt(sum d / (n (n - d))). The median is
+    found by R survival's print.survfit rule (survmean's minmin): the first time S <= 0.5
+    (1.5e-8 tolerance, sqrt of the machine epsilon as R); if S is 0.5 there (a flat
+    stretch at exactly one half) and the curve later drops below it, the midpoint of that
+    time and the next event time; None when S never reaches 0.5. Its confidence interval
+    is Brookmeyer and Crowley's: the same rule applied to the lower and to the upper
+    pointwise band of S (survfit's survfit_confint: "log-log" band
+    S^exp(-/+ z se / log S), "log" S exp(-/+ z se), "plain" S (1 -/+ z se)); a band value
+    is undefined where S is 0 or 1 (log-log) and such points are skipped, as R's NA.
     """
-    from statsmodels.duration.survfunc import SurvfuncRight
-
+    time = np.asarray(time, float)
+    event = np.asarray(event, float)
+    empty = {"subjects": 0, "events": 0, "median": None, "median_low": None,
+             "median_high": None, "curve": []}  # fmt: skip
     if len(time) == 0:
-        return {"subjects": 0, "events": 0, "median": None, "curve": []}
-    sf = SurvfuncRight(np.asarray(time, float), np.asarray(event, float))
-    below = np.flatnonzero(np.asarray(sf.surv_prob) <= 0.5 + 1e-12)
-    median = float(sf.surv_times[below[0]]) if len(below) else None
+        return empty
+    times = np.unique(time[event > 0])
+    order = np.sort(time)
+    at_risk = len(time) - np.searchsorted(order, times, side="left")
+    deaths = np.array([event[time == t].sum() for t in times], dtype=float)
+    surv = np.cumprod(1 - deaths / at_risk) if len(times) else np.array([])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(np.cumsum(deaths / (at_risk * (at_risk - deaths))))
+    low, high = _km_band(surv, se, z_value(alpha), conf_type)
     return {
         "subjects": int(len(time)),
         "events": int(np.sum(event)),
-        "median": median,
-        "curve": [[float(a), float(b)] for a, b in zip(sf.surv_times, sf.surv_prob, strict=True)],
+        "median": _km_median(times, surv),
+        "median_low": _km_median(times, low),
+        "median_high": _km_median(times, high),
+        "curve": [[float(a), float(b)] for a, b in zip(times, surv, strict=True)],
+    }
+
+
+def _km_band(surv: np.ndarray, se: np.ndarray, z: float, conf_type: str
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "log-log":
+            ok = (surv > 0) & (surv < 1)
+            s = np.where(ok, surv, 0.5)
+            shift = z * se / np.log(s)  # negative
+            low = np.exp(-np.exp(np.log(-np.log(s)) - shift))
+            high = np.exp(-np.exp(np.log(-np.log(s)) + shift))
+            return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
+        if conf_type == "log":
+            ok = surv > 0
+            s = np.where(ok, surv, 1.0)
+            low, high = np.exp(np.log(s) - z * se), np.minimum(np.exp(np.log(s) + z * se), 1)
+            return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
+        if conf_type == "plain":
+            return np.maximum(surv - z * se * surv, 0), np.minimum(surv + z * se * surv, 1)
+    raise ValueError(conf_type)
+
+
+KM_TOL = float(np.sqrt(np.finfo(float).eps))  # R: .Machine$double.eps^.5
+
+
+def _km_median(times: np.ndarray, surv: np.ndarray) -> float | None:
+    """print.survfit's minmin(y, x): see kaplan_meier."""
+    keep = ~np.isnan(surv) & (surv < 0.5 + KM_TOL)
+    if not keep.any():
+        return None
+    x, y = times[keep], surv[keep]
+    if abs(y[0] - 0.5) < KM_TOL and (y < y[0]).any():
+        return float((x[0] + x[np.flatnonzero(y < y[0])[0]]) / 2)
+    return float(x[0])
+
+
+def cox_ph(time: np.ndarray, event: np.ndarray, treated: np.ndarray, alpha: float = 0.05
+           ) -> dict[str, float] | None:  # fmt: skip
+    """Cox proportional-hazards ratio of treated (1) against control (0): exp(beta) with
+    the Wald interval exp(beta -/+ z se) and Wald p, Efron's method for tied times (R
+    coxph's default), statsmodels PHReg. None when it is not estimable: the partial
+    likelihood is monotone in beta, so the estimate is infinite (R's coxph warns "coefficient
+    may be infinite"): no event in a group, or every event of one group happens while no
+    subject of the other group is still at risk; or a fit that does not converge."""
+    from statsmodels.duration.hazard_regression import PHReg
+
+    time = np.asarray(time, float)
+    event = np.asarray(event, float)
+    treated = np.asarray(treated, float)
+    for g in (0.0, 1.0):
+        # beta -> -/+ infinity raises the likelihood when no event of group g has a subject
+        # of the other group in its risk set
+        other = np.sort(time[treated != g])
+        at_event = time[(event > 0) & (treated == g)]
+        if len(other) == 0 or not (len(other) - np.searchsorted(other, at_event, "left")).any():
+            return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = PHReg(time, treated[:, None], status=event, ties="efron").fit()
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+    beta, se = float(fit.params[0]), float(fit.bse[0])
+    if not (np.isfinite(beta) and np.isfinite(se) and se > 0):
+        return None
+    z = z_value(alpha)
+    return {
+        "hr": float(np.exp(beta)),
+        "low": float(np.exp(beta - z * se)),
+        "high": float(np.exp(beta + z * se)),
+        "p": float(fit.pvalues[0]),
     }
 
 

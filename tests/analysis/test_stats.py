@@ -135,7 +135,9 @@ def test_poisson_regression_with_log_exposure_offset() -> None:
 def test_kaplan_meier_and_log_rank_by_hand() -> None:
     """Group A: events at days 1 and 2. Group B: event at day 3, censored at day 4.
 
-    KM: A drops to 1/2 at day 1 and 0 at day 2 (median 1); B to 1/2 at day 3 (median 3).
+    KM: A drops to 1/2 at day 1 and 0 at day 2 (median (1 + 2) / 2 = 1.5 by R survival's
+    print.survfit rule: the curve is exactly 1/2 from day 1 to the next event); B to 1/2 at
+    day 3 and stays there to its end (median 3, the start of the stretch).
     Log-rank, at each event time (at risk A, at risk B, deaths):
         day 1: (2, 2, 1 in A)  E_A = 2/4 = 1/2,  V = 1 * 2/4 * 2/4 * 3/3 = 1/4
         day 2: (1, 2, 1 in A)  E_A = 1/3,        V = 1 * 1/3 * 2/3 * 2/2 = 2/9
@@ -144,7 +146,7 @@ def test_kaplan_meier_and_log_rank_by_hand() -> None:
     """
     a = stats.kaplan_meier(np.array([1, 2]), np.array([1, 1]))
     b = stats.kaplan_meier(np.array([3, 4]), np.array([1, 0]))
-    assert a["median"] == 1 and b["median"] == 3
+    assert a["median"] == 1.5 and b["median"] == 3
     assert a["curve"] == [[1.0, 0.5], [2.0, 0.0]]
     assert (b["subjects"], b["events"]) == (2, 1)
     p = stats.logrank(np.array([1, 2, 3, 4]), np.array([1, 1, 1, 0]), np.array([0, 0, 1, 1]))
