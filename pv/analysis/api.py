@@ -8,7 +8,11 @@ the DSMB workbook use it). Parameters (all optional, recorded on the table):
 - window_days (int, 30), worsening (bool, True), imputation ("first-dose" | "earliest"):
   the TEAE rule, see teae.py;
 - order / soc_order: "frequency" (default), "alpha" or "arm:<label or code>";
-- threshold (AET10, percent, default 5); aesi (AET01_AESI/AET05: list of grouping keys).
+- threshold (AET10, percent, default 5); aesi (AET01_AESI/AET05: list of grouping keys);
+- conf_type ("exact" (default), "byar", "normal", "normal_log") and conf_level (0.95):
+  the rate CIs of AET05 and AET05_ALL, as tern's control_incidence_rate (the level also
+  of the rate ratio, Poisson regression, Kaplan-Meier median and Cox CIs); km_conf_type
+  ("log-log" (default), "log", "plain"): the band the KM median's CI is read from.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pv.analysis import (
     aet02_sae,
     aet04,
     aet05,
+    aet05_all,
     aet10,
     dtht01,
 )
@@ -41,7 +46,8 @@ from pv.i18n import gettext as _
 from pv.timeutil import utcnow
 
 TABLES: dict[str, ModuleType] = {
-    m.NAME: m for m in (aet01, aet01_aesi, aet02, aet02_sae, aet04, aet05, aet10, dtht01)
+    m.NAME: m
+    for m in (aet01, aet01_aesi, aet02, aet02_sae, aet04, aet05, aet05_all, aet10, dtht01)
 }
 TABLE_NAMES = tuple(TABLES)
 RULE_KEYS = ("window_days", "worsening", "imputation")
@@ -70,8 +76,8 @@ POOLED_FOOTNOTE = N_(
 
 
 # Row extras that are by arm or compare arms (AET05: Kaplan-Meier by arm, log-rank p,
-# Poisson regression rate ratios): not in a pooled table.
-COMPARATIVE_EXTRAS = frozenset({"km", "logrank_p", "poisson_regression"})
+# Poisson regression rate ratios, Cox hazard ratios): not in a pooled table.
+COMPARATIVE_EXTRAS = frozenset({"km", "logrank_p", "poisson_regression", "cox"})
 
 
 def pooled(table: Table) -> Table | None:
@@ -147,6 +153,7 @@ def build_tables(
     columns: set[str] = set()
     for n in names:
         columns |= TABLES[n].COLUMNS
+        _check_params(TABLES[n], params)  # before the data are loaded
     data = load_study(engine, study_id, columns=columns, rule=rule, cutoff=cutoff)
     return [
         build_from_data(data, n, control=control, params=params, language=language) for n in names
@@ -188,11 +195,13 @@ def table_language(language: str | None) -> str:
 def _build(data: StudyData, name: str, control: str | None, params: dict[str, Any] | None) -> Table:
     module = TABLES[_table_name(name)]
     params = dict(params or {})
+    _check_params(module, params)
     ctx = _context(data, control, params)
     table = module.build(ctx)
     table.generated_at = utcnow()
     table.params = {
         **params,
+        **table.params,  # with the defaults a module filled in (AET05: conf_type, ...)
         "control": table.control,
         "cutoff": data.cutoff.isoformat() if data.cutoff else None,
         "teae_rule": data.rule.as_dict(),
@@ -225,6 +234,18 @@ def _table_name(name: str) -> str:
             )
         )
     return key
+
+
+def _check_params(module: ModuleType, params: dict[str, Any]) -> None:
+    """A table module's own parameter check (validate_params, if it has one): its
+    ValueError, which names the parameter, becomes a TableError."""
+    check = getattr(module, "validate_params", None)
+    if check is None:
+        return
+    try:
+        check(params)
+    except ValueError as exc:
+        raise TableError(str(exc)) from exc
 
 
 def _rule(params: dict[str, Any]) -> TEAERule:

@@ -11,7 +11,7 @@ import json
 import math
 import textwrap
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pv import csvsafe, i18n
 from pv.analysis.table import CSV_COLUMNS, Cell, Row, Table
@@ -81,12 +81,12 @@ def _incidence(c: Cell) -> str:
     return f"{text} [{c.events}]" if c.events is not None and c.n else text
 
 
-def _rate(c: Cell) -> str:
+def _rate(c: Cell, events: bool = False) -> str:
     if c.pyears is None:
         return ""
     return _(
         "%(n)s / %(pyears)s PY  %(rate)s (%(low)s, %(high)s)",
-        n=c.n,
+        n=c.events if events else c.n,
         pyears=f"{c.pyears:.1f}",
         rate=_num(c.rate),
         low=_num(c.rate_low),
@@ -94,11 +94,24 @@ def _rate(c: Cell) -> str:
     )
 
 
+def irr_text(c: Cell) -> str:
+    """The rate ratio and its CI; with no events in one arm the ratio (0, or NE: not
+    estimable) and its labelled one-sided bound (Cell.irr_bound_side)."""
+    if c.irr_bound_side is not None:
+        level = f"{round(100 * (c.irr_bound_level or 0.975), 6):g}"
+        if c.irr_bound_side == "upper":
+            return _("%(irr)s (one-sided %(level)s%% upper bound %(bound)s)",
+                     irr=_ratio(c.irr), level=level, bound=_ratio(c.irr_high))  # fmt: skip
+        return _("NE (one-sided %(level)s%% lower bound %(bound)s)",
+                 level=level, bound=_ratio(c.irr_low))  # fmt: skip
+    if c.irr is None:
+        return ""
+    return f"{_ratio(c.irr)} ({_ratio(c.irr_low)}, {_ratio(c.irr_high)})"
+
+
 def _comparison(c: Cell, rates: bool) -> str:
     if rates:
-        if c.irr is None:
-            return ""
-        return f"{_ratio(c.irr)} ({_ratio(c.irr_low)}, {_ratio(c.irr_high)})"
+        return irr_text(c)
     if c.rd is None:
         return ""
     return f"{_num(c.rd, 100)} ({_num(c.rd_low, 100)}, {_num(c.rd_high, 100)})"
@@ -111,6 +124,9 @@ class Display:
     headers: list[str]
     unit: str
     rows: list[tuple[Row, list[str]]]
+    # AET05: time to first event of the Any TEAE and AESI rows (a heading, then one line
+    # per row): Kaplan-Meier medians with CIs, log-rank p, Cox hazard ratios.
+    survival: list[str] = field(default_factory=list)
 
 
 def display(table: Table) -> Display:
@@ -124,9 +140,14 @@ def _display(table: Table) -> Display:
     others = [a.label for a in table.arms if table.control and a.label != table.control]
     code = {a.label: a.code for a in table.arms}
     headers = [f"{a.label} (N={a.N})" for a in table.arms] + [_("Total (N=%(n)s)", n=table.total_N)]
+    level = f"{round(100 * float(table.params.get('conf_level') or 0.95), 6):g}"
+    events = table.rate_of == "events"
     for label in others:
         arm, control = code[label], code[table.control or ""]
-        if rates:
+        if rates and level != "95":
+            head = _("%(arm)s vs %(control)s IRR (%(level)s%% CI)", arm=arm, control=control,
+                     level=level)  # fmt: skip
+        elif rates:
             head = _("%(arm)s vs %(control)s IRR (95%% CI)", arm=arm, control=control)
         else:
             head = _("%(arm)s vs %(control)s RD %% (95%% CI)", arm=arm, control=control)
@@ -134,18 +155,58 @@ def _display(table: Table) -> Display:
     rows = []
     for r in table.rows:
         values = [
-            (_rate if rates else _incidence)(r.cells[c]) if c in r.cells else ""
+            (_rate(r.cells[c], events) if rates else _incidence(r.cells[c])) if c in r.cells else ""
             for c in table.columns
         ]
         for o in others:
             c = r.cells.get(o)
             values += [_comparison(c, rates), p_text(c.p_value)] if c else ["", ""]
         rows.append((r, values))
-    unit = (
-        # No placeholders: the percent signs are literal.
-        _("n / patient-years  rate per 100 PY (95% CI)") if rates else _("n (%) [events]")
-    )
-    return Display(headers, unit, rows)
+    if not rates:
+        unit = _("n (%) [events]")  # No placeholders: the percent signs are literal.
+    elif events:
+        unit = _("events / patient-years  rate per 100 PY (%(level)s%% CI)", level=level)
+    elif level != "95":
+        unit = _("n / patient-years  rate per 100 PY (%(level)s%% CI)", level=level)
+    else:
+        unit = _("n / patient-years  rate per 100 PY (95% CI)")
+    return Display(headers, unit, rows, survival_lines(table))
+
+
+def _days(v: float | None) -> str:
+    return _("NR") if v is None else f"{v:g}"  # NR: not reached
+
+
+def survival_lines(table: Table) -> list[str]:
+    """Time to first event (AET05's Any TEAE and AESI rows): per arm the Kaplan-Meier
+    median in days with its CI (NR: not reached), the log-rank p and each arm's Cox hazard
+    ratio against the control (NE: not estimable). Empty for a pooled table (no km)."""
+    rows = [r for r in table.rows if isinstance(r.extra.get("km"), dict)]
+    if not rows:
+        return []
+    level = f"{round(100 * float(table.params.get('conf_level') or 0.95), 6):g}"
+    code = {a.label: a.code for a in table.arms}
+    lines = [_("Time to first event (days from the first dose): Kaplan-Meier median "
+               "(%(level)s%% CI); log-rank p; Cox hazard ratio against the control arm "
+               "(%(level)s%% CI).", level=level)]  # fmt: skip
+    for r in rows:
+        medians = " | ".join(
+            f"{label} {_days(km.get('median'))} "
+            f"({_days(km.get('median_low'))}, {_days(km.get('median_high'))})"
+            for label, km in r.extra["km"].items()
+        )
+        parts = [medians]
+        if r.extra.get("logrank_p") is not None:
+            parts.append(_("log-rank p %(p)s", p=p_text(r.extra["logrank_p"])))
+        for label, hr in (r.extra.get("cox") or {}).items():
+            value = (
+                _("NE")
+                if not hr
+                else f"{_ratio(hr['hr'])} ({_ratio(hr['low'])}, {_ratio(hr['high'])})"
+            )
+            parts.append(_("HR %(arm)s %(value)s", arm=code.get(label, label), value=value))
+        lines.append(f"{r.label}: " + "; ".join(parts))
+    return lines
 
 
 def _width(text: str) -> int:
@@ -212,6 +273,8 @@ def _to_text(table: Table) -> str:
         cells = "  ".join(_rjust(v, w) for v, w in zip(values, widths, strict=True))
         lines.append(f"{_ljust(wrapped[-1], lw)}  {cells}")
     lines.append(rule)
+    if shown.survival:
+        lines += [*shown.survival, rule]
     lines += ["\n".join(_wrap(f, len(rule) if len(rule) > 60 else 100)) for f in table.footnotes]
     lines += table.notes
     return "\n".join(lines) + "\n"

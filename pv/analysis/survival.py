@@ -92,28 +92,44 @@ def life_table(time: np.ndarray, event: np.ndarray, group: str) -> pd.DataFrame:
         }
     )
     frame.attrs["median"] = km["median"]
+    frame.attrs["median_ci"] = (km.get("median_low"), km.get("median_high"))
     return frame[LIFE_COLUMNS]
 
 
 def km_table(data: StudyData, key: str = "infection", *, pooled: bool = False) -> pd.DataFrame:
     """Life tables of each arm (or of all safety subjects when pooled), stacked.
 
-    attrs: "medians" {group: median days or None}, "logrank_p" (by arm, else None),
-    "key" (the AESI grouping) and "groups" (group labels in display order).
+    attrs: "medians" {group: median days or None} (R survival's print.survfit rule, see
+    stats.kaplan_meier), "median_ci" {group: (low, high)} (95%, Brookmeyer-Crowley on the
+    log-log band; None where not reached), "logrank_p" (by arm, else None), "cox" {arm:
+    {hr, low, high, p} or None} for each arm against the control arm (by arm with a control
+    arm, else {}), "key" (the AESI grouping) and "groups" (group labels in display order).
     """
     tte = time_to_first(data, key)
+    infos = arm_infos(data)
     if pooled:
         groups = [(POOLED, np.ones(len(tte), dtype=bool))]
     else:
-        groups = [(a.label, tte["arm"].to_numpy() == i) for i, a in enumerate(arm_infos(data))]
+        groups = [(a.label, tte["arm"].to_numpy() == i) for i, a in enumerate(infos)]
     parts = [life_table(tte["time"][m], tte["event"][m], label) for label, m in groups]
     frame = (
         pd.concat(parts, ignore_index=True)
         if parts
         else pd.DataFrame({c: pd.Series(dtype=float) for c in LIFE_COLUMNS})
     )
+    cox: dict[str, object] = {}
+    control = [i for i, a in enumerate(infos) if a.is_control]
+    if not pooled and control:
+        arm = tte["arm"].to_numpy()
+        for i, a in enumerate(infos):
+            if i != control[0]:
+                two = (arm == i) | (arm == control[0])
+                time, event = tte["time"].to_numpy()[two], tte["event"].to_numpy()[two]
+                cox[a.label] = stats.cox_ph(time, event, arm[two] == i)
     frame.attrs = {
         "medians": {p["group"].iloc[0]: p.attrs["median"] for p in parts},
+        "median_ci": {p["group"].iloc[0]: p.attrs["median_ci"] for p in parts},
+        "cox": cox,
         "logrank_p": None
         if pooled
         else stats.logrank(tte["time"].to_numpy(), tte["event"].to_numpy(), tte["arm"].to_numpy()),

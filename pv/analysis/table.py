@@ -22,6 +22,9 @@ POPULATION = N_("Safety population")
 CSV_COLUMNS = [
     "table", "row_type", "soc", "term", "grade", "arm", "n", "N", "pct", "events",
     "pyears", "rate", "rate_low", "rate_high", "rd", "rd_low", "rd_high", "p_value",
+    # rate ratio against control (AET05, AET05_ALL); with no events in one arm one limit
+    # is a one-sided bound: irr_bound_side "upper" (irr 0) or "lower" (irr not estimable)
+    "irr", "irr_low", "irr_high", "irr_bound_side",
 ]  # fmt: skip
 
 
@@ -50,6 +53,11 @@ class Cell:
     irr: float | None = None
     irr_low: float | None = None
     irr_high: float | None = None
+    # With no events in one arm (AET05): which limit is a one-sided bound, "upper" (this arm
+    # has none: irr 0, irr_high the bound) or "lower" (the control has none: irr None, not
+    # estimable, irr_low the bound), and its level (1 - alpha/2, e.g. 0.975); else None.
+    irr_bound_side: str | None = None
+    irr_bound_level: float | None = None
 
     @property
     def pct(self) -> float | None:
@@ -88,6 +96,8 @@ class Table:
     language: str = "en"
     # Set by pv.analysis.api.pooled (a blinded reader): the arms are gone, this is their N.
     pooled_N: int | None = None
+    # What a rate counts (AET05, AET05_ALL): "subjects" (first occurrence) or "events".
+    rate_of: str = "subjects"
 
     @property
     def columns(self) -> list[str]:
@@ -116,6 +126,7 @@ class Table:
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
             "control": self.control,
             "pooled": self.pooled_N is not None,
+            "rate_of": self.rate_of,
             "total_N": self.total_N,
             "arms": [asdict(a) for a in self.arms],
             "columns": self.columns,
@@ -165,6 +176,10 @@ class Table:
                         "rd_low": c.rd_low,
                         "rd_high": c.rd_high,
                         "p_value": c.p_value,
+                        "irr": c.irr,
+                        "irr_low": c.irr_low,
+                        "irr_high": c.irr_high,
+                        "irr_bound_side": c.irr_bound_side,
                     }
                 )
         return out

@@ -83,8 +83,10 @@ def plot_km(frame: pd.DataFrame, *, fmt: str = "png") -> bytes:
         median = medians.get(g)
         if median is None:
             med = _("not reached")
-        else:
+        elif float(median).is_integer():
             med = ngettext("%(num)d day", "%(num)d days", round(median))
+        else:  # R's midpoint of a flat stretch at 0.5 (stats.kaplan_meier), e.g. 2.5 days
+            med = _("%(days)s days", days=f"{median:g}")
         handles.append(
             Line2D(
                 [],
