@@ -1,10 +1,34 @@
-"""SDTM export: DM, AE and EX as CSV and as SAS transport (XPT version 5, pyreadstat).
+"""SDTM export: DM, AE, EX, SUPPAE, DS, VS and DD as CSV and as SAS transport (XPT
+version 5, pyreadstat).
 
     export_sdtm(engine, study_id="NCT04660565", out_dir=Path("sdtm/"))
 
 writes dm.csv, ae.csv, ex.csv, dm.xpt, ae.xpt, ex.xpt with SDTM variable names and labels
-(domain.md §8), one row per subject, per non-draft adverse event and per dosing record.
-`pv.imports.sdtm.import_sdtm` reads them back into the same tables (tests/exports).
+(domain.md §8), one row per subject, per non-draft adverse event and per dosing record,
+and suppae, ds, vs and dd (.csv and .xpt) when they have records (an empty one is not
+written, and a stale one from an earlier export into the same folder is removed).
+`pv.imports.sdtm.import_sdtm` reads them back into the same tables (tests/exports): the
+mapping below is the importer's, read the other way.
+
+- DM: RACE; DTHFL "Y" for a subject who died (empty otherwise, as SDTM's flag), DTHDTC
+  the date of death as recorded (partial allowed; empty when unknown); RFPENDTC the end of
+  study (the importer reads it back as the end of study).
+- AE: AEGRPID and AESPID as entered (episode ids of "log" collection; empty when none).
+- SUPPAE (IDVAR AESEQ, QORIG "CRF"), one record per value set on a non-draft event:
+  AEPREEX "Y" on a pre-existing condition, AEITOXGR its CTCAE grade at the first dose,
+  AEWRSDTC the date it worsened. An event that is not pre-existing gets no record (the
+  importer then reads it as not pre-existing; the form keeps neither grade nor date
+  without the flag).
+- DS, per subject, in date order: the protocol milestones (DSCAT "PROTOCOL MILESTONE")
+  INFORMED CONSENT OBTAINED (the consent date) and RANDOMIZED (the randomization date)
+  where the date is known, then the disposition event (DSCAT "DISPOSITION EVENT") where
+  one is recorded: DSDECOD the disposition, DSSTDTC its date, DSTERM the reason given, else
+  the DSDECOD itself (DSTERM is required in SDTM; "some terms in DSTERM will match
+  DSDECOD", SDTMIG DS assumptions).
+- VS: the baseline HEIGHT (cm) and WEIGHT (kg) the subject form records, VSBLFL "Y",
+  original and standard results alike. The tracker keeps no measurement date, so VSDTC is
+  not written.
+- DD: PRCDTH (Primary Cause of Death) where a cause is recorded, DDORRES = DDSTRESC.
 
 Decisions:
 - Dates are ISO 8601 as collected (partial dates stay partial); a dosing time other than
@@ -49,13 +73,14 @@ from pv.blinding.policy import MASKED_CODE, MASKED_EXPORT_LABEL
 from pv.events.models import ACTIONS, RELATED_VALUES, AdverseEvent
 from pv.exports.checksum import text_order
 from pv.exports.sdtm_spec import (
-    AE_VARS,
+    CORE_DOMAINS,
     CRITERIA,
-    DM_VARS,
-    EX_VARS,
+    DOMAINS,
     FILE_LABELS,
     LABELS,
     NUMERIC,
+    SUPP_QUALIFIERS,
+    VARS,
 )
 from pv.exposure.derive import study_day
 from pv.exposure.models import Exposure
@@ -66,7 +91,7 @@ MAX_XPT_BYTES = 200
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
 AE_FIELDS = (
     "id aeseq aeterm aeterm_en terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel "
-    "aeacn aeout aecontrt aestdtc aeendtc"
+    "aeacn aeout aecontrt aestdtc aeendtc aegrpid aespid preexisting initial_grade worsened_dtc"
 )
 EX_FIELDS = ("dose", "unit", "frequency", "route", "start", "end")
 RELATED_TEXT = {v.upper() for v in RELATED_VALUES} | {v.upper() for v in IMPORT_RELATED}
@@ -119,9 +144,10 @@ def _complete(text: str | None) -> date | None:
 
 
 def domains(conn: Connection, study_id: str, *, mask_arms: bool = False) -> dict[str, pd.DataFrame]:
-    """The DM, AE and EX datasets of a study. `mask_arms` (a blinded study exported for a
-    user who may not see arms, pv.blinding): ARM/ACTARM "Blinded", ARMCD/ACTARMCD BLINDED,
-    and EXTRT "Blinded" for a study drug not given in every arm (it would reveal the arm)."""
+    """The DM, AE, EX, SUPPAE, DS, VS and DD datasets of a study (some may have no rows).
+    `mask_arms` (a blinded study exported for a user who may not see arms, pv.blinding):
+    ARM/ACTARM "Blinded", ARMCD/ACTARMCD BLINDED, and EXTRT "Blinded" for a study drug not
+    given in every arm (it would reveal the arm)."""
     if conn.execute(sa.select(col(Study.id)).where(col(Study.id) == study_id)).first() is None:
         raise LookupError(f"no study {study_id!r}")
     blind_drugs: set[str] = set()
@@ -172,7 +198,17 @@ def domains(conn: Connection, study_id: str, *, mask_arms: bool = False) -> dict
             col(Subject.age),
             col(Subject.sex),
             col(Subject.consent_date),
+            col(Subject.randomization_date),
             col(Subject.end_of_study_date),
+            col(Subject.race),
+            col(Subject.height_cm),
+            col(Subject.weight_kg),
+            col(Subject.died),
+            col(Subject.death_date),
+            col(Subject.death_cause),
+            col(Subject.disposition),
+            col(Subject.disposition_date),
+            col(Subject.disposition_reason),
             col(Site.code).label("siteid"),
             col(Site.country),
             col(Arm.label).label("arm"),
@@ -199,10 +235,13 @@ def domains(conn: Connection, study_id: str, *, mask_arms: bool = False) -> dict
                 "RFXENDTC": dtc(last.get(s.usubjid)),
                 "RFICDTC": dtc(s.consent_date),
                 "RFPENDTC": dtc(s.end_of_study_date),
+                "DTHDTC": s.death_date or "",
+                "DTHFL": "Y" if s.died else "",
                 "SITEID": s.siteid,
                 "AGE": s.age,
                 "AGEU": "YEARS" if s.age is not None else "",
                 "SEX": s.sex or "",
+                "RACE": s.race or "",
                 "ARMCD": code,
                 "ARM": arm,
                 "ACTARMCD": code if dosed else "NOTTRT",
@@ -210,14 +249,106 @@ def domains(conn: Connection, study_id: str, *, mask_arms: bool = False) -> dict
                 "COUNTRY": s.country or "",
             }
         )
+    ae_rows, supp_rows = _ae(conn, study_id, first)
     return {
         "DM": _frame(dm_rows, "DM"),
-        "AE": _frame(_ae(conn, study_id, first), "AE"),
+        "AE": _frame(ae_rows, "AE"),
         "EX": _frame(ex_rows, "EX"),
+        "SUPPAE": _frame(supp_rows, "SUPPAE"),
+        "DS": _frame(_ds(study_id, subjects), "DS"),
+        "VS": _frame(_vs(study_id, subjects), "VS"),
+        "DD": _frame(_dd(study_id, subjects), "DD"),
     }
 
 
-def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dict[str, Any]]:
+def _ds(study_id: str, subjects: Sequence[Any]) -> list[dict[str, Any]]:
+    """Milestones where their dates are known, then the disposition event (docstring)."""
+    rows = []
+    for s in subjects:
+        found = []
+        if s.consent_date is not None:
+            found.append(("INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED",
+                          "PROTOCOL MILESTONE", dtc(s.consent_date)))  # fmt: skip
+        if s.randomization_date is not None:
+            found.append(("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE",
+                          dtc(s.randomization_date)))  # fmt: skip
+        if s.disposition:
+            found.append((s.disposition_reason or s.disposition, s.disposition,
+                          "DISPOSITION EVENT", s.disposition_date or ""))  # fmt: skip
+        for seq, (term, decod, cat, when) in enumerate(found, start=1):
+            rows.append({"STUDYID": study_id, "DOMAIN": "DS", "USUBJID": s.usubjid,
+                         "DSSEQ": seq, "DSTERM": term, "DSDECOD": decod, "DSCAT": cat,
+                         "DSSTDTC": when})  # fmt: skip
+    return rows
+
+
+VS_TESTS = (("HEIGHT", "Height", "height_cm", "cm"), ("WEIGHT", "Weight", "weight_kg", "kg"))
+
+
+def _vs(study_id: str, subjects: Sequence[Any]) -> list[dict[str, Any]]:
+    """Baseline height and weight (VSBLFL "Y"), where recorded."""
+    rows = []
+    for s in subjects:
+        seq = 0
+        for code, test, attr, unit in VS_TESTS:
+            value = getattr(s, attr)
+            if value is None:
+                continue
+            seq += 1
+            text = format(float(value), ".15g")
+            rows.append({"STUDYID": study_id, "DOMAIN": "VS", "USUBJID": s.usubjid,
+                         "VSSEQ": seq, "VSTESTCD": code, "VSTEST": test, "VSORRES": text,
+                         "VSORRESU": unit, "VSSTRESC": text, "VSSTRESN": float(value),
+                         "VSSTRESU": unit, "VSBLFL": "Y"})  # fmt: skip
+    return rows
+
+
+def _dd(study_id: str, subjects: Sequence[Any]) -> list[dict[str, Any]]:
+    """The primary cause of death (DDTESTCD PRCDTH), where recorded."""
+    return [
+        {
+            "STUDYID": study_id,
+            "DOMAIN": "DD",
+            "USUBJID": s.usubjid,
+            "DDSEQ": 1,
+            "DDTESTCD": "PRCDTH",
+            "DDTEST": "Primary Cause of Death",
+            "DDORRES": s.death_cause,
+            "DDSTRESC": s.death_cause,
+        }  # fmt: skip
+        for s in subjects
+        if s.death_cause
+    ]
+
+
+def _supp(study_id: str, usubjid: str, event: Any) -> list[dict[str, Any]]:
+    """The SUPPAE records of one event (module docstring)."""
+    values = {
+        "AEITOXGR": str(event.initial_grade) if event.initial_grade is not None else "",
+        "AEPREEX": "Y" if event.preexisting else "",
+        "AEWRSDTC": event.worsened_dtc or "",
+    }
+    return [
+        {
+            "STUDYID": study_id,
+            "RDOMAIN": "AE",
+            "USUBJID": usubjid,
+            "IDVAR": "AESEQ",
+            "IDVARVAL": str(event.aeseq),
+            "QNAM": qnam,
+            "QLABEL": SUPP_QUALIFIERS[qnam],
+            "QVAL": values[qnam],
+            "QORIG": "CRF",
+            "QEVAL": "",
+        }  # fmt: skip
+        for qnam in SUPP_QUALIFIERS
+        if values[qnam]
+    ]
+
+
+def _ae(
+    conn: Connection, study_id: str, first: dict[str, datetime]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     ae = AdverseEvent
     fields = [*AE_FIELDS.split(), *(c.lower() for c in CRITERIA)]
     rows = conn.execute(
@@ -226,7 +357,8 @@ def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dic
         .where(col(ae.study_id) == study_id, col(ae.status) != "draft")
         .order_by(text_order(conn, col(Subject.usubjid)), col(ae.aeseq))
     ).all()
-    out = []
+    out: list[dict[str, Any]] = []
+    supp: list[dict[str, Any]] = []
     for event in rows:
         usubjid = event.usubjid
         start = first.get(usubjid)
@@ -238,7 +370,8 @@ def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dic
                 "DOMAIN": "AE",
                 "USUBJID": usubjid,
                 "AESEQ": event.aeseq,
-                "AESPID": str(event.id),
+                "AEGRPID": event.aegrpid or "",
+                "AESPID": event.aespid or "",
                 "AETERM": event.aeterm,
                 # Not an SDTM variable: dropped from the files, used for the .xpt's AETERM.
                 "AETERM_EN": event.aeterm_en or "",
@@ -264,11 +397,12 @@ def _ae(conn: Connection, study_id: str, first: dict[str, datetime]) -> list[dic
                 "AEENDY": study_day(start.date(), off) if start and off else None,
             }
         )
-    return out
+        supp += _supp(study_id, usubjid, event)
+    return out, supp
 
 
 def _frame(rows: list[dict[str, Any]], domain: str) -> pd.DataFrame:
-    columns = {"DM": DM_VARS, "AE": AE_VARS, "EX": EX_VARS}[domain]
+    columns = VARS[domain]
     frame = pd.DataFrame(rows, columns=list(columns))
     if domain == "AE":
         english = [r["AETERM_EN"] for r in rows]
@@ -312,7 +446,7 @@ def xpt_frame(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[tuple[
     xpt = frame.copy()
     problems: list[tuple[str, ...]] = []
     english = frame.attrs.get("aeterm_en")
-    seq_of = "AESEQ" if name == "AE" else ("EXSEQ" if name == "EX" else None)
+    seq_of = f"{name}SEQ" if f"{name}SEQ" in xpt.columns else None
     for i in range(len(xpt)):
         row = xpt.iloc[i]
         where = (name, str(row["USUBJID"]),
@@ -375,15 +509,22 @@ def export_sdtm(
     *,
     study_id: str,
     out_dir: Path | str,
-    domains_wanted: Iterable[str] = ("DM", "AE", "EX"),
+    domains_wanted: Iterable[str] = DOMAINS,
     mask_arms: bool = False,
 ) -> dict[str, int]:
-    """Write the datasets; returns the number of records of each (`mask_arms`: see
-    `domains`)."""
+    """Write the datasets; returns the number of records of each written (`mask_arms`: see
+    `domains`). DM, AE and EX are always written; SUPPAE, DS, VS and DD only when they have
+    records, and their files from an earlier export into `out_dir` are removed otherwise."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with engine.connect() as conn:
         found = domains(conn, study_id, mask_arms=mask_arms)
+    wanted = [n for n in DOMAINS if n in set(domains_wanted)]
+    empty = [n for n in wanted if n not in CORE_DOMAINS and found[n].empty]
+    for name in empty:
+        for suffix in (".csv", ".xpt"):
+            (out / f"{name.lower()}{suffix}").unlink(missing_ok=True)
+    domains_wanted = [n for n in wanted if n not in empty]
     # Every CSV first; then the .xpt files all or none (NotAscii names every record).
     xpts, problems = {}, []
     for name in domains_wanted:

@@ -1,4 +1,6 @@
-"""SDTM variables of the exported datasets (domain.md §8): names, labels (SDTMIG), order."""
+"""SDTM variables of the exported datasets (domain.md §8): names, labels (SDTMIG 3.x, as
+the CDISC pilot's define metadata spells them), order (SDTMIG's variable order within each
+domain), and the supplemental qualifiers written to SUPPAE."""
 
 from __future__ import annotations
 
@@ -12,16 +14,20 @@ LABELS = {
     "RFXENDTC": "Date/Time of Last Study Treatment",
     "RFICDTC": "Date/Time of Informed Consent",
     "RFPENDTC": "Date/Time of End of Participation",
+    "DTHDTC": "Date/Time of Death",
+    "DTHFL": "Subject Death Flag",
     "SITEID": "Study Site Identifier",
     "AGE": "Age",
     "AGEU": "Age Units",
     "SEX": "Sex",
+    "RACE": "Race",
     "ARMCD": "Planned Arm Code",
     "ARM": "Description of Planned Arm",
     "ACTARMCD": "Actual Arm Code",
     "ACTARM": "Description of Actual Arm",
     "COUNTRY": "Country",
     "AESEQ": "Sequence Number",
+    "AEGRPID": "Group ID",
     "AESPID": "Sponsor-Defined Identifier",
     "AETERM": "Reported Term for the Adverse Event",
     "AELLT": "Lowest Level Term",
@@ -54,9 +60,56 @@ LABELS = {
     "EXROUTE": "Route of Administration",
     "EXSTDTC": "Start Date/Time of Treatment",
     "EXENDTC": "End Date/Time of Treatment",
+    # SUPPAE (SDTMIG 8.4, supplemental qualifiers)
+    "RDOMAIN": "Related Domain Abbreviation",
+    "IDVAR": "Identifying Variable",
+    "IDVARVAL": "Identifying Variable Value",
+    "QNAM": "Qualifier Variable Name",
+    "QLABEL": "Qualifier Variable Label",
+    "QVAL": "Data Value",
+    "QORIG": "Origin",
+    "QEVAL": "Evaluator",
+    # DS (disposition)
+    "DSSEQ": "Sequence Number",
+    "DSTERM": "Reported Term for the Disposition Event",
+    "DSDECOD": "Standardized Disposition Term",
+    "DSCAT": "Category for Disposition Event",
+    "DSSTDTC": "Start Date/Time of Disposition Event",
+    # VS (vital signs)
+    "VSSEQ": "Sequence Number",
+    "VSTESTCD": "Vital Signs Test Short Name",
+    "VSTEST": "Vital Signs Test Name",
+    "VSORRES": "Result or Finding in Original Units",
+    "VSORRESU": "Original Units",
+    "VSSTRESC": "Character Result/Finding in Std Format",
+    "VSSTRESN": "Numeric Result/Finding in Standard Units",
+    "VSSTRESU": "Standard Units",
+    "VSBLFL": "Baseline Flag",
+    # DD (death details)
+    "DDSEQ": "Sequence Number",
+    "DDTESTCD": "Death Detail Assessment Short Name",
+    "DDTEST": "Death Detail Assessment Name",
+    "DDORRES": "Result or Finding as Collected",
+    "DDSTRESC": "Character Result/Finding in Std Format",
 }
-NUMERIC = {"AGE", "AESEQ", "AESTDY", "AEENDY", "EXSEQ", "EXDOSE"}
-FILE_LABELS = {"DM": "Demographics", "AE": "Adverse Events", "EX": "Exposure"}
+NUMERIC = {"AGE", "AESEQ", "AESTDY", "AEENDY", "EXSEQ", "EXDOSE", "DSSEQ", "VSSEQ",
+           "VSSTRESN", "DDSEQ"}  # fmt: skip
+FILE_LABELS = {
+    "DM": "Demographics",
+    "AE": "Adverse Events",
+    "EX": "Exposure",
+    "SUPPAE": "Supplemental Qualifiers for AE",
+    "DS": "Disposition",
+    "VS": "Vital Signs",
+    "DD": "Death Details",
+}
+# SUPPAE qualifiers of a pre-existing condition (the names pv.imports.sdtm reads): QNAM ->
+# QLABEL (at most 40 characters). QORIG is "CRF": the investigator enters them on the form.
+SUPP_QUALIFIERS = {
+    "AEITOXGR": "Initial Toxicity Grade",
+    "AEPREEX": "Pre-existing Condition",
+    "AEWRSDTC": "Date/Time of Worsening",
+}
 DM_VARS = (
     "STUDYID",
     "DOMAIN",
@@ -66,10 +119,13 @@ DM_VARS = (
     "RFXENDTC",
     "RFICDTC",
     "RFPENDTC",
+    "DTHDTC",
+    "DTHFL",
     "SITEID",
     "AGE",
     "AGEU",
     "SEX",
+    "RACE",
     "ARMCD",
     "ARM",
     "ACTARMCD",
@@ -81,6 +137,7 @@ AE_VARS = (
     "DOMAIN",
     "USUBJID",
     "AESEQ",
+    "AEGRPID",
     "AESPID",
     "AETERM",
     "AELLT",
@@ -114,3 +171,43 @@ EX_VARS = (
     "EXSTDTC",
     "EXENDTC",
 )
+SUPPAE_VARS = (
+    "STUDYID",
+    "RDOMAIN",
+    "USUBJID",
+    "IDVAR",
+    "IDVARVAL",
+    "QNAM",
+    "QLABEL",
+    "QVAL",
+    "QORIG",
+    "QEVAL",
+)
+DS_VARS = ("STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC")
+VS_VARS = (
+    "STUDYID",
+    "DOMAIN",
+    "USUBJID",
+    "VSSEQ",
+    "VSTESTCD",
+    "VSTEST",
+    "VSORRES",
+    "VSORRESU",
+    "VSSTRESC",
+    "VSSTRESN",
+    "VSSTRESU",
+    "VSBLFL",
+)
+DD_VARS = ("STUDYID", "DOMAIN", "USUBJID", "DDSEQ", "DDTESTCD", "DDTEST", "DDORRES", "DDSTRESC")
+VARS = {
+    "DM": DM_VARS,
+    "AE": AE_VARS,
+    "EX": EX_VARS,
+    "SUPPAE": SUPPAE_VARS,
+    "DS": DS_VARS,
+    "VS": VS_VARS,
+    "DD": DD_VARS,
+}
+# Written on every export; the others only when they have records (SDTM: no empty datasets).
+CORE_DOMAINS = ("DM", "AE", "EX")
+DOMAINS = (*CORE_DOMAINS, "SUPPAE", "DS", "VS", "DD")
