@@ -14,10 +14,14 @@ from pv.i18n import ngettext
 DEMO_USERS = (
     # username, role, password: printed at start-up; a demo is not a production system.
     ("investigator", "investigator", "quiet harbour lantern"),
+    ("investigator2", "investigator", "copper willow teapot"),
+    ("investigator3", "investigator", "maple ferry whistle"),
     ("officer", "officer", "amber river compass"),
     ("dsmb", "dsmb", "silver meadow beacon"),
     ("admin", "admin", "granite orchard violin"),
 )
+# Each demo investigator is bound to one site (code) and enters that site's subjects.
+DEMO_INVESTIGATOR_SITES = {"investigator": "01", "investigator2": "02", "investigator3": "03"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +58,9 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(_("Log in with (username / password):"))
     for username, role, password in DEMO_USERS:
-        print(f"  {username:<13} {password:<18} {role}")
+        site = DEMO_INVESTIGATOR_SITES.get(username)
+        who = _("%(role)s, site %(site)s", role=role, site=site) if site else role
+        print(f"  {username:<13} {password:<22} {who}")
     if args.no_serve:
         return 0
     from pv.web.cli import run_server

@@ -5,11 +5,23 @@ SmPC/USPI adverse reactions; prednisone: corticosteroid SmPC class effects) mapp
 CTCAE v5.0 terms; they are demo data, not regulatory documents. Everything is written
 through the review services, so the demo obeys the rules real reviews obey.
 
-- The death (Sepsis, combination arm): serious, belimumab "possible" and not in its RSI
-  -> fatal SUSAR, 7-day report sent on day 5, follow-up sent on day 13.
-- One other serious event of a subject on belimumab whose term is not in its RSI
-  (a serious lung infection with seed 42) -> 15-day SUSAR, left unsent so the
-  dashboard shows an overdue report.
+The two SUSARs are planted by pv.demo.generate on fixed dates (below), in subjects chosen
+from the plan without a draw from the seed's generator: every seed has them, with the same
+clocks (ICH E2A, pv.review.clocks: day 0 = the sponsor's awareness, calendar days):
+
+- The death (Sepsis, combination arm, site 01): onset 2021-09-13, died 2021-09-20; serious,
+  fatal, belimumab "possible" and Sepsis not in belimumab's RSI -> fatal SUSAR. The sponsor
+  knew of the death on 2021-09-20 (day 0): the 7-day initial report (due 2021-09-27) was
+  sent on day 5 (2021-09-25) and the follow-up (due day 15, 2021-10-05) on day 13
+  (2021-10-03): both in time.
+- A disseminated herpes zoster (Shingles, grade 3, hospitalised; combination arm, site 02):
+  onset 2021-11-08, the sponsor knew on 2021-11-10 (day 0); Shingles is not in belimumab's
+  RSI -> 15-day SUSAR, due 2021-11-25 and never sent: overdue (pv.review.clocks.status:
+  not sent and the day after its due date has come) on every day the demo is run since.
+
+"Overdue" therefore means what the dashboard means by it, judged on the day it is viewed;
+the demo's data are from 2021, so the unsent report is years past due and the sent ones
+show "submitted", not late.
 
 The demo's users act (issue 13): its admin adds the RSI versions, its safety officer
 assesses and approves the reports for submission, signing both with the officer's
@@ -36,6 +48,14 @@ from pv.review.service import add_rsi_version, mark_report_sent, save_assessment
 from pv.study.models import Drug, Subject
 
 SEPSIS = "10040047"
+SHINGLES = "10040555"
+# The planted SUSARs (pv.demo.generate): the same dates for every seed.
+FATAL_ONSET = date(2021, 9, 13)
+FATAL_DEATH = date(2021, 9, 20)  # the sponsor's awareness of the death: day 0 of 7 and 15
+SENT_DAYS = (5, 13)  # the initial (7-day) and follow-up reports were sent these days
+SUSAR15_ONSET = date(2021, 11, 8)
+SUSAR15_AWARE_DAYS = 2  # the sponsor learned of it two days after onset: day 0 of 15
+SUSAR15_VERBATIM = "disseminated herpes zoster"
 _BELIMUMAB = (
     "10051792",
     "10001718",
@@ -184,17 +204,15 @@ def seed_review(session: Session, *, study_id: str) -> None:
         )
         .order_by(col(AdverseEvent.id))
     ).all()
-    belimumab: tuple[str, ...] = RSI["belimumab"][0][2]
-    on_belimumab = [e for e in events if "belimumab" in e.aerel]
-    fatal = next((e for e in on_belimumab if e.aelltcd == SEPSIS and e.aesdth), None)
-    other = sorted(
-        (e for e in on_belimumab if not (e.aesdth or e.aeslife) and e.aelltcd not in belimumab),
-        key=lambda e: (e.aerel["belimumab"] not in _WHO_UMC, e.id),
-    )
+    # The planted SUSARs (pv.demo.generate), found by what they are, not by their ids.
+    fatal = next((e for e in events if e.aelltcd == SEPSIS and e.aesdth
+                  and "belimumab" in e.aerel), None)  # fmt: skip
+    fifteen = next((e for e in events if e.aelltcd == SHINGLES and e.aeterm == SUSAR15_VERBATIM
+                    and "belimumab" in e.aerel), None)  # fmt: skip
     if fatal is not None:
         aware = parse_dtc(fatal.aeendtc or fatal.aestdtc or "").earliest_date
         reports = _assess(session, officer, password, fatal, aware, belimumab="possible")
-        for report, day in zip(reports, (5, 13), strict=False):
+        for report, day in zip(reports, SENT_DAYS, strict=False):
             mark_report_sent(
                 session=session,
                 actor=officer,
@@ -202,11 +220,9 @@ def seed_review(session: Session, *, study_id: str) -> None:
                 report_id=report.id,  # type: ignore[arg-type]
                 sent_date=aware + timedelta(days=day),
             )
-    if other:
-        event = other[0]
-        aware = parse_dtc(event.aestdtc or "").earliest_date + timedelta(days=2)
-        _assess(session, officer, password, event, aware,
-                belimumab=_WHO_UMC.get(event.aerel["belimumab"], "possible"))  # fmt: skip
+    if fifteen is not None:  # assessed, its 15-day report left unsent: overdue
+        aware = parse_dtc(fifteen.aestdtc or "").earliest_date + timedelta(days=SUSAR15_AWARE_DAYS)
+        _assess(session, officer, password, fifteen, aware, belimumab="possible")
 
 
 def _assess(
