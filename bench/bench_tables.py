@@ -51,7 +51,7 @@ ARMS = [("Placebo", "PBO", True), ("Drug 10 mg", "D10", False), ("Drug 20 mg", "
 # The columns the table set reads (data.BASE_COLUMNS + each table's COLUMNS); checked below.
 EVENT_COLUMNS = ["subject_id", "aestdtc", "preexisting", "worsened_dtc", "aebodsys", "aedecod",
                  "aeser", "aetoxgr", "aesev", "related", "drug_withdrawn", "aesdth", "aeout",
-                 "aesi"]  # fmt: skip
+                 "aesi", "aeendtc", "initial_grade", "aegrpid", "aespid"]  # fmt: skip
 EPOCH = date(1970, 1, 1)
 FLAGS = {"preexisting", "aeser", "related", "drug_withdrawn", "aesdth"}
 
@@ -201,7 +201,8 @@ def run_floor(url: str) -> dict[str, object]:
 
     text, number = pl.String, pl.Int64
     schema = {c: text if c in ("aestdtc", "worsened_dtc", "aebodsys", "aedecod", "aesev",
-                                "aeout", "aesi") else number for c in EVENT_COLUMNS}  # fmt: skip
+                                "aeout", "aesi", "aeendtc", "aegrpid", "aespid")
+              else number for c in EVENT_COLUMNS}  # fmt: skip
     t0 = time.perf_counter()
     con, mark = _connect(url)
     cur = con.cursor()
