@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from starlette.background import BackgroundTask
 
 from pv import inputs
+from pv.analysis.aet05 import METHODS as CONF_TYPES
 from pv.analysis.api import TABLE_NAMES, TABLES, TableError, build_table, pooled
 from pv.analysis.render import display, to_csv
 from pv.analysis.table import Table
@@ -38,6 +39,17 @@ api_router = APIRouter(prefix="/api/v1", tags=["tables"])
 READERS = (Role.officer, Role.dsmb, Role.admin)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LANG_HELP = "language of the table's texts: en (default) or zh-Hans; the data are not translated"
+CONF_TYPE_HELP = (
+    "AET05, AET05_ALL: the rate CI method, exact (default, Garwood), byar, normal or "
+    "normal_log (tern's control_incidence_rate)"
+)
+CONF_LEVEL_HELP = "AET05, AET05_ALL: the confidence level of the rate and rate-ratio CIs (0.95)"
+
+
+def rate_params(conf_type: str | None, conf_level: str | None) -> dict[str, str]:
+    """The rate CI parameters asked for (checked by the table: 422 naming the parameter)."""
+    given = {"conf_type": conf_type, "conf_level": conf_level}
+    return {k: v.strip() for k, v in given.items() if v and v.strip()}
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -71,7 +83,7 @@ def table_language(value: str | None) -> str:
 
 def one_table(request: Request, auth: Auth, session: Session, *, study: str, name: str,
               cutoff: str | None, control: str | None,
-              lang: str | None = None) -> Table:  # fmt: skip
+              lang: str | None = None, params: dict[str, str] | None = None) -> Table:  # fmt: skip
     """Check access, then the single analysis call behind every rendering."""
     require(auth, *READERS)
     language = table_language(lang)
@@ -81,7 +93,8 @@ def one_table(request: Request, auth: Auth, session: Session, *, study: str, nam
     try:
         table = build_table(engine(request), study, name.upper(),
                             control=None if refused else control or None,
-                            cutoff=_parse_date(cutoff), language=language)  # fmt: skip
+                            cutoff=_parse_date(cutoff), language=language,
+                            params=params or None)  # fmt: skip
     except TableError as exc:
         raise HTTPException(422, str(exc)) from exc
     if refused is None:
@@ -95,7 +108,8 @@ def one_table(request: Request, auth: Auth, session: Session, *, study: str, nam
 
 @router.get("/reports")
 def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table: str = "AET01",
-            cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
+            cutoff: str = "", control: str = "", lang: str = "", conf_type: str = "",
+            conf_level: str = "") -> Response:  # fmt: skip
     require(auth, *READERS)
     language = table_language(lang)
     studies = list(session.exec(select(Study).order_by(Study.id)))
@@ -107,14 +121,16 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
     )  # a blinded study: the tables pooled, no arm to compare with (pv.blinding)
     try:
         result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                           control=control, lang=language)  # fmt: skip
+                           control=control, lang=language,
+                           params=rate_params(conf_type, conf_level))  # fmt: skip
     except HTTPException as exc:
         if not blind or exc.status_code != 403:
             raise
         refused = {"auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
                    "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": [],
                    "f": {"table": table.upper(), "cutoff": cutoff, "control": "",
-                         "lang": language},
+                         "lang": language, "conf_type": conf_type, "conf_level": conf_level},
+                   "conf_types": CONF_TYPES,
                    "languages": LANGUAGES, "refused": exc.detail,
                    "dsmb_closed": closed_session_allowed(auth.user)}  # fmt: skip
         return render(request, "reports/page.html", refused, partial="reports/_refused.html")
@@ -126,8 +142,9 @@ def reports(request: Request, auth: WebAuth, session: DB, study: str = "", table
     ctx: dict[str, Any] = {
         "auth": auth, "studies": studies, "study": study, "names": TABLE_NAMES,
         "titles": {n: _(m.TITLE) for n, m in TABLES.items()}, "arms": arms,
-        "f": {"table": result.name, "cutoff": cutoff, "control": control, "lang": language},
-        "languages": LANGUAGES,
+        "f": {"table": result.name, "cutoff": cutoff, "control": control, "lang": language,
+              "conf_type": conf_type, "conf_level": conf_level},
+        "languages": LANGUAGES, "conf_types": CONF_TYPES,
         "table": result, "shown": display(result),
         "dsmb_closed": closed_session_allowed(auth.user),
     }  # fmt: skip
@@ -144,21 +161,28 @@ def table_json(
     cutoff: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
     control: Annotated[str | None, Query(max_length=200)] = None,
     lang: Annotated[str | None, Query(max_length=20, description=LANG_HELP)] = None,
+    conf_type: Annotated[str | None, Query(max_length=20, description=CONF_TYPE_HELP)] = None,
+    conf_level: Annotated[str | None, Query(max_length=20, description=CONF_LEVEL_HELP)] = None,
 ) -> dict[str, Any]:
-    """`name` is one of AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01.
-    Safety officers, DSMB members and admins only (403 for investigators). `lang` (en,
-    zh-Hans) is the language of titles, labels and footnotes; 422 for any other."""
+    """`name` is one of AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET05_ALL, AET10,
+    DTHT01 and the other names of pvtracker tables. Safety officers, DSMB members and
+    admins only (403 for investigators). `lang` (en, zh-Hans) is the language of titles,
+    labels and footnotes; 422 for any other. `conf_type` and `conf_level`: the rate CIs of
+    AET05 and AET05_ALL; 422 naming the parameter when not allowed."""
     result = one_table(request, auth, session, study=study, name=name, cutoff=cutoff,
-                       control=control, lang=lang)  # fmt: skip
+                       control=control, lang=lang,
+                       params=rate_params(conf_type, conf_level))  # fmt: skip
     return result.to_dict()  # JSONResponse: ensure_ascii=False, Chinese stays readable
 
 
 @router.get("/reports/table.csv")
 def table_csv(request: Request, auth: WebAuth, session: DB, study: str, table: str = "AET01",
-              cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
+              cutoff: str = "", control: str = "", lang: str = "", conf_type: str = "",
+              conf_level: str = "") -> Response:  # fmt: skip
     """One table as long CSV, UTF-8 with a byte-order mark (so Excel reads Chinese)."""
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                       control=control, lang=lang)  # fmt: skip
+                       control=control, lang=lang,
+                       params=rate_params(conf_type, conf_level))  # fmt: skip
     name = f"{result.study_id}-{result.name}{'-' + cutoff if cutoff else ''}-{result.language}.csv"
     return Response(
         to_csv([result], bom=True).encode("utf-8"),
@@ -174,13 +198,15 @@ def _file_name(result: Table, cutoff: str, extension: str) -> str:
 
 @router.get("/reports/table.xlsx")
 def table_xlsx(request: Request, auth: WebAuth, session: DB, study: str, table: str = "AET01",
-               cutoff: str = "", control: str = "", lang: str = "") -> Response:  # fmt: skip
+               cutoff: str = "", control: str = "", lang: str = "", conf_type: str = "",
+               conf_level: str = "") -> Response:  # fmt: skip
     """One table as an xlsx workbook (the DSMB workbook's table sheet), with the session's
     log-in: numbers as numbers, no formulas, texts in the table's language."""
     from pv.exports.table_book import write_table_book
 
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                       control=control, lang=lang)  # fmt: skip
+                       control=control, lang=lang,
+                       params=rate_params(conf_type, conf_level))  # fmt: skip
     out = io.BytesIO()
     write_table_book(result, out)
     return Response(
@@ -191,10 +217,12 @@ def table_xlsx(request: Request, auth: WebAuth, session: DB, study: str, table: 
 @router.get("/reports/table.json")
 def table_download_json(request: Request, auth: WebAuth, session: DB, study: str,
                         table: str = "AET01", cutoff: str = "", control: str = "",
-                        lang: str = "") -> Response:  # fmt: skip
+                        lang: str = "", conf_type: str = "",
+                        conf_level: str = "") -> Response:  # fmt: skip
     """One table as the API's JSON, with the session's log-in (no API token)."""
     result = one_table(request, auth, session, study=study, name=table, cutoff=cutoff,
-                       control=control, lang=lang)  # fmt: skip
+                       control=control, lang=lang,
+                       params=rate_params(conf_type, conf_level))  # fmt: skip
     body = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str)
     return Response(body.encode("utf-8"), media_type="application/json; charset=utf-8",
                     headers=attachment(_file_name(result, cutoff, "json")))  # fmt: skip
