@@ -34,8 +34,8 @@ def test_demo_then_status_json(cli):
 
 
 def test_site_and_user_commands(cli):
-    cli("demo", "--no-serve")
-    site = ("site", "add", "--study", "NCT04660565", "--id", "02")
+    cli("demo", "--no-serve")  # sites 01-03
+    site = ("site", "add", "--study", "NCT04660565", "--id", "04")
     code, _, err = cli(*site, "--name", "Second")  # no --as: refused, nothing written
     assert code == 2 and "--as USERNAME" in err
     assert cli(*site, "--name", "Second", "--as", "admin")[0] == 0  # the demo's admin
@@ -43,12 +43,12 @@ def test_site_and_user_commands(cli):
     assert code == 2 and "already exists" in err
     # user commands act as an administrator (--as), the demo's seeded admin
     code, _, err = cli(
-        "user", "add", "inv2", "--role", "investigator", "--site", "02",
+        "user", "add", "inv2", "--role", "investigator", "--site", "04",
         "--password-stdin", stdin="a long enough password\n",
     )  # fmt: skip
     assert code == 2 and "--as USERNAME" in err
     code, out, _ = cli(
-        "user", "add", "inv2", "--role", "investigator", "--site", "02", "--as", "admin",
+        "user", "add", "inv2", "--role", "investigator", "--site", "04", "--as", "admin",
         "--password-stdin", stdin="a long enough password\n",
     )  # fmt: skip
     assert code == 0

@@ -223,7 +223,9 @@ def test_cumulative_prednisone_equals_derive(engine: Engine, study: str) -> None
         series, marks = prednisone.subject_prednisone_data(ex, events)
         mine = [e for e in records[subject_id] if e.__dict__["drug_key"] == "prednisone"]
         day1 = derive.first_dose(records[subject_id]).date()
-        for day in (1, 30, 100):
+        last = derive.last_dose(mine)
+        # Days on prednisone (a subject who left the study early has no day 100).
+        for day in (d for d in (1, 30, 100) if day1 + timedelta(days=d - 1) <= last):
             got = series.loc[series["study_day"] == day, "cumulative_mg"].iloc[0]
             assert got == derive.cumulative_dose_mg(mine, day1 + timedelta(days=day - 1))
         for m in marks.itertuples():
@@ -288,7 +290,9 @@ def test_reporting_rate_is_events_per_patient_year(engine: Engine, study: str) -
     frame = sites.reporting_rate_data(data, load.subject_sites(engine, study))
     pooled = sites.reporting_rate_data(data, load.subject_sites(engine, study), pooled=True)
     # Independently: exposure records truncated at the cut-off, derive.time_at_risk_years,
-    # events whose onset falls in [first dose, last dose + 30 days] and not after the cut-off.
+    # events whose onset falls in [first dose, last dose + 30 days] and not after the cut-off
+    # nor after the subject's end of study (the observation period, issue 14 point 2; the
+    # demo's disposition and death dates are its end of study).
     records = _exposures(engine)
     events: dict[tuple[int, int | None], int] = defaultdict(int)
     pyears: dict[tuple[int, int | None], float] = defaultdict(float)
@@ -305,11 +309,13 @@ def test_reporting_rate_is_events_per_patient_year(engine: Engine, study: str) -
             continue
         first = derive.first_dose(given).date()
         last = min(derive.last_dose(given), CUTOFF)
+        eos = subj.end_of_study_date
         for key in ((subj.site_id, subj.arm_id), (subj.site_id, None)):
-            pyears[key] += derive.time_at_risk_years(first, last, window_days=30, cutoff=CUTOFF)
+            pyears[key] += derive.time_at_risk_years(first, last, window_days=30, cutoff=CUTOFF,
+                                                     end_of_study=eos)  # fmt: skip
             for ae in by_subject[subj.id]:
                 onset = _imputed_onset(ae.aestdtc, first)
-                if first <= onset <= min(last + timedelta(days=30), CUTOFF):
+                if first <= onset <= min(last + timedelta(days=30), CUTOFF, eos or CUTOFF):
                     events[key] += 1
     arm_ids = dict(zip(data.arms["label"], data.arms["id"], strict=True))
     assert len(frame) == len({k for k in pyears if k[1] is not None})

@@ -55,15 +55,16 @@ def test_the_demo_records_everything_as_done_by_its_seeded_users(demo: Engine) -
         "create", "user", str(ids["admin"]), "bootstrap")  # fmt: skip
     assert (first.actor, first.actor_id) == ("admin", ids["admin"])
     # Everything: a seeded user, by name and id; never "demo", "system" or "cli".
+    investigators = {"investigator", "investigator2", "investigator3"}  # sites 01, 02, 03
     assert {(e.actor, e.actor_id) for e in entries} <= {
-        (name, ids[name]) for name in ("admin", "investigator", "officer")}  # fmt: skip
+        (name, ids[name]) for name in ("admin", *investigators, "officer")}  # fmt: skip
     by = {}
     for e in entries[1:]:
         by.setdefault((e.entity_type, e.action), set()).add(e.actor)
     assert by[("study", "create")] == {"admin"}
     assert by[("user", "create")] == {"admin"}  # officer, dsmb, investigator
-    assert by[("subject", "create")] == {"investigator"}
-    assert by[("adverse_event", "submit")] == {"investigator"}  # created and submitted
+    assert by[("subject", "create")] == investigators  # each at their own site
+    assert by[("adverse_event", "submit")] == investigators  # created and submitted
     assert {"officer"} == by[("assessment", "create")]
     # The officer signed the assessments and the reports sent ("approved"), as a person.
     assert signatures and {s.username for s in signatures} == {"officer"}
