@@ -39,7 +39,8 @@ decides, as in admiral:
    - else, with an initial grade: its grade (AETOXGR, else severity) above the initial
      grade, or the grade unknown (admiral `initial_intensity < intensity`, an unknown
      intensity counting as the worst case); the worsening date was not collected, so the
-     analysis date is the first dose. A pre-existing event with neither a worsening date
+     analysis date is the first dose (the onset, if later). A pre-existing event with
+     neither a worsening date
      nor an initial grade is not a TEAE (admiral would flag a missing initial intensity;
      here the flag without a worsening date means "did not worsen", as entered).
 7. Episodes collected over several records (SDTM "log" collection; admiral `group_var`):
@@ -345,11 +346,12 @@ def treatment_emergent(
         else:
             dated = np.zeros(n, bool)
         # admiral initial_intensity < intensity (or either unknown): a worsening whose date
-        # was not collected is taken at the first dose (the event was present then).
+        # was not collected is taken at the first dose (the event was present then), or at
+        # the onset of an event marked pre-existing that started later.
         with np.errstate(invalid="ignore"):
             graded = pre & ~dated & has_initial & ~multi
             worse_grade = graded & ~(g <= np.asarray(initial_grade, dtype=float))
-        analysis = np.where(worse_grade, first_dose, analysis)
+        analysis = np.where(worse_grade, np.fmax(first_dose, onset), analysis)
         te = te | worse_te | worse_grade | (group_worse & episode_pre)
     return te & treated & ~ended_before, analysis
 

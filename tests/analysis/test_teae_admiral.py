@@ -247,7 +247,9 @@ def test_preexisting_flag_worsening_date_and_initial_grade(engine: Engine) -> No
     w6 initial grade 1 and no flag, started before, grade unknown (no AETOXGR, no
        AESEV) -> TEAE (admiral: an unknown intensity is the worst case);
     w7 initial grade 2, severity SEVERE (grade 3) and no AETOXGR -> TEAE;
-    w8 initial grade 2 but starts on treatment (2022-02-01) -> a new event: TEAE."""
+    w8 initial grade 2 but starts on treatment (2022-02-01) -> a new event: TEAE;
+    w9 marked pre-existing although it starts on treatment (2022-02-01), initial grade 1,
+       grade 2 -> a worsening, dated at its onset (not before it, at the first dose)."""
     pre = {"preexisting": True}
     events = [
         ("w1", "1", "2021-12-01", None, {**pre, "worsened_dtc": "2022-02-01", "aetoxgr": 2}),
@@ -259,17 +261,18 @@ def test_preexisting_flag_worsening_date_and_initial_grade(engine: Engine) -> No
         ("w6", "1", "2021-12-01", None, {"initial_grade": 1}),
         ("w7", "1", "2021-12-01", None, {"initial_grade": 2, "aesev": "SEVERE"}),
         ("w8", "1", "2022-02-01", None, {"initial_grade": 2, "aetoxgr": 2}),
+        ("w9", "1", "2022-02-01", None, {**pre, "initial_grade": 1, "aetoxgr": 2}),
     ]  # fmt: skip
     build(engine, events, DOSING)
     got = flags(engine, WINDOW_10)
     assert got == {"w1": True, "w2": False, "w3": True, "w4": False, "w5": False,
-                   "w6": True, "w7": True, "w8": True}  # fmt: skip
+                   "w6": True, "w7": True, "w8": True, "w9": True}  # fmt: skip
     adt = analysis_days(engine, WINDOW_10)
     assert adt["w1"] == day("2022-02-01") and adt["w3"] == day("2022-01-01")
-    assert adt["w8"] == day("2022-02-01")
+    assert adt["w8"] == adt["w9"] == day("2022-02-01")
     assert flags(engine, TEAERule(window_days=10, worsening=False)) == {
         "w1": False, "w2": False, "w3": False, "w4": False, "w5": False, "w6": False,
-        "w7": False, "w8": True}  # fmt: skip
+        "w7": False, "w8": True, "w9": False}  # fmt: skip
 
 
 def test_episode_by_severity_same_day_order_and_window(engine: Engine) -> None:
