@@ -86,16 +86,19 @@ def test_export_ctgov(cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-un
     assert not (tmp_path / "bad.json").exists()
 
 
-def test_export_sdtm(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_sdtm(cli, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pv.exports.sdtm import domains
+
     code, text, _ = cli("export", "sdtm", "--study", STUDY, "--out", str(tmp_path / "sdtm"))
     assert code == 0 and "AE" in text
+    # DM, AE and EX always; SUPPAE, DS, VS and DD when the demo has records for them.
+    with demo.engine.connect() as conn:
+        found = domains(conn, STUDY)
+    written = ["DM", "AE", "EX"] + [n for n in ("SUPPAE", "DS", "VS", "DD") if len(found[n])]
     assert {p.name for p in (tmp_path / "sdtm").iterdir()} == {
-        "dm.csv",
-        "ae.csv",
-        "ex.csv",
-        "dm.xpt",
-        "ae.xpt",
-        "ex.xpt",
+        f"{n.lower()}.{ext}" for n in written for ext in ("csv", "xpt")
     }
+    for name in written:
+        assert f"{name} {len(found[name])} record" in text
     code, _, err = cli("export", "sdtm", "--study", "NOPE", "--out", str(tmp_path / "x"))
     assert code == 2 and "NOPE" in err
