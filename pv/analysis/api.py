@@ -35,7 +35,10 @@ from pv.analysis import (
     aet05,
     aet05_all,
     aet10,
+    dmt01,
+    dst01,
     dtht01,
+    ext01,
 )
 from pv.analysis.counting import Context
 from pv.analysis.data import StudyData, load_study
@@ -48,6 +51,7 @@ from pv.timeutil import utcnow
 TABLES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (aet01, aet01_aesi, aet02, aet02_sae, aet04, aet05, aet05_all, aet10, dtht01)
+    + (dmt01, ext01, dst01)
 }
 TABLE_NAMES = tuple(TABLES)
 RULE_KEYS = ("window_days", "worsening", "imputation")

@@ -94,6 +94,25 @@ def _rate(c: Cell, events: bool = False) -> str:
     )
 
 
+def _stat_num(v: float | None) -> str:
+    """One decimal; "NA" where the statistic is not defined (tern: an SD of one value)."""
+    return "NA" if v is None or not math.isfinite(v) else f"{v:.1f}"
+
+
+def stat_text(stat: str, c: Cell) -> str:
+    """A descriptive statistic in tern's formats: n "xx", mean_sd "xx.x (xx.x)", median and
+    sum "xx.x", q1_q3 / min_max "xx.x - xx.x"; empty where no subject has a value."""
+    if stat == "n":
+        return "" if c.n is None else str(c.n)
+    if not c.n:
+        return ""
+    if stat == "mean_sd":
+        return f"{_stat_num(c.value)} ({_stat_num(c.value2)})"
+    if stat in ("q1_q3", "min_max"):
+        return f"{_stat_num(c.value)} - {_stat_num(c.value2)}"
+    return _stat_num(c.value)
+
+
 def irr_text(c: Cell) -> str:
     """The rate ratio and its CI; with no events in one arm the ratio (0, or NE: not
     estimable) and its labelled one-sided bound (Cell.irr_bound_side)."""
@@ -154,6 +173,10 @@ def _display(table: Table) -> Display:
         headers += [head, "p"]
     rows = []
     for r in table.rows:
+        if r.stat:  # a descriptive statistic (DMT01, EXT01): no comparison
+            values = [stat_text(r.stat, r.cells[c]) if c in r.cells else "" for c in table.columns]
+            rows.append((r, values + ["", ""] * len(others)))
+            continue
         values = [
             (_rate(r.cells[c], events) if rates else _incidence(r.cells[c])) if c in r.cells else ""
             for c in table.columns
@@ -170,6 +193,8 @@ def _display(table: Table) -> Display:
         unit = _("n / patient-years  rate per 100 PY (%(level)s%% CI)", level=level)
     else:
         unit = _("n / patient-years  rate per 100 PY (95% CI)")
+    if not rates and not any(c.events is not None for r in table.rows for c in r.cells.values()):
+        unit = _("n (%)")  # descriptive tables (DMT01, EXT01, DST01) count no events
     return Display(headers, unit, rows, survival_lines(table))
 
 

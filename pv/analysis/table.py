@@ -25,6 +25,8 @@ CSV_COLUMNS = [
     # rate ratio against control (AET05, AET05_ALL); with no events in one arm one limit
     # is a one-sided bound: irr_bound_side "upper" (irr 0) or "lower" (irr not estimable)
     "irr", "irr_low", "irr_high", "irr_bound_side",
+    # descriptive statistics (DMT01, EXT01): the row's `stat`, its value(s)
+    "stat", "value", "value2",
 ]  # fmt: skip
 
 
@@ -58,6 +60,11 @@ class Cell:
     # estimable, irr_low the bound), and its level (1 - alpha/2, e.g. 0.975); else None.
     irr_bound_side: str | None = None
     irr_bound_level: float | None = None
+    # A descriptive statistic (rows with Row.stat set; n is then the subjects with a value):
+    # mean_sd: value = mean, value2 = SD; median: value; q1_q3 / min_max / range: value =
+    # the lower, value2 = the upper; sum: value.
+    value: float | None = None
+    value2: float | None = None
 
     @property
     def pct(self) -> float | None:
@@ -76,6 +83,9 @@ class Row:
     cells: dict[str, Cell] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     indent: int = 0
+    # Descriptive statistic of a continuous variable (DMT01, EXT01): n | mean_sd | median |
+    # q1_q3 | min_max | sum; None for a count row. The variable is in `soc`.
+    stat: str | None = None
 
 
 @dataclass
@@ -141,6 +151,7 @@ class Table:
                     "term": r.term,
                     "grade": r.grade,
                     "indent": r.indent,
+                    "stat": r.stat,
                     "cells": {k: _clean({**asdict(c), "pct": c.pct}) for k, c in r.cells.items()},
                     "extra": _clean(r.extra),
                 }
@@ -180,6 +191,9 @@ class Table:
                         "irr_low": c.irr_low,
                         "irr_high": c.irr_high,
                         "irr_bound_side": c.irr_bound_side,
+                        "stat": r.stat,
+                        "value": c.value,
+                        "value2": c.value2,
                     }
                 )
         return out

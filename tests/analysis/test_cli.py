@@ -14,7 +14,7 @@ from pv.settings import get_settings
 
 HEADER = (
     "table,row_type,soc,term,grade,arm,n,N,pct,events,pyears,rate,rate_low,rate_high,"
-    "rd,rd_low,rd_high,p_value,irr,irr_low,irr_high,irr_bound_side"
+    "rd,rd_low,rd_high,p_value,irr,irr_low,irr_high,irr_bound_side,stat,value,value2"
 )
 
 
