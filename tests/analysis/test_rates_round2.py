@@ -279,3 +279,32 @@ def test_pooled_tables_drop_ratios_and_comparative_extras(fixture_engine) -> Non
             assert set(row.cells) == {"Total"}
             assert row.cells["Total"].irr is None and row.cells["Total"].irr_bound_side is None
             assert not {"cox", "km", "logrank_p", "poisson_regression"} & set(row.extra)
+
+
+def test_cli_offers_aet05_all_and_refuses_a_bad_ci_method(fixture_engine, db_url, monkeypatch,
+                                                          capsys) -> None:  # fmt: skip
+    """pvtracker tables: --table all includes AET05_ALL; --param conf_type / conf_level reach
+    the table (the text header names the level); a bad value exits 2 naming the parameter."""
+    from pv.cli import main
+    from pv.settings import get_settings
+    from tests.analysis.test_cli import _release
+
+    monkeypatch.setenv("PV_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        args = ["tables", "--study", "FIX", "--cutoff", "2024-06-01"]
+        assert main([*args, "--table", "all", "--format", "csv"]) == 0
+        recs = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert {r["table"] for r in recs} >= {"AET05", "AET05_ALL"}
+        code = main([*args, "--table", "AET05_ALL", "--param", "conf_type=normal_log",
+                     "--param", "conf_level=0.99"])  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0 and "ACT vs CTL IRR (99% CI)" in out
+        assert "99% CI for rates: normal approximation of the log rate." in out
+        code = main([*args, "--table", "AET05", "--param", "conf_type=poisson"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "conf_type must be one of exact, byar, normal, normal_log, not 'poisson'" in err
+    finally:
+        get_settings.cache_clear()
+        _release(db_url)
