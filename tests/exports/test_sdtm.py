@@ -58,6 +58,26 @@ def test_round_trip_of_the_cdisc_pilot_gives_the_same_tables(pilot, tmp_path) ->
             (before,) = build_tables(pilot, "CDISCPILOT01", [name])
             (after,) = build_tables(pilot, study, [name])
             assert comparable(after) == comparable(before), (suffix, name)
+        # Round 2: the pilot's race, deaths, end of study and AESPID episode ids come back.
+        for sql in (PILOT_SUBJECTS, PILOT_EVENTS):
+            assert _rows(pilot, sql, study) == _rows(pilot, sql, "CDISCPILOT01"), (suffix, sql)
+    # ... and what came back is not empty: every subject has a race, 3 died (DM DTHFL), every
+    # event has its AESPID (the tracker's row id was written before).
+    subjects = _rows(pilot, PILOT_SUBJECTS, "CDISCPILOT01")
+    assert all(r[1] for r in subjects) and sum(1 for r in subjects if r[2]) == 3
+    assert all(r[2] for r in _rows(pilot, PILOT_EVENTS, "CDISCPILOT01"))
+
+
+PILOT_SUBJECTS = ("SELECT usubjid, race, died, death_date, end_of_study_date FROM subject "
+                  "WHERE study_id = :s ORDER BY usubjid")  # fmt: skip
+PILOT_EVENTS = ("SELECT s.usubjid, e.aeseq, e.aespid, e.aegrpid FROM adverseevent e "
+                "JOIN subject s ON s.id = e.subject_id WHERE e.study_id = :s "
+                "ORDER BY s.usubjid, e.aeseq")  # fmt: skip
+
+
+def _rows(engine, sql: str, study: str) -> list[Any]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql), {"s": study})]
 
 
 def test_datasets_have_sdtm_names_labels_and_v5_limits(pilot, tmp_path) -> None:  # type: ignore[no-untyped-def]
