@@ -270,11 +270,26 @@ def build(ctx: Context) -> Table:
             "from the first dose to the first occurrence, or to the end of the TEAE window "
             "(the data cut-off while dosing continues). Patient-years = days / 365.25."),
             *rate_footnotes(conf),
-            _("Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
-            "Kaplan-Meier time to first event with the log-rank test."),
-            km_footnote(conf),
+            *_by_arm_footnotes(conf),
         ],
     )  # fmt: skip
+
+
+def _by_arm_footnotes(conf: dict[str, Any]) -> list[str]:
+    return [
+        _(
+            "Any TEAE and AESI rows: Poisson regression with log(patient-years) offset, and "
+            "Kaplan-Meier time to first event with the log-rank test."
+        ),
+        km_footnote(conf),
+    ]
+
+
+def comparative_footnotes(params: dict[str, Any]) -> set[str]:
+    """The footnotes about results by arm or between arms only (one-sided bounds of the
+    rate ratio, regression, Kaplan-Meier by arm, log-rank, Cox): api.pooled drops them."""
+    conf = rate_params(params)
+    return {rate_footnotes(conf)[1], *_by_arm_footnotes(conf)}
 
 
 def rate_footnotes(conf: dict[str, Any]) -> list[str]:

@@ -31,6 +31,11 @@ COLUMNS = aet05.COLUMNS
 validate_params = aet05.validate_params
 
 
+def comparative_footnotes(params: dict[str, object]) -> set[str]:
+    """The one-sided bound footnote: about the rate ratio only (api.pooled drops it)."""
+    return {aet05.rate_footnotes(aet05.rate_params(params))[1]}
+
+
 def build(ctx: Context) -> Table:
     conf = aet05.rate_params(ctx.params)
     ev = ctx.teaes()

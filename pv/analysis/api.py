@@ -98,6 +98,9 @@ def pooled(table: Table) -> Table | None:
 
     with use(table.language):  # footnotes about arms and comparisons go
         comparison = {_(STAT_FOOTNOTES[0]), _("No control arm: comparisons are not shown.")}
+        by_arm = getattr(TABLES.get(table.name), "comparative_footnotes", None)
+        if by_arm is not None:  # AET05, AET05_ALL: one-sided bounds, KM by arm, Cox
+            comparison |= by_arm(table.params)
     out = copy.deepcopy(table)
     out.pooled_N = table.total_N
     out.arms = []

@@ -279,6 +279,10 @@ def test_pooled_tables_drop_ratios_and_comparative_extras(fixture_engine) -> Non
             assert set(row.cells) == {"Total"}
             assert row.cells["Total"].irr is None and row.cells["Total"].irr_bound_side is None
             assert not {"cox", "km", "logrank_p", "poisson_regression"} & set(row.extra)
+        # footnotes about results by arm or between arms go; the rate CI method stays
+        text = " ".join(t.footnotes)
+        assert "one-sided" not in text and "Cox" not in text and "log-rank" not in text
+        assert "95% CI for rates: exact Poisson (Garwood)." in text
 
 
 def test_cli_offers_aet05_all_and_refuses_a_bad_ci_method(fixture_engine, db_url, monkeypatch,
