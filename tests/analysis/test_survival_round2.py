@@ -191,3 +191,74 @@ def test_km_table_attrs_carry_median_ci_and_cox(fixture_engine) -> None:
     assert set(frame.attrs["cox"]) == {"Active", "Empty"}
     assert frame.attrs["median_ci"]["Control"] == (None, None)  # no infection before the cut-off
     assert survival.km_table(data, "infection", pooled=True).attrs["cox"] == {}
+
+
+# The survival package's aml data (Miller 1981, acute myelogenous leukaemia; ?aml): weeks,
+# status 1 = relapse, by whether maintenance chemotherapy was given.
+AML_MAINTAINED = ([9, 13, 13, 18, 23, 28, 31, 34, 45, 48, 161], [1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0])
+AML_NONMAINTAINED = (
+    [5, 5, 8, 8, 12, 16, 23, 27, 30, 33, 43, 45],
+    [1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1],
+)
+
+
+def test_aml_matches_r_printed_output() -> None:
+    """R's printed output on aml, as reproduced in published R course notes and tutorials:
+    survfit(Surv(time, status) ~ x, data = aml)          (conf.type "log", the default)
+      x=Maintained    11  7  median 31  0.95LCL 18  0.95UCL NA
+      x=Nonmaintained 12 11  median 23  0.95LCL  8  0.95UCL NA
+    survfit(Surv(time) ~ x, data = aml)                  (every time an event)
+      x=Maintained    median 28.0 (18, NA); x=Nonmaintained median 19.5 (8, NA)
+      -- 19.5: twelve events, S = 6/12 = 0.5 exactly from week 16 to the next event at 23
+    coxph(Surv(time, status) ~ x, data = aml)            (Efron ties: 5, 5, 8, 8, 13, 13, 23)
+      xNonmaintained coef 0.9155 exp(coef) 2.4981 se(coef) 0.5119 p 0.0737
+    survdiff(Surv(time, status) ~ x, data = aml): Chisq = 3.4 on 1 df, p = 0.0653"""
+    m, n = (tuple(np.array(v, dtype=float) for v in g) for g in (AML_MAINTAINED, AML_NONMAINTAINED))
+    for (t, e), expected in [(m, (31.0, 18.0, None)), (n, (23.0, 8.0, None))]:
+        km = stats.kaplan_meier(t, e, conf_type="log")
+        assert (km["median"], km["median_low"], km["median_high"]) == expected
+    for t, expected in [(m[0], (28.0, 18.0, None)), (n[0], (19.5, 8.0, None))]:
+        km = stats.kaplan_meier(t, np.ones(len(t)), conf_type="log")
+        assert (km["median"], km["median_low"], km["median_high"]) == expected
+    time, event = np.concatenate([m[0], n[0]]), np.concatenate([m[1], n[1]])
+    group = np.array([0] * 11 + [1] * 12)
+    cox = stats.cox_ph(time, event, group)
+    assert cox is not None
+    assert round(math.log(cox["hr"]), 4) == 0.9155 and round(cox["hr"], 4) == 2.4981
+    se = (math.log(cox["high"]) - math.log(cox["hr"])) / Z
+    assert round(se, 4) == 0.5119 and round(cox["p"], 4) == 0.0737
+    assert round(stats.logrank(time, event, group), 4) == 0.0653
+
+
+def test_aml_log_log_band_by_hand() -> None:
+    """The default of pv's tables, conf.type "log-log", on aml's Nonmaintained arm. Events
+    (n at risk, d): 5 (12, 2), 8 (10, 2), 12 (8, 1), 16 censored, 23 (6, 1), 27 (5, 1),
+    30 (4, 1), 33 (3, 1), 43 (2, 1), 45 (1, 1). S(30) = 10/12 x 8/10 x 7/8 x 5/6 x 4/5 x
+    3/4 = 0.29167; Greenwood sum 2/120 + 2/80 + 1/56 + 1/30 + 1/20 + 1/12 = 0.22619, se
+    0.47560; upper band 0.29167^exp(-1.96 x 0.47560 / 1.23214) = 0.5609 > 0.5. S(33) =
+    0.19444, sum + 1/6 = 0.39286, se 0.62678, upper 0.19444^exp(-1.96 x 0.62678 / 1.63760)
+    = 0.4614 <= 0.5: the upper limit of the median's CI is 33 (with the log band it is not
+    reached). Lower band at the first event, 5: S = 5/6, se sqrt(2/120) = 0.12910, lower
+    (5/6)^exp(1.96 x 0.12910 / 0.18232) = (5/6)^4.006 = 0.4817 <= 0.5: the lower limit is
+    5. (The log band's limit is 8: 5/6 exp(-1.96 x 0.12910) = 0.6470 > 0.5 at 5, and
+    2/3 exp(-1.96 sqrt(2/120 + 2/80)) = 0.4468 <= 0.5 at 8, as R prints.)"""
+    t, e = (np.array(v, dtype=float) for v in AML_NONMAINTAINED)
+
+    def upper(s: float, var: float) -> float:
+        return s ** math.exp(-Z * math.sqrt(var) / -math.log(s))
+
+    def lower(s: float, var: float) -> float:
+        return s ** math.exp(Z * math.sqrt(var) / -math.log(s))
+
+    s30, v30 = (
+        10 / 12 * 8 / 10 * 7 / 8 * 5 / 6 * 4 / 5 * 3 / 4,
+        2 / 120 + 2 / 80 + 1 / 56 + 1 / 30 + 1 / 20 + 1 / 12,
+    )
+    assert round(upper(s30, v30), 4) == 0.5609
+    s33, v33 = s30 * 2 / 3, v30 + 1 / 6
+    assert round(upper(s33, v33), 4) == 0.4614
+    assert round(lower(5 / 6, 2 / 120), 4) == 0.4817
+    assert round(5 / 6 * math.exp(-Z * math.sqrt(2 / 120)), 4) == 0.647
+    assert round(2 / 3 * math.exp(-Z * math.sqrt(2 / 120 + 2 / 80)), 4) == 0.4468
+    km = stats.kaplan_meier(t, e)  # log-log by default
+    assert (km["median"], km["median_low"], km["median_high"]) == (23.0, 5.0, 33.0)
