@@ -18,7 +18,8 @@ mapping below is the importer's, read the other way.
   AEPREEX "Y" on a pre-existing condition, AEITOXGR its CTCAE grade at the first dose,
   AEWRSDTC the date it worsened. An event that is not pre-existing gets no record (the
   importer then reads it as not pre-existing; the form keeps neither grade nor date
-  without the flag).
+  without the flag). An imported study's own treatment-emergent flag goes back as AETRTEM
+  (QORIG "DERIVED", QEVAL "CLINICAL STUDY SPONSOR", as in the CDISC pilot's SUPPAE).
 - DS, per subject, in date order: the protocol milestones (DSCAT "PROTOCOL MILESTONE")
   INFORMED CONSENT OBTAINED (the consent date) and RANDOMIZED (the randomization date)
   where the date is known, then the disposition event (DSCAT "DISPOSITION EVENT") where
@@ -91,7 +92,8 @@ MAX_XPT_BYTES = 200
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark
 AE_FIELDS = (
     "id aeseq aeterm aeterm_en terminology aedecod aelltcd aebodsys aesev aetoxgr aeser aerel "
-    "aeacn aeout aecontrt aestdtc aeendtc aegrpid aespid preexisting initial_grade worsened_dtc"
+    "aeacn aeout aecontrt aestdtc aeendtc aegrpid aespid preexisting initial_grade worsened_dtc "
+    "sponsor_te_flag"
 )
 EX_FIELDS = ("dose", "unit", "frequency", "route", "start", "end")
 RELATED_TEXT = {v.upper() for v in RELATED_VALUES} | {v.upper() for v in IMPORT_RELATED}
@@ -327,6 +329,7 @@ def _supp(study_id: str, usubjid: str, event: Any) -> list[dict[str, Any]]:
         "AEITOXGR": str(event.initial_grade) if event.initial_grade is not None else "",
         "AEPREEX": "Y" if event.preexisting else "",
         "AEWRSDTC": event.worsened_dtc or "",
+        "AETRTEM": event.sponsor_te_flag or "",
     }
     return [
         {
@@ -336,12 +339,12 @@ def _supp(study_id: str, usubjid: str, event: Any) -> list[dict[str, Any]]:
             "IDVAR": "AESEQ",
             "IDVARVAL": str(event.aeseq),
             "QNAM": qnam,
-            "QLABEL": SUPP_QUALIFIERS[qnam],
+            "QLABEL": label,
             "QVAL": values[qnam],
-            "QORIG": "CRF",
-            "QEVAL": "",
-        }  # fmt: skip
-        for qnam in SUPP_QUALIFIERS
+            "QORIG": origin,
+            "QEVAL": evaluator,
+        }
+        for qnam, (label, origin, evaluator) in SUPP_QUALIFIERS.items()
         if values[qnam]
     ]
 

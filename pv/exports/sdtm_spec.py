@@ -103,12 +103,15 @@ FILE_LABELS = {
     "VS": "Vital Signs",
     "DD": "Death Details",
 }
-# SUPPAE qualifiers of a pre-existing condition (the names pv.imports.sdtm reads): QNAM ->
-# QLABEL (at most 40 characters). QORIG is "CRF": the investigator enters them on the form.
+# SUPPAE qualifiers (the names pv.imports.sdtm reads), in their order within an event:
+# QNAM -> (QLABEL, at most 40 characters; QORIG; QEVAL). A pre-existing condition's three
+# are "CRF": the investigator enters them on the form. AETRTEM is the sponsor's own
+# treatment-emergent flag of an imported study, kept as the CDISC pilot's suppae.xpt has it.
 SUPP_QUALIFIERS = {
-    "AEITOXGR": "Initial Toxicity Grade",
-    "AEPREEX": "Pre-existing Condition",
-    "AEWRSDTC": "Date/Time of Worsening",
+    "AEITOXGR": ("Initial Toxicity Grade", "CRF", ""),
+    "AEPREEX": ("Pre-existing Condition", "CRF", ""),
+    "AEWRSDTC": ("Date/Time of Worsening", "CRF", ""),
+    "AETRTEM": ("Treatment Emergent Flag", "DERIVED", "CLINICAL STUDY SPONSOR"),
 }
 DM_VARS = (
     "STUDYID",

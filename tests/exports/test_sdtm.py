@@ -53,24 +53,30 @@ def test_round_trip_of_the_cdisc_pilot_gives_the_same_tables(pilot, tmp_path) ->
             dm=tmp_path / f"dm{suffix}",
             ae=tmp_path / f"ae{suffix}",
             ex=tmp_path / f"ex{suffix}",
+            suppae=tmp_path / f"suppae{suffix}",
         )
         for name in ("AET02", "AET02_SAE", "AET01"):
             (before,) = build_tables(pilot, "CDISCPILOT01", [name])
             (after,) = build_tables(pilot, study, [name])
             assert comparable(after) == comparable(before), (suffix, name)
-        # Round 2: the pilot's race, deaths, end of study and AESPID episode ids come back.
+        # Round 2: the pilot's race, deaths, end of study, AESPID episode ids and the
+        # sponsor's treatment-emergent flag (SUPPAE AETRTEM) come back.
         for sql in (PILOT_SUBJECTS, PILOT_EVENTS):
             assert _rows(pilot, sql, study) == _rows(pilot, sql, "CDISCPILOT01"), (suffix, sql)
     # ... and what came back is not empty: every subject has a race, 3 died (DM DTHFL), every
-    # event has its AESPID (the tracker's row id was written before).
+    # event has its AESPID (the tracker's row id was written before) and its AETRTEM (the
+    # pilot's suppae.xpt: 1126 Y, 65 N).
     subjects = _rows(pilot, PILOT_SUBJECTS, "CDISCPILOT01")
     assert all(r[1] for r in subjects) and sum(1 for r in subjects if r[2]) == 3
-    assert all(r[2] for r in _rows(pilot, PILOT_EVENTS, "CDISCPILOT01"))
+    events = _rows(pilot, PILOT_EVENTS, "CDISCPILOT01")
+    assert all(r[2] for r in events)
+    assert [sum(1 for r in events if r[4] == f) for f in "YN"] == [1126, 65]
 
 
 PILOT_SUBJECTS = ("SELECT usubjid, race, died, death_date, end_of_study_date FROM subject "
                   "WHERE study_id = :s ORDER BY usubjid")  # fmt: skip
-PILOT_EVENTS = ("SELECT s.usubjid, e.aeseq, e.aespid, e.aegrpid FROM adverseevent e "
+PILOT_EVENTS = ("SELECT s.usubjid, e.aeseq, e.aespid, e.aegrpid, e.sponsor_te_flag "
+                "FROM adverseevent e "
                 "JOIN subject s ON s.id = e.subject_id WHERE e.study_id = :s "
                 "ORDER BY s.usubjid, e.aeseq")  # fmt: skip
 
