@@ -53,15 +53,6 @@ def age_bands(value: object) -> list[int]:
     return cuts
 
 
-def _text(value: object) -> str:
-    """Stripped text; "" for None or NaN (a missing value as the loader returns it)."""
-    return (
-        ""
-        if value is None or (isinstance(value, float) and np.isnan(value))
-        else str(value).strip()
-    )
-
-
 def _age_group_labels(cuts: list[int]) -> list[str]:
     labels = [f"<{cuts[0]}"]
     labels += [f"{lo}-{hi - 1}" for lo, hi in zip(cuts, cuts[1:], strict=False)]
@@ -87,14 +78,14 @@ def build(ctx: Context) -> Table:
         arms, arm_of, band, [*labels, _(MISSING)], _("Age group (years)"),
         keep_zero=[True] * len(labels) + [False],
     )  # fmt: skip
-    sex = [_text(v).upper() for v in sj["sex"].astype(object)]
+    sex = [summary.text(v).upper() for v in sj["sex"].astype(object)]
     codes = list(SEX)
     sex_code = np.array([codes.index(v) if v in codes else len(codes) for v in sex])
     rows += summary.categorical(
         arms, arm_of, sex_code, [_(SEX[c]) for c in codes] + [_(MISSING)], _("Sex"),
         keep_zero=[True, True, False, False],
     )  # fmt: skip
-    race = [_text(v) for v in sj["race"].astype(object)]
+    race = [summary.text(v) for v in sj["race"].astype(object)]
     races = sorted({r for r in race if r})
     race_code = np.array([races.index(r) if r else len(races) for r in race], dtype=np.int64)
     rows += summary.categorical(

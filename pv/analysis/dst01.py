@@ -23,7 +23,6 @@ import pandas as pd
 
 from pv.analysis import summary
 from pv.analysis.counting import Context
-from pv.analysis.dmt01 import _text
 from pv.analysis.table import ArmInfo, Row, Table
 from pv.analysis.teae import day_number
 from pv.i18n import N_
@@ -52,7 +51,7 @@ def build(ctx: Context) -> Table:
     rows: list[Row] = [summary.count_row(arms, arm_of, everyone, _("Subjects randomized"),
                                          row_type="overall")]  # fmt: skip
     # enrolment by site
-    site = np.array([_text(v) for v in sj["site"].astype(object)], dtype=object)
+    site = np.array([summary.text(v) for v in sj["site"].astype(object)], dtype=object)
     sites = sorted(set(site[arm_of >= 0]))
     rows += summary.categorical(
         arms, arm_of, np.array([sites.index(s) if s in sites else -1 for s in site]),
@@ -71,7 +70,9 @@ def build(ctx: Context) -> Table:
         _("Randomized by month"),
     )  # fmt: skip
     # disposition, as of the cut-off
-    disp = np.array([_text(v).upper() for v in sj["disposition"].astype(object)], dtype=object)
+    disp = np.array(
+        [summary.text(v).upper() for v in sj["disposition"].astype(object)], dtype=object
+    )
     disp_day = summary.parse_days(sj["disposition_date"])
     disp = np.where(disp_day > cut, "", disp)  # after the cut-off: still in the study then
     rows.append(summary.variable_row(_("Disposition")))

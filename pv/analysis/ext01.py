@@ -40,22 +40,22 @@ def per_subject(ctx: Context) -> pd.DataFrame:
     data = ctx.data
     ex = data.exposure
     sj = data.subjects
+    names = ("subject_id", "drug", "frequency", "start", "end", "dose_mg")
+    if ex.empty or not set(names) <= set(ex.columns):
+        ex = pd.DataFrame({n: pd.Series(dtype=object) for n in names})
     ids = pd.Index(pd.to_numeric(sj["id"]).to_numpy())
-    subj = ids.get_indexer(pd.to_numeric(ex["subject_id"]).to_numpy()) if len(ex) else []
     frame = pd.DataFrame(
         {
-            "subj": np.asarray(subj, dtype=np.int64),
-            "drug": ex["drug"].astype(str).to_numpy() if len(ex) else [],
-            "daily": ex["frequency"].astype(str).str.upper().eq("QD").to_numpy() if len(ex) else [],
-            "start": ex["start"].to_numpy(dtype=float) if len(ex) else [],
-            "end": ex["end"].to_numpy(dtype=float) if len(ex) else [],
-            "dose": pd.to_numeric(ex["dose_mg"], errors="coerce").to_numpy(dtype=float)
-            if len(ex)
-            else [],
+            "subj": ids.get_indexer(pd.to_numeric(ex["subject_id"]).to_numpy()).astype(np.int64),
+            "drug": ex["drug"].astype(str).to_numpy(),
+            "daily": ex["frequency"].astype(str).str.upper().eq("QD").to_numpy(bool),
+            "start": pd.to_numeric(ex["start"]).to_numpy(dtype=float),
+            "end": pd.to_numeric(ex["end"]).to_numpy(dtype=float),
+            "dose": pd.to_numeric(ex["dose_mg"], errors="coerce").to_numpy(dtype=float),
         }
     )
     frame = frame[frame["subj"] >= 0]
-    frame = frame[sj["safety"].to_numpy(bool)[frame["subj"].to_numpy()]] if len(frame) else frame
+    frame = frame[sj["safety"].to_numpy(bool)[frame["subj"].to_numpy()]]
     end = frame["end"].to_numpy(dtype=float)
     open_end = np.isnan(end)
     data_end = data.data_end if np.isfinite(data.data_end) else np.nan

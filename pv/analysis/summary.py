@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from pv.analysis.table import TOTAL, ArmInfo, Cell, Row
 from pv.i18n import N_
@@ -124,9 +125,14 @@ def count_row(
 def parse_days(values: object) -> np.ndarray:
     """Day numbers since 1970-01-01 (NaN when missing) from dates as the driver returns
     them (str on SQLite, date on PostgreSQL); partial ISO dates ("2024-05") are NaN."""
-    import pandas as pd
-
     text = pd.Series(values, dtype=object).map(lambda v: None if v is None else str(v)[:10])
     full = text.where(text.str.len() == 10)
     moment = pd.to_datetime(full, errors="coerce", format="%Y-%m-%d")
     return ((moment - pd.Timestamp(0)).dt.days).to_numpy(dtype=float)
+
+
+def text(value: object) -> str:
+    """Stripped text; "" for None or NaN (a missing value as the loader returns it)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()

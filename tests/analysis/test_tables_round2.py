@@ -578,3 +578,31 @@ def test_dst01_by_hand(fixture_engine: Engine) -> None:
     assert [r.label for r in t.rows if r.soc == "Discontinued study"] == [
         "ADVERSE EVENT", "DEATH", "WITHDRAWAL BY SUBJECT"]  # fmt: skip
     assert n_of(t.row("Ongoing in study")) == [0, 0, 1, 1]
+
+
+def test_descriptive_tables_of_a_study_without_dosing(engine: Engine) -> None:
+    """No dosing record at all: nobody is in the safety population (N 0), EXT01 has only
+    its duration rows with n 0 and no drug, DMT01's n are 0; DST01 still counts the
+    randomized subject (ongoing)."""
+    with write_session(engine) as s:
+        s.add(Study(id="NODOSE", title="No dosing", source="sdtm"))
+        s.flush()
+        arm = Arm(study_id="NODOSE", label="A", code="A", is_control=True, position=0)
+        site = Site(study_id="NODOSE", code="01", name="Site 01")
+        s.add_all([arm, site])
+        s.flush()
+        s.add(Subject(study_id="NODOSE", site_id=site.id, usubjid="N1", subjid="N1",
+                      arm_id=arm.id, age=40, sex="F"))  # fmt: skip
+    ext = build_table(engine, "NODOSE", "EXT01")
+    assert [a.N for a in ext.arms] == [0]
+    assert {r.soc for r in ext.rows} == {"Treatment duration (days)"}
+    assert all(c.n == 0 for r in ext.rows for c in r.cells.values())
+    assert "Mean (SD)" in to_text(ext)
+    dmt = build_table(engine, "NODOSE", "DMT01")
+    assert stats_of(dmt, "Age (years)", "Total")["n"][0] == 0
+    dst = build_table(engine, "NODOSE", "DST01")
+    assert n_of_one(dst.row("Ongoing in study")) == [1, 1]
+
+
+def n_of_one(row) -> list[int]:  # type: ignore[no-untyped-def]
+    return [row.cells["A"].n, row.cells["Total"].n]
