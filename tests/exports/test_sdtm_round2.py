@@ -393,3 +393,20 @@ def test_optional_datasets_are_not_written_empty_and_stale_ones_go(engine, tmp_p
         "ae.csv", "ae.xpt", "dm.csv", "dm.xpt", "ex.csv", "ex.xpt"]  # fmt: skip
     dm_out = _csv(out, "dm")
     assert (dm_out["DTHFL"][0], dm_out["DTHDTC"][0], dm_out["RACE"][0]) == ("", "", "")
+
+
+def test_new_csv_files_are_formula_safe(built, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # pv.csvsafe: a text a spreadsheet would evaluate is written with a quote in front.
+    engine, u = built
+    with write_session(engine) as s:
+        for subjid, change in (("S2", {"death_cause": "=1+1"}),
+                               ("S3", {"disposition_reason": "@SUM(A1)"})):  # fmt: skip
+            subject = s.exec(select(Subject).where(Subject.subjid == subjid)).one()
+            update_subject(session=s, actor=Actor.system("test"), subject=subject, **change)
+    export_sdtm(engine, study_id=STUDY, out_dir=tmp_path)
+    assert list(_csv(tmp_path, "dd")[["DDORRES", "DDSTRESC"]].iloc[0]) == ["'=1+1", "'=1+1"]
+    ds = _csv(tmp_path, "ds")
+    assert ds.loc[(ds["USUBJID"] == u[3]) & (ds["DSSEQ"] == "3"), "DSTERM"].item() == "'@SUM(A1)"
+    # The .xpt keeps the text as stored (SAS does not evaluate it).
+    dd, _meta = pyreadstat.read_xport(str(tmp_path / "dd.xpt"))
+    assert dd["DDORRES"][0] == "=1+1"
