@@ -48,7 +48,9 @@ class Book:
     rows: dict[str, int] = field(default_factory=dict)
     described: dict[str, str] = field(default_factory=dict)
 
-    def stream(self, key: str, title: str, columns: list[Column]) -> SheetStream:
+    def stream(
+        self, key: str, title: str, columns: list[Column], *, autofilter: bool = True
+    ) -> SheetStream:
         """A listing sheet: every subject's rows, not only the safety population's."""
         self.described[key] = title
         return SheetStream(
@@ -60,6 +62,7 @@ class Book:
             headers=[[c.header for c in columns]],
             print_header=self.head,
             print_footer=self.foot,
+            autofilter=autofilter,
         )
 
 

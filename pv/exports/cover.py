@@ -114,12 +114,14 @@ def write_cover(
     pooled_drugs: bool,
     printed: tuple[str, str] = ("", ""),
     listings: bool = True,
+    checksum_sheet: str | None = None,
 ) -> None:
     """The cover; `printed`: the page header and footer texts; `listings`: whether the
-    workbook lists patients (always in the closed session)."""
+    workbook lists patients (always in the closed session); `checksum_sheet`: the name of
+    the last sheet, which defines the checksum."""
     ws.column_dimensions["A"].width = 26
     ws.column_dimensions["B"].width = VALUE_WIDTH
-    print_setup(ws, *printed)
+    print_setup(ws, *printed, width=26 + VALUE_WIDTH)
     ws.append([st.apply(safe_cell(ws, _("DSMB safety report")), "title")])
     ws.append([st.apply(safe_cell(ws, session_text), "subtitle")])
     ws.append([])
@@ -144,7 +146,7 @@ def write_cover(
         _("Checksum covers"),
         _(
             "%(subjects)s subjects, %(exposure)s dosing records and %(events)s adverse events "
-            "in scope (definition below)",
+            "in scope (definition on the last sheet)",
             subjects=counts["subjects"],
             exposure=counts["exposure"],
             events=counts["events"],
@@ -200,6 +202,36 @@ def write_cover(
         shown = view.text(note)
         if shown:
             _row(ws, _("Note"), shown)
+    if checksum_sheet:
+        _row(
+            ws,
+            _("Checksum definition"),
+            _("On the last sheet, '%(sheet)s'.", sheet=checksum_sheet),
+        )
+
+
+def write_checksum(ws: Worksheet, checksum: Checksum, printed: tuple[str, str] = ("", "")) -> None:
+    """The last sheet: the data checksum, what it covers and its definition (issue 14: the
+    definition no longer takes the cover's second page)."""
+    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["B"].width = VALUE_WIDTH
+    print_setup(ws, *printed, width=26 + VALUE_WIDTH)
+    ws.append([st.apply(safe_cell(ws, _("Data checksum")), "title")])
+    ws.append([])
+    _count(ws, 2)
+    _row(ws, _("Data checksum (SHA-256)"), checksum.hexdigest(), "text")
+    counts = checksum.counts
+    _row(
+        ws,
+        _("Checksum covers"),
+        _(
+            "%(subjects)s subjects, %(exposure)s dosing records and %(events)s adverse events "
+            "in scope (definition below)",
+            subjects=counts["subjects"],
+            exposure=counts["exposure"],
+            events=counts["events"],
+        ),
+    )
     definition = " ".join(checksum_doc.__doc__.split()) if checksum_doc.__doc__ else ""
     if definition == CHECKSUM_DEFINITION:  # else the docstring changed: shown as it is
         definition = _(CHECKSUM_DEFINITION)
@@ -216,7 +248,7 @@ def write_contents(
     ws.column_dimensions["B"].width = 100
     ws.column_dimensions["C"].width = 10
     ws.freeze_panes = "A3"
-    print_setup(ws, *printed)
+    print_setup(ws, *printed, width=32 + 100 + 10)
     ws.append([st.apply(safe_cell(ws, _("Contents")), "title")])
     heads = (_("Sheet"), pgettext("column of the contents sheet", "Contents"), _("Rows"))
     ws.append([st.apply(safe_cell(ws, h), "header") for h in heads])
@@ -224,4 +256,5 @@ def write_contents(
         link = st.apply(safe_cell(ws, name), "link")
         quoted = name.replace("'", "''")
         link.hyperlink = Hyperlink(ref="", location=f"'{quoted}'!A1", display=name)
-        ws.append([link, st.apply(safe_cell(ws, description), "wrap"), safe_cell(ws, rows)])
+        count = st.apply(safe_cell(ws, rows), "int")
+        ws.append([link, st.apply(safe_cell(ws, description), "wrap"), count])

@@ -6,6 +6,13 @@ patient-years and its 95% CI. In the closed session each arm is then compared wi
 control arm (risk difference in percentage points or incidence rate ratio, 95% CI,
 p-value), as the analysis layer computed them. The first data row holds the safety
 population N of each column, the same N as the analysis tables everywhere.
+
+Every comparative p-value is marked: its header carries "*" and the first footnote says
+"* p-values are nominal, unadjusted for multiplicity." With no events in one arm the rate
+ratio's one-sided bound is printed in its limit column and labelled in a "Bound" column
+(Cell.irr_bound_side). Descriptive tables (DMT01, EXT01: rows with Row.stat) show per arm
+n, the statistic (or the % of a count row) and its second value (SD, or the upper of
+Q1-Q3 / min-max). Zeros print "0" (styles.DEC1_FORMAT), footnotes are merged text rows.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pv.i18n import gettext as _
 NO_CONTROL = N_("No control arm: comparisons are not shown.")
 # (header, number format, Cell attribute); headers are msgids ("n" and "%" stay as they are).
 INCIDENCE = (("n", "int", "n"), ("%", "dec1", "pct"), (N_("Events"), "int", "events"))
+COUNTS = INCIDENCE[:2]
 RATES = (
     ("n", "int", "n"),
     (N_("Patient-years"), "dec1", "pyears"),
@@ -33,17 +41,27 @@ RATES = (
     (N_("95% CI lower"), "dec1", "rate_low"),
     (N_("95% CI upper"), "dec1", "rate_high"),
 )
+RATE_EVENTS = ((N_("Events"), "int", "events"), *RATES[1:])  # AET05_ALL: all occurrences
+P_HEADER = N_("p-value *")
+NOMINAL = N_("* p-values are nominal, unadjusted for multiplicity.")
 RISK_DIFF = (
     (N_("RD (%)"), "dec1", "rd"),
     (N_("95% CI lower"), "dec1", "rd_low"),
     (N_("95% CI upper"), "dec1", "rd_high"),
-    (N_("p-value"), "p", "p_value"),
+    (P_HEADER, "p", "p_value"),
 )
 RATE_RATIO = (
     (N_("IRR"), "dec2", "irr"),
     (N_("95% CI lower"), "dec2", "irr_low"),
     (N_("95% CI upper"), "dec2", "irr_high"),
-    (N_("p-value"), "p", "p_value"),
+    (N_("Bound"), "text", "bound"),
+    (P_HEADER, "p", "p_value"),
+)
+RATE_RATIO_NO_BOUND = tuple(m for m in RATE_RATIO if m[2] != "bound")
+DESCRIPTIVE = (
+    ("n", "int", "n"),
+    (N_("% or statistic"), "dec1", "stat1"),
+    (N_("SD or upper"), "dec1", "stat2"),
 )
 UNTRANSLATED = ("n", "%")
 
@@ -59,10 +77,29 @@ def is_rate_table(table: Table) -> bool:
     return any(c.pyears is not None for r in table.rows for c in r.cells.values())
 
 
+def is_descriptive(table: Table) -> bool:
+    """DMT01, EXT01 (rows of descriptive statistics) and DST01 (counts, no events)."""
+    return any(getattr(r, "stat", None) for r in table.rows) or (
+        not is_rate_table(table)
+        and not any(c.events is not None for r in table.rows for c in r.cells.values())
+        and table.name in DESCRIPTIVE_TABLES
+    )
+
+
+DESCRIPTIVE_TABLES = ("DMT01", "EXT01", "DST01")
+
+
 def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], list[str]]:
     """[(column key, group header, measures)] and the arm columns compared with control."""
     rates = is_rate_table(table)
-    measures = RATES if rates else INCIDENCE
+    if rates:
+        measures = RATE_EVENTS if getattr(table, "rate_of", "subjects") == "events" else RATES
+    elif any(getattr(r, "stat", None) for r in table.rows):
+        measures = DESCRIPTIVE
+    elif is_descriptive(table):
+        measures = COUNTS  # DST01: subjects, no events
+    else:
+        measures = INCIDENCE
     total_n = table.total_N
     groups: list[tuple[str, str, tuple]] = []
     if view.by_arm:
@@ -70,7 +107,7 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
             groups.append((a.label, f"{view.label(a.label)} (N={a.N})", measures))
     groups.append((TOTAL, _("Total (N=%(n)s)", n=total_n), measures))
     compared: list[str] = []
-    if view.by_arm and table.control:
+    if view.by_arm and table.control and measures not in (DESCRIPTIVE, COUNTS):
         control = view.label(table.control)
         for a in table.arms:
             if a.label != table.control:
@@ -79,7 +116,9 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
                     (
                         a.label,
                         _("%(arm)s vs %(control)s", arm=view.label(a.label), control=control),
-                        RATE_RATIO if rates else RISK_DIFF,
+                        (RATE_RATIO if _has_bounds(table) else RATE_RATIO_NO_BOUND)
+                        if rates
+                        else RISK_DIFF,
                     )
                 )
     return groups, compared
@@ -96,10 +135,15 @@ def write_table(
     print_footer: str,
 ) -> int:
     """Write the table; returns the number of data rows."""
-    groups, _compared = layout(table, view)
+    groups, compared = layout(table, view)
     has_grade = any(r.grade for r in table.rows)
-    label_header = _("System organ class / preferred term") if _has_terms(table) else ""
-    columns = [Column(label_header, text="label", cap=48, min=24)]
+    if is_descriptive(table):
+        label_header = _("Characteristic")
+    elif _has_terms(table):
+        label_header = _("System organ class / preferred term")
+    else:
+        label_header = ""
+    columns = [Column(label_header, text="label", cap=34, min=24)]
     group_row: list[Any] = [None]
     sub_row: list[Any] = [label_header]
     if has_grade:
@@ -107,8 +151,11 @@ def write_table(
         group_row.append(None)
         sub_row.append(_("Grade"))
     for _key, title, measures in groups:
-        for i, (head, fmt, _attr) in enumerate(measures):
-            columns.append(Column(_head(head), number=fmt, cap=12, min=7))
+        for i, (head, fmt, attr) in enumerate(measures):
+            if attr == "bound":  # the label of a one-sided bound: wrapped text
+                columns.append(Column(_head(head), text="wrap", cap=10, min=9))
+            else:
+                columns.append(Column(_head(head), number=fmt, cap=9, min=5))
             group_row.append(title if i == 0 else None)
             sub_row.append(_head(head))
     stream = SheetStream(
@@ -120,21 +167,26 @@ def write_table(
         headers=[group_row, sub_row],
         print_header=print_header,
         print_footer=print_footer,
+        grid=False,
     )
     population: list[Any] = [_("Safety population (N)")] + ([None] if has_grade else [])
     for key, _title, measures in groups:
-        for _text, _fmt, attr in measures:
-            population.append(_column_n(table, key) if attr == "n" else None)
+        if measures in (RISK_DIFF, RATE_RATIO, RATE_RATIO_NO_BOUND):
+            population += [None] * len(measures)
+            continue
+        # the N under each arm's first column (n; AET05_ALL: its events column)
+        population += [_column_n(table, key)] + [None] * (len(measures) - 1)
     stream.add(population, ["label0"] + [None] * (len(population) - 1))
     structured = len({r.row_type for r in table.rows}) > 1
     for row in table.rows:
         values: list[Any] = [row.label] + ([_grade(row)] if has_grade else [])
+        stat = getattr(row, "stat", None)
         for key, _title, measures in groups:
             cell = row.cells.get(key)
             for _text, _fmt, attr in measures:
-                values.append(_value(cell, attr))
+                values.append(_value(cell, attr, stat))
         stream.add(values, [_label_style(row, structured)] + [None] * (len(values) - 1))
-    tail = []
+    tail = [(_(NOMINAL), "note")] if compared else []
     for note in [*table.footnotes, *table.notes]:
         shown = view.text(note)
         # The table's notes are in the language of the workbook (its language in hand).
@@ -144,6 +196,10 @@ def write_table(
             continue
         tail.append((shown, "note"))
     return stream.close(tail)
+
+
+def _has_bounds(table: Table) -> bool:
+    return any(getattr(c, "irr_bound_side", None) for r in table.rows for c in r.cells.values())
 
 
 def _has_terms(table: Table) -> bool:
@@ -174,12 +230,35 @@ def _label_style(row: Row, structured: bool) -> str:
     return "label"
 
 
-def _value(cell: Cell | None, attr: str) -> Any:
+def _value(cell: Cell | None, attr: str, stat: str | None = None) -> Any:
     if cell is None:
         return None
+    if attr == "stat1":  # descriptive tables: the % of a count row, else the statistic
+        if stat is None:
+            return cell.pct
+        return None if stat == "n" or not cell.n else getattr(cell, "value", None)
+    if attr == "stat2":
+        if stat in ("mean_sd", "q1_q3", "min_max", "range") and cell.n:
+            return getattr(cell, "value2", None)
+        return None
+    if attr == "n" and stat not in (None, "n"):
+        return None  # the subjects with a value: on the statistic's "n" row only
+    if attr == "bound":
+        return _bound(cell)
     value = cell.pct if attr == "pct" else getattr(cell, attr)
     if value is None:
         return None
     if attr in PERCENT_POINTS:
         return value * 100.0
     return value
+
+
+def _bound(cell: Cell) -> str | None:
+    """The label of a one-sided bound (no events in one arm), e.g. "one-sided 97.5% upper"."""
+    side = getattr(cell, "irr_bound_side", None)
+    if side is None:
+        return None
+    level = f"{round(100 * (getattr(cell, 'irr_bound_level', None) or 0.975), 6):g}"
+    if side == "upper":
+        return _("one-sided %(level)s%% upper", level=level)
+    return _("one-sided %(level)s%% lower", level=level)

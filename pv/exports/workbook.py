@@ -1,5 +1,16 @@
-"""The DSMB safety workbook (issue 6; domain.md §9): cover, contents, the standard tables,
-the AE listings, the exposure summary and the charts, for an open or closed session.
+"""The DSMB safety workbook (issue 6; domain.md §9): cover, contents, the pack's tables
+(enrolment and disposition DST01, demographics DMT01, exposure EXT01, then the adverse-event
+tables: PACK_ORDER), the AE listings, the SAE narratives (closed session), the deaths
+listing (one row per subject who died: DM death flag or a fatal event), the exposure
+summary, the charts and, last, the data checksum with its definition, for an open or
+closed session.
+
+Printing (issue 14): every sheet A4 landscape with the study, session and cut-off in its
+header and footer and "Page x of y"; the font is 8-point Arial (styles.py); listings print
+the columns that fit the page at 100% (the rest stay on screen, after them), tables are
+fitted to the page width when wider; footnotes are merged, wrapped rows under the table;
+every comparative p-value is marked "nominal, unadjusted for multiplicity"; zeros print
+"0". scripts/dsmb_pdf.py (make dsmb-pdf) prints both sessions to PDF pages to look at.
 
     build_dsmb_workbook(engine, study_id="NCT04660565", cutoff=date(2021, 12, 31),
                         session="closed", mask_arms=True, out=Path("dsmb.xlsx"))
@@ -33,7 +44,7 @@ from sqlmodel import col
 
 from pv.analysis import aesi as analysis_aesi
 from pv.analysis.api import TABLES, build_from_data, table_language
-from pv.analysis.data import load_study
+from pv.analysis.data import StudyData, load_study
 from pv.analysis.table import ArmInfo, Table
 from pv.events.models import AdverseEvent
 from pv.exports import exposure_sheet, firewall
@@ -43,14 +54,18 @@ from pv.exports.book import SAFETY, Book, save, sheet_name
 from pv.exports.charts_job import ChartJob
 from pv.exports.charts_sheet import Charts, registry, select, write_charts
 from pv.exports.checksum import Checksum, study_section
-from pv.exports.cover import write_contents, write_cover
+from pv.exports.cover import write_checksum, write_contents, write_cover
 from pv.exports.listings import (
     _ACN_AT,
     _REL_AT,
     FIRST_FIELD,
+    FatalEvent,
     ListingPlan,
     Scope,
+    death_columns,
+    death_rows,
     event_rows,
+    narrative_columns,
     write_listings,
 )
 from pv.exports.table_sheets import write_table
@@ -59,7 +74,22 @@ from pv.i18n import gettext as _
 from pv.study.models import Arm, Study
 from pv.timeutil import utcnow
 
-TABLE_SET = ("AET01", "AET01_AESI", "AET02", "AET02_SAE", "AET04", "AET05", "DTHT01")
+# The pack's tables in the order a DSMB reads them: enrolment and disposition, baseline,
+# exposure, then the adverse events. A table whose module this version lacks is left out.
+PACK_ORDER = (
+    "DST01",
+    "DMT01",
+    "EXT01",
+    "AET01",
+    "AET01_AESI",
+    "AET02",
+    "AET02_SAE",
+    "AET04",
+    "AET05",
+    "AET05_ALL",
+    "DTHT01",
+)
+TABLE_SET = tuple(name for name in PACK_ORDER if name in TABLES)
 NO_ROWS = N_("No events in scope up to the data cut-off.")
 ALL_EVENTS_SHEET = N_("All AEs")
 SEPARATE_CHARTS_EVENTS = 20_000  # from this many events, charts are drawn by a child process
@@ -122,7 +152,10 @@ def _write(
         columns |= TABLES[name].COLUMNS
     data = load_study(engine, study_id, columns=columns, cutoff=cutoff)
     tables = [build_from_data(data, name, language=language) for name in TABLE_SET]
-    view = ArmView.build(study_id, tables[0].arms, session=session, mask=mask_arms)
+    # The arms as the adverse-event tables have them (comparator flagged): the reference
+    # of the view, the cover and the checksum; descriptive tables compare nothing.
+    ref = next((t for t in tables if t.name == "AET01"), tables[0])
+    view = ArmView.build(study_id, ref.arms, session=session, mask=mask_arms)
     groupings = analysis_aesi.groupings(data.events)
     scope = Scope.of(data, dict(groupings))
     generated = utcnow().replace(tzinfo=None)
@@ -147,6 +180,7 @@ def _write(
             [
                 ("all", _(ALL_EVENTS_SHEET)),
                 ("sae", _("SAEs")),
+                *([("narratives", _("SAE narratives"))] if view.by_arm else []),
                 ("deaths", _("Deaths")),
                 *[(f"aesi:{k}", _("AESI %(grouping)s", grouping=label)) for k, label in groupings],
                 ("exposure", _("Exposure")),
@@ -155,6 +189,7 @@ def _write(
             else []
         ),
         ("charts", _("Charts")),
+        ("checksum", _("Checksum")),  # the definition at the end (issue 14), not on page 2
     ]
     book = Book(
         wb=wb,
@@ -185,10 +220,10 @@ def _write(
         book.described[table.name] = table.title
     checksum = Checksum()
     with engine.connect() as conn:
-        study_section(conn, checksum, data, tables[0].arms)
-        plan = _plan(conn, study_id, view, tables[0])
+        study_section(conn, checksum, data, ref.arms)
+        plan = _plan(conn, study_id, view, ref)
         if listed:
-            _listings(conn, book, study_id, plan, scope, groupings, checksum)
+            _listings(conn, book, study_id, plan, scope, groupings, checksum, data)
         else:
             _events_checksum(conn, study_id, scope, checksum)
         subjects, rule = data.subjects, data.rule
@@ -211,7 +246,7 @@ def _write(
         book.sheets["cover"],
         study=study,
         view=view,
-        tables=tables,
+        tables=[ref, *tables],
         rule=rule,
         checksum=checksum,
         generated=generated,
@@ -221,7 +256,11 @@ def _write(
         pooled_drugs=plan.pooled_drugs and listed,
         printed=(book.head, book.foot),
         listings=listed,
+        checksum_sheet=book.sheets["checksum"].title,
     )
+    write_checksum(book.sheets["checksum"], checksum, printed=(book.head, book.foot))
+    book.described["checksum"] = _("Data checksum: value, coverage and definition")
+    book.rows["checksum"] = 3  # the checksum, what it covers, its definition
     write_contents(
         book.sheets["contents"],
         [
@@ -283,14 +322,12 @@ def _listings(
     scope: Scope,
     groupings: list[tuple[str, str]],
     checksum: Checksum,
+    data: StudyData,
 ) -> None:
     story = plan.view.by_arm  # narratives name the treatment: not in the open session
     streams = {
         "all": book.stream("all", _("Listing of all adverse events"), plan.columns()),
         "sae": book.stream("sae", _("Listing of serious adverse events"), plan.columns(story)),
-        "deaths": book.stream(
-            "deaths", _("Listing of deaths (fatal adverse events)"), plan.columns(story)
-        ),
         **{
             f"aesi:{k}": book.stream(
                 f"aesi:{k}",
@@ -300,6 +337,14 @@ def _listings(
             for k, label in groupings
         },
     }
+    if story:
+        streams["narratives"] = book.stream(
+            "narratives",
+            _("Narratives of serious adverse events"),
+            narrative_columns(plan.view),
+            autofilter=False,
+        )
+    fatal: dict[int, list[FatalEvent]] = {}
     write_listings(
         conn,
         study_id,
@@ -307,11 +352,21 @@ def _listings(
         scope,
         all_events=streams["all"],
         serious=streams["sae"],
-        deaths=streams["deaths"],
         aesi={k: streams[f"aesi:{k}"] for k, _label in groupings},
         checksum=checksum,
         narrative=story,
+        narratives=streams.get("narratives"),
+        fatal=fatal,
     )
+    deaths = book.stream(
+        "deaths",
+        _("Listing of deaths (subjects who died: DM death flag or a fatal adverse event)"),
+        death_columns(plan.view, story),
+    )
+    arm_labels = [str(a) for a in data.arms["label"]] if len(data.arms) else []
+    for row in death_rows(data.subjects, arm_labels, plan, fatal, data.cutoff, story):
+        deaths.add(row)
+    streams["deaths"] = deaths
     for key, stream in streams.items():
         book.rows[key] = stream.close([(_(NO_ROWS), "note")] if not stream.data_rows else [])
 

@@ -12,8 +12,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pv.i18n import gettext as _
 
-LINE_PT = 15  # row height of one line of 11-point text
-A4_WIDTH = 190  # column widths (characters) beyond which a sheet is printed on A3
+LINE_PT = 11.25  # row height of one line of 8-point Arial (styles.SIZE)
+# Printed width of an A4 landscape page between 0.2-inch margins (813 pt), in column-width
+# units (a digit of the default font, 8-point Arial). Measured in LibreOffice's PDF
+# (scripts/dsmb_pdf.py) a unit is 4.45 pt; Excel gives 6 px (4.5 pt): 178 units take
+# 792-801 pt. Listings keep their printed columns within A4_UNITS and print at 100%, 8 pt.
+A4_UNITS = 178
+UNIT_PT = 4.45  # points per column-width unit (printed at 100%)
+SIDE_MARGIN_IN = 0.2
 
 
 @dataclass
@@ -25,16 +31,62 @@ class Column:
     number: str = "general"
     cap: int = 30
     min: int = 5
+    # False: on screen only, after the printed columns and outside the print area (a
+    # listing keeps every field on screen and prints those that fit an A4 page at 8 pt).
+    printed: bool = True
+    # False: its text does not make the row taller (a long narrative printed elsewhere:
+    # on screen the cell shows its first lines, the whole text when selected)
+    grows: bool = True
 
 
-def text_width(value: Any, number_style: str) -> int:
-    """Characters a value takes in its cell (its longest line for text)."""
+# Advance widths of the printable ASCII characters (32-126) of Arial, regular and bold, in
+# hundredths of a digit's width (the column-width unit), from the metrics of Liberation
+# Sans, which are Arial's. Wide (East Asian) characters take about 1.8 digits.
+_REGULAR = (
+    "50,50,64,100,100,160,120,34,60,60,70,105,50,60,50,50,100,100,100,100,100,100,100,100,"
+    "100,100,50,50,105,105,105,100,183,120,120,130,130,120,110,140,130,50,90,120,100,150,"
+    "130,140,120,140,130,120,110,130,120,170,120,120,110,50,50,50,84,100,60,100,100,90,100,"
+    "100,50,100,100,40,40,90,40,150,100,100,100,100,60,90,50,100,90,130,90,90,90,60,47,60,105"
+)
+_BOLD = (
+    "50,60,85,100,100,160,130,43,60,60,70,105,50,60,50,50,100,100,100,100,100,100,100,100,"
+    "100,100,60,60,105,105,105,110,175,130,130,130,130,120,110,140,130,50,100,130,110,150,"
+    "130,140,120,140,130,120,110,130,120,170,120,120,110,60,50,60,105,100,60,100,110,100,"
+    "110,100,60,110,110,50,50,100,50,160,110,110,110,110,70,100,60,110,100,140,100,100,90,"
+    "70,50,70,105"
+)
+_ADVANCE = {
+    False: dict(zip(map(chr, range(32, 127)), map(int, _REGULAR.split(",")), strict=True)),
+    True: dict(zip(map(chr, range(32, 127)), map(int, _BOLD.split(",")), strict=True)),
+}
+_WIDE, _OTHER = 180, 100
+WIDEST = 1.85  # units of the widest character: a text of n characters takes at most n * this
+PADDING = 0.5  # a cell's inner margins, in column-width units
+
+
+def _advance(text: str, bold: bool = False) -> int:
+    """Width of `text` in hundredths of a column-width unit."""
+    table = _ADVANCE[bold]
+    total = 0
+    for c in text:
+        found = table.get(c)
+        if found is None:
+            found = _WIDE if unicodedata.east_asian_width(c) in "WF" else _OTHER
+        total += found
+    return total
+
+
+def measure(text: str, bold: bool = False) -> float:
+    """Column-width units a text takes on one line (its longest line)."""
+    return max(_advance(line, bold) for line in text.split("\n")) / 100
+
+
+def text_width(value: Any, number_style: str) -> float:
+    """Column-width units a value takes in its cell (its longest line for text)."""
     if type(value) is str:
-        if not value.isascii():  # Chinese characters take two columns
-            return max(map(_wide_len, value.split("\n")))
-        return max(map(len, value.split("\n"))) if "\n" in value else len(value)
+        return measure(value)
     if isinstance(value, datetime):
-        return 16
+        return 15.5
     if isinstance(value, date):
         return 10
     if number_style == "dec1" and isinstance(value, float):
@@ -44,40 +96,54 @@ def text_width(value: Any, number_style: str) -> int:
     return len(str(value))
 
 
-def _wide_len(text: str) -> int:
-    """Columns a text takes: East Asian wide and full-width characters count two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def lines(text: str, width: float) -> int:
-    """Lines a wrapped cell needs: words laid out greedily, one character of margin."""
-    room = max(int(width) - 1, 1)
+def lines(text: str, width: float, bold: bool = False) -> int:
+    """Lines a wrapped cell of `width` units needs: words laid out greedily at spaces, a
+    word wider than the cell broken (as Excel and LibreOffice do)."""
+    room = max(int((width - PADDING) * 100), 100)
+    space = _ADVANCE[bold][" "]
     total = 0
     for paragraph in text.split("\n"):
         used, count = 0, 1
         for word in paragraph.split():
-            size = len(word) if word.isascii() else _wide_len(word)
-            if used and used + 1 + size > room:
+            size = _advance(word, bold)
+            if used and used + space + size > room:
                 count, used = count + 1, 0
             while size > room:  # a word longer than the column is broken
                 count, size = count + 1, size - room
-            used = used + 1 + size if used else size
+            used = used + space + size if used else size
         total += count
     return total
 
 
 def print_setup(
-    ws: Worksheet, header: str, footer: str, *, paper_a3: bool = False, grid: bool = False
+    ws: Worksheet, header: str, footer: str, *, grid: bool = False, width: float | None = None
 ) -> None:
-    """Landscape, fit to the page width, narrow margins; the header names the study and
-    session (left) and the sheet (right), the footer the cut-off and "Page x of y"."""
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    """A4 landscape, fitted to the page width, narrow margins; the header names the study
+    and session (left) and the sheet (right), the footer the cut-off and "Page x of y".
+
+    `width`: the printed columns' width in units, when known. Within A4_UNITS the sheet
+    prints at 100% (it fits the page width as it is), else it is shrunk to the page width
+    (fitToWidth 1). Not "fit to width" when it fits: LibreOffice shrinks such sheets
+    further to save a page (fitToHeight 0 read as "as few pages as possible"), which put
+    a listing at 7.8 pt."""
+    fits = width is not None and width <= A4_UNITS
+    ws.sheet_properties.pageSetUpPr.fitToPage = not fits
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A3 if paper_a3 else Worksheet.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    if fits:
+        ws.page_setup.scale = 100
+    else:
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
     ws.print_options.gridLines = grid
-    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    ws.page_margins = PageMargins(
+        left=SIDE_MARGIN_IN,
+        right=SIDE_MARGIN_IN,
+        top=0.6,
+        bottom=0.6,
+        header=0.3,
+        footer=0.3,
+    )
     ws.oddHeader.left.text = _hf(header)
     ws.oddHeader.right.text = "&A"
     ws.oddFooter.left.text = _hf(footer)

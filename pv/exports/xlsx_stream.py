@@ -5,12 +5,15 @@ of them when fewer): the column widths are fitted on that sample (content length
 per column; long text wraps), because a write-only sheet declares its columns, frozen
 panes and page properties before its rows. Then rows stream out.
 
-Print layout: landscape, fit to the page width, title and header rows repeated on every
-page, footer with the cut-off and "Page x of y"; a sheet wider than `A4_WIDTH` characters
-(the AE listings) is set up for A3, where it prints at a legible size. Rows whose wrapped
+Print layout: A4 landscape, fit to the page width, title and header rows repeated on
+every page, footer with the cut-off and "Page x of y". Columns marked `printed=False`
+(after the printed ones) are left out of the print area: a listing prints the columns that
+fit the page at 8 pt and keeps the rest on screen. Rows whose wrapped
 text needs several lines get an explicit height (estimated from the column widths):
 LibreOffice does not grow rows for wrapped text on its own, and text would be cut off.
-Group headers (an arm over its n / % / events columns) are merged across their columns.
+Group headers (an arm over its n / % / events columns) are merged across their columns;
+so are the footnotes under a table: one wrapped text row each, as wide as the printed
+columns, tall enough for its lines.
 
 Rows are serialised by xlsx_encode.CellEncoder into the XML openpyxl itself writes for
 such cells (inline strings, numbers, style ids; xlsx_safe's rules), and streamed to a
@@ -26,10 +29,10 @@ expected, rows go through `ws.append` instead (slower, same cells).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
-import textwrap
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import IO, Any
@@ -41,10 +44,20 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pv.exports import styles as st
 from pv.exports.xlsx_encode import CACHE, ROW, CellEncoder, blank
-from pv.exports.xlsx_layout import A4_WIDTH, LINE_PT, Column, lines, print_setup, text_width
+from pv.exports.xlsx_layout import (
+    LINE_PT,
+    PADDING,
+    WIDEST,
+    Column,
+    lines,
+    measure,
+    print_setup,
+    text_width,
+)
 from pv.exports.xlsx_safe import safe_cell
 
 SAMPLE = 500  # rows the column widths are fitted on
+FOOTNOTE_UNITS = 120  # footnotes under a narrower table span this width
 CHUNK = 256  # rows per write to the temporary file
 EMPTY_SHEET_DATA = b"<sheetData></sheetData>"
 
@@ -64,6 +77,7 @@ class SheetStream:
         print_header: str = "",
         print_footer: str = "",
         autofilter: bool = True,
+        grid: bool = True,
     ) -> None:
         self.ws, self.book, self.columns = ws, book, list(columns)
         self.letters = [get_column_letter(i + 1) for i in range(len(self.columns))]
@@ -81,6 +95,11 @@ class SheetStream:
         self.data_rows = 0
         self._rules: list[tuple[str, str]] = []
         self._autofilter = autofilter
+        self._grid = grid  # print the cell grid (listings), not for tables
+        printed = [c.printed for c in self.columns]
+        self.printed = printed.index(False) if False in printed else len(printed)
+        if any(printed[self.printed :]):
+            raise ValueError("the printed columns come first")
         self._print = (print_header, print_footer)
         self._fast = hasattr(ws, "close") and hasattr(ws, "_get_writer")
         self._file: IO[str] | None = None
@@ -89,7 +108,7 @@ class SheetStream:
         )
         self._pending: list[str] = []
         self.widths: list[float] = []
-        self._wrap: list[tuple[int, float, dict[str, int]]] = []  # column, width, lines cache
+        self._wrap: list[tuple[int, float, bool, dict[str, int]]] = []
         self._spans: dict[int, float] = {}
 
     # -- public ------------------------------------------------------------------------
@@ -126,18 +145,30 @@ class SheetStream:
         return self.header_row + 1
 
     def close(self, tail: Sequence[tuple[str, str]] = ()) -> int:
-        """Write what is buffered, then `tail` rows ((text, style) below the data), each
-        text wrapped into lines no wider than the sheet's columns (a printed page)."""
+        """Write what is buffered, then `tail` rows ((text, style) below the data): each
+        text one row, merged across the printed columns and wrapped in them."""
         if not self._started:
             self._start()
         last = self._row
         if tail:
             self._emit_raw([], [])
-            dims = self.ws.column_dimensions
-            width = max(int(sum(dims[c].width or 10 for c in self.letters) * 1.1), 60)
+            width = sum(self.widths[: self.printed])
+            end = self.letters[self.printed - 1]
+            if width < FOOTNOTE_UNITS and self.printed == len(self.columns):
+                # a narrow table (pooled: one column of numbers): the footnotes span an
+                # empty column as well, so that they stay a few lines, not a page each
+                end = get_column_letter(len(self.columns) + 1)
+                self.ws.column_dimensions[end].width = FOOTNOTE_UNITS - width
+                width = FOOTNOTE_UNITS
             for text, style in tail:
-                for line in textwrap.wrap(text, width) or [""]:
-                    self._emit_raw([line], [style])
+                # one merged cell across the printed columns, wrapped, as tall as its lines
+                style = "footnote" if style == "note" else style
+                row = self._row + 1
+                if self.printed > 1:
+                    self.ws.merged_cells.add(f"A{row}:{end}{row}")
+                self._spans[0] = width
+                self._emit_raw([text], [style])
+            self._spans.pop(0, None)
         self._finish(last)
         return self.data_rows
 
@@ -146,17 +177,24 @@ class SheetStream:
     def _start(self) -> None:
         ws = self.ws
         for i, col in enumerate(self.columns):
-            width = max((len(w) for w in str(col.header).split()), default=0)
+            # the header's words unbroken (bold), the sample's values, within the bounds
+            width = max((measure(w, bold=True) for w in str(col.header).split()), default=0)
             for values, _ in self._buffer:
                 if i < len(values) and values[i] is not None:
                     width = max(width, text_width(values[i], col.number))
-            self.widths.append(min(max(width + 2, col.min), col.cap))
+            self.widths.append(min(max(math.ceil(width + 1), col.min), col.cap))
             ws.column_dimensions[self.letters[i]].width = self.widths[-1]
         pairs = zip(self.columns, self.widths, strict=True)
-        self._wrap = [(i, w, {}) for i, (c, w) in enumerate(pairs) if c.text in st.WRAPPING]
+        # (column, width, bold, cache): a table's label column counted as bold (its
+        # system organ class rows are), so that their wrapped lines are never short
+        self._wrap = [
+            (i, w, c.text == "label", {})
+            for i, (c, w) in enumerate(pairs)
+            if c.text in st.WRAPPING and c.grows
+        ]
         ws.freeze_panes = f"A{self.header_row + 1}"
         ws.print_title_rows = f"1:{self.header_row}"
-        print_setup(ws, *self._print, paper_a3=sum(self.widths) > A4_WIDTH, grid=True)
+        print_setup(ws, *self._print, grid=self._grid, width=sum(self.widths[: self.printed]))
         self._started = True
         if self._fast:
             # open for the sheet's life: closed in _finish once spliced into the sheet
@@ -183,18 +221,19 @@ class SheetStream:
         if styles is not None:  # title, header and tail rows: each cell its own style
             for i, (v, style) in enumerate(zip(values, styles, strict=False)):
                 if type(v) is str and (style in st.WRAPPING or style == "group"):
-                    most = max(most, lines(v, self._spans.get(i, self.widths[i])))
+                    bold = style in ("header", "group")
+                    most = max(most, lines(v, self._spans.get(i, self.widths[i]), bold))
             return most
         count = len(values)
-        for i, width, cache in self._wrap:
+        for i, width, bold, cache in self._wrap:
             v = values[i] if i < count else None
             if type(v) is str:
                 n = cache.get(v)
                 if n is None:
                     if len(cache) >= CACHE:
                         cache.clear()
-                    long = len(v) > width - 2 or "\n" in v
-                    n = cache[v] = lines(v, width) if long else 1
+                    long = len(v) * WIDEST > width - PADDING or "\n" in v
+                    n = cache[v] = lines(v, width, bold) if long else 1
                 if n > most:
                     most = n
         return most
@@ -204,6 +243,8 @@ class SheetStream:
         end = self.letters[-1]
         if self._autofilter:
             ws.auto_filter.ref = f"A{self.header_row}:{end}{max(last, self.header_row)}"
+        if self.printed < len(self.columns):
+            ws.print_area = f"A1:{self.letters[self.printed - 1]}{max(self._row, 1)}"
         if last > self.header_row:
             ref = f"A{self.header_row + 1}:{end}{last}"
             for formula, fill in self._rules:

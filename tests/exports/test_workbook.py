@@ -17,6 +17,7 @@ from openpyxl.workbook import Workbook
 from pv.analysis.api import build_tables
 from pv.events.models import AdverseEvent
 from pv.exports.workbook import TABLE_SET, build_dsmb_workbook, sheet_name
+from pv.exports.xlsx_layout import A4_UNITS, LINE_PT
 from tests.exports.conftest import (
     BAD_CHAR_TEXT,
     CR_TEXT,
@@ -137,14 +138,14 @@ def test_table_sheets_show_the_analysis_numbers_with_the_same_denominators(books
         for arm in table.arms:
             assert f"{arm.label} (N={arm.N})" in groups
         assert f"Total (N={sum(a.N for a in table.arms)})" in groups
-        sub = headers(ws, 5)
         population = [c.value for c in ws[6]]
         assert population[0] == "Safety population (N)"
-        n_columns = [i for i, h in enumerate(sub) if h == "n"]
+        # the N under the first column of each arm (n; AET05_ALL counts events there)
+        n_columns = [i for i, v in enumerate(headers(ws, 4)) if v and "(N=" in v]
         assert [population[i] for i in n_columns] == [a.N for a in table.arms] + [
             sum(a.N for a in table.arms)
         ]
-    aet01 = tables[0]
+    aet01 = next(t for t in tables if t.name == "AET01")
     ws = wb["AET01"]
     row = next(r for r in ws.iter_rows(min_row=7, values_only=True) if r[0] == "Serious TEAE")
     first = aet01.arms[0].label
@@ -245,18 +246,24 @@ def test_listing_formatting(books) -> None:  # type: ignore[no-untyped-def]
     assert ws.freeze_panes == f"A{HEADER_ROW + 1}"
     assert ws.auto_filter.ref.startswith(f"A{HEADER_ROW}:")
     assert ws.print_title_rows == f"$1:${HEADER_ROW}"
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
-    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    # the printed columns fit an A4 landscape page: printed at 100% (test_dsmb_pack)
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.scale) == 100
+    for name in TABLE_SET:  # a table wider than the page is fitted to its width
+        table = wb[name]
+        width = sum(d.width for d in table.column_dimensions.values() if d.width)
+        assert table.sheet_properties.pageSetUpPr.fitToPage == (width > A4_UNITS), name
+        if width > A4_UNITS:
+            assert table.page_setup.fitToWidth == 1
     assert "Page &P of &N" in ws.oddFooter.right.text
     assert "2021-12-31" in ws.oddFooter.left.text
     rules = [r.formula[0] for cf in ws.conditional_formatting for r in cf.rules]
     assert any('="Yes"' in f for f in rules) and any(">=3" in f for f in rules)
-    assert ws.page_setup.paperSize == 8  # A3: a wide listing prints legibly
+    assert ws.page_setup.paperSize == 9  # A4: the listing's printed columns are chosen
     assert wb["AET01"].page_setup.paperSize == 9  # A4
     tall = [r for r, dim in ws.row_dimensions.items() if r > HEADER_ROW and dim.height]
-    assert tall and all(ws.row_dimensions[r].height % 15 == 0 for r in tall)  # wrapped rows
+    assert tall and all(ws.row_dimensions[r].height % LINE_PT == 0 for r in tall)  # wrapped
     assert any(str(m).startswith("B4:") for m in wb["AET01"].merged_cells.ranges)  # arm header
     verbatim = headers(ws).index("Verbatim term")
     letter = ws.cell(row=HEADER_ROW, column=verbatim + 1).column_letter
-    assert 5 <= ws.column_dimensions[letter].width <= 28
+    assert 5 <= ws.column_dimensions[letter].width <= 13
     assert ws.cell(row=HEADER_ROW + 1, column=verbatim + 1).alignment.wrap_text

@@ -150,6 +150,10 @@ def test_iso_value_keeps_partial_dates_as_text(text, expected) -> None:  # type:
 
 def test_lines_estimates_wrapped_text() -> None:
     assert lines("short", 20) == 1
-    assert lines("one two three four five six", 10) == 4
+    # Arial advance widths in hundredths of a digit (xlsx_layout._REGULAR): one 300, two
+    # 280, three 410, four 310, five 280, six 220, space 50; room (10 - 0.5) * 100 = 950:
+    # "one two" 630 (+ " three" 1090 > 950), "three four" 770 (+ " five" 1100), "five six"
+    lines_of_words = lines("one two three four five six", 10)
+    assert lines_of_words == 3
     assert lines("first\nsecond", 20) == 2
-    assert lines("x" * 25, 10) == 3  # a word longer than the column is broken
+    assert lines("x" * 25, 10) == 3  # 25 x 90 = 2250 > 950: broken twice (950, 950, 350)

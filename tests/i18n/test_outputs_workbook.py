@@ -73,7 +73,9 @@ def test_chinese_workbook(engine: Engine, monkeypatch, tmp_path) -> None:
     assert any(str(v).startswith(MARK + "Total (N=") for v in aet01)
     cover = _cells(wb[MARK + "Cover"])
     assert MARK + "DSMB safety report" in cover and MARK + "TEAE rule" in cover
-    assert any(str(v).startswith(MARK + "The data checksum printed") for v in cover)
+    checksum = _cells(wb[names[-1]])  # the definition: on the last sheet (issue 14)
+    assert names[-1] == MARK + "Checksum"
+    assert any(str(v).startswith(MARK + "The data checksum printed") for v in checksum)
     charts = _cells(wb[MARK + "Charts"])
     assert charts[0] == MARK + "Charts"
     assert any(str(v).startswith(MARK + "AESI incidence") for v in charts)  # captions
