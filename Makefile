@@ -80,3 +80,10 @@ bench-pg: setup
 
 clean:
 	rm -rf $(VENV) node_modules pv.sqlite pv.sqlite-wal pv.sqlite-shm
+
+# The DSMB workbooks (open and closed session of the demo) as PDF pages and PNG images, to
+# look at what a board prints: needs LibreOffice (soffice) and pdftoppm (poppler-utils);
+# not part of `make test` (CI has neither). DSMB_PDF_ARGS: e.g. --language zh-Hans.
+.PHONY: dsmb-pdf
+dsmb-pdf: setup
+	$(BIN)/python scripts/dsmb_pdf.py --out build/dsmb-pdf $(DSMB_PDF_ARGS)
