@@ -36,7 +36,7 @@ NAME = "AET05"
 TITLE = N_(
     "Exposure-adjusted incidence rate of treatment-emergent adverse events (first occurrence)"
 )
-COLUMNS = frozenset({"aebodsys", "aedecod", "aesi"})
+COLUMNS = frozenset({"aebodsys", "aedecod"}) | aesi.COLUMNS
 DAYS_PER_YEAR = 365.25
 RATE_DEFAULTS: dict[str, Any] = {
     "conf_type": "exact",
@@ -233,8 +233,9 @@ def build(ctx: Context) -> Table:
     groups: list[tuple[str, np.ndarray, str | None]] = [
         (_("Any TEAE"), np.ones(len(ev), dtype=bool), None)
     ]
-    keys = aesi.groupings(ctx.data.events, aesi.wanted_keys(ctx.params))
-    groups += [(label, aesi.member(ev, key), key) for key, label in keys]
+    # GC toxicity by GTI domain, with infections in their own grouping (aesi.table_rows)
+    aesi_rows = aesi.table_rows(ctx.data.events, aesi.wanted_keys(ctx.params))
+    groups += [(r.label, aesi.member(ev, r.key), r.key) for r in aesi_rows]
     meta: list[tuple[str, str, str | None, str | None]] = []
     ns, es, pys, extras = [], [], [], []
     for label, mask, key in groups:

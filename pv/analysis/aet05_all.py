@@ -47,8 +47,8 @@ def build(ctx: Context) -> Table:
     meta: list[tuple[str, str, str | None, str | None]] = []
     ns, es = [], []
     groups: list[tuple[str, np.ndarray]] = [(_("Any TEAE"), np.ones(len(ev), dtype=bool))]
-    keys = aesi.groupings(ctx.data.events, aesi.wanted_keys(ctx.params))
-    groups += [(label, aesi.member(ev, key)) for key, label in keys]
+    aesi_rows = aesi.table_rows(ctx.data.events, aesi.wanted_keys(ctx.params))
+    groups += [(r.label, aesi.member(ev, r.key)) for r in aesi_rows]
     for label, mask in groups:
         n, e = count(ctx, ev[mask])
         meta.append(("overall", label, None, label))
@@ -59,7 +59,7 @@ def build(ctx: Context) -> Table:
     n_all, e_all = np.vstack(ns + s_n), np.vstack(es + s_e)
     py = np.broadcast_to(py_arm, n_all.shape).astype(float)
     rows = aet05.rows(ctx, meta, n_all, e_all, py, conf, numerator=e_all)
-    for row, (key, _label) in zip(rows[1:], keys, strict=False):
+    for row, key in zip(rows[1:], [r.key for r in aesi_rows], strict=False):
         row.extra["aesi"] = key
     return Table(
         name=NAME, title=_(TITLE), study_id=ctx.data.study_id, arms=ctx.arms,

@@ -214,7 +214,10 @@ def _build(data: StudyData, name: str, control: str | None, params: dict[str, An
         "teae_rule": data.rule.as_dict(),
     }
     table.population = _(table.population)
-    table.footnotes = [
+    # Descriptive tables (DMT01, EXT01, DST01) state their own population and method and
+    # compare nothing: the TEAE rule and the AE tables' counting and comparison notes are
+    # not theirs.
+    ae_notes = [
         data.rule.footnote(),
         *(_(f) for f in STAT_FOOTNOTES),
         *(
@@ -222,6 +225,9 @@ def _build(data: StudyData, name: str, control: str | None, params: dict[str, An
             if table.control
             else [_("No control arm: comparisons are not shown.")]
         ),
+    ]
+    table.footnotes = [
+        *([] if getattr(module, "DESCRIPTIVE", False) else ae_notes),
         *table.footnotes,
         _("Data cut-off: %(date)s.", date=data.cutoff.isoformat())
         if data.cutoff

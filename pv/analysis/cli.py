@@ -13,6 +13,12 @@ from pv.i18n import LANGUAGES
 from pv.i18n import gettext as _
 
 LANGUAGE_CHOICES = tuple(LANGUAGES)
+# The table names for --help, written out so that `pvtracker --help` need not import the
+# analysis modules (numpy, pandas); tests/analysis/test_cli.py checks it is api.TABLE_NAMES.
+TABLE_NAMES = (
+    "AET01", "AET01_AESI", "AET02", "AET02_SAE", "AET04", "AET05", "AET05_ALL", "AET10",
+    "DTHT01", "DMT01", "EXT01", "DST01",
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--table",
         required=True,
         help=_(
-            "table name (AET01, AET01_AESI, AET02, AET02_SAE, AET04, AET05, AET10, DTHT01); "
-            "several separated by commas, or 'all'"
+            "table name (%(names)s); several separated by commas, or 'all'",
+            names=", ".join(TABLE_NAMES),
         ),
     )
     p.add_argument("--control", help=_("control arm label or code (default: the comparator arm)"))

@@ -125,3 +125,19 @@ def test_unknown_study(fixture_engine, db_url, monkeypatch, capsys) -> None:  # 
     finally:
         get_settings.cache_clear()
         _release(db_url)
+
+
+def test_help_names_every_table(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--help lists the tables without importing the analysis modules: the written-out
+    list must be the registry's, in its order."""
+    import pytest as _pytest
+
+    from pv.analysis import cli as analysis_cli
+    from pv.analysis.api import TABLE_NAMES
+    from pv.cli import main
+
+    assert analysis_cli.TABLE_NAMES == TABLE_NAMES
+    with _pytest.raises(SystemExit):
+        main(["tables", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "table name (" + ", ".join(TABLE_NAMES) + ");" in shown

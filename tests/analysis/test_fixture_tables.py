@@ -249,9 +249,14 @@ def test_every_table_states_rule_cutoff_and_methods(fixture_engine) -> None:
     from pv.analysis.api import TABLE_NAMES, TABLES, build_tables
 
     for t in build_tables(fixture_engine, "FIX", TABLE_NAMES, cutoff=CUT):
-        assert t.cutoff == CUT and t.footnotes[0].startswith("Treatment-emergent adverse event")
-        # descriptive tables (DMT01, EXT01, DST01) compare no arms: no comparison method
-        if not getattr(TABLES[t.name], "DESCRIPTIVE", False):
+        assert t.cutoff == CUT and t.footnotes[-1] == "Data cut-off: 2024-06-01."
+        # descriptive tables (DMT01, EXT01, DST01) compare no arms and count no AEs: no
+        # TEAE rule, no comparison method, no "safety population" percentage note
+        if getattr(TABLES[t.name], "DESCRIPTIVE", False):
+            assert not any("Treatment-emergent" in f or "Newcombe" in f for f in t.footnotes)
+            assert not any("comparisons are not shown" in f for f in t.footnotes)
+        else:
+            assert t.footnotes[0].startswith("Treatment-emergent adverse event")
             assert any("Newcombe" in f for f in t.footnotes)
         assert t.to_dict()["cutoff"] == "2024-06-01"
 
