@@ -98,6 +98,7 @@ PREDNISONE, BELIMUMAB = "prednisone", "belimumab"
 # Belimumab: weeks 0, 2, 4, then every 4 weeks to week 48 (day offsets from the first dose).
 INFUSION_DAYS = (0, 14, 28, *range(56, 337, 28))
 TAPER_TARGET_DAY = 84  # 5 mg/day reached by week 12 at the latest
+GC_FRAILTY = 1.0  # gamma shape of the subjects' susceptibility to GC toxicity (mean 1)
 
 RECOVERED = "RECOVERED/RESOLVED"
 RECOVERING = "RECOVERING/RESOLVING"
@@ -686,10 +687,16 @@ def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
     for p in plans:
         span = (_plus_months(p.randomized, 12) - p.randomized).days
         limit = p.stop_day if p.stop_day is not None else span
+        # Susceptibility to glucocorticoid toxicity differs between people: a subject's
+        # GC-toxicity rates are scaled by a gamma frailty of mean 1 (shape GC_FRAILTY), so
+        # these events cluster in some subjects while their expected number is unchanged.
+        frailty = rng.gammavariate(GC_FRAILTY, 1 / GC_FRAILTY)
         for ae in _CATALOGUE:
             rate = ae.rate[1] if p.combination else ae.rate[0]
             if ae.code == "10046571" and p.sex == "F":
                 rate *= 2.5
+            if ae.kind == "gc":
+                rate *= frailty
             for _ in range(_poisson(rng, rate)):
                 day = _onset_day(rng, ae.timing, span)
                 if 0 <= day < limit:
@@ -721,9 +728,13 @@ def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
         p.disposition = "ADVERSE EVENT"
         p.disposition_reason = f"Adverse event: {ev.data.aeterm}; study drugs withdrawn"
 
+    # Belimumab's infusions and the events at them, from a generator of the subject's own
+    # (seeded by the seed and the subject): what happens to one subject's infusions (an
+    # infusion skipped after the planted SUSAR) changes no other subject's data.
     for p in plans:
         if not p.combination:
             continue
+        srng = random.Random(f"{seed}:{p.subjid}")
         span = (p.end_of_study - p.randomized).days
         # Belimumab: skip the next infusion (from week 8) after a serious infection.
         skipped: set[int] = set()
@@ -743,13 +754,13 @@ def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
             if d in skipped or d > last_day:
                 continue
             start = datetime.combine(
-                p.randomized + timedelta(days=d), time(rng.randint(9, 10), 5 * rng.randint(0, 11))
+                p.randomized + timedelta(days=d), time(srng.randint(9, 10), 5 * srng.randint(0, 11))
             )
-            p.infusions.append((start, start + timedelta(minutes=rng.randint(60, 75))))
+            p.infusions.append((start, start + timedelta(minutes=srng.randint(60, 75))))
         if p.subjid == anaphylaxis:
-            k = rng.randint(3, min(6, len(p.infusions) - 1))
+            k = srng.randint(3, min(6, len(p.infusions) - 1))
             start = p.infusions[k][0]
-            ev = _infusion_event(rng, p, start, _ANAPHYLAXIS, (
+            ev = _infusion_event(srng, p, start, _ANAPHYLAXIS, (
                 "anaphylaxis during belimumab infusion", "anaphylactic reaction"), "infusion",
                 hours=(0.25, 1.0), grades=((3, 1.0),))  # fmt: skip
             ev.data.aeser, ev.data.aesmie = True, True
@@ -766,24 +777,24 @@ def plan_demo(seed: int = 42) -> list[_SubjectPlan]:
             p.events.append(ev)
             p.infusions = p.infusions[: k + 1]
         # Infusion-related reactions on infusion days, mostly at the first infusions.
-        if rng.random() < 0.35:
-            first = min(int(rng.expovariate(0.7)), len(p.infusions) - 1)
-            n, second = len(p.infusions), rng.random() < 0.25
-            again = rng.randint(first + 1, n - 1) if second and first + 1 < n else None
+        if srng.random() < 0.35:
+            first = min(int(srng.expovariate(0.7)), len(p.infusions) - 1)
+            n, second = len(p.infusions), srng.random() < 0.25
+            again = srng.randint(first + 1, n - 1) if second and first + 1 < n else None
             for idx in (first, again):
                 if idx is None:
                     continue
                 p.events.append(_infusion_event(
-                    rng, p, p.infusions[idx][0], _INFUSION_REACTION.code,
+                    srng, p, p.infusions[idx][0], _INFUSION_REACTION.code,
                     _INFUSION_REACTION.verbatims, "infusion", hours=(0.3, 3.0),
                     grades=_INFUSION_REACTION.grades))  # fmt: skip
         # Hypersensitivity-type events within 24 h of an infusion (possible infusion reaction).
         if p.subjid in hypersensitive:
-            code, verbatims = rng.choice(_INFUSION_HYPERSENSITIVITY)
-            start = rng.choice(p.infusions[:4])[0]
+            code, verbatims = srng.choice(_INFUSION_HYPERSENSITIVITY)
+            start = srng.choice(p.infusions[:4])[0]
             p.events.append(
                 _infusion_event(
-                    rng,
+                    srng,
                     p,
                     start,
                     code,
