@@ -24,7 +24,8 @@ SUSAR: DM's death date and cause are the fatal event's).
 The investigator's causality follows a profile per drug and kind of event (_CAUSALITY):
 prednisone mainly for glucocorticoid toxicity, belimumab mainly for infusion reactions,
 hypersensitivity and some infections; infections on prednisone alone at most "possibly
-related"; background events (falls, headache...) not related. The two SUSARs of the
+related"; background events (falls, headache...) not related. Glucocorticoid toxicity
+clusters in susceptible subjects (GC_FRAILTY). The two SUSARs of the
 review demo (a fatal sepsis and a serious zoster on the combination) are planted on fixed
 dates without a draw, so every seed has the same report clocks (pv.review.demo).
 
