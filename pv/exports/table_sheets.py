@@ -9,7 +9,8 @@ population N of each column, the same N as the analysis tables everywhere.
 
 Every comparative p-value is marked: its header carries "*" and the first footnote says
 "* p-values are nominal, unadjusted for multiplicity." With no events in one arm the rate
-ratio's one-sided bound is printed in its limit column and labelled in a "Bound" column
+ratio's one-sided bound is printed in its limit column and labelled in a "One-sided
+bound" column
 (Cell.irr_bound_side). Descriptive tables (DMT01, EXT01: rows with Row.stat) show per arm
 n, the statistic (or the % of a count row) and its second value (SD, or the upper of
 Q1-Q3 / min-max). Zeros print "0" (styles.DEC1_FORMAT), footnotes are merged text rows.
@@ -54,7 +55,7 @@ RATE_RATIO = (
     (N_("IRR"), "dec2", "irr"),
     (N_("95% CI lower"), "dec2", "irr_low"),
     (N_("95% CI upper"), "dec2", "irr_high"),
-    (N_("Bound"), "text", "bound"),
+    (N_("One-sided bound"), "text", "bound"),
     (P_HEADER, "p", "p_value"),
 )
 RATE_RATIO_NO_BOUND = tuple(m for m in RATE_RATIO if m[2] != "bound")
@@ -153,7 +154,7 @@ def write_table(
     for _key, title, measures in groups:
         for i, (head, fmt, attr) in enumerate(measures):
             if attr == "bound":  # the label of a one-sided bound: wrapped text
-                columns.append(Column(_head(head), text="wrap", cap=10, min=9))
+                columns.append(Column(_head(head), text="wrap", cap=12, min=9))
             else:
                 columns.append(Column(_head(head), number=fmt, cap=9, min=5))
             group_row.append(title if i == 0 else None)
@@ -254,11 +255,12 @@ def _value(cell: Cell | None, attr: str, stat: str | None = None) -> Any:
 
 
 def _bound(cell: Cell) -> str | None:
-    """The label of a one-sided bound (no events in one arm), e.g. "one-sided 97.5% upper"."""
+    """Which limit is a one-sided bound (no events in one arm) and its level: "97.5% upper"
+    (under the header "One-sided bound")."""
     side = getattr(cell, "irr_bound_side", None)
     if side is None:
         return None
     level = f"{round(100 * (getattr(cell, 'irr_bound_level', None) or 0.975), 6):g}"
     if side == "upper":
-        return _("one-sided %(level)s%% upper", level=level)
-    return _("one-sided %(level)s%% lower", level=level)
+        return _("%(level)s%% upper", level=level)
+    return _("%(level)s%% lower", level=level)

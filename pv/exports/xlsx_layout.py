@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -105,14 +106,22 @@ def lines(text: str, width: float, bold: bool = False) -> int:
     for paragraph in text.split("\n"):
         used, count = 0, 1
         for word in paragraph.split():
-            size = _advance(word, bold)
-            if used and used + space + size > room:
-                count, used = count + 1, 0
-            while size > room:  # a word longer than the column is broken
-                count, size = count + 1, size - room
-            used = used + space + size if used else size
+            # Chinese text breaks between any two characters: each is a piece of its own,
+            # joined to the next without a space (Latin runs inside stay whole)
+            pieces = [word] if word.isascii() else _CJK_PIECES.findall(word)
+            for k, piece in enumerate(pieces):
+                size = _advance(piece, bold)
+                gap = space if k == 0 else 0
+                if used and used + gap + size > room:
+                    count, used, gap = count + 1, 0, 0
+                while size > room:  # a word longer than the column is broken
+                    count, size = count + 1, size - room
+                used = used + gap + size if used else size
         total += count
     return total
+
+
+_CJK_PIECES = re.compile(r"[\x00-\x7f]+|.")
 
 
 def print_setup(

@@ -178,7 +178,7 @@ class SheetStream:
         ws = self.ws
         for i, col in enumerate(self.columns):
             # the header's words unbroken (bold), the sample's values, within the bounds
-            width = max((measure(w, bold=True) for w in str(col.header).split()), default=0)
+            width = max(map(_header_need, str(col.header).split()), default=0)
             for values, _ in self._buffer:
                 if i < len(values) and values[i] is not None:
                     width = max(width, text_width(values[i], col.number))
@@ -222,7 +222,10 @@ class SheetStream:
             for i, (v, style) in enumerate(zip(values, styles, strict=False)):
                 if type(v) is str and (style in st.WRAPPING or style == "group"):
                     bold = style in ("header", "group")
-                    most = max(most, lines(v, self._spans.get(i, self.widths[i]), bold))
+                    n = lines(v, self._spans.get(i, self.widths[i]), bold)
+                    if bold and n > 1 and not v.isascii():
+                        n += 1  # Chinese line-breaking rules (no line starts with "）")
+                    most = max(most, n)
             return most
         count = len(values)
         for i, width, bold, cache in self._wrap:
@@ -298,6 +301,16 @@ class SheetStream:
                 st.apply(cell, self.columns[i].number)
             cells.append(cell)
         self.ws.append(cells)
+
+
+def _header_need(word: str) -> float:
+    """Width a header word needs unbroken; Chinese text breaks between any characters, so
+    a Chinese word needs room for three of them a line, not for all."""
+    need = measure(word, bold=True)
+    return need if word.isascii() else min(need, CJK_HEADER_UNITS)
+
+
+CJK_HEADER_UNITS = 5.4  # three wide characters a line
 
 
 def _splice(path: str, rows: IO[str]) -> None:

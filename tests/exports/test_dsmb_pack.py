@@ -225,7 +225,8 @@ def test_chart_captions_are_true_to_the_session(books) -> None:  # type: ignore[
 
 def _deaths_expected(demo: Any) -> set[str]:
     """Independently: subjects with the DM death flag and a death date on or before the
-    cut-off (or none), and subjects with an event in scope whose outcome is fatal."""
+    cut-off (or none), and subjects with an event in scope that is fatal as DTHT01 and the
+    footnote define it (outcome FATAL, "results in death", or grade 5)."""
     limit = CUTOFF.isoformat()
     with demo.engine.connect() as conn:
         dm = conn.execute(
@@ -240,7 +241,11 @@ def _deaths_expected(demo: Any) -> set[str]:
                 AdverseEvent.study_id == STUDY,
                 AdverseEvent.status != "draft",
                 sa.func.substr(AdverseEvent.aestdtc, 1, 10) <= limit,
-                sa.or_(AdverseEvent.aeout == "FATAL", AdverseEvent.aesdth.is_(True)),
+                sa.or_(
+                    AdverseEvent.aeout == "FATAL",
+                    AdverseEvent.aesdth.is_(True),
+                    AdverseEvent.aetoxgr == 5,
+                ),
             )
         ).all()
     out = {u for u, d in dm if not d or str(d) <= limit[: len(str(d))]}
@@ -339,7 +344,15 @@ def test_aet05_shows_the_rate_ratio_its_ci_its_p_and_labelled_bounds(books, demo
         side = getattr(cell, "irr_bound_side", None)
         if side is not None:
             bounds += 1
-            assert sub[start + 3] == "Bound"
-            assert sheet_row[start + 3] == f"one-sided 97.5% {side}"
-    if "Bound" in sub:  # the demo has AESI groupings with no event in one arm
+            assert sub[start + 3] == "One-sided bound"
+            assert sheet_row[start + 3] == f"97.5% {side}"  # level 1 - 0.05 / 2
+    if "One-sided bound" in sub:  # the demo has AESI groupings with no event in one arm
         assert bounds > 0
+
+
+def test_wrapped_lines_break_chinese_between_characters() -> None:
+    # Bold Arial: I 50, R 130 hundredths of a digit (xlsx_layout._BOLD); a wide character
+    # 180; room (7 - 0.5) * 100 = 650. "发生率" 540 (+ "比" 720 > 650), then "比（" 360
+    # (+ "IRR" 670 > 650), then "IRR）" 490: three lines. Latin text breaks only at spaces.
+    assert lines("发生率比（IRR）", 7, bold=True) == 3
+    assert lines("Rate ratio", 7, bold=True) == 2
