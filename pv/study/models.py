@@ -92,7 +92,7 @@ class Subject(SQLModel, table=True):
     weight_kg: float | None = None
     consent_date: date | None = None
     randomization_date: date | None = None
-    end_of_study_date: date | None = None  # DM RFENDTC: the subject's end of study
+    end_of_study_date: date | None = None  # end of study: DM RFPENDTC, else RFENDTC
     # Baseline (DM RACE; VS HEIGHT at baseline): the demographics table (DMT01) and BMI.
     race: str | None = Field(default=None, max_length=60)
     height_cm: float | None = None
