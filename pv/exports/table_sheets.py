@@ -97,8 +97,8 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
         measures = RATE_EVENTS if getattr(table, "rate_of", "subjects") == "events" else RATES
     elif any(getattr(r, "stat", None) for r in table.rows):
         measures = DESCRIPTIVE
-    elif is_descriptive(table):
-        measures = COUNTS  # DST01: subjects, no events
+    elif not any(c.events is not None for r in table.rows for c in r.cells.values()):
+        measures = COUNTS  # subjects only, no events counted (DST01, DTHT01)
     else:
         measures = INCIDENCE
     total_n = table.total_N
@@ -108,7 +108,7 @@ def layout(table: Table, view: ArmView) -> tuple[list[tuple[str, str, tuple]], l
             groups.append((a.label, f"{view.label(a.label)} (N={a.N})", measures))
     groups.append((TOTAL, _("Total (N=%(n)s)", n=total_n), measures))
     compared: list[str] = []
-    if view.by_arm and table.control and measures not in (DESCRIPTIVE, COUNTS):
+    if view.by_arm and table.control and not is_descriptive(table):
         control = view.label(table.control)
         for a in table.arms:
             if a.label != table.control:

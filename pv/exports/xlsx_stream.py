@@ -184,6 +184,7 @@ class SheetStream:
                     width = max(width, text_width(values[i], col.number))
             self.widths.append(min(max(math.ceil(width + 1), col.min), col.cap))
             ws.column_dimensions[self.letters[i]].width = self.widths[-1]
+        self._fit_groups()
         pairs = zip(self.columns, self.widths, strict=True)
         # (column, width, bold, cache): a table's label column counted as bold (its
         # system organ class rows are), so that their wrapped lines are never short
@@ -206,6 +207,21 @@ class SheetStream:
         for values, extra in self._buffer:
             self._emit(values, extra)
         self._buffer = []
+
+    def _fit_groups(self) -> None:
+        """A group header (an arm over its columns) needs room for its longest word: the
+        group's last column is widened when its columns are narrower than that."""
+        for values, styles in self._top:
+            if not styles or styles[0] != "group":
+                continue
+            starts = [i for i, v in enumerate(values) if v not in (None, "")] + [len(values)]
+            for a, b in zip(starts, starts[1:], strict=False):
+                need = math.ceil(max(map(_header_need, str(values[a]).split()), default=0) + 1)
+                short = need - sum(self.widths[a:b])
+                if short > 0:
+                    self.widths[b - 1] += short
+                    letter = self.letters[b - 1]
+                    self.ws.column_dimensions[letter].width = self.widths[b - 1]
 
     def _merge_groups(self, row: int, values: Sequence[Any]) -> None:
         """A group header spans its columns: from its cell to the next group's."""
