@@ -24,6 +24,8 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 
 NAME = "AET05_ALL"
+# Compares arms by rate ratios (its own footnote), not by risk differences.
+RATE_TABLE = True
 TITLE = N_(
     "Exposure-adjusted incidence rate of treatment-emergent adverse events (all occurrences)"
 )

@@ -221,7 +221,11 @@ def _build(data: StudyData, name: str, control: str | None, params: dict[str, An
         data.rule.footnote(),
         *(_(f) for f in STAT_FOOTNOTES),
         *(
-            [_(COMPARISON_FOOTNOTE, control=table.control)]
+            (
+                []
+                if getattr(module, "RATE_TABLE", False)
+                else [_(COMPARISON_FOOTNOTE, control=table.control)]
+            )
             if table.control
             else [_("No control arm: comparisons are not shown.")]
         ),

@@ -94,7 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", required=True, help=_("the .json file to write"))
     add_actor_argument(c)  # a blinded study: only for a user who may see the arms
     c.set_defaults(func=run_ctgov)
-    s = sub.add_parser("sdtm", help=_("SDTM DM, AE and EX as CSV and SAS transport (.xpt)"))
+    s = sub.add_parser(
+        "sdtm", help=_("SDTM DM, AE, EX, SUPPAE, DS, VS and DD as CSV and SAS transport (.xpt)")
+    )
     s.add_argument("--study", required=True, help=_("study id"))
     s.add_argument("--out", required=True, help=_("directory to write dm/ae/ex .csv and .xpt to"))
     add_actor_argument(s)  # a blinded study: arms masked unless --as may see them

@@ -61,7 +61,8 @@ RATE_RATIO = (
 RATE_RATIO_NO_BOUND = tuple(m for m in RATE_RATIO if m[2] != "bound")
 DESCRIPTIVE = (
     ("n", "int", "n"),
-    (N_("% or statistic"), "dec1", "stat1"),
+    # "% / statistic", not "% or ...": "% o" reads as a printf conversion to the catalog tools
+    (N_("% / statistic"), "dec1", "stat1"),
     (N_("SD or upper"), "dec1", "stat2"),
 )
 UNTRANSLATED = ("n", "%")

@@ -257,7 +257,10 @@ def test_every_table_states_rule_cutoff_and_methods(fixture_engine) -> None:
             assert not any("comparisons are not shown" in f for f in t.footnotes)
         else:
             assert t.footnotes[0].startswith("Treatment-emergent adverse event")
-            assert any("Newcombe" in f for f in t.footnotes)
+            # rate tables compare by rate ratios, the others by risk differences (Fisher)
+            rates = getattr(TABLES[t.name], "RATE_TABLE", False)
+            assert any("Newcombe" in f for f in t.footnotes) is not rates, t.name
+            assert any("poisson.test" in f for f in t.footnotes) is rates, t.name
         assert t.to_dict()["cutoff"] == "2024-06-01"
 
 
