@@ -23,7 +23,7 @@ from typing import Any
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pv.analysis.api import COMPARISON_FOOTNOTE
-from pv.analysis.table import TOTAL, Cell, Row, Table
+from pv.analysis.table import POPULATION, TOTAL, Cell, Row, Table
 from pv.exports.arms import ArmView
 from pv.exports.styles import StyleBook
 from pv.exports.xlsx_layout import Column
@@ -171,7 +171,11 @@ def write_table(
         print_footer=print_footer,
         grid=False,
     )
-    population: list[Any] = [_("Safety population (N)")] + ([None] if has_grade else [])
+    population: list[Any] = [
+        _("Safety population (N)")
+        if table.population == _(POPULATION)
+        else _("%(population)s (N)", population=table.population)
+    ] + ([None] if has_grade else [])
     for key, _title, measures in groups:
         if measures in (RISK_DIFF, RATE_RATIO, RATE_RATIO_NO_BOUND):
             population += [None] * len(measures)

@@ -213,7 +213,8 @@ def _write(
             book.styles,
             table,
             view,
-            subtitle=book.subtitle,
+            # the table's own population (DST01: all randomized subjects)
+            subtitle=book.subtitle.replace(_(SAFETY), table.population, 1),
             print_header=book.head,
             print_footer=book.foot,
         )

@@ -356,3 +356,18 @@ def test_wrapped_lines_break_chinese_between_characters() -> None:
     # (+ "IRR" 670 > 650), then "IRR）" 490: three lines. Latin text breaks only at spaces.
     assert lines("发生率比（IRR）", 7, bold=True) == 3
     assert lines("Rate ratio", 7, bold=True) == 2
+
+
+def test_dst01_sheet_names_its_own_population(books) -> None:  # type: ignore[no-untyped-def]
+    """DST01 counts all randomized subjects, not the safety population: its subtitle and
+    its N row say so; the AE tables keep the safety population."""
+    _, wb = books["closed"]
+    texts = {
+        name: [str(c) for row in _rows(wb[name])[:FIRST_TABLE_ROW] for c in row if c]
+        for name in ("DST01", "AET01")
+    }
+    assert any("All randomized subjects." in c for c in texts["DST01"])
+    assert "All randomized subjects (N)" in texts["DST01"]
+    assert not any("Safety population" in c for c in texts["DST01"])
+    assert any("Safety population." in c for c in texts["AET01"])
+    assert "Safety population (N)" in texts["AET01"]

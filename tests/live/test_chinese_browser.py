@@ -40,11 +40,13 @@ TERM_ZH = "右下肺炎，发热咳嗽"
 TERM_EN = "Right lower lobe pneumonia"
 # Two or more English words in a row: a phrase of the interface left untranslated.
 ENGLISH = re.compile(r"[A-Za-z][A-Za-z'’]+(?:[ \-/,:;()]+[A-Za-z][A-Za-z'’]+)+")
-# Codes and names that are English in every language: the product, standards, units.
+# Codes and names that are English in every language: the product, standards, units, and
+# the peer rule the TEAE footnote cites (an R package and its function).
 ALWAYS = ["pv-tracker", "NCI CTCAE v5.0", "CTCAE v5.0", "MedDRA", "CONFIRM_DUPLICATE",
           "English", "DSMB", "SUSAR", "TEAE", "AESI", "USUBJID", "AETERM", "AESTDTC",
           "RECOVERED/RESOLVED", "NOT RELATED", "POSSIBLY RELATED", "YYYY-MM-DDThh:mm",
-          "YYYY-MM-DD", "YYYY-MM", "Kaplan-Meier"]  # fmt: skip
+          "YYYY-MM-DD", "YYYY-MM", "Kaplan-Meier",
+          "admiral derive_var_trtemfl"]  # fmt: skip
 
 
 def _data_texts(db_url: str) -> list[str]:
