@@ -21,6 +21,7 @@ import pandas as pd
 
 from pv.i18n import N_
 from pv.i18n import gettext as _
+from pv.labels import choices, label
 from pv.terminology.aesi import GC_TOXICITY, GTI_DOMAIN_LABELS, load_aesi
 
 PRESPECIFIED = {
@@ -36,21 +37,10 @@ GC_EXCL_INFECTION_LABEL = N_("GC toxicity excluding infection")
 DOMAIN_PREFIX = "gc_toxicity:"
 UNASSIGNED = "unassigned"
 INFECTION_DOMAIN = "infection"
-# The GTI domain keys of pv.terminology.aesi.GTI_DOMAIN_LABELS, their labels translatable.
-DOMAIN_LABELS = {
-    "bmi": N_("Body mass index"),
-    "glucose": N_("Glucose tolerance"),
-    "blood_pressure": N_("Blood pressure"),
-    "lipids": N_("Lipids"),
-    "bone": N_("Bone"),
-    "myopathy": N_("Steroid myopathy"),
-    "skin": N_("Skin toxicity"),
-    "neuropsychiatric": N_("Neuropsychiatric toxicity"),
-    "infection": N_("Infection"),
-    "damage": N_("Damage items (GTI Specific List)"),
-    UNASSIGNED: N_("GC toxicity, domain not known"),
-}
-assert set(GTI_DOMAIN_LABELS) <= set(DOMAIN_LABELS)
+# The GTI domains' labels are pv.labels' "gti_domain" vocabulary; this one is the
+# catalogue's gap.
+UNASSIGNED_LABEL = N_("GC toxicity, domain not known")
+assert set(GTI_DOMAIN_LABELS) <= {code for code, _text in choices("gti_domain")}
 
 
 @dataclass(frozen=True)
@@ -83,16 +73,20 @@ def table_rows(events: pd.DataFrame, wanted: list[str] | None = None) -> list[Ae
     not known" only when an event of the grouping has a code the catalogue does not
     place). Pass the events the rows will count (`aesi` and `aelltcd` columns)."""
     out: list[AesiRow] = []
-    for key, label in groupings(events, wanted):
+    for key, name in groupings(events, wanted):
         if key != GC_TOXICITY:
-            out.append(AesiRow(key, label))
+            out.append(AesiRow(key, name))
             continue
         out.append(AesiRow(GC_EXCL_INFECTION, _(GC_EXCL_INFECTION_LABEL)))
         domains = [d for d in GTI_DOMAIN_LABELS if d != INFECTION_DOMAIN]
         if len(events) and (member(events, GC_TOXICITY) & (gc_domain(events) == "")).any():
             domains.append(UNASSIGNED)
-        out += [AesiRow(DOMAIN_PREFIX + d, _(DOMAIN_LABELS[d]), indent=1) for d in domains]
+        out += [AesiRow(DOMAIN_PREFIX + d, _domain_label(d), indent=1) for d in domains]
     return out
+
+
+def _domain_label(domain: str) -> str:
+    return _(UNASSIGNED_LABEL) if domain == UNASSIGNED else label("gti_domain", domain)
 
 
 def member(events: pd.DataFrame, key: str) -> np.ndarray:

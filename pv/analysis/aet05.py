@@ -339,18 +339,37 @@ def _soc_terms(ctx: Context, ev: pd.DataFrame) -> tuple[list, list, list, list]:
     e_pair = np.bincount(pair * a + ev_arm, minlength=len(pair_ids) * a).reshape(-1, a)
     pair_soc, pair_term = pair_ids // width, [term_labels[t] for t in pair_ids % width]
     meta, ns, es, pys = [], [], [], []
+    for kind, i in soc_term_order(ctx, soc_labels, n_soc, pair_soc, pair_term, n_pair):
+        if kind == "soc":
+            meta.append(("soc", soc_labels[i], soc_labels[i], None))
+            ns.append(n_soc[i])
+            es.append(e_soc[i])
+            pys.append(py_soc[i])
+        else:
+            soc_label = soc_labels[pair_soc[i]]
+            meta.append(("term", pair_term[i], soc_label, pair_term[i]))
+            ns.append(n_pair[i])
+            es.append(e_pair[i])
+            pys.append(py_pair[i])
+    return meta, ns, es, pys
+
+
+def soc_term_order(
+    ctx: Context,
+    soc_labels: list[str],
+    n_soc: np.ndarray,
+    pair_soc: np.ndarray,
+    pair_term: list[str],
+    n_pair: np.ndarray,
+) -> list[tuple[str, int]]:
+    """The rows of a rate table's SOC/term part, in AET02 order: ("soc", SOC index) for
+    each SOC with a subject, each followed by its ("term", pair index) rows."""
+    out: list[tuple[str, int]] = []
     for s in order(ctx, soc_labels, n_soc, key="soc_order"):
         if n_soc[s].sum() == 0:
             continue
-        meta.append(("soc", soc_labels[s], soc_labels[s], None))
-        ns.append(n_soc[s])
-        es.append(e_soc[s])
-        pys.append(py_soc[s])
+        out.append(("soc", int(s)))
         members = np.flatnonzero(pair_soc == s)
         for j in order(ctx, [pair_term[m] for m in members], n_pair[members]):
-            m = members[j]
-            meta.append(("term", pair_term[m], soc_labels[s], pair_term[m]))
-            ns.append(n_pair[m])
-            es.append(e_pair[m])
-            pys.append(py_pair[m])
-    return meta, ns, es, pys
+            out.append(("term", int(members[j])))
+    return out

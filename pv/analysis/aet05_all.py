@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pv.analysis import aesi, aet05
-from pv.analysis.counting import Context, category_codes, count, dense_codes, order
+from pv.analysis.counting import Context, category_codes, count, dense_codes
 from pv.analysis.table import Table
 from pv.i18n import N_
 from pv.i18n import gettext as _
@@ -89,16 +89,14 @@ def _soc_terms(ctx: Context, ev: pd.DataFrame) -> tuple[list, list, list]:
     n_pair, e_pair = count(ctx, ev, pair, len(pair_ids))
     pair_soc, pair_term = pair_ids // width, [term_labels[t] for t in pair_ids % width]
     meta, ns, es = [], [], []
-    for s in order(ctx, soc_labels, n_soc, key="soc_order"):
-        if n_soc[s].sum() == 0:
-            continue
-        meta.append(("soc", soc_labels[s], soc_labels[s], None))
-        ns.append(n_soc[s])
-        es.append(e_soc[s])
-        members = np.flatnonzero(pair_soc == s)
-        for j in order(ctx, [pair_term[m] for m in members], n_pair[members]):
-            m = members[j]
-            meta.append(("term", pair_term[m], soc_labels[s], pair_term[m]))
-            ns.append(n_pair[m])
-            es.append(e_pair[m])
+    for kind, i in aet05.soc_term_order(ctx, soc_labels, n_soc, pair_soc, pair_term, n_pair):
+        if kind == "soc":
+            meta.append(("soc", soc_labels[i], soc_labels[i], None))
+            ns.append(n_soc[i])
+            es.append(e_soc[i])
+        else:
+            soc_label = soc_labels[pair_soc[i]]
+            meta.append(("term", pair_term[i], soc_label, pair_term[i]))
+            ns.append(n_pair[i])
+            es.append(e_pair[i])
     return meta, ns, es
