@@ -304,13 +304,7 @@ def _preexisting(f: Findings, data: EventInput, onset: PartialDate | None,
                                    "worst grade", initial=initial, grade=grade))  # fmt: skip
     if not text:
         return
-    problem = text_problem(text, max_length=AWARE_MAX)
-    worse = None
-    if problem is None:
-        try:
-            worse = parse_dtc(text)
-        except ValueError as exc:
-            problem = str(exc)
+    worse, problem = _dtc_or_problem(text)
     if worse is None:
         f.error("worsened_dtc", _("worsening date: %(problem)s", problem=problem))
     elif worse.earliest.date() > today:
@@ -321,6 +315,18 @@ def _preexisting(f: Findings, data: EventInput, onset: PartialDate | None,
     elif end is not None and worse.earliest > end.latest:
         f.error("worsened_dtc", _("the worsening (%(worse)s) is after the end (%(end)s)",
                                   worse=worse.text, end=end.text))  # fmt: skip
+
+
+def _dtc_or_problem(text: str) -> tuple[PartialDate | None, str | None]:
+    """A date or date-time field's value parsed (ISO 8601, partial allowed), or what is
+    wrong with it."""
+    problem = text_problem(text, max_length=AWARE_MAX)
+    if problem is not None:
+        return None, problem
+    try:
+        return parse_dtc(text), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def _awareness(f: Findings, data: EventInput, onset: PartialDate | None, today: date, *,
@@ -334,13 +340,7 @@ def _awareness(f: Findings, data: EventInput, onset: PartialDate | None, today: 
             f.error("aeawaredtc", _("the date the site became aware of a serious event is "
                                     "required (YYYY-MM-DD, or YYYY-MM-DDThh:mm)"))  # fmt: skip
         return
-    problem = text_problem(value, max_length=AWARE_MAX)
-    aware = None
-    if problem is None:
-        try:
-            aware = parse_dtc(value)
-        except ValueError as exc:
-            problem = str(exc)
+    aware, problem = _dtc_or_problem(value)
     if aware is None:
         f.error("aeawaredtc", _("date the site became aware: %(problem)s", problem=problem))
         return
