@@ -139,7 +139,8 @@ def test_table_sheets_show_the_analysis_numbers_with_the_same_denominators(books
             assert f"{arm.label} (N={arm.N})" in groups
         assert f"Total (N={sum(a.N for a in table.arms)})" in groups
         population = [c.value for c in ws[6]]
-        assert population[0] == "Safety population (N)"
+        # the table's own population: the safety population, DST01 all randomized subjects
+        assert population[0] == f"{table.population} (N)"
         # the N under the first column of each arm (n; AET05_ALL counts events there)
         n_columns = [i for i, v in enumerate(headers(ws, 4)) if v and "(N=" in v]
         assert [population[i] for i in n_columns] == [a.N for a in table.arms] + [
