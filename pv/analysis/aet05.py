@@ -63,20 +63,16 @@ def rate_params(params: dict[str, Any]) -> dict[str, Any]:
     in); ValueError naming the parameter when a value is not allowed."""
     out = dict(RATE_DEFAULTS)
     given = {k: params[k] for k in RATE_DEFAULTS if params.get(k) not in (None, "")}
-    if "conf_type" in given:
-        value = str(given["conf_type"]).strip().lower().replace("-", "_")
-        if value not in stats.CONF_TYPES:
-            raise ValueError(_("conf_type must be one of %(choices)s, not %(value)s",
-                               choices=", ".join(stats.CONF_TYPES),
-                               value=repr(given["conf_type"])))  # fmt: skip
-        out["conf_type"] = value
-    if "km_conf_type" in given:
-        value = str(given["km_conf_type"]).strip().lower().replace("_", "-")
-        if value not in stats.KM_CONF_TYPES:
-            raise ValueError(_("km_conf_type must be one of %(choices)s, not %(value)s",
-                               choices=", ".join(stats.KM_CONF_TYPES),
-                               value=repr(given["km_conf_type"])))  # fmt: skip
-        out["km_conf_type"] = value
+    # tern spells its methods with "_", R survfit its transforms with "-": either is taken
+    for key, choices, sep in (("conf_type", stats.CONF_TYPES, "_"),
+                              ("km_conf_type", stats.KM_CONF_TYPES, "-")):  # fmt: skip
+        if key not in given:
+            continue
+        value = str(given[key]).strip().lower().replace("_", sep).replace("-", sep)
+        if value not in choices:
+            raise ValueError(_("%(name)s must be one of %(choices)s, not %(value)s", name=key,
+                               choices=", ".join(choices), value=repr(given[key])))  # fmt: skip
+        out[key] = value
     if "conf_level" in given:
         raw = given["conf_level"]
         try:

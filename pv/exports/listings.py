@@ -445,21 +445,17 @@ def death_rows(
     arm_labels: list[str],
     plan: ListingPlan,
     fatal: dict[int, list[FatalEvent]],
-    cutoff: date | None,
     narrative: bool,
 ) -> Iterator[list[Any]]:
-    """Subjects who died by the cut-off (DM: DTHFL, DTHDTC on or before it or unknown) or
-    have a fatal event in scope, by site and subject; dates as collected (partial: text)."""
+    """Subjects who died by the cut-off (DM: DTHFL, DTHDTC on or before it or unknown: the
+    loader's `dm_died`, as DTHT01 counts them) or have a fatal event in scope, by site and
+    subject; dates as collected (partial: text)."""
     columns = set(subjects.columns)
-    limit = cutoff.isoformat() if cutoff else None
     rows = []
     for s in subjects.itertuples(index=False):
         events = fatal.get(int(s.id), [])
-        died = bool(getattr(s, "died", False)) if "died" in columns else False
         when = _text(getattr(s, "death_date", None)) if "death_date" in columns else None
-        if died and when and limit and when > limit[: len(when)]:
-            died = False  # after the cut-off
-        if not died and not events:
+        if not bool(s.dm_died) and not events:
             continue
         rows.append((str(s.site), str(s.usubjid), s, events, when))
     rows.sort(key=lambda x: (x[0].encode(), x[1].encode()))

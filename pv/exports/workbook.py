@@ -1,6 +1,6 @@
 """The DSMB safety workbook (issue 6; domain.md §9): cover, contents, the pack's tables
 (enrolment and disposition DST01, demographics DMT01, exposure EXT01, then the adverse-event
-tables: PACK_ORDER), the AE listings, the SAE narratives (closed session), the deaths
+tables: TABLE_SET), the AE listings, the SAE narratives (closed session), the deaths
 listing (one row per subject who died: DM death flag or a fatal event), the exposure
 summary, the charts and, last, the data checksum with its definition, for an open or
 closed session.
@@ -75,8 +75,8 @@ from pv.study.models import Arm, Study
 from pv.timeutil import utcnow
 
 # The pack's tables in the order a DSMB reads them: enrolment and disposition, baseline,
-# exposure, then the adverse events. A table whose module this version lacks is left out.
-PACK_ORDER = (
+# exposure, then the adverse events.
+TABLE_SET = (
     "DST01",
     "DMT01",
     "EXT01",
@@ -89,7 +89,6 @@ PACK_ORDER = (
     "AET05_ALL",
     "DTHT01",
 )
-TABLE_SET = tuple(name for name in PACK_ORDER if name in TABLES)
 NO_ROWS = N_("No events in scope up to the data cut-off.")
 ALL_EVENTS_SHEET = N_("All AEs")
 SEPARATE_CHARTS_EVENTS = 20_000  # from this many events, charts are drawn by a child process
@@ -365,7 +364,7 @@ def _listings(
         death_columns(plan.view, story),
     )
     arm_labels = [str(a) for a in data.arms["label"]] if len(data.arms) else []
-    for row in death_rows(data.subjects, arm_labels, plan, fatal, data.cutoff, story):
+    for row in death_rows(data.subjects, arm_labels, plan, fatal, story):
         deaths.add(row)
     streams["deaths"] = deaths
     for key, stream in streams.items():
