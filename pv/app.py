@@ -76,6 +76,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from pv.web import account  # the user's own account page: API tokens
 
     app.include_router(account.router)
+    from pv.web import api_case, dsur  # SAE case data in the API; DSUR listings (issue 16)
+
+    app.include_router(api_case.router)
+    app.include_router(dsur.router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
     install_api_docs(app)  # before /vendor: its files are under /vendor/swagger-ui/
     app.mount("/vendor", StaticFiles(directory=paths.VENDOR), name="vendor")

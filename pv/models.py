@@ -4,6 +4,7 @@ from pv.audit.models import AuditEntry
 from pv.auth.models import ApiToken, LoginFailure, User, UserSession, UserSite
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
+from pv.icsr.models import ReportVersion, SaeCase, Submission
 from pv.imports.job_models import UploadJob
 from pv.notify.models import Notification
 from pv.review.models import (
@@ -30,13 +31,16 @@ __all__ = [
     "LoginFailure",
     "Notification",
     "QueueTally",
+    "ReportVersion",
     "RsiVersion",
+    "SaeCase",
     "SafetyQuery",
     "Signature",
     "Site",
     "Study",
     "Subject",
     "SubjectUnblinding",
+    "Submission",
     "Term",
     "TerminologyRelease",
     "UploadJob",

@@ -9,17 +9,19 @@ E.i.1.2 the term in English). Dates are ISO 8601 text as collected (partial date
 partial). A value nobody knows is None; the outputs mark it (E2B nullFlavor="UNK",
 CIOMS "unknown").
 
-The SAE case data of issue 16 (reporter contact, hospitalization dates, medical history,
-concomitant medications, tests, dechallenge/rechallenge, death details) and frozen report
-versions extend this record; today a case is built from the event, its subject, exposure
-and the sponsor's assessment as they stand.
+The SAE case data (pv.icsr.models.SaeCase: reporter contact, hospitalization dates,
+medical history, concomitant medications, tests, dechallenge/rechallenge, death details)
+fill the fields below that have defaults. A report version (pv.icsr.models.ReportVersion)
+stores a case frozen with `case_to_json`; `case_from_json` gives it back, equal field by
+field, so a version's CIOMS I form and E2B(R3) file are built from what was frozen.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
+from typing import Any
 
 # ISO 639-1 code of a text: Chinese when it holds a CJK ideograph, else English.
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -50,6 +52,7 @@ class Reporter:
     qualification: str | None  # E2B C.2.r.4: 1 physician, 2 pharmacist, 3 other HCP ...
     organisation: str | None  # the site
     country: str | None  # ISO 3166-1 alpha-2
+    contact: str | None = None  # phone or e-mail, as given (C.2.r.2.7 telephone / e-mail)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,63 @@ class SuspectDrug:
     investigator_causality: str | None  # the site's (RELATED, POSSIBLY RELATED, ...)
     sponsor_causality: str | None  # WHO-UMC category (certain, probable, ...)
     expectedness: str | None  # "expected" | "unexpected" against the RSI in force
+    # CIOMS 20 / 21, E2B G.k.9.i.4: pv.icsr.models.CHALLENGE_RESULTS (yes, no, na, unknown)
+    dechallenge: str | None = None  # did the reaction abate after stopping the drug?
+    rechallenge: str | None = None  # did it reappear after reintroduction?
+    indication: str | None = None  # the study's indication (G.k.7.r.1)
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """Relevant medical history (CIOMS 23, E2B D.7.1.r): a condition as written."""
+
+    term: str
+    start: str | None  # ISO 8601, partial allowed
+    ongoing: bool | None  # None: unknown
+
+
+@dataclass(frozen=True)
+class ConMed:
+    """A concomitant medication (CIOMS 22, E2B G.k with G.k.1 = 2)."""
+
+    name: str
+    dose: float | None
+    unit: str | None
+    route: str | None
+    start: str | None  # ISO 8601, partial allowed
+    stop: str | None  # None with start set: ongoing
+    indication: str | None
+
+
+@dataclass(frozen=True)
+class LabTest:
+    """A relevant test and its result (CIOMS 13, E2B F.r)."""
+
+    name: str
+    date: str | None  # ISO 8601, partial allowed
+    value: str | None  # as written: a number goes to F.r.3.2, other text to F.r.3.4
+    unit: str | None
+    low: str | None  # normal range, as written
+    high: str | None
+
+
+@dataclass(frozen=True)
+class Death:
+    """Death details (E2B D.9; CIOMS 8-12 "patient died" with date and cause)."""
+
+    date: str | None  # ISO 8601, partial allowed
+    cause: str | None  # the reported cause
+    autopsy: str | None  # "Y" | "N" | "U" (done, not done, unknown)
+    autopsy_cause: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference of a follow-up from the version before (dotted path, old, new)."""
+
+    field: str
+    old: Any
+    new: Any
 
 
 @dataclass(frozen=True)
@@ -138,7 +198,57 @@ class Case:
     blinded: bool = False  # the product names of a blinded study are masked
     extra: dict[str, str] = field(default_factory=dict)
     signatures: tuple[SignatureLine, ...] = ()  # oldest first
+    hospital_admission: str | None = None  # ISO 8601, partial allowed
+    hospital_discharge: str | None = None
+    history: tuple[HistoryItem, ...] = ()
+    conmeds: tuple[ConMed, ...] = ()
+    tests: tuple[LabTest, ...] = ()
+    death: Death | None = None
+    changes: tuple[Change, ...] = ()  # a follow-up: what changed since the last version
+    note: str | None = None  # a follow-up: the officer's summary of what is new
 
     @property
     def serious(self) -> bool:
         return any(self.reaction.criteria.values())
+
+
+# --- frozen versions: a case as JSON and back -----------------------------------------
+_DATES = ("first_received", "most_recent", "created")
+_NESTED: dict[str, Any] = {
+    "study": Study, "reporter": Reporter, "patient": Patient, "reaction": Reaction,
+    "death": Death,
+}  # fmt: skip
+_TUPLES: dict[str, Any] = {
+    "drugs": SuspectDrug, "signatures": SignatureLine, "history": HistoryItem,
+    "conmeds": ConMed, "tests": LabTest, "changes": Change,
+}  # fmt: skip
+
+
+def case_to_json(case: Case) -> dict[str, Any]:
+    """The case as plain JSON (dates as ISO text), for ReportVersion.snapshot."""
+    data = asdict(case)
+    for name in _DATES:
+        data[name] = data[name].isoformat()
+    return data
+
+
+def case_from_json(data: dict[str, Any]) -> Case:
+    """The case `case_to_json` froze; keys a later release added take their defaults."""
+    known = {f.name for f in fields(Case)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+    for name in _DATES:
+        values[name] = date.fromisoformat(values[name])
+    for name, kind in _NESTED.items():
+        if values.get(name) is not None:
+            values[name] = _build(kind, values[name])
+    for name, kind in _TUPLES.items():
+        values[name] = tuple(_build(kind, x) for x in values.get(name) or ())
+    return Case(**values)
+
+
+def _build(kind: Any, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(kind)}
+    values = {k: v for k, v in data.items() if k in known}
+    if kind is SuspectDrug:
+        values["doses"] = tuple(Dose(**d) for d in values.get("doses") or ())
+    return kind(**values)

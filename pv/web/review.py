@@ -40,12 +40,15 @@ from pv.review.queue import (
 from pv.study.models import Arm, Site, Study
 from pv.terminology.aesi import load_aesi
 from pv.web import (
+    case_data,
+    case_versions,
     review_charts,
     review_clocks,
     review_event,
     review_icsr,
     review_queries,
     review_rsi,
+    submissions,
 )
 from pv.web.deps import Auth, SessionToken, engine, require, sign_in_check, touch_when_due
 from pv.web.review_common import REVIEWERS
@@ -53,7 +56,7 @@ from pv.web.templating import render, templates
 
 router = APIRouter()
 for _module in (review_event, review_queries, review_clocks, review_rsi, review_charts,
-                review_icsr):  # fmt: skip
+                review_icsr, case_data, case_versions, submissions):  # fmt: skip
     router.include_router(_module.router)
 
 FILTERS = ("site", "arm", "aesi", "serious", "grade3", "status", "overdue", "sort")

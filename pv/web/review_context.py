@@ -148,6 +148,13 @@ def review_context(
             "mark_sent": officer,
         },
     }
+    # Expedited reporting (issue 16): each section adds its own part.
+    from pv.web.case_data import case_data_context
+    from pv.web.case_versions import versions_context
+    from pv.web.submissions import submissions_context
+
+    for part in (case_data_context, versions_context, submissions_context):
+        ctx.update(part(session, auth, event, errors or {}))
     if conflict_from is not None:
         rows = grid.changes_since(conflict_from)
         if conflict_form == "assess":
