@@ -2,8 +2,12 @@
 
 Where the data comes from:
 - the event (as reported and coded), its subject, site and arm, the study record;
-- the reporter: the user who reported the event (their full name), at the site, a
-  physician (C.2.r.4 = 1: the site's investigator);
+- the SAE case data (pv.icsr.models.SaeCase, read from its table): the reporter's name,
+  qualification, country and contact where given, else the user who reported the event
+  (their full name), at the site's country, a physician (C.2.r.4 = 1: the site's
+  investigator); hospital admission and discharge; medical history; concomitant
+  medications; tests; death details (None when none are given); dechallenge and
+  rechallenge per study drug;
 - the suspect and concomitant drugs: the subject's study drugs with their doses up to the
   onset (exposure records); a drug is suspect when the sponsor's assessment lists it
   (WHO-UMC certain/probable/possible, or the investigator's RELATED / POSSIBLY RELATED:
@@ -11,13 +15,17 @@ Where the data comes from:
 - the dates: first received is the awareness date of the sponsor's assessment (day 0 of the
   clocks), else the day the site submitted the event; most recent is the later of that and
   the event's last change;
-- the version: 1 + the number of the event's expedited reports already sent (the frozen
-  case versions of issue 16 replace this count).
+- each study drug's indication: the study's condition (`study_indication`);
+- the version: the caller's (`version`, default 1); report versions are numbered by
+  pv.icsr.versions, which freezes this case. The sender's safety report id (C.1.1) is the
+  worldwide case id (C.1.8.1) for every version: see pv.icsr.versions.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from functools import cache
 
 from sqlmodel import Session, col, select
 
@@ -28,7 +36,11 @@ from pv.exposure.models import Exposure
 from pv.icsr.case import (
     MEDDRA_VERSION,
     Case,
+    ConMed,
+    Death,
     Dose,
+    HistoryItem,
+    LabTest,
     Patient,
     Reaction,
     Reporter,
@@ -37,7 +49,8 @@ from pv.icsr.case import (
     SuspectDrug,
     language_of,
 )
-from pv.review.models import Assessment, ExpeditedReport
+from pv.icsr.models import SaeCase
+from pv.review.models import Assessment, ExpeditedReport, ReportKind
 from pv.review.signing import event_signatures
 from pv.study.models import Arm, Site, Subject
 from pv.study.models import Study as StudyRow
@@ -78,6 +91,100 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat()
 
 
+def study_indication(study: StudyRow) -> str | None:
+    """The study's condition, the indication of its study drugs (G.k.7.r.1, CIOMS 17).
+
+    The study table keeps no condition column yet: a `conditions` attribute is used when
+    the table has one (text, or a list joined with "; "), else the conditions of the
+    ClinicalTrials.gov record bundled with pv-tracker for that NCT id (pv.demo's
+    NCT04660565: "IgG4-related Disease"); None (unknown) otherwise."""
+    value = getattr(study, "conditions", None)
+    if isinstance(value, list | tuple):
+        value = "; ".join(str(v) for v in value if v) or None
+    if value:
+        return str(value)
+    if study.nct_id:
+        return _bundled_conditions().get(study.nct_id)
+    return None
+
+
+@cache
+def _bundled_conditions() -> dict[str, str]:
+    from pv.demo import RECORD_PATH
+
+    try:
+        record = json.loads(RECORD_PATH.read_text(encoding="utf-8"))
+        protocol = record["protocolSection"]
+        nct = protocol["identificationModule"]["nctId"]
+        names = protocol.get("conditionsModule", {}).get("conditions") or []
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    text = "; ".join(str(n) for n in names if n)
+    return {nct: text} if text else {}
+
+
+def _text(value: object) -> str | None:
+    """A stored value as written (numbers of a test result keep their digits)."""
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _number(value: object) -> float | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _history(row: SaeCase | None) -> tuple[HistoryItem, ...]:
+    items = (row.medical_history if row else None) or []
+    return tuple(
+        HistoryItem(term=str(x.get("term") or ""), start=_text(x.get("start")),
+                    ongoing=x.get("ongoing") if isinstance(x.get("ongoing"), bool) else None)
+        for x in items if isinstance(x, dict)
+    )  # fmt: skip
+
+
+def _conmeds(row: SaeCase | None) -> tuple[ConMed, ...]:
+    items = (row.conmeds if row else None) or []
+    return tuple(
+        ConMed(name=str(x.get("name") or ""), dose=_number(x.get("dose")),
+               unit=_text(x.get("unit")), route=_text(x.get("route")),
+               start=_text(x.get("start")), stop=_text(x.get("stop")),
+               indication=_text(x.get("indication")))
+        for x in items if isinstance(x, dict)
+    )  # fmt: skip
+
+
+def _tests(row: SaeCase | None) -> tuple[LabTest, ...]:
+    items = (row.tests if row else None) or []
+    return tuple(
+        LabTest(name=str(x.get("name") or ""), date=_text(x.get("date")),
+                value=_text(x.get("value")), unit=_text(x.get("unit")),
+                low=_text(x.get("low")), high=_text(x.get("high")))
+        for x in items if isinstance(x, dict)
+    )  # fmt: skip
+
+
+def _death(row: SaeCase | None) -> Death | None:
+    if row is None or not any((row.death_date, row.death_cause, row.autopsy, row.autopsy_cause)):
+        return None
+    return Death(date=row.death_date, cause=row.death_cause, autopsy=row.autopsy,
+                 autopsy_cause=row.autopsy_cause)  # fmt: skip
+
+
+def _clock(reports: list[ExpeditedReport], version: int) -> ExpeditedReport | None:
+    """The SUSAR clock a version answers: an initial one for version 1, the follow-up
+    clock after it (the 24-hour site clock is not the sponsor's report)."""
+    wanted = ("initial_7", "initial_15") if version == 1 else (ReportKind.followup_8.value,)
+    mine = [r for r in reports if r.kind in wanted]
+    pending = [r for r in mine if r.submitted_date is None]
+    return (pending or mine or [None])[0]
+
+
 def _onset_key(text: str | None) -> str:
     """Doses count up to the onset: compare ISO text, a partial onset taking its whole
     period ("2021-03" keeps the doses of March)."""
@@ -87,10 +194,11 @@ def _onset_key(text: str | None) -> str:
 
 
 def build_case(session: Session, event_id: int, *, created: date | None = None,
-               blinded: bool | None = None) -> Case:  # fmt: skip
+               blinded: bool | None = None, version: int = 1) -> Case:  # fmt: skip
     """`blinded`: whether the report masks the treatment (arm, study drug names); None:
     as the study is (a blinded study's report is masked). Callers pass
-    `not pv.blinding.policy.arms_visible(user, study, session=, subject_id=)`."""
+    `not pv.blinding.policy.arms_visible(user, study, session=, subject_id=)`.
+    `version`: the report version this case is (1 = initial; pv.icsr.versions)."""
     event = session.get(AdverseEvent, event_id)
     if event is None:
         raise CaseError(f"no event {event_id}")
@@ -109,10 +217,11 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
                                       col(ExpeditedReport.cancelled_at).is_(None))
         .order_by(col(ExpeditedReport.start_date), col(ExpeditedReport.id))
     ))  # fmt: skip
-    sent = [r for r in reports if r.submitted_date is not None]
-    pending = [r for r in reports if r.submitted_date is None]
-    kind = (pending or reports or [None])[0]
-    version = len(sent) + (1 if pending or not reports else 0)
+    kind = _clock(reports, version)
+    data = session.exec(select(SaeCase).where(SaeCase.event_id == event_id)).first()
+    dechallenge = (data.dechallenge if data else None) or {}
+    rechallenge = (data.rechallenge if data else None) or {}
+    indication = study_indication(study_row)
 
     onset = _onset_key(event.aestdtc)
     suspects = set(assessment.suspect_drugs) if assessment else set()
@@ -137,6 +246,9 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
             investigator_causality=rel or None,
             sponsor_causality=(assessment.causality.get(drug.key) if assessment else None),
             expectedness=(assessment.expectedness.get(drug.key) if assessment else None),
+            dechallenge=dechallenge.get(drug.key) or None,
+            rechallenge=rechallenge.get(drug.key) or None,
+            indication=indication,
         ))  # fmt: skip
 
     received = assessment.awareness_date if assessment else (
@@ -147,7 +259,7 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
     term_lang = language_of(event.aeterm)
     return Case(
         case_id=case_id,
-        report_id=f"{case_id}-V{version}",
+        report_id=case_id,  # C.1.1 = C.1.8.1 for the first sender, in every version
         version=version,
         initial=version == 1,
         report_kind=kind.kind if kind else None,
@@ -163,10 +275,17 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
         ),  # fmt: skip
         sender=study_row.sponsor or SENDER_CODE,
         reporter=Reporter(
-            name=(reporter_user.full_name or reporter_user.username) if reporter_user else None,
-            qualification="1",
+            name=(
+                data.reporter_name
+                if data and data.reporter_name
+                else (
+                    (reporter_user.full_name or reporter_user.username) if reporter_user else None
+                )
+            ),
+            qualification=(data.reporter_qualification if data else None) or "1",
             organisation=site.name,
-            country=country,
+            country=(data.reporter_country if data else None) or country,
+            contact=data.reporter_contact if data else None,
         ),  # fmt: skip
         patient=Patient(
             id=subject.usubjid,
@@ -208,4 +327,10 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
             )
             for x in event_signatures(session, event)
         ),
+        hospital_admission=data.hosp_admit_date if data else None,
+        hospital_discharge=data.hosp_discharge_date if data else None,
+        history=_history(data),
+        conmeds=_conmeds(data),
+        tests=_tests(data),
+        death=_death(data),
     )
