@@ -258,8 +258,8 @@ def build_e2b(
     root.set("ITSVersion", "XML_1.0")
     root.set(f"{{{XSI}}}schemaLocation", f"{HL7} MCCI_IN200100UV01.xsd")
     # N.1 batch wrapper
-    _el(root, "id", {"extension": batch_id or f"{case.report_id}-{moment:%Y%m%d%H%M%S}",
-                     "root": OID_BATCH_NUMBER})  # fmt: skip
+    batch = batch_id or f"{case.report_id}-V{case.version}-{moment:%Y%m%d%H%M%S}"
+    _el(root, "id", {"extension": batch, "root": OID_BATCH_NUMBER})  # N.1.2
     _el(root, "creationTime", {"value": stamp})
     _el(root, "responseModeCode", {"code": "D"})
     _el(root, "interactionId", {"extension": "MCCI_IN200100UV01", "root": "2.16.840.1.113883.1.6"})
