@@ -20,20 +20,39 @@ Sans (fonts-dejavu-core) for Latin text, and a form that would print Chinese rai
 `CiomsFontError` naming the missing package (never a page of empty boxes). Bold is drawn
 by stroking the outline (one font file to load, not two).
 
-Field 20 (did the reaction abate after stopping the drug?), per suspect drug, from the
-action taken with it (AEACN) and the outcome (AEOUT):
-- the drug was stopped (DRUG WITHDRAWN, DRUG INTERRUPTED): YES when the outcome is
+Field 20 (did the reaction abate after stopping the drug?) and 21 (did it reappear after
+reintroduction?), per suspect drug: the SAE case data's dechallenge / rechallenge result
+(`SuspectDrug.dechallenge` / `.rechallenge`: yes, no, na; "unknown" ticks no box and says
+"unknown") when the site gave one. Without it the form derives them from the action taken
+with the drug (AEACN) and the outcome (AEOUT):
+- 20, the drug was stopped (DRUG WITHDRAWN, DRUG INTERRUPTED): YES when the outcome is
   recovered/resolved, recovering/resolving or recovered with sequelae; NO when it is not
   recovered/not resolved or fatal; no box and "unknown" when the outcome is unknown;
-- the drug was not stopped (DOSE NOT CHANGED, DOSE INCREASED, DOSE REDUCED, NOT
-  APPLICABLE): NA;
-- the action is not known: no box and "unknown".
-Field 21 (did the reaction reappear after reintroduction?): NA when the drug was withdrawn
-(not reintroduced) or never stopped; otherwise no box and "unknown" (rechallenge is not
-collected yet: the SAE case data of issue 16 add it).
+- 20, the drug was not stopped (DOSE NOT CHANGED, DOSE INCREASED, DOSE REDUCED, NOT
+  APPLICABLE): NA; the action is not known: no box and "unknown";
+- 21: NA when the drug was withdrawn (not reintroduced) or never stopped; otherwise no box
+  and "unknown".
 
-Blinded cases: every drug name is masked ("blinded study drug"): the drugs of a case are
-the subject's study drugs today (`build_case`), the concomitant ones included.
+The SAE case data (pv.icsr.case: issue 16) fill the rest of the form: 7 + 13 lists the
+hospitalisation dates, the death (date, cause, autopsy) and the relevant tests (date, name,
+result with unit, normal range) before the narrative; the boxes 8-12 print the date and
+cause of death under PATIENT DIED and the admission / discharge dates under the
+hospitalisation box; 17 is each drug's indication (the study's title when none is given);
+22 lists the concomitant study drugs and the concomitant medications (dose, route, dates,
+indication); 23 the medical history (term, start, ongoing); 24d ticks STUDY (a trial's
+case) and HEALTH PROFESSIONAL when the reporter is one (E2B C.2.r.4 qualification 1-3)
+and names the reporter and contact; 25a ticks INITIAL or FOLLOWUP with the follow-up
+number (the version number less one). A follow-up adds a box after the sponsor comment:
+the officer's note and every change since the previous report (dotted path, old -> new).
+
+Determinism: the same case gives the same bytes. The PDF's creation date is `case.created`
+(midnight UTC for a date, the time itself for a date-time), nothing random is written
+(fpdf2 derives the trailer /ID from the document), so a version's download and its stored
+submission file are equal byte for byte.
+
+Blinded cases: every study drug name is masked ("blinded study drug"): the drugs of a case
+are the subject's study drugs today (`build_case`), the concomitant ones included. The
+concomitant medications of the case data are not study drugs and stay named.
 """
 
 from __future__ import annotations
@@ -51,7 +70,7 @@ from fpdf.enums import TextMode
 
 from pv import i18n
 from pv.i18n import N_, gettext, ngettext, pgettext
-from pv.icsr.case import Case, SuspectDrug, language_of
+from pv.icsr.case import Case, Change, ConMed, LabTest, SuspectDrug, language_of
 from pv.labels import label
 
 FONT_PACKAGE = "fonts-noto-cjk"
@@ -133,9 +152,37 @@ F25A = N_("25a. REPORT TYPE")
 INITIAL, FOLLOWUP = N_("INITIAL"), N_("FOLLOWUP")
 VERSION = N_("Version %(version)s")
 
+# The SAE case data (issue 16).
+HOSPITALISATION = N_("Hospital admission: %(admission)s; discharge: %(discharge)s")
+DEATH = N_("Date of death: %(date)s; cause of death: %(cause)s")
+AUTOPSY = N_("Autopsy: %(autopsy)s")
+AUTOPSY_CAUSE = N_("Autopsy: %(autopsy)s; cause of death by autopsy: %(cause)s")
+AUTOPSIES = {"Y": N_("performed"), "N": N_("not performed"), "U": N_("unknown")}
+TESTS_HEADING = N_("Relevant tests and laboratory data:")
+TEST_RESULT = N_("%(date)s %(name)s: %(result)s")
+TEST_RANGE = N_("%(date)s %(name)s: %(result)s (normal range: %(range)s)")
+CONMED = N_(
+    "%(drug)s: %(dose)s; route: %(route)s; %(start)s to %(end)s; indication: %(indication)s"
+)
+HISTORY = N_("%(term)s (start: %(start)s; ongoing: %(ongoing)s)")
+REPORTER = N_("Reporter: %(name)s (%(qualification)s), %(organisation)s, %(country)s")
+REPORTER_CONTACT = N_("Reporter's contact: %(contact)s")
+# E2B(R3) C.2.r.4 qualification of the reporter (pv.icsr.models.QUALIFICATIONS).
+QUALIFICATION_LABELS = {
+    "1": N_("physician"),
+    "2": N_("pharmacist"),
+    "3": N_("other health professional"),
+    "4": N_("lawyer"),
+    "5": N_("consumer or other non health professional"),
+}
+HEALTH_PROFESSIONALS = frozenset({"1", "2", "3"})
+FOLLOWUP_NUMBER = N_("Follow-up no. %(number)s")
+CHANGES_BOX = N_("FOLLOW-UP NO. %(number)s: CHANGES SINCE THE PREVIOUS REPORT")
+NOTE = N_("Note: %(note)s")
+CHANGE = N_("%(field)s: %(old)s → %(new)s")
+BLANK = "—"  # an empty old or new value of a change
+
 UNKNOWN = N_("unknown")
-NOT_COLLECTED = N_("not collected")
-UNKNOWN_NOT_COLLECTED = N_("unknown (not collected)")
 NONE_RECORDED = N_("none recorded")
 NOT_ASSESSED = N_("not assessed")
 ONGOING = N_("ongoing")
@@ -182,8 +229,13 @@ ABATED = frozenset(
 NOT_ABATED = frozenset({"NOT RECOVERED/NOT RESOLVED", "FATAL"})
 
 
+GIVEN = frozenset({"yes", "no", "na"})
+
+
 def dechallenge(drug: SuspectDrug, outcome: str | None) -> str | None:
     """Field 20 for a drug: "yes", "no", "na" or None (unknown)."""
+    if drug.dechallenge is not None:  # the site's answer (case data), "unknown" included
+        return drug.dechallenge if drug.dechallenge in GIVEN else None
     if drug.action in STOPPED:
         if outcome in ABATED:
             return "yes"
@@ -196,7 +248,10 @@ def dechallenge(drug: SuspectDrug, outcome: str | None) -> str | None:
 
 
 def rechallenge(drug: SuspectDrug) -> str | None:
-    """Field 21 for a drug: "na" when it was withdrawn or never stopped, else None."""
+    """Field 21 for a drug: the site's answer, else "na" when it was withdrawn or never
+    stopped, else None."""
+    if drug.rechallenge is not None:
+        return drug.rechallenge if drug.rechallenge in GIVEN else None
     if drug.action == "DRUG WITHDRAWN" or drug.action in NOT_STOPPED:
         return "na"
     return None
@@ -361,6 +416,8 @@ def _duration(drug: SuspectDrug) -> str:
 
 
 def _reaction_text(case: Case) -> str:
+    """Box 7 + 13: the term and its coding, dates, outcome, hospitalisation, the relevant
+    tests, then the narrative and the treatment (the long texts last)."""
     r = case.reaction
     lines = [gettext(REPORTED_TERM, term=r.term)]
     if r.term_en and r.term_en != r.term:
@@ -377,11 +434,166 @@ def _reaction_text(case: Case) -> str:
     end = _date(r.end) or (gettext(ONGOING) if r.ongoing else gettext(UNKNOWN))
     lines.append(gettext(ONSET_END, start=_or_unknown(_date(r.start)), end=end))
     lines.append(gettext(OUTCOME, outcome=label("outcome", r.outcome) or gettext(UNKNOWN)))
-    tests = case.extra.get("tests") or gettext(NOT_COLLECTED)
-    lines.append(gettext(TESTS, tests=tests))
+    if case.hospital_admission or case.hospital_discharge:
+        lines.append(_hospital_text(case))
+    if case.tests:
+        lines.append(gettext(TESTS_HEADING))
+        lines.extend(f"{i}) {_test_text(t)}" for i, t in enumerate(case.tests, 1))
+    else:
+        tests = case.extra.get("tests") or gettext(NONE_RECORDED)
+        lines.append(gettext(TESTS, tests=tests))
     lines.append(gettext(NARRATIVE, text=case.narrative or gettext(NONE_RECORDED)))
     lines.append(gettext(TREATMENT, text=case.treatment or gettext(NONE_RECORDED)))
     return "\n".join(lines)
+
+
+def _hospital_text(case: Case) -> str:
+    return gettext(
+        HOSPITALISATION,
+        admission=_or_unknown(_date(case.hospital_admission)),
+        discharge=_or_unknown(_date(case.hospital_discharge)),
+    )
+
+
+def _death_text(case: Case) -> str:
+    """Under PATIENT DIED: date and cause of death, autopsy."""
+    d = case.death
+    if d is None:
+        return ""
+    lines = [gettext(DEATH, date=_or_unknown(_date(d.date)), cause=_or_unknown(d.cause))]
+    if d.autopsy is not None or d.autopsy_cause:
+        done = gettext(AUTOPSIES.get(d.autopsy or "U", UNKNOWN))
+        if d.autopsy_cause:
+            lines.append(gettext(AUTOPSY_CAUSE, autopsy=done, cause=d.autopsy_cause))
+        else:
+            lines.append(gettext(AUTOPSY, autopsy=done))
+    return "\n".join(lines)
+
+
+def _range_text(low: str | None, high: str | None) -> str | None:
+    if low and high:
+        return f"{low}–{high}"
+    if low:
+        return f"≥ {low}"
+    if high:
+        return f"≤ {high}"
+    return None
+
+
+def _test_text(t: LabTest) -> str:
+    result = " ".join(x for x in (t.value, t.unit) if x) or gettext(UNKNOWN)
+    values = {"date": _or_unknown(_date(t.date)), "name": t.name, "result": result}
+    normal = _range_text(t.low, t.high)
+    if normal is None:
+        return gettext(TEST_RESULT, **values)
+    return gettext(TEST_RANGE, range=normal, **values)
+
+
+def _conmed_text(m: ConMed) -> str:
+    dose = gettext(UNKNOWN) if m.dose is None else f"{_number(m.dose)} {m.unit or ''}".strip()
+    # no stop date: ongoing when the start is known
+    end = _date(m.stop) or gettext(ONGOING if m.start else UNKNOWN)
+    return gettext(
+        CONMED,
+        drug=m.name,
+        dose=dose,
+        route=_or_unknown(m.route),
+        start=_or_unknown(_date(m.start)),
+        end=end,
+        indication=_or_unknown(m.indication),
+    )
+
+
+def _concomitant_text(case: Case) -> str:
+    """Box 22: the concomitant study drugs, then the concomitant medications."""
+    items = [
+        gettext(
+            CONCOMITANT,
+            drug=_drug_name(case, d),
+            start=_or_unknown(_date(d.first_dose)),
+            end=_or_unknown(_date(d.last_dose)),
+        )
+        for d in case.drugs
+        if d.role == "concomitant"
+    ]
+    items += [_conmed_text(m) for m in case.conmeds]
+    return _numbered(items) if items else gettext(NONE_RECORDED)
+
+
+def _yes_no_unknown(value: bool | None) -> str:
+    return gettext(UNKNOWN) if value is None else label("yesno", value)
+
+
+def _history_text(case: Case) -> str:
+    """Box 23: the medical history of the case data (else what `extra` holds)."""
+    items = [
+        gettext(
+            HISTORY,
+            term=h.term,
+            start=_or_unknown(_date(h.start)),
+            ongoing=_yes_no_unknown(h.ongoing),
+        )
+        for h in case.history
+    ]
+    if items:
+        return _numbered(items)
+    return case.extra.get("history") or gettext(NONE_RECORDED)
+
+
+def _reporter_text(case: Case) -> str:
+    r = case.reporter
+    qualification = QUALIFICATION_LABELS.get(r.qualification or "")
+    lines = [
+        gettext(
+            REPORTER,
+            name=_or_unknown(r.name),
+            qualification=gettext(qualification) if qualification else gettext(UNKNOWN),
+            organisation=_or_unknown(r.organisation),
+            country=_or_unknown(r.country),
+        )
+    ]
+    if r.contact:
+        lines.append(gettext(REPORTER_CONTACT, contact=r.contact))
+    return "\n".join(lines)
+
+
+def _masked_change(change: Change) -> bool:
+    """A change that would show a study drug's name or the arm (whatever the path's
+    spelling: drugs[0].name, drugs.0.name, a whole drug entry)."""
+    path = change.field
+    if path.startswith("patient.arm"):
+        return True
+    if not path.startswith("drugs"):
+        return False
+    whole = any(isinstance(v, dict | list | tuple) for v in (change.old, change.new))
+    return "name" in path or whole
+
+
+def _change_value(value: object) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return BLANK
+    if isinstance(value, bool):
+        return label("yesno", value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        parts = [f"{k}: {_change_value(v)}" for k, v in value.items() if v not in (None, "")]
+        return "{" + ", ".join(parts) + "}"
+    if isinstance(value, list | tuple):
+        return "; ".join(_change_value(v) for v in value)
+    return str(value)
+
+
+def _changes_text(case: Case) -> str:
+    """The follow-up box: the officer's note, then each change (old -> new). In a blinded
+    case a study drug's name and the arm are never printed, not even as a change."""
+    lines = [gettext(NOTE, note=case.note)] if case.note else []
+    for c in case.changes:
+        old, new = _change_value(c.old), _change_value(c.new)
+        if case.blinded and _masked_change(c):
+            old = new = gettext(BLINDED)
+        lines.append(gettext(CHANGE, field=c.field, old=old, new=new))
+    return "\n".join(lines) if lines else gettext(NONE_RECORDED)
 
 
 def _causality_text(case: Case) -> str:
@@ -578,18 +790,30 @@ class _Form(FPDF):
             self.flow(x, top, w, y + h - top, value, label_text)
         return top
 
-    def flow(self, x: float, y: float, w: float, h: float, text: str, field: str) -> None:
-        """`text` in the area; what does not fit goes to the continuation pages."""
-        self.font(VALUE_PT)
+    def flow(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        text: str,
+        field: str,
+        size: float = VALUE_PT,
+        lh: float = VALUE_LH,
+    ) -> None:
+        """`text` in the area; what does not fit goes to the continuation pages (the last
+        line shown says on which page)."""
+        self.font(size)
         lines = self.wrap(text, w)
-        room = max(1, math.floor((h - 0.3) / VALUE_LH))
+        room = max(1, math.floor((h - 0.3) / lh))
         if len(lines) <= room:
-            shown, rest = lines, ""
+            shown = lines
         else:
             keep = room - 1  # the last line says where the text goes on
             shown, rest = lines[:keep], _rest(text, lines, keep)
-            self.overflows.append(_Overflow(field, rest, self.page, x, y + keep * VALUE_LH, w))
-        self.lines_at(x, y, w, shown, VALUE_LH)
+            self.overflows.append(_Overflow(field, rest, self.page, x, y + keep * lh, w))
+        self.lines_at(x, y, w, shown, lh)
+        self.font(VALUE_PT)
 
     def checkbox(self, x: float, y: float, checked: bool) -> None:
         self.set_line_width(0.2)
@@ -612,6 +836,13 @@ class _Form(FPDF):
         bottom = self.lines_at(x + BOX + 0.6, y, tw, self.wrap(text, tw), LABEL_LH + 0.3)
         self.font(VALUE_PT)
         return max(bottom, y + BOX + 0.4)
+
+    def checked_height(self, w: float, text: str, size: float = LABEL_PT + 0.4) -> float:
+        """The height `checked_item` takes for `text` in `w`."""
+        self.font(size)
+        lines = len(self.wrap(text, w - BOX - 0.6))
+        self.font(VALUE_PT)
+        return max(lines * (LABEL_LH + 0.3), BOX + 0.4)
 
     def answer_row(self, x: float, y: float, w: float, prefix: str, answer: str | None) -> None:
         """YES / NO / NA boxes of field 20 or 21 (none checked and "unknown" if not known)."""
@@ -648,6 +879,9 @@ def _rest(text: str, lines: list[str], keep: int) -> str:
     return text[pos:].lstrip(" \n")
 
 
+DETAIL_PT, DETAIL_LH = 6.4, 2.8  # the details under a seriousness box
+
+
 def _page_one(pdf: _Form, case: Case) -> None:
     c = case
     y = TOP
@@ -658,20 +892,20 @@ def _page_one(pdf: _Form, case: Case) -> None:
     if c.study.registration:
         heading.append(gettext(REGISTRATION_LINE, registration=c.study.registration))
     heading.append(gettext(REPORT_LINE, report=c.report_id))
-    pdf.shrink_cell(LEFT, y + 12, WIDTH, 4, "    ".join(heading), 7.5, align="C")
-    y += 17
+    pdf.shrink_cell(LEFT, y + 11.2, WIDTH, 3.6, "    ".join(heading), 7.5, align="C")
+    y += 15
 
     # I. Reaction information
     y = pdf.section(y, SECTION_I)
     left_w, right_w = 142.0, WIDTH - 142.0
-    row_h, describe_h = 15.0, 92.0
+    row_h, describe_h = 15.0, 72.0
     p = c.patient
     widths = (33.0, 14.0, 18.0, 13.0, 14.0, 15.0, 35.0)
     x = LEFT
     cells = [
         (F1, p.id),
         (F1A, _or_unknown(c.reporter.country)),
-        (F2, gettext(UNKNOWN)),
+        (F2, gettext(UNKNOWN)),  # not collected (the age at onset is)
         (F2A, _or_unknown(p.age)),
         (F3, label("sex", p.sex) or gettext(UNKNOWN)),
         (F3A, f"{_number(p.weight_kg)} kg" if p.weight_kg is not None else gettext(UNKNOWN)),
@@ -696,37 +930,48 @@ def _page_one(pdf: _Form, case: Case) -> None:
     # 7 + 13: describe reaction(s)
     dy = y + row_h
     pdf.box(LEFT, dy, left_w, describe_h, gettext(F7_13), _reaction_text(c))
-    # 8-12: seriousness, beside fields 1-13
+    # 8-12: seriousness, beside fields 1-13; the death and hospital details under their box
     rx = LEFT + left_w
+    bottom = y + row_h + describe_h
     pdf.rect(rx, y, right_w, row_h + describe_h)
-    cy = pdf.label_at(rx, y, right_w, gettext(F8_12)) + 1.5
-    step = (y + row_h + describe_h - cy) / len(CRITERIA)
-    for code, text in CRITERIA:
-        pdf.checked_item(
-            rx + 1.2,
-            cy,
-            right_w - 2,
-            bool(c.reaction.criteria.get(code)),
-            gettext(text),
-            LABEL_PT + 0.8,
-        )
+    cy = pdf.label_at(rx, y, right_w, gettext(F8_12)) + 1.0
+    details = {"aesdth": _death_text(c)}
+    if c.hospital_admission or c.hospital_discharge:
+        details["aeshosp"] = _hospital_text(c)
+    # every box gets its label's height; the spare room goes to the boxes with details
+    # (date and cause of death, hospital dates), else is shared by all
+    needs = [pdf.checked_height(right_w - 2, gettext(t), LABEL_PT + 0.8) + 1.2 for _, t in CRITERIA]
+    takers = [code for code, _ in CRITERIA if details.get(code)] or [c for c, _ in CRITERIA]
+    spare = max(bottom - cy - sum(needs), 0) / len(takers)
+    for (code, text), need in zip(CRITERIA, needs, strict=True):
+        shown = gettext(text)
+        checked = bool(c.reaction.criteria.get(code))
+        below = pdf.checked_item(rx + 1.2, cy, right_w - 2, checked, shown, LABEL_PT + 0.8)
+        step = need + (spare if code in takers else 0)
+        if details.get(code):
+            h = min(cy + step, bottom) - below
+            pdf.flow(rx + 0.6, below, right_w - 1.2, h, details[code], shown, DETAIL_PT, DETAIL_LH)
         cy += step
-    y = dy + describe_h
+    y = bottom
 
     # II. Suspect drug(s)
     y = pdf.section(y, SECTION_II)
     suspects = [d for d in c.drugs if d.role == "suspect"]
-    h14, h15, h17, h18 = 12.0, 14.0, 9.0, 12.0
+    h14, h15, h17, h18 = 12.0, 14.0, 12.0, 12.0
     narrow = left_w / 2
 
     def each(render: Callable[[SuspectDrug], str], none: str = UNKNOWN) -> str:
         return _numbered([render(d) for d in suspects]) if suspects else gettext(none)
 
+    def indication(d: SuspectDrug) -> str:
+        if d.indication:
+            return d.indication
+        return gettext(INDICATION, title=c.study.title) if c.study.title else gettext(UNKNOWN)
+
     pdf.box(LEFT, y, left_w, h14, gettext(F14), each(lambda d: _drug_name(c, d), NONE_RECORDED))
     pdf.box(LEFT, y + h14, narrow, h15, gettext(F15), each(_dose_text))
     pdf.box(LEFT + narrow, y + h14, narrow, h15, gettext(F16), each(_routes))
-    indication = gettext(INDICATION, title=c.study.title) if c.study.title else gettext(UNKNOWN)
-    pdf.box(LEFT, y + h14 + h15, left_w, h17, gettext(F17), indication)
+    pdf.box(LEFT, y + h14 + h15, left_w, h17, gettext(F17), each(indication))
     y18 = y + h14 + h15 + h17
     w18 = left_w * 0.7
     pdf.box(LEFT, y18, w18, h18, gettext(F18), each(_therapy_dates))
@@ -755,61 +1000,73 @@ def _page_one(pdf: _Form, case: Case) -> None:
 
     # III. Concomitant drug(s) and history
     y = pdf.section(y, SECTION_III)
-    concomitant = [
-        gettext(
-            CONCOMITANT,
-            drug=_drug_name(c, d),
-            start=_or_unknown(_date(d.first_dose)),
-            end=_or_unknown(_date(d.last_dose)),
-        )
-        for d in c.drugs
-        if d.role == "concomitant"
-    ]
-    h22, h23 = 14.0, 9.0
-    pdf.box(
-        LEFT,
-        y,
-        WIDTH,
-        h22,
-        gettext(F22),
-        _numbered(concomitant) if concomitant else gettext(NONE_RECORDED),
-    )
-    history = c.extra.get("history") or gettext(UNKNOWN_NOT_COLLECTED)
-    pdf.box(LEFT, y + h22, WIDTH, h23, gettext(F23), history)
+    h22, h23 = 22.0, 16.0
+    pdf.box(LEFT, y, WIDTH, h22, gettext(F22), _concomitant_text(c))
+    pdf.box(LEFT, y + h22, WIDTH, h23, gettext(F23), _history_text(c))
     y += h22 + h23
 
     # IV. Manufacturer information
     y = pdf.section(y, SECTION_IV)
     half = WIDTH / 2
-    ha, hb, hc = 10.0, 13.0, 10.0
+    ha, hb, hc = 10.0, 18.0, 11.0
     pdf.box(LEFT, y, half, ha + hb, gettext(F24A), c.sender)
     pdf.box(LEFT + half, y, half / 2, ha, gettext(F24B), c.case_id)
     pdf.box(LEFT + half * 1.5, y, half / 2, ha, gettext(F24C), c.first_received.isoformat())
-    # 24d: report source (a clinical study)
+    # 24d: report source: a clinical study; a health professional when the reporter is one
     yb = y + ha
     pdf.rect(LEFT + half, yb, half, hb)
     top = pdf.label_at(LEFT + half, yb, half, gettext(F24D))
+    sources = {"study": True, "hcp": c.reporter.qualification in HEALTH_PROFESSIONALS}
     sx = LEFT + half + 1
     for code, text in SOURCES:
-        pdf.checked_item(sx, top, half / 3 - 1, code == "study", gettext(text))
+        pdf.checked_item(sx, top, half / 3 - 1, sources.get(code, False), gettext(text))
         sx += half / 3
     study = c.study.id + (f" ({c.study.registration})" if c.study.registration else "")
-    pdf.shrink_cell(
-        LEFT + half, top + BOX + 1.2, half, VALUE_LH, gettext(STUDY_LINE, study=study), VALUE_PT
-    )
+    line = top + BOX + 0.8
+    pdf.shrink_cell(LEFT + half, line, half, VALUE_LH, gettext(STUDY_LINE, study=study), 7)
+    line += VALUE_LH
+    pdf.flow(LEFT + half, line, half, yb + hb - line, _reporter_text(c), gettext(F24D), 6.8, 2.9)
     yc = yb + hb
-    pdf.box(LEFT, yc, half, hc, gettext(REPORT_DATE), c.created.isoformat())
+    pdf.box(LEFT, yc, half, hc, gettext(REPORT_DATE), _created(c).isoformat())
     pdf.rect(LEFT + half, yc, half, hc)
     top = pdf.label_at(LEFT + half, yc, half, gettext(F25A))
     pdf.checked_item(LEFT + half + 1, top, half / 3, c.initial, gettext(INITIAL))
     pdf.checked_item(LEFT + half * 4 / 3, top, half / 3, not c.initial, gettext(FOLLOWUP))
-    pdf.shrink_cell(
-        LEFT + half * 5 / 3, top, half / 3, BOX + 0.4, gettext(VERSION, version=c.version), VALUE_PT
-    )
-    y = yc + hc
+    vx, vw = LEFT + half * 5 / 3, half / 3
+    pdf.shrink_cell(vx, top, vw, BOX + 0.4, gettext(VERSION, version=c.version), VALUE_PT)
+    if not c.initial:
+        number = gettext(FOLLOWUP_NUMBER, number=followup_number(c))
+        pdf.shrink_cell(vx, top + BOX + 0.6, vw, BOX + 0.4, number, VALUE_PT)
+    y = yc + hc + 1.5
 
-    # Sponsor comment: causality per drug and expectedness
-    pdf.box(LEFT, y + 1.5, WIDTH, BOTTOM - (y + 1.5), gettext(SPONSOR_COMMENT), _causality_text(c))
+    # Sponsor comment (causality per drug and expectedness); a follow-up's changes
+    if c.initial:
+        pdf.box(LEFT, y, WIDTH, BOTTOM - y, gettext(SPONSOR_COMMENT), _causality_text(c))
+    else:
+        h = (BOTTOM - y) * 0.55
+        pdf.box(LEFT, y, WIDTH, h, gettext(SPONSOR_COMMENT), _causality_text(c))
+        changes = gettext(CHANGES_BOX, number=followup_number(c))
+        pdf.box(LEFT, y + h, WIDTH, BOTTOM - y - h, changes, _changes_text(c))
+
+
+def followup_number(case: Case) -> int:
+    """The follow-up number of a report version (version 2 is follow-up no. 1)."""
+    return max(case.version - 1, 0)
+
+
+def _created(case: Case) -> date:
+    """The date of this report (`created` may be a date-time: its date)."""
+    created = case.created
+    return created.date() if isinstance(created, datetime) else created
+
+
+def _creation_datetime(case: Case) -> datetime:
+    """The PDF's creation date: `created` itself when a date-time (UTC when naive),
+    midnight UTC of a date."""
+    created = case.created
+    if isinstance(created, datetime):
+        return created if created.tzinfo else created.replace(tzinfo=UTC)
+    return datetime.combine(created, time(), tzinfo=UTC)
 
 
 def _answers(
@@ -907,7 +1164,7 @@ def build_cioms(case: Case, *, language: str = "en") -> bytes:
         pdf.set_title(f"CIOMS I {case.report_id}")
         pdf.set_creator("pv-tracker")
         pdf.set_lang("zh-Hans" if tag == "zh-Hans" else "en")
-        pdf.set_creation_date(datetime.combine(case.created, time(), tzinfo=UTC))
+        pdf.set_creation_date(_creation_datetime(case))
         pdf.add_page()
         _page_one(pdf, case)
         _continuations(pdf)

@@ -381,7 +381,7 @@ def test_english_case_with_unknowns(english: bytes) -> None:
         "CTCAE grade: unknown",
         "Onset: 2024-04; end: ongoing",
         "Outcome: unknown",
-        "Relevant tests and laboratory data: not collected",
+        "Relevant tests and laboratory data: none recorded",
         "Narrative: Admitted with fever and cough; chest CT showed bilateral infiltrates.",
         "Treatment of the reaction: none recorded",
         "14. SUSPECT DRUG(S) (include generic name)Studydrug X",
@@ -392,7 +392,8 @@ def test_english_case_with_unknowns(english: bytes) -> None:
         "19. THERAPY DURATION6 days",
         "22. CONCOMITANT DRUG(S) AND DATES OF ADMINISTRATION (exclude those used to treat "
         "reaction)none recorded",
-        "unknown (not collected)",
+        "23. OTHER RELEVANT HISTORY (e.g. diagnostics, allergies, pregnancy with last month of "
+        "period, etc.)none recorded",
         "24a. NAME AND ADDRESS OF MANUFACTURERMüller Pharma GmbH",
         "24b. MFR CONTROL NO.XX-PVTRACKER-IGG4-RD-7",
         "24c. DATE RECEIVED BY MANUFACTURER2024-05-02",
