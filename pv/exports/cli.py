@@ -1,4 +1,5 @@
-"""`pvtracker dsmb-report`, `pvtracker export ctgov` and `pvtracker export sdtm`."""
+"""`pvtracker dsmb-report`, `pvtracker export ctgov`, `pvtracker export sdtm` and
+`pvtracker dsur`."""
 
 from __future__ import annotations
 
@@ -101,6 +102,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help=_("directory to write dm/ae/ex .csv and .xpt to"))
     add_actor_argument(s)  # a blinded study: arms masked unless --as may see them
     s.set_defaults(func=run_sdtm)
+
+    d = subparsers.add_parser(
+        "dsur",
+        help=_("write the DSUR line listings and cumulative SAE tabulation (.xlsx, ICH E2F)"),
+        description=_(
+            "Write the DSUR workbook (ICH E2F): the cumulative tabulation of serious adverse "
+            "events by system organ class, term and arm up to the data lock point (--to), "
+            "and the line listing of serious adverse reactions received in the reporting "
+            "period (--from to --to). A blinded study's arms are pooled unless --as names a "
+            "user with the unblinded permission."
+        ),
+    )
+    d.add_argument("--study", required=True, help=_("study id"))
+    d.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        help=_("first day of the reporting period, YYYY-MM-DD"),
+    )
+    d.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        help=_("last day of the reporting period (the data lock point), YYYY-MM-DD"),
+    )
+    d.add_argument(
+        "--lang",
+        choices=tuple(LANGUAGES),
+        default="en",
+        help=_("language of the workbook's sheet names, headers and rules (default en)"),
+    )
+    d.add_argument("--out", required=True, help=_("the .xlsx file to write"))
+    add_actor_argument(d)  # a blinded study: arms pooled unless --as may see them
+    d.set_defaults(func=run_dsur)
 
 
 def _date(text: str | None, option: str = "--cutoff") -> date | None:
@@ -282,6 +317,45 @@ def run_sdtm(args: argparse.Namespace) -> int:
         for k, v in counts.items()
     ]
     print(_("wrote %(file)s: %(counts)s", file=args.out, counts=", ".join(written)))
+    return 0
+
+
+def run_dsur(args: argparse.Namespace) -> int:
+    from pv.cli import database
+    from pv.db import read_session
+    from pv.exports.dsur import build_dsur
+    from pv.study.models import Study
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".xlsx":
+        raise CommandError(_("--out must name an .xlsx file"))
+    start, end = _date(args.start, "--from"), _date(args.end, "--to")
+    assert start is not None and end is not None
+    if start > end:
+        raise CommandError(
+            _(
+                "--from (%(start)s) is after --to (%(end)s)",
+                start=start.isoformat(),
+                end=end.isoformat(),
+            )
+        )
+    engine = database(upgrade=True)
+    with read_session(engine) as session:
+        if session.get(Study, args.study) is None:
+            raise CommandError(_("no study %(study)s", study=args.study))
+    masked = _arms_masked(args)
+    with read_session(engine) as session:
+        data = build_dsur(session, args.study, start, end, masked=masked, language=args.lang)
+    out.write_bytes(data)
+    if masked:
+        text = _("wrote %(file)s: DSUR of %(study)s, reporting period %(start)s to %(end)s, "
+                 "arms pooled (blinded)", file=out, study=args.study, start=start.isoformat(),
+                 end=end.isoformat())  # fmt: skip
+    else:
+        text = _("wrote %(file)s: DSUR of %(study)s, reporting period %(start)s to %(end)s",
+                 file=out, study=args.study, start=start.isoformat(),
+                 end=end.isoformat())  # fmt: skip
+    print(text)
     return 0
 
 
