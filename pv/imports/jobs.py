@@ -288,11 +288,11 @@ def _run_job(spec: JobSpec, engine: Engine) -> None:
     if result.refused is not None:
         _finish(engine, spec.job_id, JobStatus.refused, counts=counts, refused=result.refused)
         return
-    warnings = [[w.row, w.column, w.value, w.reason] for w in result.warnings[:SHOWN_WARNINGS]]
+    warnings = [[w.row, w.where, w.value, w.reason] for w in result.warnings[:SHOWN_WARNINGS]]
     if result.errors:
         _finish(engine, spec.job_id, JobStatus.rejected, counts=counts,
                 error_count=len(result.errors), warning_count=len(result.warnings),
-                errors_shown=[[e.row, e.column, e.value, e.reason]
+                errors_shown=[[e.row, e.where, e.value, e.reason]
                               for e in result.errors[:SHOWN]],
                 warnings_shown=warnings,
                 errors_csv=error_report_gzip(result.errors))  # fmt: skip

@@ -69,22 +69,40 @@ MAX_CSV_FIELD = 131_072
 MAX_ERRORS = 250_000
 
 
+# The optional sheets of SAE case data (issue 16), read when present, in this order; each
+# row names its event by AE_ROW (the row number on sheet AE) or by USUBJID + AESPID.
+CASE_SHEETS = ("SAE_CASE", "MEDICAL_HISTORY", "CONMEDS", "TESTS", "CHALLENGE")
+# Limits of the case-data sheets together (beyond those of each sheet): data rows (a trial
+# has hundreds of serious events, each with a few items) and cell elements.
+MAX_CASE_ROWS = 20_000
+MAX_CASE_CELLS = 1_000_000
+
+
 class UploadRefused(ValueError):
     """The file is refused as a whole (type, macros, size, rows, unsafe XML, corrupt)."""
 
 
 @dataclass(frozen=True, slots=True)  # slots: 200,000 of them are 40 MB less
 class RowError:
-    """A problem in the upload: row as the user sees it (header = 1; 0 = the whole file)."""
+    """A problem in the upload: row as the user sees it (header = 1; 0 = the whole file).
+
+    `sheet`: a case-data sheet (CASE_SHEETS) the row and column are of; "" is the data
+    sheet (AE, or the CSV file). `where` is the column as the report shows it: the column
+    name alone on the data sheet, "SHEET!COLUMN" on a case-data sheet."""
 
     row: int
     column: str
     value: str
     reason: str
+    sheet: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.sheet}!{self.column}" if self.sheet else self.column
 
     def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "column": self.column, "value": self.value,
-                "reason": self.reason}  # fmt: skip
+                "reason": self.reason, "sheet": self.sheet}  # fmt: skip
 
 
 @dataclass
@@ -97,6 +115,10 @@ class ParsedUpload:
     rows: list[tuple[int, list[str | None]]]  # (sheet row number, cells by column)
     problems: list[RowError] = field(default_factory=list)  # cell-level, found while reading
     sheet: str | None = None
+    # The optional SAE case-data sheets of an xlsx (CASE_SHEETS, by their upper-case name),
+    # each read as the data sheet is; a CSV file has none.
+    case_sheets: dict[str, ParsedUpload] = field(default_factory=dict)
+    cells: int = 0  # cell elements read (an xlsx sheet)
 
 
 @dataclass

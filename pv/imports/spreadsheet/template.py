@@ -17,10 +17,12 @@ from pv.events.models import ACTIONS, OUTCOMES, RELATIONSHIPS
 from pv.i18n import gettext as _
 from pv.imports.spreadsheet.common import (
     BASE_COLUMNS,
+    CASE_SHEETS,
     DATA_SHEET,
     EPISODE_COLUMNS,
     GRADES,
     HEADER_ROW,
+    MAX_CASE_ROWS,
     TAIL_COLUMNS,
     YN_COLUMNS,
 )
@@ -183,6 +185,8 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
     if "USUBJID" in list_ranges:
         dropdown(list_ranges["USUBJID"], "USUBJID", _("your subjects"))
 
+    case_sheets(wb, drugs, max_rows=max_rows)
+
     readme = wb.create_sheet("README")
     wrap = Alignment(wrap_text=True, vertical="top")
     lines = [
@@ -209,6 +213,13 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
             "stored event is a likely duplicate and is reported; put Y in CONFIRM_DUPLICATE to "
             "store it anyway (uploading a stored file again stores nothing new)."
         ),
+        _(
+            "8. SAE case data (optional, serious events only): sheets SAE_CASE (one row per "
+            "event: reporter, hospitalization, death), MEDICAL_HISTORY, CONMEDS and TESTS (one "
+            "row per item) and CHALLENGE (one row per event and study drug). Each row names "
+            "its event by AE_ROW, the event's row number on sheet AE, or by USUBJID and "
+            "AESPID. A CSV file carries no case data."
+        ),
         _("Limit: %(n)s rows.", n=f"{max_rows:,}"),
         "",
     ]
@@ -227,12 +238,150 @@ def build_template(study: Study, drugs: Sequence[Drug], release: TerminologyRele
             cell = readme.cell(row=r, column=i)
             _text(cell, v)
             cell.alignment = wrap
+    r = start + len(columns) + 1
+    for sheet in CASE_SHEETS:
+        for name in _case_columns(sheet):
+            r += 1
+            for i, v in enumerate((f"{sheet}!{name}", *_case_describe(sheet, name)), start=1):
+                cell = readme.cell(row=r, column=i)
+                _text(cell, v)
+                cell.alignment = wrap
     for letter, width in zip("ABCD", (20, 18, 60, 60), strict=True):
         readme.column_dimensions[letter].width = width
     wb.active = 0
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _case_columns(sheet: str) -> tuple[str, ...]:
+    from pv.imports.spreadsheet.case_sheets import REF_COLUMNS, SHEET_COLUMNS
+
+    return (*REF_COLUMNS, *SHEET_COLUMNS[sheet])
+
+
+def _case_describe(sheet: str, column: str) -> tuple[str, str, str]:
+    """(required, allowed values, meaning) of a case-data sheet's column (README sheet)."""
+    from pv.icsr.models import AUTOPSY, CHALLENGE_RESULTS, QUALIFICATIONS
+
+    no, free_text = _("no"), _("free text")
+    date = _("YYYY, YYYY-MM or YYYY-MM-DD")
+    ae_row = _("AE_ROW, or USUBJID and AESPID")
+    common = {
+        "AE_ROW": (
+            ae_row,
+            _("a row number of sheet AE"),
+            _("The event the row belongs to: its row number on sheet AE"),
+        ),
+        "USUBJID": (
+            ae_row,
+            _("as on sheet AE"),
+            _("With AESPID, the event the row belongs to (instead of AE_ROW)"),
+        ),
+        "AESPID": (
+            ae_row,
+            _("as on sheet AE"),
+            _("With USUBJID, the event the row belongs to (instead of AE_ROW)"),
+        ),
+    }
+    if column in common:
+        return common[column]
+    item = {
+        "SAE_CASE": {
+            "REPORTER_NAME": (no, free_text, _("Reporter's name")),
+            "REPORTER_QUALIFICATION": (
+                no,
+                ", ".join(QUALIFICATIONS),
+                _(
+                    "Reporter's qualification (1 physician, 2 pharmacist, "
+                    "3 other health professional, 4 lawyer, 5 consumer)"
+                ),
+            ),
+            "REPORTER_COUNTRY": (
+                no,
+                _("ISO 3166 two-letter code, e.g. CN"),
+                _("Reporter's country"),
+            ),
+            "REPORTER_CONTACT": (no, free_text, _("Reporter's telephone or e-mail")),
+            "HOSP_ADMIT_DATE": (no, date, _("Hospital admission date")),
+            "HOSP_DISCHARGE_DATE": (no, date, _("Hospital discharge date")),
+            "DEATH_DATE": (no, date, _("Date of death")),
+            "DEATH_CAUSE": (no, free_text, _("Reported cause of death")),
+            "AUTOPSY": (no, ", ".join(AUTOPSY), _("Autopsy done (U: unknown)")),
+            "AUTOPSY_CAUSE": (no, free_text, _("Cause of death determined by autopsy")),
+        },
+        "MEDICAL_HISTORY": {
+            "TERM": (_("yes"), free_text, _("Medical history: condition")),
+            "START": (no, date, _("Start date")),
+            "ONGOING": (no, _("Y or N"), _("Ongoing")),
+        },
+        "CONMEDS": {
+            "NAME": (_("yes"), free_text, _("Concomitant medication")),
+            "DOSE": (no, _("a number"), _("Dose")),
+            "UNIT": (no, _("e.g. mg"), _("Dose unit")),
+            "ROUTE": (no, free_text, _("Route of administration")),
+            "START": (no, date, _("Start date")),
+            "STOP": (no, date, _("Stop date")),
+            "INDICATION": (no, free_text, _("Indication")),
+        },
+        "TESTS": {
+            "NAME": (_("yes"), free_text, _("Relevant test")),
+            "DATE": (no, date, _("Test date")),
+            "VALUE": (no, _("as reported"), _("Result")),
+            "UNIT": (no, _("e.g. g/L"), _("Unit")),
+            "LOW": (no, _("as reported"), _("Normal range: low")),
+            "HIGH": (no, _("as reported"), _("Normal range: high")),
+        },
+        "CHALLENGE": {
+            "DRUG": (_("yes"), _("a study drug of the subject"), _("Study drug")),
+            "DECHALLENGE": (
+                no,
+                ", ".join(CHALLENGE_RESULTS),
+                _("Did the reaction abate after stopping the drug?"),
+            ),
+            "RECHALLENGE": (
+                no,
+                ", ".join(CHALLENGE_RESULTS),
+                _("Did the reaction reappear after reintroduction?"),
+            ),
+        },
+    }
+    return item[sheet][column]
+
+
+def case_sheets(wb: Workbook, drugs: Sequence[Drug], *, max_rows: int) -> None:
+    """The optional SAE case-data sheets (pv.imports.spreadsheet.case_sheets): a header row
+    (text-formatted columns, a comment on each) and dropdowns for the coded columns."""
+    from pv.icsr.models import AUTOPSY, CHALLENGE_RESULTS, QUALIFICATIONS
+
+    head_font, head_fill = Font(bold=True), PatternFill("solid", fgColor="FCE4D6")
+    rows = min(max_rows, MAX_CASE_ROWS)
+    lists = {"REPORTER_QUALIFICATION": tuple(QUALIFICATIONS), "AUTOPSY": AUTOPSY,
+             "ONGOING": ("Y", "N"), "DECHALLENGE": CHALLENGE_RESULTS,
+             "RECHALLENGE": CHALLENGE_RESULTS,
+             "DRUG": tuple(sorted({d.key for d in drugs}))}  # fmt: skip
+    for sheet in CASE_SHEETS:
+        ws = wb.create_sheet(sheet)
+        columns = _case_columns(sheet)
+        for i, name in enumerate(columns, start=1):
+            cell = ws.cell(row=HEADER_ROW, column=i)
+            _text(cell, name)
+            cell.font, cell.fill = head_font, head_fill
+            required, allowed, meaning = _case_describe(sheet, name)
+            cell.comment = Comment(_("%(meaning)s.\nAllowed: %(allowed)s", meaning=meaning,
+                                     allowed=allowed), "pv-tracker")  # fmt: skip
+            letter = get_column_letter(i)
+            ws.column_dimensions[letter].width = 18
+            ws.column_dimensions[letter].number_format = "@"
+            values = lists.get(name)
+            if values:
+                dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"',
+                                    allow_blank=True, showErrorMessage=True, errorTitle=name,
+                                    error=_("Choose a value from the list (%(list)s).",
+                                            list=", ".join(values)))  # fmt: skip
+                dv.add(f"{letter}{HEADER_ROW + 1}:{letter}{HEADER_ROW + rows}")
+                ws.add_data_validation(dv)
+        ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
 
 
 def template_for_study(session: Any, study_id: str, *, subjects: Sequence[str] = ()) -> bytes:

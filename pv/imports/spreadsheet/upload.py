@@ -23,6 +23,12 @@ from pv.events.bulk import (
 )
 from pv.i18n import gettext as _
 from pv.i18n import pgettext
+from pv.imports.spreadsheet.case_sheets import (
+    CaseStoreFailed,
+    read_case_sheets,
+    sorted_case_errors,
+    store_case_data,
+)
 from pv.imports.spreadsheet.common import (
     Progress,
     RowError,
@@ -100,10 +106,17 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
         ctx = BulkContext.load(session, study_id, site_ids)
         conv = validate_rows(parsed, ctx)
         header_row = parsed.header_row
+        # The SAE case-data sheets (an xlsx's optional SAE_CASE, MEDICAL_HISTORY, CONMEDS,
+        # TESTS, CHALLENGE), checked by the case-data service: their errors name the sheet.
+        case = read_case_sheets(parsed, conv, ctx)
         del parsed  # the cells are in conv.raw; the reader's lists can go
         order = {name: i for i, name in enumerate(columns_for(ctx.drugs_by_arm[None]))}
         checked = (lambda d: progress(n + d, total)) if progress else None
         prepared, issues, warns = prepare_events(ctx, conv.rows, submit=True, on_row=checked)
+    if case.errors:
+        result.errors = _ae_errors(conv, issues, order) + sorted_case_errors(case.errors)
+        result.warnings = _sorted(_rule_errors(conv, warns), order)
+        return result
     if conv.errors:
         # The rule problems too (`_rule_errors` leaves out those on a cell whose value could
         # not be converted: the conversion error is the root cause), except unknown
@@ -127,14 +140,29 @@ def _import(*, engine: Engine, actor: Actor, study_id: str, site_ids: set[int] |
             ids = insert_events(session=session, actor=actor, prepared=prepared, submit=True,
                                 on_row=stored)  # fmt: skip
             store_sae_clocks(session, actor, prepared, ids)  # each serious event's 24 h clock
+            # The case data in the same transaction: a refusal rolls back the events too.
+            store_case_data(session, actor, case, [p.index for p in prepared], ids, conv)
     except BulkValidationFailed as exc:  # found again inside the write transaction
         result.errors = _sorted(_rule_errors(conv, exc.errors), order)
+        return result
+    except CaseStoreFailed as exc:
+        result.errors = sorted_case_errors(exc.errors)
         return result
     result.event_ids, result.stored = ids, len(ids)
     result.warnings = _sorted(_rule_errors(conv, warns), order)
     if progress:
         progress(total, total)
     return result
+
+
+def _ae_errors(conv: Any, issues: Sequence[Any], order: dict[str, int]) -> list[RowError]:
+    """The errors of sheet AE, as `_import` reports them (conversion errors, and the rule
+    problems that are not on a cell whose value could not be converted)."""
+    if not conv.errors:
+        return _sorted(_rule_errors(conv, issues), order)
+    unknown = (UNKNOWN_SUBJECT, _(UNKNOWN_SUBJECT))
+    rule = [e for e in _rule_errors(conv, issues) if e.reason not in unknown]
+    return _sorted(conv.errors + rule, order)
 
 
 def _write_report(out: Any, errors: Sequence[RowError]) -> None:
@@ -147,7 +175,7 @@ def _write_report(out: Any, errors: Sequence[RowError]) -> None:
                      pgettext("error report column", "value"),
                      pgettext("error report column", "reason")])  # fmt: skip
     for e in errors:
-        writer.writerow([e.row, e.column, e.value, e.reason])
+        writer.writerow([e.row, e.where, e.value, e.reason])  # where: SHEET!COLUMN off sheet AE
 
 
 def error_report_csv(errors: Sequence[RowError]) -> bytes:

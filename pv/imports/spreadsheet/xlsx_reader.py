@@ -37,6 +37,7 @@ the memory: the lxml reader stays. lxml's tree building alone takes 2.2 s of the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import re
 import zipfile
@@ -47,9 +48,12 @@ from lxml import etree
 from pv.i18n import gettext
 from pv.imports.spreadsheet.common import (
     _INTERN_LIMIT,
+    CASE_SHEETS,
     DATA_SHEET,
     EXTRA_COLUMNS,
     HEADER_ROW,
+    MAX_CASE_CELLS,
+    MAX_CASE_ROWS,
     MAX_CELLS,
     MAX_COLUMNS,
     MAX_READ_PROBLEMS,
@@ -177,20 +181,53 @@ def _read_xlsx(data: bytes, settings: Settings, progress: Progress | None) -> Pa
     styles_part = next((p for t, p in rels.values() if t.endswith(_REL_STYLES)), None)
     shared = _shared_strings(x, sst_part) if sst_part and sst_part in x.names else []
     date_styles = _date_styles(x, styles_part)
-    return _read_sheet(x, sheet_part, sheet_name, shared, date_styles, date1904, settings,
-                       progress)  # fmt: skip
+    parsed = _read_sheet(x, sheet_part, sheet_name, shared, date_styles, date1904, settings,
+                         progress)  # fmt: skip
+    # The optional SAE case-data sheets (issue 16), read the same way, within limits of
+    # their own for all of them together (rows, cells); the zip's unpacked-size budget
+    # and the shared strings are the workbook's, counted once.
+    rows_left, cells_left = MAX_CASE_ROWS, MAX_CASE_CELLS
+    for name, part, _state in worksheets:
+        key = name.strip().upper()
+        if key not in CASE_SHEETS or key in parsed.case_sheets or part == sheet_part:
+            continue
+        sub = _read_sheet(x, part, name, shared, date_styles, date1904, settings, None,
+                          case=key, max_rows=rows_left, max_cells=cells_left)  # fmt: skip
+        parsed.case_sheets[key] = sub
+        rows_left -= len(sub.rows)
+        cells_left -= sub.cells
+    return parsed
+
+
+def _case_limit(sheet: str, what: str, n: int, row_no: int) -> UploadRefused:
+    """The refusal of a case-data sheet past the limits of those sheets together."""
+    if what == "rows":
+        return UploadRefused(gettext(
+            "%(sheet)s: the case-data sheets (%(sheets)s) may hold at most %(n)s rows "
+            "together (reading stopped at row %(row)s)", sheet=sheet,
+            sheets=", ".join(CASE_SHEETS), n=f"{n:,}", row=f"{row_no:,}"))  # fmt: skip
+    return UploadRefused(gettext(
+        "%(sheet)s: the case-data sheets (%(sheets)s) may hold at most %(n)s cells "
+        "together (reading stopped at row %(row)s)", sheet=sheet,
+        sheets=", ".join(CASE_SHEETS), n=f"{n:,}", row=f"{row_no:,}"))  # fmt: skip
 
 
 def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 date_styles: frozenset[int], date1904: bool, settings: Settings,
-                progress: Progress | None) -> ParsedUpload:  # fmt: skip
+                progress: Progress | None, *, case: str = "", max_rows: int | None = None,
+                max_cells: int = MAX_CELLS) -> ParsedUpload:  # fmt: skip
     """The sheet's rows as text cells (see the module docstring).
+
+    `case`: the name of a case-data sheet (CASE_SHEETS) being read; its limits are
+    `max_rows` and `max_cells` (what is left of those of the case-data sheets together),
+    an empty one is no error, and its reading problems name it.
 
     Per cell: one element proxy for <c> and one for its first child, two attribute reads,
     the column from a cache of reference letters; shared strings by their index text
     (no int() for the usual form); other short texts shared between rows. Each row is
     cleared once read and the cleared rows are removed from the tree in batches."""
-    max_rows = settings.upload_max_rows
+    if max_rows is None:
+        max_rows = settings.upload_max_rows
     problems: list[RowError] = []
     header: list[str] | None = None
     header_row = 0
@@ -217,6 +254,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
             if tag != row_tag:
                 declared = _dimension_rows(el.get("ref"))
                 if declared is not None:
+                    if case and declared > max_rows + HEADER_ROW:
+                        raise _case_limit(sheet_name, "rows", MAX_CASE_ROWS, declared)
                     if declared > max_rows + HEADER_ROW:
                         raise UploadRefused(gettext(
                             "the sheet has %(rows)s rows; at most %(max)s may be uploaded at once",
@@ -231,7 +270,9 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                                             "which no worksheet can hold", sheet=sheet_name,
                                             n=f"{_SHEET_ROWS:,}", row=f"{row_no:,}"))  # fmt: skip
             cells += len(el)
-            if cells > MAX_CELLS:
+            if case and cells > max_cells:
+                raise _case_limit(sheet_name, "cells", MAX_CASE_CELLS, row_no)
+            if cells > max_cells:
                 raise UploadRefused(gettext("%(sheet)s: more than %(n)s cells (at row %(row)s); "
                                             "upload at most %(max)s rows of the template's "
                                             "columns at once", sheet=sheet_name,
@@ -356,6 +397,8 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                 letters_cache = {k: v for k, v in letters_cache.items() if v < limit}
                 continue
             rows.append((row_no, values))
+            if case and len(rows) > max_rows:
+                raise _case_limit(sheet_name, "rows", MAX_CASE_ROWS, row_no)
             if len(rows) > max_rows:
                 raise UploadRefused(gettext("more than %(n)s rows; upload at most %(n)s rows at "
                                             "once", n=f"{max_rows:,}"))  # fmt: skip
@@ -366,10 +409,14 @@ def _read_sheet(x: _Xlsx, part: str, sheet_name: str, shared: list[str],
                                     error=exc)) from exc  # fmt: skip
     except (zipfile.BadZipFile, EOFError, OSError) as exc:  # zlib errors, bad CRC
         raise UploadRefused(gettext("the xlsx file is corrupt (%(error)s)", error=exc)) from exc
+    if case:  # an empty case-data sheet is no error; its problems name it
+        problems = [dataclasses.replace(p, sheet=case) for p in problems]
+        return ParsedUpload(kind="xlsx", header=header or [], header_row=header_row,
+                            rows=rows, problems=problems, sheet=case, cells=cells)  # fmt: skip
     if header is None:
         raise UploadRefused(gettext("sheet %(sheet)s is empty", sheet=sheet_name))
     return ParsedUpload(kind="xlsx", header=header, header_row=header_row, rows=rows,
-                        problems=problems, sheet=sheet_name)  # fmt: skip
+                        problems=problems, sheet=sheet_name, cells=cells)  # fmt: skip
 
 
 def _shared(shared: list[str], text: str, sheet: str, ref: str | None) -> str:
