@@ -253,14 +253,26 @@ def _result_text(f: Findings, field: str, value: Any, *, max_length: int, multil
     return _text(f, field, value, max_length=max_length, multiline=multiline)
 
 
-def _unknown(f: Findings, prefix: str, keys: Any, known: tuple[str, ...]) -> bool:
-    found = False
+KEY_SHOWN = 80  # characters of a refused key repeated in a field name
+
+
+def shown_key(key: Any) -> str:
+    """A key as a field name may repeat it: at most `KEY_SHOWN` characters, and every
+    character the text rule refuses (control, bidi, lone surrogate) written as \\uXXXX, so
+    that the answer naming it can always be encoded and shown."""
+    text = str(key)
+    if len(text) > KEY_SHOWN:
+        text = text[:KEY_SHOWN] + "..."
+    if text_problem(text, max_length=KEY_SHOWN + 3) is None:
+        return text
+    return "".join(c if text_problem(c, max_length=1) is None else f"\\u{ord(c):04x}" for c in text)
+
+
+def _unknown(f: Findings, prefix: str, keys: Any, known: tuple[str, ...]) -> None:
     for key in keys:
         if key not in known:
-            f.error(f"{prefix}{key}", _("unknown field; the fields are: %(fields)s",
-                                        fields=", ".join(known)))  # fmt: skip
-            found = True
-    return found
+            f.error(f"{prefix}{shown_key(key)}", _("unknown field; the fields are: %(fields)s",
+                                                   fields=", ".join(known)))  # fmt: skip
 
 
 def _blank(item: Mapping[str, Any]) -> bool:
@@ -334,19 +346,25 @@ def _challenge(f: Findings, name: str, value: Any, drug_keys: list[str]) -> dict
     allowed = ", ".join(CHALLENGE_RESULTS)
     out = {}
     for key, result in value.items():
-        field = f"{name}.{key}"
+        field = f"{name}.{shown_key(key)}"
         if result is None or (isinstance(result, str) and not result.strip()):
             continue  # no answer
         if key not in drug_keys:
+            drugs = ", ".join(drug_keys) or _("none")
             f.error(field, _("'%(key)s' is not a study drug of this subject (%(drugs)s)",
-                             key=key, drugs=", ".join(drug_keys) or _("none")))  # fmt: skip
-        elif not isinstance(result, str):
+                             key=shown_key(key), drugs=drugs))  # fmt: skip
+            continue
+        if not isinstance(result, str):
             f.error(field, _("must be one of: %(allowed)s", allowed=allowed))
-        elif result.strip().lower() not in CHALLENGE_RESULTS:
-            f.error(field, _("'%(value)s' is not one of: %(allowed)s", value=result.strip(),
+            continue
+        text = _text(f, field, result, max_length=NAME_MAX)
+        if text is None:
+            continue
+        if text.lower() not in CHALLENGE_RESULTS:
+            f.error(field, _("'%(value)s' is not one of: %(allowed)s", value=text,
                              allowed=allowed))  # fmt: skip
         else:
-            out[str(key)] = result.strip().lower()
+            out[key] = text.lower()
     return out
 
 
