@@ -1,4 +1,6 @@
-"""`pvtracker report cioms|e2b --event ID --out FILE`: an event's expedited report as sent."""
+"""`pvtracker report cioms|e2b --event ID [--version N] --out FILE`: a report version of an
+event's expedited report (pv.icsr.versions), the latest or the given one, as sent: the same
+bytes as the download and the stored submission file."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2b = kinds.add_parser("e2b", help=_("the ICH E2B(R3) individual case safety report (XML)"))
     for q in (cioms, e2b):
         q.add_argument("--event", required=True, help=_("event id"))
+        q.add_argument("--version", dest="number", metavar="N",
+                       help=_("the report version (default: the latest)"))  # fmt: skip
         q.add_argument("--out", required=True, help=_("the file to write"))
         add_actor_argument(q)  # a blinded study: --as a user who may see the treatment
     cioms.add_argument("--lang", choices=tuple(LANGUAGES), default="en",
@@ -31,27 +35,38 @@ def run(args: argparse.Namespace) -> int:
     from pv.cli import database
     from pv.db import read_session
     from pv.icsr.build import CaseError, build_case
+    from pv.icsr.models import ReportFormat
+    from pv.icsr.versions import get_version, version_file
 
     event_id = parse_id(args.event)
     if event_id is None:
         raise CommandError(_("--event: '%(value)s' is not an event id", value=args.event))
+    number = None
+    if args.number is not None:
+        number = parse_id(args.number)
+        if number is None:
+            raise CommandError(
+                _("--version: '%(value)s' is not a version number", value=args.number)
+            )
+    if args.report_kind == "cioms":
+        fmt = ReportFormat.cioms_zh if args.lang == "zh-Hans" else ReportFormat.cioms
+    else:
+        fmt = ReportFormat.e2b
     with read_session(database(upgrade=True)) as session:
         try:
-            case = build_case(session, event_id, blinded=_masked(session, args, event_id))
+            build_case(session, event_id)  # no event / not serious: say so first
         except CaseError as exc:
             raise CommandError(str(exc)) from exc
+        try:
+            version = get_version(session, event_id, number)
+        except LookupError as exc:
+            raise CommandError(str(exc.args[0])) from exc
+        name, data = version_file(version, fmt, masked=_masked(session, args, event_id))
+        report_id = version.snapshot.get("case_id")
     out = Path(args.out)
-    if args.report_kind == "cioms":
-        from pv.icsr.cioms import build_cioms
-
-        data = build_cioms(case, language=args.lang)
-    else:
-        from pv.icsr.e2b import build_e2b
-
-        data = build_e2b(case)
     out.write_bytes(data)
     print(_("wrote %(file)s: %(report)s, version %(version)s", file=out,
-            report=case.report_id, version=case.version))  # fmt: skip
+            report=report_id, version=version.number))  # fmt: skip
     return 0
 
 
