@@ -13,11 +13,15 @@ clocks (ICH E2A, pv.review.clocks: day 0 = the sponsor's awareness, calendar day
   fatal, belimumab "possible" and Sepsis not in belimumab's RSI -> fatal SUSAR. The sponsor
   knew of the death on 2021-09-20 (day 0): the 7-day initial report (due 2021-09-27) was
   sent on day 5 (2021-09-25) and the follow-up (due day 15, 2021-10-05) on day 13
-  (2021-10-03): both in time.
+  (2021-10-03): both in time. Each is a report version prepared that day (version 1, the
+  initial report; version 2, the follow-up) and a recorded E2B(R3) submission to the
+  regulator (NMPA Center for Drug Evaluation, through the gateway), signed "approved" by
+  the officer, which the regulator acknowledged "accepted" (pv.icsr.ack.build_ack).
 - A disseminated herpes zoster (Shingles, grade 3, hospitalised; combination arm, site 02):
   onset 2021-11-08, the sponsor knew on 2021-11-10 (day 0); Shingles is not in belimumab's
-  RSI -> 15-day SUSAR, due 2021-11-25 and never sent: overdue (pv.review.clocks.status:
-  not sent and the day after its due date has come) on every day the demo is run since.
+  RSI -> 15-day SUSAR, due 2021-11-25: its initial report version was prepared on day 3
+  but never sent (no submission), so the clock is overdue (pv.review.clocks.status: not
+  sent and the day after its due date has come) on every day the demo is run since.
 
 "Overdue" therefore means what the dashboard means by it, judged on the day it is viewed;
 the demo's data are from 2021, so the unsent report is years past due and the sent ones
@@ -30,7 +34,7 @@ password (DEMO_USERS): the demo signs only as its own officer, whose password it
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -43,8 +47,9 @@ from pv.events.dates import parse_dtc
 from pv.events.models import AdverseEvent, Status
 from pv.events.service import subject_drugs
 from pv.i18n import gettext as _
+from pv.icsr.models import ReportVersion
 from pv.review.models import Assessment, ExpeditedReport, RsiVersion
-from pv.review.service import add_rsi_version, mark_report_sent, save_assessment, start_review
+from pv.review.service import add_rsi_version, save_assessment, start_review
 from pv.study.models import Drug, Subject
 
 SEPSIS = "10040047"
@@ -53,6 +58,9 @@ SHINGLES = "10040555"
 FATAL_ONSET = date(2021, 9, 13)
 FATAL_DEATH = date(2021, 9, 20)  # the sponsor's awareness of the death: day 0 of 7 and 15
 SENT_DAYS = (5, 13)  # the initial (7-day) and follow-up reports were sent these days
+PREPARED_AT = time(9, 0)  # a version "prepared" by the demo: that day, 09:00 UTC
+PREPARED_15_DAY = 3  # the 15-day SUSAR's initial report was prepared on day 3, never sent
+REGULATOR = "NMPA Center for Drug Evaluation"
 SUSAR15_ONSET = date(2021, 11, 8)
 SUSAR15_AWARE_DAYS = 2  # the sponsor learned of it two days after onset: day 0 of 15
 SUSAR15_VERBATIM = "disseminated herpes zoster"
@@ -213,16 +221,45 @@ def seed_review(session: Session, *, study_id: str) -> None:
         aware = parse_dtc(fatal.aeendtc or fatal.aestdtc or "").earliest_date
         reports = _assess(session, officer, password, fatal, aware, belimumab="possible")
         for report, day in zip(reports, SENT_DAYS, strict=False):
-            mark_report_sent(
-                session=session,
-                actor=officer,
-                password=password,  # the officer signs it "approved" for submission
-                report_id=report.id,  # type: ignore[arg-type]
-                sent_date=aware + timedelta(days=day),
-            )
-    if fifteen is not None:  # assessed, its 15-day report left unsent: overdue
+            _send(session, officer, password, report, aware + timedelta(days=day))
+    if fifteen is not None:  # assessed, its 15-day report prepared but never sent: overdue
         aware = parse_dtc(fifteen.aestdtc or "").earliest_date + timedelta(days=SUSAR15_AWARE_DAYS)
         _assess(session, officer, password, fifteen, aware, belimumab="possible")
+        _prepare(session, officer, fifteen.id, aware + timedelta(days=PREPARED_15_DAY))  # type: ignore[arg-type]
+
+
+def _prepare(session: Session, officer: Actor, event_id: int, day: date) -> ReportVersion:
+    """The event's next report version, dated `day` at PREPARED_AT (the demo's data are
+    of 2021: the version is dated as if the officer prepared it that morning, so that the
+    submission recorded that day is not before its version; the audit entry keeps the
+    moment the demo ran)."""
+    from pv.icsr.versions import prepare_version
+
+    version = prepare_version(session, officer, event_id)
+    version.created_at = datetime.combine(day, PREPARED_AT, tzinfo=UTC)
+    session.add(version)
+    session.flush()
+    return version
+
+
+def _send(
+    session: Session, officer: Actor, password: str, report: ExpeditedReport, day: date
+) -> None:
+    """Prepare the version that answers `report` (1 for the initial report, 2 for the
+    follow-up) on `day`, record its E2B submission to the regulator that day, signed
+    "approved" by the officer, and the regulator's ACK "accepted" (pv.icsr.ack.build_ack,
+    what a receiver sends back)."""
+    from pv.icsr.ack import build_ack
+    from pv.icsr.models import AckOutcome
+    from pv.icsr.submissions import attach_ack, record_submission
+
+    version = _prepare(session, officer, report.event_id, day)
+    sub = record_submission(
+        session, officer, version_id=version.id,  # type: ignore[arg-type]
+        recipient_kind="regulator", recipient=REGULATOR, channel="gateway", format="e2b",
+        sent_date=day, clock_id=report.id, password=password,
+    )  # fmt: skip
+    attach_ack(session, officer, sub.id, build_ack(sub.file, AckOutcome.accepted))  # type: ignore[arg-type]
 
 
 def _assess(

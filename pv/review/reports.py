@@ -1,4 +1,5 @@
-"""Expedited reports: their clocks follow the assessment; officers mark them sent.
+"""Expedited reports: their clocks follow the assessment; a recorded submission closes them
+(pv.icsr.submissions.record_submission).
 
 The investigator's 24 h SAE clock starts when the site became aware of the event
 (AEAWAREDTC; a date without a time counts from the start of that day, UTC: see
@@ -10,21 +11,16 @@ the record first said "serious"), and shown for serious drafts (not yet sent) wi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
 from pv.audit.models import AuditEntry
 from pv.audit.service import Actor, diff, record
-from pv.auth.models import Role
 from pv.events.models import AdverseEvent, Status
-from pv.events.rules import Findings
-from pv.events.service import ValidationFailed
-from pv.i18n import gettext as _
 from pv.review import clocks
 from pv.review.models import Assessment, ExpeditedReport, ReportKind
-from pv.review.workflow import require_role
-from pv.timeutil import today, utcnow
+from pv.timeutil import utcnow
 
 REPORT_FIELDS = (
     "event_id",
@@ -196,46 +192,4 @@ def store_sae_clock(session: Session, actor: Actor, *, event_id: int, study_id: 
         submitted_date=sent.date(),
     )
     _audit(session, actor, report, {}, "create")
-    return report
-
-
-def mark_report_sent(
-    *,
-    session: Session,
-    actor: Actor,
-    report_id: int,
-    sent_date: date,
-    password: str | None = None,
-) -> ExpeditedReport:
-    """Approve an expedited report for submission and record it sent on `sent_date`
-    (officers): signed "approved" with the officer's `password` (pv.review.signing)."""
-    from pv.review.signing import sign_report, signer
-
-    require_role(actor, Role.officer)
-    report = session.get(ExpeditedReport, report_id, with_for_update=True, populate_existing=True)
-    if report is None or report.cancelled_at is not None:
-        raise LookupError(f"no expedited report {report_id}")
-    findings = Findings()
-    if report.kind == ReportKind.investigator_sae_24h:
-        findings.error("kind", _("the site's SAE report is sent by submitting the event"))
-    if report.submitted_date is not None:
-        findings.error(
-            "sent_date",
-            _("already marked sent on %(date)s", date=report.submitted_date.isoformat()),
-        )
-    if sent_date < report.start_date:
-        findings.error("sent_date", _("a report cannot be sent before day 0 (awareness)"))
-    if sent_date > today():
-        findings.error("sent_date", _("%(date)s is in the future", date=sent_date.isoformat()))
-    user = signer(session, actor, password, findings)
-    if not findings.ok:
-        raise ValidationFailed(findings)
-    before = _snap(report)
-    report.submitted_date, report.submitted_at, report.submitted_by = (
-        sent_date,
-        utcnow(),
-        actor.user_id,
-    )
-    _audit(session, actor, report, before, "sent")
-    sign_report(session, user, password, report)
     return report

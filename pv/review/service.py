@@ -31,7 +31,7 @@ from pv.i18n import gettext as _
 from pv.labels import label as lab
 from pv.review.models import CAUSALITY, EXPECTED, SUSPECTED, UNEXPECTED, Assessment
 from pv.review.queries import answer_query, close_query, open_query
-from pv.review.reports import mark_report_sent, sync_sae_clock, sync_susar_reports
+from pv.review.reports import sync_sae_clock, sync_susar_reports
 from pv.review.rsi import add_rsi_version, expectedness, rsi_in_force
 from pv.review.signing import sign_event, signer
 from pv.review.workflow import (
@@ -56,7 +56,6 @@ __all__ = [
     "close_query",
     "current_assessment",
     "lock_event",
-    "mark_report_sent",
     "open_query",
     "recode_event",
     "rsi_in_force",

@@ -1,15 +1,21 @@
 """Electronic signatures of the safety review (21 CFR Part 11 §11.50, §11.70, §11.200).
 
 Four acts are signed: the sponsor's assessment ("assessed"), locking and unlocking the
-event ("locked", "unlocked"), both records of entity "adverse_event", and approving an
-expedited report for submission ("approved", entity "expedited_report").
+event ("locked", "unlocked"), both records of entity "adverse_event", and approving a
+report version's submission ("approved", entity "submission": pv.icsr.submissions; entity
+"expedited_report" for approvals recorded before issue 16, when "Mark as sent" signed the
+clock itself).
 
 What a signature covers (its `record_digest`, pv.signatures.service.record_digest):
 - an event signature: the event version signed (every stored field of the event, its
   status and version number among them) and the sponsor's assessment as it then stood
   (every field and its version);
-- a report approval: the report (kind, clock, due and sent dates) and the event record
-  above, i.e. the case as it was approved for submission.
+- a submission's approval: the submission (recipient, channel, format, date sent, the
+  clock it answers, the file's name and SHA-256), the report version's number and its
+  frozen snapshot, i.e. the case exactly as sent; it stays valid while they are unchanged
+  (a later follow-up of the event is a new version, sent and signed anew);
+- an older report approval: the report (kind, clock, due and sent dates) and the event
+  record above.
 Any other version (a follow-up, a recode, a reassessment, and also a change of status
 such as locking) has another digest: the earlier signature is then shown as not valid
 for the current version, with what changed since the version signed.
@@ -271,7 +277,36 @@ def event_signatures(session: Session, event: AdverseEvent) -> list[ShownSignatu
             report = reports[s.entity_id]
             valid = is_valid(s, report_content(session, report))
             shown.append(ShownSignature(s, label("report_kind", report.kind), valid, event.version))
+    shown += submission_signatures(session, event)
     return sorted(shown, key=lambda x: (x.signature.at, x.signature.id or 0))
+
+
+def submission_signatures(session: Session, event: AdverseEvent) -> list[ShownSignature]:
+    """The "approved" signatures of the event's submissions (pv.icsr.submissions), each
+    checked against the submission and the frozen report version it sent."""
+    from pv.icsr.models import ReportVersion, Submission
+    from pv.icsr.submissions import ENTITY, submission_content
+
+    subs = {
+        str(x.id): x
+        for x in session.exec(select(Submission).where(Submission.event_id == event.id))
+    }
+    if not subs:
+        return []
+    shown = []
+    for s in session.exec(
+        select(Signature).where(
+            Signature.entity_type == ENTITY, col(Signature.entity_id).in_(list(subs))
+        )
+    ):
+        sub = subs[s.entity_id]
+        version = session.get(ReportVersion, sub.report_version_id)
+        assert version is not None
+        valid = is_valid(s, submission_content(sub, version))
+        what = _("Report version %(n)s sent to %(recipient)s", n=version.number,
+                 recipient=sub.recipient)  # fmt: skip
+        shown.append(ShownSignature(s, what, valid, event.version))
+    return shown
 
 
 def study_signature_lines(session: Session, study_id: str) -> dict[int, str]:
@@ -282,6 +317,13 @@ def study_signature_lines(session: Session, study_id: str) -> dict[int, str]:
     ).all()
     ids = {int(i) for t, i in signed if t == EVENT}
     report_ids = [int(i) for t, i in signed if t == REPORT]
+    submission_ids = [int(i) for t, i in signed if t == "submission"]
+    if submission_ids:
+        from pv.icsr.models import Submission
+
+        ids |= set(
+            session.exec(select(Submission.event_id).where(col(Submission.id).in_(submission_ids)))
+        )
     if report_ids:
         ids |= set(
             session.exec(

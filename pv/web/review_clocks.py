@@ -1,40 +1,29 @@
-"""The expedited-report dashboard: overdue first, then due soon, then the rest; mark sent.
+"""The expedited-report dashboard: overdue first, then due soon, then the rest.
 
 Officers and admins see every clock of the study; investigators only their sites' 24 h
-SAE clocks (their serious drafts included, whose clock already runs). Marking a report
-sent is the safety officer's.
+SAE clocks (their serious drafts included, whose clock already runs). A SUSAR clock closes
+when the officer records its submission on the event's review page (its "Expedited
+reports" section, pv.web.submissions): each open clock links there.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from pv.auth.models import Role
-from pv.db import write_session
-from pv.events.models import AdverseEvent
-from pv.events.service import ValidationFailed
 from pv.i18n import gettext as _
 from pv.i18n import ngettext
 from pv.review import clocks
 from pv.review.deadlines import ClockItem, list_clocks
-from pv.review.models import ExpeditedReport, ReportKind
-from pv.review.reports import mark_report_sent
-from pv.review.signing import count_wrong_password, is_wrong_password
+from pv.review.models import ReportKind
 from pv.timeutil import today
-from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
+from pv.web.deps import DB, Auth, WebAuth, require
 from pv.web.review_common import (
     QUERY_READERS,
-    field_errors,
-    parse_date,
     pick_study,
-    refusals,
-    safe_back,
-    text,
 )
-from pv.web.review_context import review_context
-from pv.web.review_event import password
 from pv.web.templating import render
 
 router = APIRouter()
@@ -96,39 +85,3 @@ def clocks_page(
     ctx = _clocks_context(session, auth, study, show)
     return render(request, "review/clocks.html", ctx, partial="review/_clocks_table.html")
 
-
-@router.post("/clocks/{report_id}/sent")
-async def mark_sent(request: Request, auth: WebAuth, report_id: PathId) -> Response:
-    require(auth, Role.officer)
-    form = await request.form()
-    back = safe_back(text(form, "back"), "/clocks")
-    errors: dict[str, str] = {}
-    sent = parse_date(text(form, "sent_date"), "sent_date", errors)
-    with write_session(engine(request)) as session:
-        report = session.get(ExpeditedReport, report_id)
-        event = session.get(AdverseEvent, report.event_id) if report else None
-        if report is None or event is None or not auth.can_see_site(event.site_id):
-            raise HTTPException(404, _("no such expedited report"))
-        if sent is not None:
-            try:
-                with refusals():
-                    mark_report_sent(
-                        session=session,
-                        actor=auth.actor,
-                        report_id=report_id,
-                        sent_date=sent,
-                        password=password(form),
-                    )
-                return RedirectResponse(back, 303)
-            except ValidationFailed as exc:
-                errors = field_errors(exc)
-        session.rollback()
-        if is_wrong_password(errors) and auth.actor.user_id is not None:
-            count_wrong_password(session, auth.actor.user_id)  # throttled as a log-in
-        message = " · ".join(errors.values())
-        if back.startswith(f"/review/events/{event.id}"):
-            event = event_or_404(session, auth, event.id)  # type: ignore[arg-type]
-            ctx = review_context(session, auth, event, errors={"sent": {str(report_id): message}})
-            return render(request, "review/event.html", ctx, status_code=422)
-        ctx = _clocks_context(session, auth, text(form, "study"), "all", {str(report_id): message})
-        return render(request, "review/clocks.html", ctx, status_code=422)

@@ -145,7 +145,6 @@ def review_context(
             "close_query": officer and status != Status.draft,
             "lock": can_transition(status, Status.locked, role),
             "unlock": status == Status.locked and can_transition(status, Status.assessed, role),
-            "mark_sent": officer,
         },
     }
     # Expedited reporting (issue 16): each section adds its own part.

@@ -14,6 +14,7 @@ from pv.review import service as review
 from pv.review.models import ExpeditedReport
 from pv.review.rsi import rsi_versions
 from pv.review.workflow import RoleRefused
+from tests.review.sending import send_report
 
 from .conftest import FATAL_SEPSIS, HEADACHE, IRR, LUNG, PASSWORD, SEPSIS, SERIOUS_PNEUMONIA, World
 
@@ -205,13 +206,7 @@ def test_reassessment_needs_a_reason_and_moves_or_cancels_unsent_clocks(world: W
     _assess(world, ev, "2021-05-03", suspected)
     sent = _reports(world, ev)["initial_7"]
     with write_session(world.engine) as s:
-        review.mark_report_sent(
-            session=s,
-            actor=world.actor("officer"),
-            report_id=sent.id,
-            sent_date=date(2021, 5, 9),
-            password=PASSWORD,
-        )
+        send_report(s, world.actor("officer"), sent.id, date(2021, 5, 9), PASSWORD)
     with pytest.raises(ValidationFailed) as err:
         _assess(world, ev, "2021-05-04", suspected)
     assert err.value.findings.errors[0].field == "reason"
@@ -266,29 +261,11 @@ def test_an_officer_marks_a_report_sent_once_and_not_in_the_future(world: World)
         ("officer", "2021-03-04", ValidationFailed),
     ):
         with pytest.raises(error), write_session(world.engine) as s:
-            review.mark_report_sent(
-                session=s,
-                actor=world.actor(who),
-                report_id=report.id,
-                sent_date=date.fromisoformat(when),
-                password=PASSWORD,
-            )
+            send_report(s, world.actor(who), report.id, date.fromisoformat(when), PASSWORD)
     with write_session(world.engine) as s:
-        review.mark_report_sent(
-            session=s,
-            actor=world.actor("officer"),
-            report_id=report.id,
-            sent_date=date(2021, 3, 19),
-            password=PASSWORD,
-        )
+        send_report(s, world.actor("officer"), report.id, date(2021, 3, 19), PASSWORD)
     with pytest.raises(ValidationFailed), write_session(world.engine) as s:
-        review.mark_report_sent(
-            session=s,
-            actor=world.actor("officer"),
-            report_id=report.id,
-            sent_date=date(2021, 3, 20),
-            password=PASSWORD,
-        )
+        send_report(s, world.actor("officer"), report.id, date(2021, 3, 20), PASSWORD)
     assert _reports(world, ev)["initial_15"].submitted_date == date(2021, 3, 19)
 
 

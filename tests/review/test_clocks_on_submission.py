@@ -22,6 +22,7 @@ from pv.review.models import ExpeditedReport, ReportKind
 from pv.review.workflow import TransitionRefused, change_status
 from pv.study.models import Subject
 from pv.timeutil import today
+from tests.review.sending import send_report
 
 from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
@@ -151,8 +152,7 @@ def test_locking_is_refused_while_an_expedited_report_is_unsent(world: World):
         change_status(session=s, actor=officer, event_id=ev, to="locked", expected_version=3)
     assert world.event(ev).status == Status.assessed
     with write_session(world.engine) as s:
-        review.mark_report_sent(session=s, actor=officer, report_id=unsent[0].id,
-                                sent_date=today(), password=PASSWORD)  # fmt: skip
+        send_report(s, officer, unsent[0].id, today(), PASSWORD)  # fmt: skip
         review.lock_event(
             session=s, actor=officer, event_id=ev, expected_version=3, password=PASSWORD
         )

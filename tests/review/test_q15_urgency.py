@@ -17,6 +17,7 @@ from pv.events.models import AdverseEvent, Status
 from pv.review import service as review
 from pv.review.models import ExpeditedReport
 from pv.review.queue import PRIORITY, SORTS, UNASSESSED, QueueFilters, decode_cursor, queue_page
+from tests.review.sending import send_report
 
 from . import test_queue
 from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
@@ -123,13 +124,7 @@ def test_a_report_sent_moves_the_event_out_of_the_first_tier(queue: World):
         assert report is not None
         rid, start = report.id, report.start_date
     with write_session(queue.engine) as s:
-        review.mark_report_sent(
-            session=s,
-            actor=officer,
-            report_id=rid,
-            sent_date=start + timedelta(days=1),
-            password=PASSWORD,
-        )
+        send_report(s, officer, rid, start + timedelta(days=1), PASSWORD)
     walked = _walk(queue, 3, "urgency")
     assert walked == _expected(queue) and walked[0] == queue.extra[3]
 

@@ -23,6 +23,7 @@ from pv.review import service as review
 from pv.review.queries import queries_for_event, queries_for_sites
 from pv.review.queue import open_query_counts
 from pv.review.workflow import RoleRefused, TransitionRefused
+from tests.review.sending import send_report
 
 from .conftest import HEADACHE, IRR, LUNG, MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
@@ -223,9 +224,7 @@ def test_audit_replay_rebuilds_every_event_after_review(world: World):
                 ExpeditedReport.event_id == a, col(ExpeditedReport.submitted_date).is_(None)
             )
         ).all():
-            review.mark_report_sent(
-                session=s, actor=officer, report_id=report_id, sent_date=today(), password=PASSWORD
-            )
+            send_report(s, officer, report_id, today(), PASSWORD)
         review.lock_event(
             session=s, actor=officer, event_id=a, expected_version=6, password=PASSWORD
         )

@@ -13,6 +13,7 @@ from pv.events.rules import EventInput
 from pv.events.service import NotEditable, ValidationFailed, VersionConflict, to_input, update_event
 from pv.review import service as review
 from pv.review.workflow import RoleRefused, TransitionRefused, can_transition, transition_refusal
+from tests.review.sending import send_report
 
 from .conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
 
@@ -75,13 +76,7 @@ def _send_reports(world: World, ev: int) -> None:
                 col(ExpeditedReport.cancelled_at).is_(None),
             )
         ).all():
-            review.mark_report_sent(
-                session=s,
-                actor=world.actor("officer"),
-                report_id=report_id,
-                sent_date=today(),
-                password=PASSWORD,
-            )
+            send_report(s, world.actor("officer"), report_id, today(), PASSWORD)
 
 
 def test_the_whole_path_from_submitted_to_locked_and_back(world: World):

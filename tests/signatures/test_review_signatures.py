@@ -1,5 +1,5 @@
 """Electronic signatures of the review acts (issue 13 point 5; 21 CFR Part 11 §11.50,
-§11.70, §11.200): assessment, lock, unlock and approving an expedited report need the
+§11.70, §11.200): assessment, lock, unlock and approving a report's submission need the
 signer's password; a wrong one stores nothing; the signature holds the printed name, the
 UTC time, the meaning and the digest of the version signed, valid for that version only."""
 
@@ -19,14 +19,17 @@ from pv.auth.models import User
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.events.service import ValidationFailed, to_input, update_event
+from pv.icsr.models import ReportVersion, Submission
+from pv.icsr.submissions import submission_content
 from pv.review import service as review
 from pv.review.models import Assessment, ExpeditedReport
-from pv.review.signing import event_content, event_signatures, report_content
+from pv.review.signing import event_content, event_signatures
 from pv.review.workflow import TransitionRefused
 from pv.signatures.models import Signature
 from pv.signatures.service import is_valid, record_digest
 from pv.timeutil import today
 from tests.review.conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
+from tests.review.sending import send_report
 
 WRONG = "amber quay 47 lanternz"
 
@@ -40,6 +43,8 @@ def _counts(world: World) -> dict[str, int]:
                 ("assessments", Assessment),
                 ("audit", AuditEntry),
                 ("reports", ExpeditedReport),
+                ("report versions", ReportVersion),
+                ("submissions", Submission),
             )
         }
 
@@ -261,30 +266,38 @@ def test_approving_a_report_for_submission_is_signed_and_records_it_sent(world):
         ).all()
     before = _counts(world)
     with pytest.raises(ValidationFailed) as err, write_session(world.engine) as s:
-        review.mark_report_sent(session=s, actor=world.actor("officer"), report_id=report.id,
-                                sent_date=today(), password=WRONG)  # fmt: skip
+        send_report(s, world.actor("officer"), report.id, today(), WRONG)  # fmt: skip
     assert [i.field for i in err.value.findings.errors] == ["password"]
     assert _counts(world) == before
     with read_session(world.engine) as s:
         assert s.get(ExpeditedReport, report.id).submitted_date is None
     with write_session(world.engine) as s:
-        review.mark_report_sent(session=s, actor=world.actor("officer"), report_id=report.id,
-                                sent_date=today(), password=PASSWORD)  # fmt: skip
+        send_report(s, world.actor("officer"), report.id, today(), PASSWORD)  # fmt: skip
     with read_session(world.engine) as s:
         sent = s.get(ExpeditedReport, report.id)
-        [sig] = s.exec(select(Signature).where(Signature.entity_type == "expedited_report"))
+        [sub] = s.exec(select(Submission)).all()
+        version = s.get(ReportVersion, sub.report_version_id)
+        [sig] = s.exec(select(Signature).where(Signature.entity_type == "submission"))
         assert sent.submitted_date == today() and sent.submitted_by == world.users["officer"].id
+        assert sub.expedited_report_id == report.id and version.number == 1
+        # the event version signed (3: submitted, under review, assessed), as before
         assert (sig.entity_id, sig.meaning, sig.signer_name, sig.record_version) == (
-            str(report.id), "approved", "Olivia Chen", 3,
+            str(sub.id), "approved", "Olivia Chen", 3,
         )  # fmt: skip
-        assert is_valid(sig, report_content(s, sent))
-        assert sig.record_digest == record_digest(report_content(s, sent))
+        assert is_valid(sig, submission_content(sub, version))
+        assert sig.record_digest == record_digest(submission_content(sub, version))
     assert _validity(world, ev) == [("assessed", True), ("approved", True)]
     data = to_input(world.event(ev))
     data.narrative = "Admitted for intravenous antibiotics; blood cultures negative."
     with write_session(world.engine) as s:  # a follow-up after the approval
         update_event(session=s, actor=world.actor("inv1"), event_id=ev, data=data,
                      expected_version=3, reason="follow-up")  # fmt: skip
+    # The assessment signed the event version it assessed: no longer valid. The approval
+    # signed report version 1 as sent (frozen): the follow-up is a new report version, so
+    # the approval of what was sent stays valid...
+    assert _validity(world, ev) == [("assessed", False), ("approved", True)]
+    with write_session(world.engine) as s:  # ...until the stored record is not what was signed
+        s.get(Submission, sub.id).file_sha256 = "0" * 64
     assert _validity(world, ev) == [("assessed", False), ("approved", False)]
 
 

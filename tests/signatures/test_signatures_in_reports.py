@@ -22,6 +22,7 @@ from pv.timeutil import today
 from tests.exports.conftest import CHART_IMAGES, data_rows, headers
 from tests.icsr.pdftext import norm, page_texts
 from tests.review.conftest import MILD_HEADACHE, PASSWORD, SERIOUS_PNEUMONIA, World
+from tests.review.sending import send_report
 
 
 def _assessed(world: World, fields: dict) -> int:
@@ -57,8 +58,7 @@ def test_the_dsmb_listing_prints_each_events_signatures(world, tmp_path):
             )
         ).all()
     with write_session(world.engine) as s:
-        review.mark_report_sent(session=s, actor=world.actor("officer"), report_id=report,
-                                sent_date=today(), password=PASSWORD)  # fmt: skip
+        send_report(s, world.actor("officer"), report, today(), PASSWORD)  # fmt: skip
     (_, assessed_at), (_, approved_at) = _stamps(world)
     out = tmp_path / "closed.xlsx"
     build_dsmb_workbook(world.engine, study_id=world.study_id, cutoff=date(2021, 12, 31),

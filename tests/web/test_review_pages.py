@@ -17,6 +17,7 @@ from sqlmodel import select
 from pv.db import read_session
 from pv.review.rsi import rsi_versions
 from pv.study.models import Drug
+from tests.review.sending import send_report
 from tests.web.reviewhelpers import (
     FATAL,
     HX,
@@ -175,7 +176,6 @@ def _send_reports(world, event_id: int) -> None:  # type: ignore[no-untyped-def]
     from sqlmodel import col, select
 
     from pv.db import write_session
-    from pv.review import service as review_service
     from pv.review.models import ExpeditedReport
     from pv.timeutil import today
     from tests.web.reviewhelpers import actor_for
@@ -189,13 +189,7 @@ def _send_reports(world, event_id: int) -> None:  # type: ignore[no-untyped-def]
                 col(ExpeditedReport.cancelled_at).is_(None),
             )
         ).all():
-            review_service.mark_report_sent(
-                session=s,
-                actor=officer,
-                report_id=report_id,
-                sent_date=today(),
-                password=PASSWORD,
-            )
+            send_report(s, officer, report_id, today(), PASSWORD)
 
 
 def test_after_a_lock_the_investigator_cannot_follow_up_and_unlock_needs_a_reason(world):
