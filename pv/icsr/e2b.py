@@ -187,7 +187,7 @@ WORDS = {
 # unknown), na -> 4 (no rechallenge).
 RECHALLENGE = {"yes": "1", "no": "2", "unknown": "3", "na": "4"}
 AUTOPSY_DONE = {"Y": True, "N": False}  # D.9.3; "U" -> ASKU, not given -> UNK
-PHONE = re.compile(r"^\+?[0-9][0-9 ()./\-]{4,30}[0-9]$")  # C.2.r.2.7 when it looks like one
+PHONE = re.compile(r"^\+?[0-9(][0-9 ()./\-]{4,30}[0-9]$")  # C.2.r.2.7 when it looks like one
 _QUALIFIED = re.compile(r"^(<=|>=|<|>|≤|≥)?\s*([+-]?\d+(?:\.\d+)?)$")  # F.r.3.2 value
 H4_MAX = 20000  # H.4 sender's comments: 20000AN
 

@@ -12,8 +12,21 @@ import pytest
 from e2br3.nullflavor import Null, NullFlavor
 from lxml import etree
 
-from pv.icsr.case import Case, Dose, Patient, Reaction, Reporter, Study, SuspectDrug
-from pv.icsr.e2b import build_e2b, hl7_ts, write_e2b
+from pv.icsr.case import (
+    Case,
+    Change,
+    ConMed,
+    Death,
+    Dose,
+    HistoryItem,
+    LabTest,
+    Patient,
+    Reaction,
+    Reporter,
+    Study,
+    SuspectDrug,
+)
+from pv.icsr.e2b import build_e2b, hl7_ts, sender_comments, telephone, write_e2b
 
 H = {"h": "urn:hl7-org:v3"}
 ICH = "2.16.840.1.113883.3.989.2.1"
@@ -25,7 +38,7 @@ NARRATIVE_ZH = "受试者于2024年3月5日输注研究药物后约1小时出现
 def chinese_case() -> Case:
     return Case(
         case_id="CN-PVTRACKER-ONC-101-7",
-        report_id="CN-PVTRACKER-ONC-101-7-V1",
+        report_id="CN-PVTRACKER-ONC-101-7",  # C.1.1 = C.1.8.1: the first sender
         version=1,
         initial=True,
         report_kind="initial_15",
@@ -88,7 +101,7 @@ def english_case() -> Case:
     weight or subject id; outcome and first dose of the concomitant drug partial/unknown."""
     return Case(
         case_id="XX-PVTRACKER-CARD-2-31",
-        report_id="XX-PVTRACKER-CARD-2-31-V1",
+        report_id="XX-PVTRACKER-CARD-2-31",
         version=1,
         initial=True,
         report_kind="initial_7",
@@ -163,7 +176,7 @@ def english_case() -> Case:
 def follow_up(case: Case) -> Case:
     return dataclasses.replace(
         case, version=2, initial=False, report_kind="follow_up",
-        report_id=case.case_id + "-V2", most_recent=date(2024, 3, 20), created=date(2024, 3, 21),
+        most_recent=date(2024, 3, 20), created=date(2024, 3, 21),
     )  # fmt: skip
 
 
@@ -235,7 +248,7 @@ def test_chinese_case_read_back_by_e2br3(tmp_path):
     assert (msg.sender, msg.receiver) == ("PVTRACKER", "REGULATOR")
     assert msg.creation_date.raw == "20240308093015+0000"
     icsr = msg.icsr
-    assert icsr.safety_report_id == "CN-PVTRACKER-ONC-101-7-V1"
+    assert icsr.safety_report_id == "CN-PVTRACKER-ONC-101-7"
     assert icsr.worldwide_case_id == "CN-PVTRACKER-ONC-101-7"
     assert icsr.creation_date.raw == "20240308093015+0000"
     assert (icsr.report_type.code, icsr.report_type.code_system) == ("2", f"{ICH}.1.2")
@@ -452,18 +465,21 @@ MANDATORY = {
 @pytest.mark.parametrize("make", [chinese_case, english_case], ids=["zh", "en"])
 def test_mandatory_elements_in_initial_and_follow_up(tmp_path, make):
     initial, later = make(), follow_up(make())
-    docs = [_doc(_write(c, tmp_path, f"{c.report_id}.xml")) for c in (initial, later)]
+    docs = [_doc(_write(c, tmp_path, f"{c.report_id}-{c.version}.xml")) for c in (initial, later)]
     for doc in docs:
         missing = [eid for eid, path in MANDATORY.items() if not xp(doc, path)]
         assert missing == []
         for eid in ("N.1.5", "N.2.r.4", "C.1.2"):  # to the second
             stamp = xp(doc, MANDATORY[eid])[0].get("value")
             assert len(stamp[:14]) == 14 and stamp[:14].isdigit()
-    # a follow-up: the same worldwide case id, its own report id, later information
-    first, second = (e2br3.parse(etree.tostring(d)).icsrs[0] for d in docs)
+    # a follow-up: the same worldwide case id AND the same C.1.1 (the IG, C.1.1: "when the
+    # same sender retransmits the same case (e.g. to transmit follow-up information), C.1.1
+    # usually remains constant"), its own batch number, later information
+    first, second = (e2br3.parse(etree.tostring(d)) for d in docs)
+    assert first.batch_number != second.batch_number
+    first, second = first.icsrs[0], second.icsrs[0]
     assert first.worldwide_case_id == second.worldwide_case_id == initial.case_id
-    assert (first.safety_report_id, second.safety_report_id) == (
-        initial.report_id, later.report_id)  # fmt: skip
+    assert first.safety_report_id == second.safety_report_id == initial.case_id
     assert second.most_recent_date.value > first.most_recent_date.value
     assert second.first_received_date.value == first.first_received_date.value
     assert second.nullification_amendment is None  # C.1.11: not a nullification
@@ -499,3 +515,324 @@ def test_uncoded_reaction_marks_the_code_unknown(tmp_path):
     (reaction,) = e2br3.parse(build_e2b(case, created=CREATED)).icsrs[0].reactions
     assert reaction.meddra == Null(null_flavor=NullFlavor.UNK)
     assert reaction.native_term == "Atrial fibrillation"
+
+
+# ---------------------------------------------------------------------------- the SAE case
+# A rich case: Chinese text, reporter contact, medical history, conmeds, tests, death,
+# dechallenge / rechallenge, hospital stay; then its follow-up. Expected codes are the
+# shipped CTCAE v5.0 CSV's (terminologies/ctcae/5.0/ctcae_v5.csv): Hypertension 10020772,
+# Sepsis 10040047 (MedDRA v20.1 LLT codes).
+
+HISTORY = (
+    HistoryItem("Hypertension", "2015-06", True),  # a CTCAE v5.0 term: D.7.1.r coded
+    HistoryItem("2型糖尿病", "2018", None),  # not one: D.7.2 text
+    HistoryItem("阑尾切除术后", None, False),
+)
+CONMEDS = (
+    ConMed("氨氯地平片", 5.0, "mg", "ORAL", "2015-06", None, "Hypertension"),
+    ConMed("二甲双胍", None, None, None, "2018", "2024-03-05", "2型糖尿病"),
+)
+TESTS = (
+    LabTest("体温", "2024-03-05T15:00", "39.2", "Cel", "36.0", "37.3"),
+    LabTest("白细胞计数", "2024-03-06", "<4", "10^9/L", "4", "10"),
+    LabTest("血培养", "2024-03-06", "阴性", None, None, None),
+    LabTest("C反应蛋白", None, "85", "毫克/升", "0", "<10"),
+    LabTest("降钙素原", "2024-03", None, "ng/mL", None, None),
+)
+
+
+def rich_case(**changes) -> Case:
+    base = chinese_case()
+    case = dataclasses.replace(
+        base,
+        reporter=dataclasses.replace(base.reporter, contact="+86 10 6915 5000"),
+        hospital_admission="2024-03-05",
+        hospital_discharge="2024-03-12",
+        history=HISTORY,
+        conmeds=CONMEDS,
+        tests=TESTS,
+        death=Death(date="2024-03-20", cause="Sepsis", autopsy="Y", autopsy_cause="脓毒性休克"),
+        drugs=(dataclasses.replace(base.drugs[0], dechallenge="yes", rechallenge="no",
+                                   indication="晚期实体瘤"),),  # fmt: skip
+        reaction=dataclasses.replace(base.reaction, outcome="FATAL",
+                                     criteria={**CRITERIA, "aeshosp": True, "aesdth": True}),
+    )  # fmt: skip
+    return dataclasses.replace(case, **changes)
+
+
+def rich_follow_up() -> Case:
+    return dataclasses.replace(
+        follow_up(rich_case()),
+        changes=(
+            Change("death.autopsy", "U", "Y"),
+            Change("tests", [], [{"name": "体温", "value": "39.2"}]),
+            Change("reaction.outcome", "NOT RECOVERED/NOT RESOLVED", "FATAL"),
+        ),
+        note="尸检报告已收到",
+    )
+
+
+HOSPITAL_ZH = "住院：2024-03-05 入院，2024-03-12 出院。"
+TREATMENT_ZH = "治疗措施：给予地塞米松 5 mg 静脉注射"
+ROLE_PATH = ".//h:primaryRole"
+
+
+def test_rich_case_read_back_by_e2br3(tmp_path):
+    case = rich_case()
+    batch = e2br3.parse(_write(case, tmp_path, "rich.xml"))
+    icsr = batch.icsrs[0]
+    assert icsr.safety_report_id == icsr.worldwide_case_id == case.case_id
+    assert icsr.first_received_date.value == date(2024, 3, 6)
+    assert icsr.most_recent_date.value == date(2024, 3, 7)
+    assert icsr.narrative == f"{NARRATIVE_ZH}\n\n{TREATMENT_ZH}\n\n{HOSPITAL_ZH}"
+    (reaction,) = icsr.reactions
+    assert reaction.results_in_death is True and reaction.hospitalisation is True
+    assert reaction.outcome.code == "5"  # E.i.7 fatal
+    study, amlodipine, metformin = icsr.drugs
+    assert [d.product_name for d in icsr.drugs] == ["X 注射液", "氨氯地平片", "二甲双胍"]
+    assert [d.role.code for d in icsr.drugs] == ["1", "2", "2"]  # G.k.1
+    assert [(x.text, x.route_text) for x in amlodipine.dosages] == [("5 mg ORAL", "ORAL")]
+    (dose,) = metformin.dosages
+    assert (dose.text, dose.route_text) == (None, None)  # nothing known but the dates
+    assert amlodipine.relatedness == [] and metformin.relatedness == []
+    assert amlodipine.action_taken is None
+    (link,) = study.relatedness
+    assert link.reaction_index == 0
+    # e2br3 0.1 reads none of D.7, D.9, F.r, G.k.7.r, G.k.9.i.4, G.k.11, C.2.r.2.7, H.4:
+    # they are read by XPath in the tests below.
+    assert icsr.regional == {}
+
+
+def test_reporter_telephone(tmp_path):
+    doc = _doc(_write(rich_case(), tmp_path, "rich.xml"))
+    ent = one(_ie(doc), "h:outboundRelationship[h:relatedInvestigation/h:code/@code='2']"
+                        "//h:controlActEvent/h:author/h:assignedEntity")  # fmt: skip
+    assert one(ent, "h:telecom/@value") == "tel:+86-10-6915-5000"  # C.2.r.2.7
+    assert one(ent, "h:assignedPerson/h:asQualifiedEntity/h:code/@code") == "1"  # C.2.r.4
+
+
+@pytest.mark.parametrize(
+    ("contact", "sent"),
+    [
+        ("+86 10 6915 5000", "+86-10-6915-5000"),
+        ("010-69155000", "010-69155000"),
+        ("(021) 6438.5700", "021-6438.5700"),
+        ("zhang.wei@pumch.cn", None),  # e-mail: no C.2.r element holds it
+        ("call 6915", None),
+        ("12345", None),  # too few digits for a telephone number
+        (None, None),
+        ("", None),
+    ],
+)
+def test_telephone_only_when_it_looks_like_one(contact, sent):
+    assert telephone(contact) == sent
+
+
+def test_medical_history_coded_or_text(tmp_path):
+    role = one(_doc(_write(rich_case(), tmp_path, "rich.xml")), ROLE_PATH)
+    org = one(role, f"h:subjectOf2/h:organizer[h:code/@code='1'][h:code/@codeSystem='{ICH}.1.20']")
+    coded = one(org, "h:component/h:observation[h:code/@codeSystem='2.16.840.1.113883.6.163']")
+    code = one(coded, "h:code")
+    assert (code.get("code"), code.get("codeSystemVersion")) == ("10020772", "20.1")  # D.7.1.r.1
+    assert one(code, "h:originalText/text()") == "Hypertension"
+    assert one(coded, "h:effectiveTime/h:low/@value") == "201506"  # D.7.1.r.2
+    assert one(coded, f"h:outboundRelationship2/h:observation{obs('13')}/h:value/@value") == (
+        "true")  # D.7.1.r.3  # fmt: skip
+    text = one(org, f"h:component/h:observation{obs('18')}/h:value/text()")  # D.7.2
+    assert text == "2型糖尿病（自 2018 起）; 阑尾切除术后（已结束）"
+
+
+def test_medical_history_uncoded_when_the_report_is_not_meddra_20_1(tmp_path):
+    case = rich_case()
+    case = dataclasses.replace(
+        case, reaction=dataclasses.replace(case.reaction, meddra_version="26.1")
+    )
+    role = one(_doc(build_e2b(case, created=CREATED)), ROLE_PATH)
+    org = one(role, "h:subjectOf2/h:organizer[h:code/@code='1']")
+    assert xp(org, "h:component/h:observation[h:code/@codeSystem='2.16.840.1.113883.6.163']") == []
+    assert one(org, f"h:component/h:observation{obs('18')}/h:value/text()").startswith(
+        "Hypertension（自 2015-06 起，持续中）; ")  # fmt: skip
+    cause = one(role, f"h:subjectOf2/h:observation{obs('32')}/h:value")
+    assert cause.get("code") is None and one(cause, "h:originalText/text()") == "Sepsis"
+
+
+def test_death_and_autopsy(tmp_path):
+    role = one(_doc(_write(rich_case(), tmp_path, "rich.xml")), ROLE_PATH)
+    assert one(role, "h:player1/h:deceasedTime/@value") == "20240320"  # D.9.1
+    cause = one(role, f"h:subjectOf2/h:observation{obs('32')}/h:value")  # D.9.2.r
+    assert (cause.get("code"), cause.get("codeSystemVersion")) == ("10040047", "20.1")
+    assert one(cause, "h:originalText/text()") == "Sepsis"
+    autopsy = one(role, f"h:subjectOf2/h:observation{obs('5')}")
+    assert one(autopsy, "h:value/@value") == "true"  # D.9.3
+    found = one(autopsy, f"h:outboundRelationship2[@typeCode='DRIV']/h:observation{obs('8')}"
+                         "/h:value")  # D.9.4.r  # fmt: skip
+    assert found.get("code") is None  # not a CTCAE term: the words only
+    assert one(found, "h:originalText/text()") == "脓毒性休克"
+
+
+def test_tests_results_units_and_ranges(tmp_path):
+    role = one(_doc(_write(rich_case(), tmp_path, "rich.xml")), ROLE_PATH)
+    org = one(role, "h:subjectOf2/h:organizer[h:code/@code='3']")
+    temp, wbc, culture, crp, pct = xp(org, "h:component/h:observation")
+    assert one(temp, "h:code/h:originalText/text()") == "体温"  # F.r.2.1
+    assert one(temp, "h:effectiveTime/@value") == "202403051500"  # F.r.1
+    center = one(temp, "h:value[@*[local-name()='type']='IVL_PQ']/h:center")
+    assert (center.get("value"), center.get("unit")) == ("39.2", "Cel")  # F.r.3.2, F.r.3.3
+    ranges = [
+        (one(r, "h:value/@value"), one(r, "h:value/@unit"), one(r, "h:interpretationCode/@code"))
+        for r in xp(temp, "h:referenceRange/h:observationRange")
+    ]
+    assert ranges == [("36", "Cel", "L"), ("37.3", "Cel", "H")]  # F.r.4, F.r.5
+    high = one(wbc, "h:value/h:high")  # "<4": below 4, not including it
+    assert (high.get("value"), high.get("unit"), high.get("inclusive")) == ("4", "10*9/L", "false")
+    assert xp(wbc, "h:value/h:center") == []
+    assert one(culture, "h:value/text()") == "阴性"  # F.r.3.4: text
+    assert xp(culture, "h:referenceRange") == []
+    # a unit UCUM cannot hold: the result as written (F.r.3.4), the range as comments (F.r.6)
+    assert one(crp, "h:effectiveTime/@nullFlavor") == "UNK"  # F.r.1 unknown
+    assert one(crp, "h:value/text()") == "85 毫克/升"
+    assert xp(crp, "h:referenceRange") == []
+    assert one(crp, f"h:outboundRelationship2/h:observation{obs('10')}/h:value/text()") == "0 - <10"
+    assert one(pct, "h:effectiveTime/@value") == "202403"
+    assert one(pct, "h:value/@nullFlavor") == "UNK"  # no result given
+
+
+def test_drug_indication_rechallenge_dechallenge(tmp_path):
+    role = one(_doc(_write(rich_case(), tmp_path, "rich.xml")), ROLE_PATH)
+    reaction_id = one(role, f"h:subjectOf2/h:observation{obs('29')}/h:id/@root")
+    study, amlodipine, metformin = xp(role, ".//h:organizer[h:code/@code='4']/h:component/"
+                                            "h:substanceAdministration")  # fmt: skip
+    ind = one(study, f"h:inboundRelationship[@typeCode='RSON']/h:observation{obs('19')}")
+    assert one(ind, "h:value/h:originalText/text()") == "晚期实体瘤"  # G.k.7.r.1
+    assert one(ind, "h:value").get("code") is None
+    assert one(ind, "h:performer/h:assignedEntity/h:code/@code") == "3"
+    recur = one(study, f"h:outboundRelationship2[@typeCode='PERT']/h:observation{obs('31')}")
+    assert one(recur, "h:value/@code") == "2"  # G.k.9.i.4: no -> 2 (did not recur)
+    assert one(recur, "h:value/@codeSystem") == f"{ICH}.1.16"
+    assert one(recur, "h:outboundRelationship1/h:actReference/h:id/@root") == reaction_id
+    additional = f"h:outboundRelationship2[@typeCode='REFR']/h:observation{obs('2')}/h:value"
+    assert one(study, f"{additional}/text()") == "去激发（停药后反应是否消失或减轻）：是"  # G.k.11
+    # conmeds: the structured dose when a number with a UCUM unit, the indication coded
+    dose = one(amlodipine, "h:outboundRelationship2[@typeCode='COMP']/h:substanceAdministration")
+    assert (one(dose, "h:doseQuantity/@value"), one(dose, "h:doseQuantity/@unit")) == ("5", "mg")
+    assert one(dose, "h:effectiveTime/h:comp[@operator='A']/h:low/@value") == "201506"
+    assert xp(dose, "h:effectiveTime/h:comp/h:high") == []  # still taken
+    value = one(amlodipine, f"h:inboundRelationship/h:observation{obs('19')}/h:value")
+    assert (value.get("code"), one(value, "h:originalText/text()")) == ("10020772", "Hypertension")
+    dose = one(metformin, "h:outboundRelationship2[@typeCode='COMP']/h:substanceAdministration")
+    assert xp(dose, "h:doseQuantity") == [] and xp(dose, "h:text") == []
+    assert one(dose, "h:effectiveTime/h:comp/h:high/@value") == "20240305"
+    assert xp(metformin, f"h:outboundRelationship2/h:observation{obs('31')}") == []
+
+
+@pytest.mark.parametrize(("answer", "code"), [("yes", "1"), ("no", "2"), ("unknown", "3"),
+                                               ("na", "4"), (None, None)])  # fmt: skip
+def test_rechallenge_codes(answer, code):
+    case = rich_case()
+    case = dataclasses.replace(
+        case, drugs=(dataclasses.replace(case.drugs[0], rechallenge=answer),)
+    )
+    found = xp(_doc(build_e2b(case)), f"//h:observation{obs('31')}/h:value/@code")
+    assert found == ([code] if code else [])  # not sent when nobody said (the IG)
+
+
+def test_follow_up_says_what_changed(tmp_path):
+    initial, later = rich_case(), rich_follow_up()
+    first = _doc(_write(initial, tmp_path, "v1.xml"))
+    second = _doc(_write(later, tmp_path, "v2.xml"))
+    h4 = f"h:component/h:adverseEventAssessment/h:component1/h:observationEvent{obs('10')}"
+    assert xp(_ie(first), h4) == []  # an initial report has no sender's comments
+    comment = one(_ie(second), h4)
+    assert one(comment, "h:author/h:assignedEntity/h:code/@code") == "1"  # the sender
+    assert one(comment, "h:value/text()") == (
+        "Follow-up report 1 (report version 2). Note: 尸检报告已收到. "
+        'Changed since version 1: death.autopsy: U -> Y; tests: (none) -> [{"name": "体温", '
+        '"value": "39.2"}]; reaction.outcome: NOT RECOVERED/NOT RESOLVED -> FATAL.'
+    )
+    assert one(_ie(second), "h:availabilityTime/@value") == "20240320"  # C.1.5
+    ids = [[one(_ie(d), f"h:id[@root='{ICH}.3.{n}']/@extension") for n in (1, 2)]
+           for d in (first, second)]  # fmt: skip
+    assert ids[0] == ids[1] == [initial.case_id, initial.case_id]  # C.1.1, C.1.8.1
+
+
+# The elements the IG requires when another is given (conditional), for the rich case.
+CONDITIONAL = {
+    "D.7.2 (D.7.1 coded or not)": f"{ROLE}/h:subjectOf2/h:organizer[h:code/@code='1']"
+    f"/h:component/h:observation{obs('18')}/h:value",
+    "D.9.3 (required if D.9.1)": f"{ROLE}/h:subjectOf2/h:observation{obs('5')}/h:value",
+    "F.r.1 (required if F.r.2)": f"{ROLE}/h:subjectOf2/h:organizer[h:code/@code='3']"
+    "/h:component/h:observation/h:effectiveTime",
+    "F.r.3 (a result for each F block)": f"{ROLE}/h:subjectOf2/h:organizer[h:code/@code='3']"
+    "/h:component/h:observation/h:value",
+    "C.5.4 (C.1.3 = 2)": MANDATORY["C.5.4"],
+}
+
+
+@pytest.mark.parametrize("make", [rich_case, rich_follow_up], ids=["initial", "follow-up"])
+def test_rich_case_mandatory_and_conditional_elements(tmp_path, make):
+    doc = _doc(_write(make(), tmp_path, "rich.xml"))
+    missing = [eid for eid, path in {**MANDATORY, **CONDITIONAL}.items() if not xp(doc, path)]
+    assert missing == []
+    tests = xp(doc, f"{ROLE}/h:subjectOf2/h:organizer[h:code/@code='3']/h:component/h:observation")
+    assert len(tests) == len(TESTS)
+    for node in tests:  # every F block has a date (or UNK) and a result (or UNK)
+        assert xp(node, "h:effectiveTime") and xp(node, "h:value")
+
+
+def test_null_flavors_of_the_sae_case(tmp_path):
+    case = rich_case(
+        history=(),
+        death=Death(date=None, cause=None, autopsy="U", autopsy_cause=None),
+        reporter=Reporter(name=None, qualification=None, organisation=None, country=None,
+                          contact="ward 5"),
+    )  # fmt: skip
+    doc = _doc(_write(case, tmp_path, "nulls.xml"))
+    role = one(doc, ROLE_PATH)
+    history = one(role, f"h:subjectOf2/h:organizer[h:code/@code='1']/h:component"
+                        f"/h:observation{obs('18')}/h:value")  # fmt: skip
+    assert history.get("nullFlavor") == "UNK"  # D.7.2: not documented (not "None")
+    assert one(role, "h:player1/h:deceasedTime/@nullFlavor") == "ASKU"  # D.9.1: no UNK in the IG
+    assert one(role, f"h:subjectOf2/h:observation{obs('5')}/h:value/@nullFlavor") == "ASKU"
+    assert xp(role, f"h:subjectOf2/h:observation{obs('32')}") == []  # no cause given
+    assert xp(doc, "//h:telecom") == []  # "ward 5" is not a telephone number
+    no_autopsy_answer = rich_case(death=Death(date="2024-03", cause=None, autopsy=None,
+                                              autopsy_cause="ignored"))  # fmt: skip
+    role = one(_doc(build_e2b(no_autopsy_answer)), ROLE_PATH)
+    assert one(role, "h:player1/h:deceasedTime/@value") == "202403"
+    autopsy = one(role, f"h:subjectOf2/h:observation{obs('5')}")
+    assert one(autopsy, "h:value/@nullFlavor") == "UNK"
+    assert xp(autopsy, "h:outboundRelationship2") == []  # no autopsy: no autopsy cause
+
+
+def test_no_death_section_when_the_patient_did_not_die(tmp_path):
+    role = one(_doc(_write(chinese_case(), tmp_path, "zh.xml")), ROLE_PATH)
+    assert xp(role, "h:player1/h:deceasedTime") == []
+    assert xp(role, f"h:subjectOf2/h:observation{obs('5')}") == []
+    assert xp(role, "h:subjectOf2/h:organizer[h:code/@code='3']") == []  # no tests: no F
+
+
+def test_blinded_rich_case_masks_the_study_drug_only(tmp_path):
+    doc = _doc(_write(rich_case(blinded=True), tmp_path, "blind.xml"))
+    icsr = e2br3.parse(etree.tostring(doc)).icsrs[0]
+    assert [d.product_name for d in icsr.drugs] == ["BLINDED", "氨氯地平片", "二甲双胍"]
+    drugs = xp(doc, ".//h:organizer[h:code/@code='4']/h:component/h:substanceAdministration")
+    blinded = [xp(d, f"h:outboundRelationship2/h:observation{obs('6')}/h:value/@value")
+               for d in drugs]  # fmt: skip
+    assert blinded == [["true"], [], []]  # G.k.2.5 on the investigational product only
+    assert b"X \xe6\xb3\xa8\xe5\xb0\x84\xe6\xb6\xb2" not in etree.tostring(doc)  # "X 注射液"
+
+
+def test_same_case_same_bytes():
+    case = rich_follow_up()
+    assert build_e2b(case) == build_e2b(case)
+    assert build_e2b(case, created=CREATED) == build_e2b(case, created=CREATED)
+    stamp = one(_doc(build_e2b(case)), "h:creationTime/@value")
+    assert stamp == "20240321000000+0000"  # by default the case's creation date, 00:00 UTC
+    other = dataclasses.replace(case, created=date(2024, 3, 22))
+    assert build_e2b(other) != build_e2b(case)
+
+
+def test_sender_comments_text():
+    assert sender_comments(rich_case()) is None
+    noted = rich_case(note="Corrected the onset time")
+    assert sender_comments(noted) == "Note: Corrected the onset time."
