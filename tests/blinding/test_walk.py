@@ -9,7 +9,12 @@ import csv
 import io
 
 import pytest
+from sqlmodel import select
 
+from pv.auth.models import User
+from pv.auth.service import actor_for
+from pv.db import write_session
+from pv.icsr.versions import prepare_version
 from tests.blinding.conftest import (
     ARM_CODES,
     ARM_LABELS,
@@ -177,6 +182,9 @@ def test_exports_mask_the_arms_unless_as_names_an_unblinded_user(cli, blind, tmp
                              *acting)  # fmt: skip
     e2b = tmp_path / "case.xml"
     event_id = str(blind.events[ARM_CODES[0]])
+    with write_session(blind.engine) as s:  # the report is a version the officer prepared
+        officer = s.exec(select(User).where(User.username == "officer")).one()
+        prepare_version(s, actor_for(officer), int(event_id))
     code_e2b, _, err_e2b = cli("report", "e2b", "--event", event_id, "--out", str(e2b), *acting)
     assert code_e2b == 0, err_e2b
     if who in UNBLINDED:

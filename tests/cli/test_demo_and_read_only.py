@@ -12,10 +12,13 @@ from sqlmodel import col, select
 
 from pv.audit.models import AuditEntry
 from pv.auth.models import User
+from pv.auth.service import actor_for
 from pv.cli import main
-from pv.db import _engines, make_engine, read_session
+from pv.db import _engines, make_engine, read_session, write_session
 from pv.demo.cli import DEMO_USERS
 from pv.events.models import AdverseEvent
+from pv.icsr.models import ReportVersion
+from pv.icsr.versions import prepare_version
 from pv.settings import get_settings
 from pv.signatures.models import Signature
 from tests.cli.test_attributed_commands import snapshot
@@ -79,6 +82,10 @@ def test_read_only_commands_need_no_one_and_write_nothing(
         serious = s.exec(
             select(AdverseEvent.id).where(col(AdverseEvent.aeser).is_(True)).order_by(
                 col(AdverseEvent.id))).first()  # fmt: skip
+    with write_session(demo) as s:  # `report` writes a version the officer prepared
+        if not s.exec(select(ReportVersion).where(ReportVersion.event_id == serious)).first():
+            officer = s.exec(select(User).where(User.username == "officer")).one()
+            prepare_version(s, actor_for(officer), serious)
     before = snapshot(demo)
     commands = [
         ["status"],
