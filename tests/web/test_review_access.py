@@ -112,7 +112,7 @@ POSTS = [
     ("/queries/{own_q}/answer", {"inv2": 404, "officer": 403, "dsmb": 403, "admin": 403}),
     ("/queries/{other_q}/answer", {"inv1": 404, "officer": 403, "dsmb": 403, "admin": 403}),
     ("/queries/{own_q}/close", OFFICER_ONLY),
-    ("/clocks/{report}/sent", OFFICER_ONLY),
+    ("/review/events/{own}/submissions", OFFICER_ONLY),  # recording a submission
     ("/admin/rsi", {**OFFICER_ONLY, "officer": 403, "admin": None}),
 ]
 

@@ -95,26 +95,37 @@ def test_a_forged_cursor_is_a_clear_422(demo):
         assert r.status_code == 422 and "cursor is not valid" in r.text
 
 
-def test_the_clocks_dashboard_lists_overdue_susars_and_marks_them_sent(demo):
+def test_the_clocks_dashboard_lists_overdue_susars_and_a_submission_closes_them(demo):
     officer, csrf = login(demo.app, "officer")
     for headers in ({}, HX):
         page = officer.get("/clocks", headers=headers)
         assert page.status_code == 200 and ("<html" in page.text) == (headers == {})
+    assert "Mark as sent" not in page.text and "/sent" not in page.text
     overdue = page.text.split('data-testid="clocks-overdue"', 1)[1].split("</section>", 1)[0]
-    report_id = re.search(r'action="/clocks/(\d+)/sent"', overdue).group(1)
-    r = post(officer, csrf, f"/clocks/{report_id}/sent", sent_date="2099-01-01", password=PASSWORD)
-    assert r.status_code == 422 and "in the future" in r.text
-    r = post(
-        officer,
-        csrf,
-        f"/clocks/{report_id}/sent",
-        sent_date=date.today().isoformat(),
-        back="/clocks?study=NCT04660565",
-        password=PASSWORD,
+    # an open clock links to its event's expedited reports, where the officer records
+    # the submission that closes it
+    link = re.search(
+        r'<a href="(/review/events/(\d+)#reports)" data-testid="clock-submit">', overdue
     )
+    event_id = link.group(2)
+    review = officer.get(link.group(1).split("#")[0]).text
+    form = review.split('data-testid="submission-form"', 1)[1].split("</form>", 1)[0]
+    clock_id = re.search(r'<option value="(\d+)" selected>', form.split('name="clock_id"')[1])
+    version_id = re.search(r'<option value="(\d+)" selected>', form.split('name="version_id"')[1])
+    fields = dict(
+        version_id=version_id.group(1), clock_id=clock_id.group(1), recipient_kind="regulator",
+        recipient="NMPA Center for Drug Evaluation", channel="gateway", format="e2b",
+        password=PASSWORD,
+    )  # fmt: skip
+    url = f"/review/events/{event_id}/submissions"
+    r = post(officer, csrf, url, sent_date="2099-01-01", **fields)
+    assert r.status_code == 422 and "in the future" in r.text
+    r = post(officer, csrf, url, sent_date=date.today().isoformat(), **fields)
     assert r.status_code == 303
     sent = officer.get("/clocks", params={"show": "all"}).text
-    assert f'action="/clocks/{report_id}/sent"' not in sent
+    assert f'href="/review/events/{event_id}#reports" data-testid="clock-submit"' not in sent
+    done = sent.split('data-testid="clocks-sent"', 1)[1].split("</section>", 1)[0]
+    assert date.today().isoformat() in done and 'data-testid="report-late"' in done
     inv, _ = login(demo.app, "inv1")
     mine = inv.get("/clocks", params={"show": "all"}).text
     assert "SUSAR report" not in mine.split("<main>", 1)[1]

@@ -11,6 +11,7 @@ import re
 from sqlmodel import select
 
 from pv.db import read_session
+from pv.icsr.models import Submission
 from pv.review.models import Assessment, ExpeditedReport
 from pv.signatures.models import Signature
 from tests.web.reviewhelpers import add_event, assessment_form, event, post, text_of, version
@@ -36,6 +37,31 @@ def _stored(env, event_id):  # type: ignore[no-untyped-def]
         sigs = s.exec(select(Signature).order_by(Signature.id)).all()
         assessed = s.exec(select(Assessment).where(Assessment.event_id == event_id)).first()
         return [(x.meaning, x.entity_type) for x in sigs], assessed is not None
+
+
+def _version(world, report):  # type: ignore[no-untyped-def]
+    """Report version 1 of the clock's event, frozen on its day 0 (tests.review.sending)."""
+    from pv.db import write_session
+    from tests.review.sending import version_for
+    from tests.web.reviewhelpers import actor_for
+
+    with write_session(world.engine) as s:
+        clock = s.get(ExpeditedReport, report.id)
+        version_for(s, actor_for(world.users["officer"]), clock)
+
+
+def _submission_form(html: str) -> dict[str, str]:
+    """The "Record submission" form's values as the page fills them in."""
+    form = html.split('data-testid="submission-form"', 1)[1].split("</form>", 1)[0]
+    values = dict(re.findall(r'<input name="(\w+)" maxlength="\d+" value="([^"]*)"', form))
+    for name, body in re.findall(r'<select name="(\w+)">(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body) or re.search(
+            r'<option value="([^"]*)"', body
+        )
+        values[name] = chosen.group(1) if chosen else ""
+    values["sent_date"] = re.search(r'name="sent_date" value="([^"]*)"', form).group(1)
+    values["recipient"] = "NMPA Center for Drug Evaluation"
+    return values
 
 
 def _started(world):  # type: ignore[no-untyped-def]
@@ -91,19 +117,22 @@ def test_approve_lock_and_unlock_are_signed_and_the_older_signatures_are_superse
                 ExpeditedReport.event_id == event_id, ExpeditedReport.kind == "initial_15"
             )
         ).all()
-    back = f"/review/events/{event_id}?done=sent#reports"
+    _version(world, report)
     page = officer.get(f"/review/events/{event_id}").text
     assert "By entering my password I sign this record as “approved for submission”." in (
         text_of(_box(page, "approved"))
     )
-    r = post(officer, csrf, f"/clocks/{report.id}/sent", sent_date="2021-03-10", back=back,
-             password=WRONG)  # fmt: skip
-    assert r.status_code == 422 and REFUSED in text_of(r.text)
+    form = _submission_form(page) | {"sent_date": "2021-03-10"}
+    assert form["clock_id"] == str(report.id)  # the open clock that fits is preselected
+    r = post(officer, csrf, f"/review/events/{event_id}/submissions", **form, password=WRONG)
+    assert r.status_code == 422 and REFUSED in text_of(_box(r.text, "approved"))
     with read_session(world.engine) as s:
         assert s.get(ExpeditedReport, report.id).submitted_date is None
-    r = post(officer, csrf, f"/clocks/{report.id}/sent", sent_date="2021-03-10", back=back,
-             password=PASSWORD)  # fmt: skip
+        assert s.exec(select(Submission)).all() == []
+    r = post(officer, csrf, f"/review/events/{event_id}/submissions", **form, password=PASSWORD)
     assert r.status_code == 303
+    with read_session(world.engine) as s:
+        assert s.get(ExpeditedReport, report.id).submitted_date.isoformat() == "2021-03-10"
 
     locked_at = version(world, event_id)
     r = post(officer, csrf, f"/review/events/{event_id}/lock", version=str(locked_at),
@@ -118,11 +147,19 @@ def test_approve_lock_and_unlock_are_signed_and_the_older_signatures_are_superse
     rows = _signatures(page)
     assert [(r[0], r[1], r[3], r[4]) for r in rows] == [
         ("assessed", "Officer (officer)", "Event", "3"),
-        ("approved for submission", "Officer (officer)", "Initial SUSAR report (15 days)", "3"),
+        (
+            "approved for submission",
+            "Officer (officer)",
+            "Report version 1 sent to NMPA Center for Drug Evaluation",
+            "3",
+        ),
         ("locked", "Officer (officer)", "Event", "4"),
     ]
     assert rows[0][5] == "not valid for the current version (4) changed since: Status"
-    assert rows[1][5].startswith("not valid for the current version (4)")
+    # the approval signed report version 1 as sent (frozen): locking the event changes
+    # nothing of it (before issue 16 it signed the clock and the event record, and went
+    # "not valid" here)
+    assert rows[1][5] == "valid for the current version"
     assert rows[2][5] == "valid for the current version"
 
     admin, admin_csrf = login(world.app, "admin")
@@ -138,7 +175,11 @@ def test_approve_lock_and_unlock_are_signed_and_the_older_signatures_are_superse
     assert [(r[0], r[1], r[4], r[5]) for r in rows][-1] == (
         "unlocked", "Admin (admin)", "5", "valid for the current version",
     )  # fmt: skip
-    assert [r[5].split(" (")[0] for r in rows[:-1]] == ["not valid for the current version"] * 3
+    assert [r[5].split(" (")[0] for r in rows[:-1]] == [
+        "not valid for the current version",  # assessed: event version 3
+        "valid for the current version",  # the approval of report version 1 as sent
+        "not valid for the current version",  # locked: event version 4
+    ]
 
 
 def test_the_history_shows_each_signature_readably(world):
