@@ -98,7 +98,9 @@ _NO = frozenset({"n", "no", "false", "0"})
 _NOT_ISO = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ",
                       "AC", "CP", "CQ", "DG", "EA", "IC", "TA"})  # fmt: skip
 COUNTRY_CODES = frozenset(
-    k for k in Locale("en").territories if len(k) == 2 and k.isalpha() and k not in _NOT_ISO
+    k
+    for k in Locale("en").territories
+    if isinstance(k, str) and len(k) == 2 and k.isalpha() and k not in _NOT_ISO
 )
 
 
