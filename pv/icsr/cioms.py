@@ -155,9 +155,12 @@ VERSION = N_("Version %(version)s")
 # The SAE case data (issue 16).
 HOSPITALISATION = N_("Hospital admission: %(admission)s; discharge: %(discharge)s")
 DEATH = N_("Date of death: %(date)s; cause of death: %(cause)s")
-AUTOPSY = N_("Autopsy: %(autopsy)s")
-AUTOPSY_CAUSE = N_("Autopsy: %(autopsy)s; cause of death by autopsy: %(cause)s")
-AUTOPSIES = {"Y": N_("performed"), "N": N_("not performed"), "U": N_("unknown")}
+AUTOPSIES = {  # pv.icsr.models.AUTOPSY
+    "Y": N_("Autopsy performed"),
+    "N": N_("Autopsy not performed"),
+    "U": N_("Autopsy: unknown"),
+}
+AUTOPSY_CAUSE = N_("%(autopsy)s; cause of death by autopsy: %(cause)s")
 TESTS_HEADING = N_("Relevant tests and laboratory data:")
 TEST_RESULT = N_("%(date)s %(name)s: %(result)s")
 TEST_RANGE = N_("%(date)s %(name)s: %(result)s (normal range: %(range)s)")
@@ -462,11 +465,10 @@ def _death_text(case: Case) -> str:
         return ""
     lines = [gettext(DEATH, date=_or_unknown(_date(d.date)), cause=_or_unknown(d.cause))]
     if d.autopsy is not None or d.autopsy_cause:
-        done = gettext(AUTOPSIES.get(d.autopsy or "U", UNKNOWN))
+        done = gettext(AUTOPSIES.get(d.autopsy or "U", AUTOPSIES["U"]))
         if d.autopsy_cause:
-            lines.append(gettext(AUTOPSY_CAUSE, autopsy=done, cause=d.autopsy_cause))
-        else:
-            lines.append(gettext(AUTOPSY, autopsy=done))
+            done = gettext(AUTOPSY_CAUSE, autopsy=done, cause=d.autopsy_cause)
+        lines.append(done)
     return "\n".join(lines)
 
 

@@ -11,8 +11,16 @@ ToUnicode map), white space removed. A checked box prints an "X" just before its
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pypdf
 import pytest
 
 from pv import i18n
@@ -31,6 +39,9 @@ from pv.icsr.case import (
     Reporter,
     Study,
     SuspectDrug,
+    case_from_json,
+    case_to_json,
+    language_of,
 )
 from tests.icsr.pdftext import norm, page_boxes, page_texts
 
@@ -328,7 +339,7 @@ def test_every_field_of_a_rich_follow_up(rich_en: bytes) -> None:
     assert serious == norm(
         "X PATIENT DIED"
         "Date of death: 2024-06-15; cause of death: 呼吸衰竭"
-        "Autopsy: performed; cause of death by autopsy: 弥漫性肺泡损伤"
+        "Autopsy performed; cause of death by autopsy: 弥漫性肺泡损伤"
         "X INVOLVED OR PROLONGED INPATIENT HOSPITALISATION"
         "Hospital admission: 2024-06-10; discharge: 2024-06-15"
         "INVOLVED PERSISTENT OR SIGNIFICANT DISABILITY OR INCAPACITY"
@@ -389,3 +400,396 @@ def test_every_field_of_a_rich_follow_up(rich_en: bytes) -> None:
     assert norm("Study: IGG4-RD Registration: NCT04660565") in one
     assert norm("Report ID: CN-PVTRACKER-IGG4-RD-88-V3") in one
     assert one.endswith(norm("CN-PVTRACKER-IGG4-RD-88-V3 Page 1 of 2"))
+
+
+# ---- Chinese labels ---------------------------------------------------------------------
+
+# The Chinese of this module's new labels (as in the translations handed in with them,
+# /tmp/i16/cioms.json, merged into the catalog by the coordinator): a small catalog in
+# front of the committed one until then.
+ZH = {
+    cioms.HOSPITALISATION: "入院日期：%(admission)s；出院日期：%(discharge)s",
+    cioms.DEATH: "死亡日期：%(date)s；死亡原因：%(cause)s",
+    cioms.AUTOPSIES["Y"]: "已进行尸检",
+    cioms.AUTOPSY_CAUSE: "%(autopsy)s；尸检确定的死亡原因：%(cause)s",
+    cioms.TESTS_HEADING: "相关检查及实验室数据：",
+    cioms.TEST_RESULT: "%(date)s %(name)s：%(result)s",
+    cioms.TEST_RANGE: "%(date)s %(name)s：%(result)s（正常值范围：%(range)s）",
+    cioms.CONMED: (
+        "%(drug)s：%(dose)s；给药途径：%(route)s；%(start)s 至 %(end)s；适应症：%(indication)s"
+    ),
+    cioms.HISTORY: "%(term)s（开始日期：%(start)s；持续中：%(ongoing)s）",
+    cioms.REPORTER: "报告者：%(name)s（%(qualification)s），%(organisation)s，%(country)s",
+    cioms.REPORTER_CONTACT: "报告者联系方式：%(contact)s",
+    cioms.QUALIFICATION_LABELS["1"]: "医师",
+    cioms.FOLLOWUP_NUMBER: "随访次数：%(number)s",
+    cioms.CHANGES_BOX: "第 %(number)s 次随访报告：自上次报告以来的变更",
+    cioms.NOTE: "备注：%(note)s",
+    cioms.CHANGE: "%(field)s：%(old)s → %(new)s",
+}
+
+
+@pytest.fixture
+def zh_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gettext as gettext_module
+
+    committed = i18n.translations("zh-Hans")
+
+    class Catalog(gettext_module.NullTranslations):
+        def gettext(self, message: str) -> str:
+            return ZH.get(message) or committed.gettext(message)
+
+        def ngettext(self, singular: str, plural: str, n: int) -> str:
+            return committed.ngettext(singular, plural, n)
+
+        def pgettext(self, context: str, message: str) -> str:
+            return committed.pgettext(context, message)
+
+        def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+            return committed.npgettext(context, singular, plural, n)
+
+    monkeypatch.setitem(i18n._catalogs, "zh-Hans", Catalog())
+
+
+def test_chinese_labels(zh_catalog: None) -> None:
+    """The rich case with Chinese labels: the same values, in Chinese sentences."""
+    case = rich_case()
+    data = cioms.build_cioms(case, language="zh-Hans")
+    boxes = page_boxes(data)[0]
+    changes_label = "第 2 次随访报告：自上次报告以来的变更"
+    sections = _sections(data, case, [*_labels("zh-Hans").values(), changes_label], "zh-Hans")
+    label = _labels("zh-Hans")
+    assert all(language_of(text) == "zh" for text in label.values())
+    serious = _box(boxes, norm(i18n_text("zh-Hans", cioms.F8_12)))
+    died, hospital = (i18n_text("zh-Hans", cioms.CRITERIA[i][1]) for i in (0, 1))
+    assert serious.startswith(
+        norm(
+            f"X {died}死亡日期：2024-06-15；死亡原因：呼吸衰竭"
+            "已进行尸检；尸检确定的死亡原因：弥漫性肺泡损伤"
+            f"X {hospital}入院日期：2024-06-10；出院日期：2024-06-15"
+        )
+    )
+    tests = (
+        "相关检查及实验室数据："
+        "1) 2024-06-10 C反应蛋白 (CRP)：152 mg/L（正常值范围：0–10）"
+        "2) 2024-06-10 白细胞计数 (WBC)：15.3 10^9/L（正常值范围：3.5–9.5）"
+        "3) 2024-06-11 Procalcitonin：2.4 ng/mL（正常值范围：≤ 0.5）"
+        "4) 2024-06-10 胸部CT：双肺弥漫性磨玻璃影"
+        "5) 2024-06-12 Haemoglobin：118 g/L（正常值范围：≥ 130）"
+    )
+    assert norm(tests) in _box(boxes, norm(label[cioms.F7_13]))
+    _whole(
+        boxes,
+        sections,
+        label[cioms.F22],
+        "1) 泼尼松 (prednisone)：10 mg；给药途径：ORAL；2023-01-05 至 持续中；"
+        "适应症：IgG4相关性疾病"
+        "2) 奥美拉唑 (omeprazole)：20 mg；给药途径：ORAL；2024-05-01 至 2024-06-15；"
+        "适应症：胃黏膜保护"
+        "3) Metformin：0.5 g；给药途径：ORAL；2019-03 至 2024-06-10；适应症：type 2 diabetes"
+        "4) 美罗培南 (meropenem)：未知；给药途径：未知；未知 至 未知；适应症：未知",
+        "zh-Hans",
+    )
+    _whole(
+        boxes,
+        sections,
+        label[cioms.F23],
+        "1) 2型糖尿病（开始日期：2019-03；持续中：是）"
+        "2) Hypertension（开始日期：2015；持续中：是）"
+        "3) 阑尾切除术（开始日期：1998-07-02；持续中：否）"
+        "4) 青霉素过敏（开始日期：未知；持续中：未知）",
+        "zh-Hans",
+    )
+    source = _box(boxes, norm(label[cioms.F24D]))
+    assert source.endswith(
+        norm(
+            "报告者：李明（医师），北京协和医院风湿免疫科，CN"
+            "报告者联系方式：+86 10 6915 0000; liming@example.cn"
+        )
+    )
+    report_type = _box(boxes, norm(i18n_text("zh-Hans", cioms.F25A)))
+    assert report_type.endswith(norm("随访次数：2"))
+    assert f"X{norm(i18n_text('zh-Hans', cioms.FOLLOWUP))}" in report_type
+    _whole(
+        boxes,
+        sections,
+        changes_label,
+        "备注：" + NOTE + "reaction.outcome：NOT RECOVERED/NOT RESOLVED → FATAL"
+        "death：— → {date: 2024-06-15, cause: 呼吸衰竭, autopsy: N}"
+        "tests[3]：— → {name: 胸部CT, date: 2024-06-10}"
+        "reaction.criteria.aesdth：否 → 是",
+        "zh-Hans",
+    )
+
+
+def i18n_text(language: str, msgid: str) -> str:
+    with i18n.use(language):
+        return i18n.gettext(msgid)
+
+
+# ---- long text: continuation pages ------------------------------------------------------
+
+
+def test_long_text_goes_on_over_pages() -> None:
+    """Thirty concomitant medications, twenty-five history rows, twenty tests, a narrative
+    of 150 sentences and forty changes: every box starts on page 1, says on which page it
+    goes on, and its whole text is there, in the form's order, over several pages."""
+    narrative = " ".join(f"Day {i}: the patient was reviewed (note {i})." for i in range(150))
+    conmeds = tuple(
+        ConMed(f"Medicine {i}", i, "mg", "ORAL", "2024-01-01", None, f"reason {i}")
+        for i in range(1, 31)
+    )
+    history = tuple(HistoryItem(f"Condition {i}", f"20{i:02d}", i % 2 == 0) for i in range(1, 26))
+    tests = tuple(LabTest(f"Test {i}", "2024-06-10", str(i), "U/L", "1", "9") for i in range(1, 21))
+    changes = tuple(Change(f"conmeds[{i}].dose", i, i + 1) for i in range(40))
+    case = rich_case(
+        narrative=narrative, conmeds=conmeds, history=history, tests=tests, changes=changes
+    )
+    data = cioms.build_cioms(case)
+    pages = page_texts(data)
+    assert len(pages) >= 4
+    boxes = page_boxes(data)[0]
+    changes_label = "FOLLOW-UP NO. 2: CHANGES SINCE THE PREVIOUS REPORT"
+    sections = _sections(data, case, [*_labels("en").values(), changes_label])
+    reaction = [
+        *REACTION_EN[:8],
+        "Relevant tests and laboratory data:",
+        *(f"{i}) 2024-06-10 Test {i}: {i} U/L (normal range: 1–9)" for i in range(1, 21)),
+        "Narrative: " + narrative,
+        REACTION_EN[-1],
+    ]
+    label = _labels("en")
+    first = _whole(boxes, sections, label[cioms.F7_13], "".join(reaction))
+    p22 = _whole(
+        boxes,
+        sections,
+        label[cioms.F22],
+        "".join(
+            f"{i}) Medicine {i}: {i} mg; route: ORAL; 2024-01-01 to ongoing; indication: reason {i}"
+            for i in range(1, 31)
+        ),
+    )
+    p23 = _whole(
+        boxes,
+        sections,
+        label[cioms.F23],
+        "".join(
+            f"{i}) Condition {i} (start: 20{i:02d}; ongoing: {'Yes' if i % 2 == 0 else 'No'})"
+            for i in range(1, 26)
+        ),
+    )
+    p_changes = _whole(
+        boxes,
+        sections,
+        changes_label,
+        "Note: " + NOTE + "".join(f"conmeds[{i}].dose: {i} → {i + 1}" for i in range(40)),
+    )
+    # the sections follow the form's order, each on the page its box names
+    assert first == 2
+    assert first <= p22 <= p23 <= p_changes <= len(pages)
+    for n, text in enumerate(pages, 1):
+        assert text.endswith(norm(f"Page {n} of {len(pages)}"))
+
+
+# ---- determinism ------------------------------------------------------------------------
+
+BUILD = """
+import hashlib, sys
+from pv.icsr import cioms
+from tests.icsr.test_cioms_case_data import rich_case
+sys.stdout.write(hashlib.sha256(cioms.build_cioms(rich_case(), language=sys.argv[1])).hexdigest())
+"""
+
+
+def test_same_case_same_bytes(rich_en: bytes) -> None:
+    """The same case gives the same bytes: in this process, in another one (another hash
+    seed), and after a freeze and thaw (a report version's snapshot)."""
+    import hashlib
+
+    assert cioms.build_cioms(rich_case()) == rich_en
+    thawed = case_from_json(json.loads(json.dumps(case_to_json(rich_case()))))
+    assert cioms.build_cioms(thawed) == rich_en
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD, "en"], cwd=root, env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    assert out.stdout == hashlib.sha256(rich_en).hexdigest()
+    # the creation date is the case's: midnight UTC of the date, or the date-time given
+    reader = pypdf.PdfReader(io.BytesIO(rich_en))
+    assert reader.metadata is not None
+    assert reader.metadata.creation_date == datetime(2024, 6, 17, tzinfo=UTC)
+    at = datetime(2024, 6, 17, 8, 30, 5, tzinfo=UTC)
+    timed = cioms.build_cioms(rich_case(created=at))
+    assert timed != rich_en
+    meta = pypdf.PdfReader(io.BytesIO(timed)).metadata
+    assert meta is not None and meta.creation_date == at
+    assert _box(page_boxes(timed)[0], "DATEOFTHISREPORT") == "2024-06-17"
+    assert cioms.build_cioms(rich_case(created=at)) == timed
+    # a different case, different bytes
+    assert cioms.build_cioms(rich_case(note="another note")) != rich_en
+
+
+# ---- nothing optional -------------------------------------------------------------------
+
+
+def bare_case() -> Case:
+    """An initial report with nothing optional: no case data, no coding, no dates."""
+    drug = SuspectDrug("x", "Drug X", "suspect", (), None, None, None, None, None, None)
+    return rich_case(
+        version=1,
+        initial=True,
+        report_id="CN-PVTRACKER-IGG4-RD-88-V1",
+        reporter=Reporter(name=None, qualification=None, organisation=None, country=None),
+        patient=Patient(
+            id="IGG4-RD-101-0012", subjid="0012", age=None, sex=None, weight_kg=None, arm=None
+        ),  # fmt: skip
+        reaction=dataclasses.replace(
+            rich_case().reaction,
+            term_en=None,
+            llt_code=None,
+            llt_name=None,
+            soc=None,
+            grade=None,
+            start=None,
+            end=None,
+            outcome=None,
+            criteria=dict.fromkeys(rich_case().reaction.criteria, False),
+        ),  # fmt: skip
+        drugs=(drug,),
+        treatment=None,
+        narrative=None,
+        hospital_admission=None,
+        hospital_discharge=None,
+        history=(),
+        conmeds=(),
+        tests=(),
+        death=None,
+        changes=(),
+        note=None,
+        study=dataclasses.replace(rich_case().study, title="", registration=None),
+    )
+
+
+def test_nothing_optional() -> None:
+    data = cioms.build_cioms(bare_case())
+    pages = page_texts(data)
+    assert len(pages) == 1  # nothing to continue
+    boxes = page_boxes(data)[0]
+    box = lambda label: _box(boxes, norm(label))  # noqa: E731
+    for label in ("1a. COUNTRY", "2. DATE OF BIRTH", "2a. AGE (years)", "3. SEX", "3a. WEIGHT"):
+        assert box(label) == "unknown", label
+    assert box("4-6. REACTION ONSET") == "DayunknownMonthunknownYearunknown"
+    assert box("7 + 13. DESCRIBE REACTION(S) (including relevant tests/lab data)") == norm(
+        "Reported term: 重症肺炎"
+        "MedDRA 20.1 LLT: not coded"
+        "CTCAE grade: unknown"
+        "Onset: unknown; end: unknown"
+        "Outcome: unknown"
+        "Relevant tests and laboratory data: none recorded"
+        "Narrative: none recorded"
+        "Treatment of the reaction: none recorded"
+    )  # no hospital line without dates
+    assert box("8-12. CHECK ALL APPROPRIATE TO ADVERSE REACTION") == norm(
+        "PATIENT DIED INVOLVED OR PROLONGED INPATIENT HOSPITALISATION INVOLVED PERSISTENT OR "
+        "SIGNIFICANT DISABILITY OR INCAPACITY LIFE THREATENING CONGENITAL ANOMALY OTHER "
+        "MEDICALLY IMPORTANT CONDITION"
+    )  # no box ticked, no death details
+    assert box("14. SUSPECT DRUG(S) (include generic name)") == "DrugX"
+    for label in (
+        "15. DAILY DOSE(S)",
+        "16. ROUTE(S) OF ADMINISTRATION",
+        "17. INDICATION(S) FOR USE",  # no indication, no study title
+        "18. THERAPY DATES (from/to)",
+        "19. THERAPY DURATION",
+    ):
+        assert box(label) == "unknown", label
+    assert box("20. DID REACTION ABATE AFTER STOPPING DRUG?") == "YESNONAunknown"
+    assert box("21. DID REACTION REAPPEAR AFTER REINTRODUCTION?") == "YESNONAunknown"
+    assert box(
+        "22. CONCOMITANT DRUG(S) AND DATES OF ADMINISTRATION (exclude those used to treat reaction)"
+    ) == norm("none recorded")
+    assert box(
+        "23. OTHER RELEVANT HISTORY (e.g. diagnostics, allergies, pregnancy with last month of "
+        "period, etc.)"
+    ) == norm("none recorded")
+    # a reporter of unknown qualification: STUDY only
+    assert box("24d. REPORT SOURCE") == norm(
+        "X STUDY LITERATURE HEALTH PROFESSIONAL Study: IGG4-RD"
+        "Reporter: unknown (unknown), unknown, unknown"
+    )
+    assert box("25a. REPORT TYPE") == norm("X INITIAL FOLLOWUP Version 1")
+    # an initial report has no box of changes
+    assert not [b for b in boxes if b.startswith("FOLLOW-UP")]
+    assert "Follow-up" not in pages[0] and "Dateofdeath" not in pages[0]
+
+
+def test_death_without_autopsy_and_no_discharge() -> None:
+    case = rich_case(
+        death=Death(None, None, None, None), hospital_discharge=None, hospital_admission="2024-06"
+    )
+    boxes = page_boxes(cioms.build_cioms(case))[0]
+    serious = _box(boxes, norm("8-12. CHECK ALL APPROPRIATE TO ADVERSE REACTION"))
+    assert serious.startswith(
+        norm(
+            "X PATIENT DIED Date of death: unknown; cause of death: unknown"
+            "X INVOLVED OR PROLONGED INPATIENT HOSPITALISATION"
+            "Hospital admission: 2024-06; discharge: unknown"
+        )
+    )
+    case = rich_case(death=Death("2024-06-15", "呼吸衰竭", "N", None))
+    serious = _box(
+        page_boxes(cioms.build_cioms(case))[0],
+        norm("8-12. CHECK ALL APPROPRIATE TO ADVERSE REACTION"),
+    )
+    assert norm("呼吸衰竭Autopsy not performedX INVOLVED") in serious
+
+
+# ---- blinded ----------------------------------------------------------------------------
+
+
+def test_blinded_follow_up_masks_study_drugs_everywhere() -> None:
+    changes = (
+        *CHANGES,
+        Change("drugs[1].name", "Tocilizumab", "Tocilizumab SC"),
+        Change("drugs[2]", None, {"name": "Secret drug", "role": "suspect"}),
+        Change("patient.arm", None, "A"),
+        Change("drugs[0].dechallenge", "unknown", "no"),
+    )
+    data = cioms.build_cioms(rich_case(blinded=True, changes=changes))
+    text = "".join(page_texts(data))
+    # (the study's title may name the product: it says nothing of the subject's arm)
+    for secret in ("rituximab", "Tocilizumab", "Secretdrug"):
+        assert secret not in text, secret
+    boxes = page_boxes(data)[0]
+    assert _box(boxes, norm("14. SUSPECT DRUG(S) (include generic name)")) == norm(
+        "1) blinded study drug 2) blinded study drug"
+    )
+    assert norm("drugs[1].name: blinded study drug → blinded study drug") in text
+    assert norm("drugs[2]: blinded study drug → blinded study drug") in text
+    assert norm("patient.arm: blinded study drug → blinded study drug") in text
+    assert norm("drugs[0].dechallenge: unknown → no") in text  # not a name: shown
+    # the concomitant medications are not study drugs: named
+    assert norm("泼尼松 (prednisone)") in text
+
+
+# ---- fields 20 and 21 from the case data ------------------------------------------------
+
+
+def test_challenge_answers_of_the_case_data() -> None:
+    """The site's answer wins over the rule from action and outcome; "unknown" ticks no
+    box; no answer: the rule (pv.icsr.cioms docstring)."""
+    withdrawn = rich_case().drugs[0]  # DRUG WITHDRAWN; dechallenge "no", rechallenge "na"
+    assert cioms.dechallenge(withdrawn, "RECOVERED/RESOLVED") == "no"  # rule would say yes
+    assert cioms.rechallenge(withdrawn) == "na"
+    interrupted = rich_case().drugs[1]  # DRUG INTERRUPTED; "unknown", "yes"
+    assert cioms.dechallenge(interrupted, "RECOVERED/RESOLVED") is None  # rule: yes
+    assert cioms.rechallenge(interrupted) == "yes"  # rule: unknown
+    plain = dataclasses.replace(interrupted, dechallenge=None, rechallenge=None)
+    assert cioms.dechallenge(plain, "RECOVERED/RESOLVED") == "yes"
+    assert cioms.rechallenge(plain) is None
+    stopped = dataclasses.replace(withdrawn, dechallenge="yes", rechallenge="no")
+    boxes = page_boxes(cioms.build_cioms(rich_case(drugs=(stopped,))))[0]
+    assert _box(boxes, norm("20. DID REACTION ABATE AFTER STOPPING DRUG?")) == "XYESNONA"
+    assert _box(boxes, norm("21. DID REACTION REAPPEAR AFTER REINTRODUCTION?")) == "YESXNONA"
