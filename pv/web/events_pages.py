@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
@@ -26,9 +26,21 @@ from pv.events.service import (
 )
 from pv.i18n import N_
 from pv.i18n import gettext as _
-from pv.inputs import parse_id
+from pv.icsr.casedata import CaseVersionConflict, check_case_data, get_case_data, save_case_data
+from pv.inputs import INT_MAX, parse_id
 from pv.labels import register
 from pv.study.models import Site, Subject
+from pv.timeutil import today
+from pv.web.case_data import (
+    case_from_form,
+    form_case_version,
+    has_data,
+    is_case_field,
+    is_fatal,
+    sae_section,
+    split_errors,
+    stored_case,
+)
 from pv.web.deps import (
     DB,
     EVENT_READERS,
@@ -153,10 +165,26 @@ def _form_context(
     **extra: Any,
 ) -> dict[str, Any]:
     term = term_by_code(session, values["aelltcd"]) if values.get("aelltcd") else None
+    drugs = subject_drugs(session, subject)
+    case_typed: dict[str, Any] | None = extra.pop("case", None)
+    case_version: int | None = extra.pop("case_version", None)
+    event: AdverseEvent | None = extra.get("event")
+    if case_typed is None and event is not None and event.id is not None:
+        case_typed, case_version = stored_case(session, event.id)
     return {
         "auth": auth,
         "subject": subject,
-        "drugs": subject_drugs(session, subject),
+        "drugs": drugs,
+        # the SAE case sections (pv.web.case_data), shown while "serious" is Yes
+        "sae": sae_section(
+            drugs=drugs,
+            values=case_typed,
+            errors=split_errors(errors)[1],
+            shown=values.get("aeser") == "Y",
+            fatal=is_fatal(aesdth=bool(values.get("aesdth")), aeout=values.get("aeout")),
+            version=case_version,
+            heading=True,
+        ),
         "values": values,
         "errors": errors,
         "term": term,
@@ -188,6 +216,66 @@ def preexisting_fields(request: Request, auth: WebAuth, preexisting: str = "",
                                                         "errors": {}})  # fmt: skip
 
 
+@router.get("/events/sae-case-fields")
+def sae_case_fields(request: Request, auth: WebAuth, session: DB, subject: QueryId,
+                    event: Annotated[int, Query(ge=0, le=INT_MAX)] = 0) -> Response:  # fmt: skip
+    """The form's SAE case sections as "serious" (and "results in death", the outcome) now
+    stand (htmx, on changing them): what was typed in them is kept; when they were hidden,
+    an event's stored case data comes back."""
+    require(auth, *EVENT_WRITERS)
+    subj = subject_or_404(session, auth, session.get(Subject, subject))
+    q = request.query_params
+    drugs = subject_drugs(session, subj)
+    version = form_case_version(q)
+    if q.get("sae_shown") == "1":
+        case = case_from_form(q, [d.key for d in drugs])
+    elif event:
+        stored = event_or_404(session, auth, event)
+        if stored.subject_id != subj.id:
+            raise HTTPException(404, _("no such event"))
+        case, version = stored_case(session, event)
+    else:
+        case = {}
+    sae = sae_section(drugs=drugs, values=case, shown=q.get("aeser") == "Y",
+                      fatal=is_fatal(aesdth=q.get("aesdth") == "Y", aeout=q.get("aeout")),
+                      version=version, heading=True)  # fmt: skip
+    return render(request, "events/_sae_case.html", {"auth": auth, "sae": sae})
+
+
+def _case_of(form: Any, data: EventInput, drug_keys: list[str]) -> dict[str, Any] | None:
+    """The case data posted with a serious event (its sections were on the form), else None:
+    a non-serious event leaves the stored case data as it is."""
+    if not data.aeser or form.get("sae_shown") != "1":
+        return None
+    return case_from_form(form, drug_keys)
+
+
+def _save_case(session: Session, auth: Auth, event: AdverseEvent, case: dict[str, Any] | None,
+               expected: int | None) -> None:  # fmt: skip
+    """Store the case data in the event's transaction (a refusal raises: nothing of either
+    is stored). Nothing typed and nothing stored: no case row."""
+    if case is None or event.id is None:
+        return
+    if not has_data(case) and get_case_data(session, event.id) is None:
+        return
+    save_case_data(session, auth.actor, event.id, case, expected_version=expected)
+
+
+def _case_errors(errors: dict[str, str], case: dict[str, Any] | None, data: EventInput,
+                 drug_keys: list[str]) -> dict[str, str]:  # fmt: skip
+    """The event's errors and, when the case data was not checked yet (the event was
+    refused first), the case data's own: every problem of the form at once."""
+    if case is None or any(is_case_field(k) for k in errors):
+        return errors
+    _clean, findings = check_case_data(case, event=data, drug_keys=drug_keys, today=today())
+    out = dict(errors)
+    for issue in findings.errors:
+        if is_case_field(issue.field):
+            out[issue.field] = (f"{out[issue.field]} · {issue.message}"
+                                if issue.field in out else issue.message)  # fmt: skip
+    return out
+
+
 def _errors(exc: ValidationFailed) -> dict[str, str]:
     out: dict[str, str] = {}
     for issue in exc.findings.errors:
@@ -206,7 +294,9 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
         n = parse_id(subject_id)
         subj = subject_or_404(session, auth, session.get(Subject, n) if n is not None else None)
         drugs = subject_drugs(session, subj)
-        data, errors = event_from_form(form, [d.key for d in drugs])
+        keys = [d.key for d in drugs]
+        data, errors = event_from_form(form, keys)
+        case = _case_of(form, data, keys)
         submit = form.get("action") == "submit"
         duplicates: list[StoredEvent] = []
         if not errors:
@@ -216,15 +306,17 @@ async def create_event_page(request: Request, auth: WebAuth) -> Response:
                     confirm_duplicate=_confirmation(form),
                     confirm_before_consent=form.get("confirm_before_consent") == "1",
                 )  # fmt: skip
+                _save_case(session, auth, event, case, None)  # the same transaction
                 return RedirectResponse(f"/events/{event.id}?saved=1", status_code=303)
             except ValidationFailed as exc:
                 errors = _errors(exc)
             except DuplicateEvent as exc:
                 duplicates = exc.existing
         session.rollback()  # nothing of a refused form is stored
+        errors = _case_errors(errors, case, data, keys)
         action = "submit" if submit else "draft"
         ctx = _form_context(session, auth, subj, form_values(data), errors,
-                            duplicates=duplicates, action=action)  # fmt: skip
+                            duplicates=duplicates, action=action, case=case)  # fmt: skip
         # 409: a likely duplicate, shown with the stored events and a "Save anyway".
         return render(request, "events/form.html", ctx, status_code=409 if duplicates else 422)
 
@@ -334,8 +426,12 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
         event = event_or_404(session, auth, event_id)
         subject = session.get(Subject, event.subject_id)
         assert subject is not None
-        data, errors = event_from_form(form, [d.key for d in subject_drugs(session, subject)])
-        extra: dict[str, Any] = {"event": event, "version": version, "reason": reason}
+        keys = [d.key for d in subject_drugs(session, subject)]
+        data, errors = event_from_form(form, keys)
+        case = _case_of(form, data, keys)
+        case_version = form_case_version(form)
+        extra: dict[str, Any] = {"event": event, "version": version, "reason": reason,
+                                 "case": case, "case_version": case_version}  # fmt: skip
         status_code = 422
         expected = parse_id(version)
         if expected is None:
@@ -352,9 +448,13 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
                     submit=form.get("action") == "submit",
                     confirm_before_consent=form.get("confirm_before_consent") == "1",
                 )
+                _save_case(session, auth, event, case, case_version)  # the same transaction
                 return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
             except ValidationFailed as exc:
                 errors = _errors(exc)
+            except CaseVersionConflict as exc:
+                status_code = 409
+                errors = {"sae_version": exc.message}
             except VersionConflict as exc:
                 status_code = 409
                 extra["conflict"] = form_values(to_input(exc.current))
@@ -362,5 +462,8 @@ async def update_event_page(request: Request, auth: WebAuth, event_id: PathId) -
             except NotEditable as exc:
                 raise HTTPException(409, str(exc)) from exc
         session.rollback()  # nothing of a refused form is stored
+        errors = _case_errors(errors, case, data, keys)
+        if case is None:
+            extra.pop("case")  # the stored case data, as the sections were not on the form
         ctx = _form_context(session, auth, subject, form_values(data), errors, **extra)
         return render(request, "events/form.html", ctx, status_code=status_code)
