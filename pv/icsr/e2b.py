@@ -232,7 +232,7 @@ def language_code(lang: str | None) -> str | None:
     return LANGUAGES.get(lang.split("-")[0])
 
 
-def _number(value: float | int) -> str:
+def _number(value: float | int | Decimal) -> str:
     try:
         d = Decimal(str(value)).normalize()
     except InvalidOperation:
@@ -711,8 +711,7 @@ def _unit(unit: str | None) -> str | None:
     "×10^9/L" -> "10*9/L"; no unit -> "1" (a count or ratio). None: not UCUM."""
     if unit is None or not unit.strip():
         return "1"
-    u = re.sub(r"^[x×]\s*", "", unit.strip()).replace("^", "*")
-    u = ucum(u)
+    u = ucum(re.sub(r"^[x×]\s*", "", unit.strip()).replace("^", "*"))
     if u is None or not u.isascii() or not u.isprintable():
         return None
     return u
