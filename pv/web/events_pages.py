@@ -354,7 +354,16 @@ def _event_context(session: Session, auth: Auth, event: AdverseEvent) -> dict[st
         "drugs": subject_drugs(session, subject),
         "history": _history(session, event),
         "sae_clock": _sae_clock(session, event),
+        "sae": _stored_sae(session, subject, event),
     }
+
+
+def _stored_sae(session: Session, subject: Subject, event: AdverseEvent) -> dict[str, Any]:
+    """The event's stored case data, read-only (the event page shows it when there is any)."""
+    assert event.id is not None
+    values, version = stored_case(session, event.id)
+    return sae_section(drugs=subject_drugs(session, subject), values=values, editable=False,
+                       fatal=is_fatal(event), version=version)  # fmt: skip
 
 
 def _sae_clock(session: Session, event: AdverseEvent) -> dict[str, Any] | None:
