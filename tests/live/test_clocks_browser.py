@@ -220,10 +220,19 @@ def test_an_officer_cannot_lock_while_a_report_is_unsent(
     )
     expect(page.get_by_test_id("event-status")).to_have_text("assessed")
     person.shot(SHOTS / "pv-clocks-lock-refused.png")
-    # Marked sent (approved for submission, signed), the lock goes through.
-    page.locator("#reports form").first.locator("input[name=password]").fill(OFFICER[1])
-    page.locator("#reports form button", has_text="Mark as sent").first.click()
-    page.wait_for_url(re.compile(r"done=sent"))
+    # Its submission recorded (a prepared report version sent to the regulator, approved
+    # and signed: issue 16), the clock is closed and the lock goes through.
+    page.get_by_test_id("prepare-version").click()
+    expect(page.get_by_test_id("version-table")).to_be_visible()
+    page.reload()  # the submissions form offers the new version
+    form = page.get_by_test_id("submission-form")
+    form.locator("input[name=recipient]").fill("NMPA Center for Drug Evaluation")
+    form.locator("input[name=password]").fill(OFFICER[1])
+    form.get_by_role("button", name="Record submission").click()
+    expect(page.get_by_test_id("submissions")).to_contain_text("NMPA Center for Drug Evaluation")
+    row = page.get_by_test_id("event-reports").locator("tr", has_text="15 days")
+    expect(row).to_contain_text("sent")
+    person.shot(SHOTS / "pv-clocks-submission.png")
     page.get_by_test_id("lock-form").locator("input[name=password]").fill(OFFICER[1])
     page.get_by_role("button", name="Lock the event").click()
     expect(page.get_by_test_id("event-status")).to_have_text("locked")

@@ -68,6 +68,22 @@ def _events(live: LiveServer) -> dict[str, int]:
     }  # fmt: skip
 
 
+def _send(page: Page, password: str) -> None:
+    """Prepare the initial report version and record its E2B submission to the regulator,
+    signed "approved" (what "Mark as sent" was before issue 16); the clock shows it sent."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("prepare-version").click()
+    expect(page.get_by_test_id("version-table")).to_be_visible()
+    page.reload()  # the submissions form offers the new version
+    form = page.get_by_test_id("submission-form")
+    form.locator("input[name=recipient]").fill("NMPA Center for Drug Evaluation")
+    form.locator("input[name=password]").fill(password)  # approved for submission: signed
+    form.get_by_role("button", name="Record submission").click()
+    expect(page.get_by_test_id("submissions")).to_contain_text("NMPA Center for Drug Evaluation")
+    expect(page.get_by_test_id("event-reports")).to_contain_text("sent")
+
+
 def _filter_queue(page: Page, name: str, value: str) -> None:
     """Choose a filter and wait until htmx has swapped the filtered queue in (the form is
     part of the swapped fragment: the next choice must act on the new one)."""
@@ -181,13 +197,10 @@ def test_officer_assesses_queries_and_locks_a_serious_infection(
     expect(page.get_by_test_id("event-reports")).to_contain_text(due)
     _shot(officer, "event")
 
-    # Lock it once the SUSAR report is sent; the second officer's stale save shows the
-    # conflict with both values.
-    page.locator("#reports form").first.locator("input[name=password]").fill(
-        live.officer_password
-    )  # approved for submission: signed
-    page.locator("#reports form button", has_text="Mark as sent").first.click()
-    page.wait_for_url(re.compile(r"done=sent"))
+    # Lock it once the SUSAR report is sent (a prepared report version, its submission to
+    # the regulator recorded); the second officer's stale save shows the conflict with both
+    # values.
+    _send(page, live.officer_password)
     page.get_by_test_id("lock-form").locator("input[name=password]").fill(live.officer_password)
     page.get_by_role("button", name="Lock the event").click()
     expect(page.get_by_test_id("event-status")).to_have_text("locked")
