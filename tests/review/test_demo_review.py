@@ -13,10 +13,12 @@ from pv.db import read_session
 from pv.demo.generate import build_demo
 from pv.events.models import AdverseEvent
 from pv.events.service import EVENT_FIELDS, replay, snapshot
+from pv.icsr.models import ReportVersion, Submission
 from pv.review.deadlines import list_clocks
 from pv.review.demo import seed_review_demo
-from pv.review.models import Assessment, RsiVersion
+from pv.review.models import Assessment, ExpeditedReport, RsiVersion
 from pv.review.rsi import rsi_in_force
+from pv.signatures.models import Signature
 from pv.study.models import Drug
 
 
@@ -51,6 +53,33 @@ def test_the_demo_holds_assessed_susars_with_their_clocks(engine: Engine):
         fifteen = clocks[(second.event_id, "initial_15")]
         assert fifteen.due_date == second.awareness_date + timedelta(days=15)
         assert fifteen.status == "overdue"
+        # issue 16: each sent report is a prepared version and a recorded E2B submission to
+        # the regulator, signed, on day 5 (initial, version 1) and day 13 (follow-up,
+        # version 2: pv.review.demo.SENT_DAYS), each acknowledged "accepted"; the 15-day
+        # SUSAR's version 1 was prepared and never sent
+        subs = s.exec(select(Submission).order_by(col(Submission.sent_date))).all()
+        assert [
+            (x.event_id, s.get(ReportVersion, x.report_version_id).number, x.sent_date,
+             x.recipient_kind, x.format, x.ack_outcome, s.get(ExpeditedReport,
+             x.expedited_report_id).kind)
+            for x in subs
+        ] == [
+            (death.event_id, 1, death.awareness_date + timedelta(days=5), "regulator", "e2b",
+             "accepted", "initial_7"),
+            (death.event_id, 2, death.awareness_date + timedelta(days=13), "regulator", "e2b",
+             "accepted", "followup_8"),
+        ]  # fmt: skip
+        assert [c.submitted_date for c in (seven, clocks[(death.event_id, "followup_8")])] == [
+            x.sent_date for x in subs
+        ]
+        signed = s.exec(select(Signature).where(Signature.entity_type == "submission")).all()
+        assert sorted((g.entity_id, g.meaning) for g in signed) == sorted(
+            (str(x.id), "approved") for x in subs
+        )
+        [prepared] = s.exec(
+            select(ReportVersion).where(ReportVersion.event_id == second.event_id)
+        ).all()
+        assert prepared.number == 1
         entries = s.exec(select(func.count()).select_from(AuditEntry)).one()
         for event in s.exec(select(AdverseEvent)).all():
             history = s.exec(
