@@ -95,7 +95,7 @@ from pv.exports.book import save, sheet_name
 from pv.exports.xlsx_layout import LINE_PT, lines, print_setup
 from pv.exports.xlsx_safe import iso_value, safe_cell
 from pv.exposure.models import Exposure
-from pv.i18n import N_, use
+from pv.i18n import N_, ngettext, use
 from pv.i18n import gettext as _
 from pv.review.models import SUSPECTED, Assessment
 from pv.study.models import Arm, ArmDrug, Drug, Site, Study, Subject
@@ -564,12 +564,30 @@ def _write_cover(
     _key_value(ws, _("Arms"), _("Blinded: pooled in one column") if masked else
                _("Shown by arm"))  # fmt: skip
     total = data.tabulation[-1][2][-1] if data.tabulation else 0
-    _key_value(ws, _("Sheet"), _("%(sheet)s: serious adverse events from the start of the "
-                                 "study to the data lock point by system organ class, term "
-                                 "and arm (%(n)s events).", sheet=tab_title, n=total))  # fmt: skip
-    _key_value(ws, _("Sheet"), _("%(sheet)s: serious adverse reactions received in the "
-                                 "reporting period (%(n)s reactions).", sheet=list_title,
-                                 n=len(data.listing)))  # fmt: skip
+    _key_value(
+        ws,
+        _("Sheet"),
+        ngettext(
+            "%(sheet)s: serious adverse events from the start of the study to the data lock "
+            "point by system organ class, term and arm (%(num)d event).",
+            "%(sheet)s: serious adverse events from the start of the study to the data lock "
+            "point by system organ class, term and arm (%(num)d events).",
+            total,
+            sheet=tab_title,
+        ),
+    )
+    _key_value(
+        ws,
+        _("Sheet"),
+        ngettext(
+            "%(sheet)s: serious adverse reactions received in the reporting period "
+            "(%(num)d reaction).",
+            "%(sheet)s: serious adverse reactions received in the reporting period "
+            "(%(num)d reactions).",
+            len(data.listing),
+            sheet=list_title,
+        ),
+    )
     ws.append([])
     ws._pv_next += 1  # type: ignore[attr-defined]
     rules = [RULE_SCOPE, RULE_RECEIVED, RULE_TABULATION, RULE_LISTING, RULE_PARTIAL]

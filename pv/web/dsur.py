@@ -8,8 +8,10 @@
   starts, or an unknown language; 404 for an unknown study.
 - `GET /reports/dsur?...`: what the reports page's DSUR form asks with htmx: the same
   checks, answered with the form itself, each refusal beside its field (422: the page's
-  htmx swaps 422 answers), or, when all is well, the form with the download link and an
-  `HX-Redirect` to the file, so the browser downloads it at once.
+  htmx swaps 422 answers), or, when all is well, the form without refusals, with the
+  download link and a loader (hx-trigger "load", `go=1`) answered 204 with `HX-Redirect`
+  to the file, so the browser downloads it at once and the page keeps the cleared form
+  (an `HX-Redirect` on the first answer would skip the swap and leave old refusals).
 """
 
 from __future__ import annotations
@@ -104,14 +106,13 @@ def dsur_form(request: Request, auth: WebAuth, session: DB, study: str = "",
     start, end = params.get("from", ""), params.get("to", "")
     values, errors = check(session, study, start, end, lang)
     form: dict[str, Any] = {"from": start, "to": end, "lang": values["lang"], "errors": errors}
-    headers = {}
     if not errors:
         query = urlencode({"study": study, "from": values["from"].isoformat(),
                            "to": values["to"].isoformat(), "lang": values["lang"]})  # fmt: skip
         form["ready"] = f"/reports/dsur.xlsx?{query}"
-        headers["HX-Redirect"] = form["ready"]
+        if params.get("go"):  # the swapped form's loader: the browser downloads the file
+            return Response(status_code=204, headers={"HX-Redirect": form["ready"]})
+        form["go"] = f"/reports/dsur?{query}&go=1"
     ctx = {"auth": auth, "study": study, "dsur": form, "languages": LANGUAGES}
-    response = render(request, "reports/_dsur_form.html", ctx,
-                      status_code=422 if errors else 200)  # fmt: skip
-    response.headers.update(headers)
-    return response
+    return render(request, "reports/_dsur_form.html", ctx,
+                  status_code=422 if errors else 200)  # fmt: skip

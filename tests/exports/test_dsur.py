@@ -246,6 +246,12 @@ def test_the_sheets_and_the_cover(engine: Engine, study: dict[str, int]) -> None
     assert cover["Reporting period"] == "2021-01-01 to 2021-12-31 (both included)"
     assert cover["Data lock point"] == datetime(2021, 12, 31)  # a real date cell
     assert cover["Arms"] == "Shown by arm"
+    sheets = [r[1] for r in wb["Cover"].iter_rows(values_only=True) if r[0] == "Sheet"]
+    assert sheets == [
+        f"{TAB}: serious adverse events from the start of the study to the data lock point by "
+        "system organ class, term and arm (7 events).",
+        f"{LIST}: serious adverse reactions received in the reporting period (3 reactions).",
+    ]
     rules = [r[1] for r in wb["Cover"].iter_rows(values_only=True) if r[0] == "Rule"]
     assert any("counted as EVENTS" in r for r in rules)
     assert any("partial" in r.lower() for r in rules)

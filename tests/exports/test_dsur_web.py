@@ -86,11 +86,19 @@ def test_a_checked_form_downloads_at_once(world) -> None:  # type: ignore[no-unt
     env = _env(world)
     officer, _ = login(env.app, "officer")
     r = officer.get(f"/reports/dsur?{PERIOD}&lang=en", headers=HX)
-    assert r.status_code == 200
+    assert r.status_code == 200 and "HX-Redirect" not in r.headers  # swapped: refusals cleared
+    assert 'data-testid="dsur-error' not in r.text
     target = f"/reports/dsur.xlsx?{PERIOD}&lang=en"
-    assert r.headers["HX-Redirect"] == target
     assert f'href="{target.replace("&", "&amp;")}"' in r.text
+    # the swapped form's loader asks once more and is sent to the file
+    go = f"/reports/dsur?{PERIOD}&lang=en&go=1"
+    assert f'hx-get="{go.replace("&", "&amp;")}" hx-trigger="load"' in r.text
+    r = officer.get(go, headers=HX)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == target
     assert officer.get(target).status_code == 200
+    # a refused form has no loader
+    r = officer.get(f"/reports/dsur?study={STUDY}&from=x&to=2021-12-31&go=1", headers=HX)
+    assert r.status_code == 422 and "HX-Redirect" not in r.headers and "dsur-go" not in r.text
 
 
 def test_a_blinded_study_is_pooled_for_a_reader_who_may_not_see_arms(world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
