@@ -4,9 +4,10 @@
 with the congenital anomaly and medically important boxes) on one A4 page: I. reaction
 information (fields 1-13), II. suspect drug(s) (14-21), III. concomitant drugs and history
 (22-23), IV. manufacturer information (24a-25a), and a sponsor comment box with each
-drug's causality (investigator and sponsor) and expectedness. Text that does not fit its
-box is cut at a line, the box says "(continued on page N)", and the rest is printed on
-continuation pages after the form.
+drug's causality (investigator and sponsor) and expectedness (a follow-up adds a box of
+what changed since the previous report). Text that does not fit its box is broken at a
+line, the box says "(continued on page N)", and the rest is printed, whole, on
+continuation pages after the form, in the form's order (never cut).
 
 Language: `language` ("en", "zh-Hans") chooses the language of the form's labels (marked
 with N_ below and translated through pv.i18n while the form is built); the data (terms,
@@ -639,6 +640,8 @@ class _Overflow:
     x: float  # where the note goes
     y: float
     w: float
+    size: float = VALUE_PT  # of the note: the box's text size
+    lh: float = VALUE_LH
     continued_on: int = 0
 
 
@@ -813,7 +816,8 @@ class _Form(FPDF):
         else:
             keep = room - 1  # the last line says where the text goes on
             shown, rest = lines[:keep], _rest(text, lines, keep)
-            self.overflows.append(_Overflow(field, rest, self.page, x, y + keep * lh, w))
+            note_at = y + keep * lh
+            self.overflows.append(_Overflow(field, rest, self.page, x, note_at, w, size, lh))
         self.lines_at(x, y, w, shown, lh)
         self.font(VALUE_PT)
 
@@ -940,16 +944,28 @@ def _page_one(pdf: _Form, case: Case) -> None:
     details = {"aesdth": _death_text(c)}
     if c.hospital_admission or c.hospital_discharge:
         details["aeshosp"] = _hospital_text(c)
-    # every box gets its label's height; the spare room goes to the boxes with details
-    # (date and cause of death, hospital dates), else is shared by all
+    # every box gets the height of its label and details (date and cause of death,
+    # hospital dates); the room left is shared by all. Without room enough, the boxes with
+    # details share what the others leave (their details continued after the form).
     needs = [pdf.checked_height(right_w - 2, gettext(t), LABEL_PT + 0.8) + 1.2 for _, t in CRITERIA]
-    takers = [code for code, _ in CRITERIA if details.get(code)] or [c for c, _ in CRITERIA]
-    spare = max(bottom - cy - sum(needs), 0) / len(takers)
-    for (code, text), need in zip(CRITERIA, needs, strict=True):
+    for i, (code, _) in enumerate(CRITERIA):
+        if details.get(code):
+            pdf.font(DETAIL_PT)
+            needs[i] += len(pdf.wrap(details[code], right_w - 1.2)) * DETAIL_LH + 0.6
+            pdf.font(VALUE_PT)
+    room = bottom - cy
+    if sum(needs) <= room:
+        steps = [need + (room - sum(needs)) / len(CRITERIA) for need in needs]
+    else:
+        plain = [n for (code, _), n in zip(CRITERIA, needs, strict=True) if not details.get(code)]
+        share = (room - sum(plain)) / (len(CRITERIA) - len(plain))
+        steps = [
+            share if details.get(code) else n for (code, _), n in zip(CRITERIA, needs, strict=True)
+        ]
+    for (code, text), step in zip(CRITERIA, steps, strict=True):
         shown = gettext(text)
         checked = bool(c.reaction.criteria.get(code))
         below = pdf.checked_item(rx + 1.2, cy, right_w - 2, checked, shown, LABEL_PT + 0.8)
-        step = need + (spare if code in takers else 0)
         if details.get(code):
             h = min(cy + step, bottom) - below
             pdf.flow(rx + 0.6, below, right_w - 1.2, h, details[code], shown, DETAIL_PT, DETAIL_LH)
@@ -1127,9 +1143,8 @@ def _continuations(pdf: _Form) -> None:
     last = pdf.page
     for item in pdf.overflows:
         pdf.page = item.page
-        pdf.shrink_cell(
-            item.x, item.y, item.w, VALUE_LH, gettext(CONTINUED, page=item.continued_on), VALUE_PT
-        )
+        note = gettext(CONTINUED, page=item.continued_on)
+        pdf.shrink_cell(item.x, item.y, item.w, item.lh, note, item.size)
     pdf.page = last
 
 

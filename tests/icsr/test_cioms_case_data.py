@@ -746,6 +746,35 @@ def test_death_without_autopsy_and_no_discharge() -> None:
     assert norm("呼吸衰竭Autopsy not performedX INVOLVED") in serious
 
 
+def test_long_cause_of_death_goes_on() -> None:
+    cause = "Acute respiratory distress syndrome secondary to severe pneumonia, " * 12
+    case = rich_case(death=Death("2024-06-15", cause, "Y", "diffuse alveolar damage"))
+    data = cioms.build_cioms(case)
+    died = "PATIENT DIED"
+    sections = _sections(
+        data, case, [*_labels("en").values(), "FOLLOW-UP NO. 2: CHANGES SINCE THE PREVIOUS REPORT"]
+    )
+    page, rest = sections[died]
+    serious = _box(page_boxes(data)[0], norm("8-12. CHECK ALL APPROPRIATE TO ADVERSE REACTION"))
+    # (the note "continued on page N" is drawn once the page is known: last in the box)
+    note = _t("en", cioms.CONTINUED, page=page)
+    assert serious.startswith("XPATIENTDIED") and serious.endswith(note)
+    hospital = norm("X INVOLVED OR PROLONGED INPATIENT HOSPITALISATION")
+    shown = serious[len("XPATIENTDIED") : serious.index(hospital)]
+    want = norm(
+        f"Date of death: 2024-06-15; cause of death: {cause}"
+        "Autopsy performed; cause of death by autopsy: diffuse alveolar damage"
+    )
+    assert shown and shown + rest == want
+    # the boxes after it are still on the form, ticked as before
+    assert serious[serious.index(hospital) : -len(note)] == norm(
+        "X INVOLVED OR PROLONGED INPATIENT HOSPITALISATION"
+        "Hospital admission: 2024-06-10; discharge: 2024-06-15"
+        "INVOLVED PERSISTENT OR SIGNIFICANT DISABILITY OR INCAPACITY"
+        "X LIFE THREATENING CONGENITAL ANOMALY OTHER MEDICALLY IMPORTANT CONDITION"
+    )
+
+
 # ---- blinded ----------------------------------------------------------------------------
 
 
