@@ -433,3 +433,128 @@ def test_cli_sdtm_import_keeps_chinese_text(env, tmp_path):
                         *_sdtm_files(tmp_path, GOOD_TEXT + "\nline two"))  # fmt: skip
     assert code == 0, err
     assert _counts(env)[0] == before[0] + 1
+
+
+# --- the SAE case data (issue 16): PUT /api/v1/events/{id}/sae-case ---------------------------
+# A fatal serious event of the own subject takes every field (death details included). The
+# text fields follow the same rule (pv.inputs) as the event's; a list item's field is named
+# `conmeds[0].name`. Paths that store case data otherwise (form, upload) may join CASE_PATHS.
+
+CASE_TEXT_FIELDS = ["reporter_name", "reporter_contact", "death_cause", "autopsy_cause",
+                    "medical_history[0].term", "conmeds[0].name", "conmeds[0].unit",
+                    "tests[0].value", "tests[0].low"]  # fmt: skip
+CASE_DATE_FIELDS = ["hosp_admit_date", "death_date", "medical_history[0].start",
+                    "conmeds[0].stop", "tests[0].date"]  # fmt: skip
+_ITEM_NAMES = {"medical_history": "term", "conmeds": "name", "tests": "name"}
+
+
+def _case_body(field: str, value: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"autopsy": "Y"}  # an autopsy cause needs it
+    if "[0]." in field:
+        name, key = field.split("[0].")
+        item = {_ITEM_NAMES[name]: "x"} | ({"unit": "mg"} if name == "conmeds" else {})
+        item[key] = value  # a dose is given with its unit
+        body[name] = [item]
+    else:
+        body[field] = value
+    return body
+
+
+def _case_value(data: dict[str, Any], field: str) -> Any:
+    if "[0]." in field:
+        name, key = field.split("[0].")
+        return data[name][0][key] if data[name] else None
+    return data[field]
+
+
+@pytest.fixture
+def case_env(env):  # type: ignore[no-untyped-def]
+    from pv.auth.service import actor_for
+    from pv.db import write_session
+    from pv.events.rules import EventInput
+    from pv.events.service import create_event
+
+    with write_session(env.engine) as s:
+        subject = s.get(Subject, env.ids["own"][0])
+        event, _ = create_event(
+            session=s, actor=actor_for(env.users["admin"]), subject=subject,
+            data=EventInput(aeterm="septic shock", aelltcd="10040047", aetoxgr=5, aeser=True,
+                            aesdth=True, aeout="FATAL", aestdtc="2021-05-01",
+                            aeendtc="2021-05-06", narrative="Died.", aeawaredtc="2021-05-01",
+                            aerel={"belimumab": "NOT RELATED", "prednisone": "NOT RELATED"}),
+            submit=True,
+        )  # fmt: skip
+        env.case_event = event.id
+    return env
+
+
+def api_case(env, field: str, value: Any) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    payload = json.dumps(_case_body(field, value))
+    r = env.client.put(f"{API}/events/{env.case_event}/sae-case", content=payload, headers={
+        **env.auth("inv1"), "content-type": "application/json"})  # fmt: skip
+    assert r.status_code in (200, 422), r.text[:300]
+    return {} if r.status_code == 200 else {e["field"]: e["message"] for e in r.json()["errors"]}
+
+
+CASE_PATHS: dict[str, Callable[..., dict[str, str]]] = {"api": api_case}
+
+
+@pytest.mark.parametrize("field", CASE_TEXT_FIELDS)
+@pytest.mark.parametrize(("label", "value", "says"), TEXT, ids=[t[0] for t in TEXT])
+def test_case_data_text(case_env, field, label, value, says):
+    env = case_env
+    _same_refusal(env, CASE_PATHS, lambda path: path(env, field, value), field, says)
+    if field == "reporter_name":  # the very words of the event's rule for the same value
+        assert api_case(env, field, value)[field] == api_event(env, "aeterm", value)["aeterm"]
+
+
+@pytest.mark.parametrize("field", CASE_DATE_FIELDS)
+@pytest.mark.parametrize(("label", "value", "says"), DATES, ids=[d[0] for d in DATES])
+def test_case_data_dates_take_ascii_digits_only(case_env, field, label, value, says):
+    env = case_env
+    _same_refusal(env, CASE_PATHS, lambda path: path(env, field, value), field, says)
+
+
+# JSON values that are not what a field holds, and text that must be stored exactly as sent.
+CASE_HOSTILE: list[tuple[str, Any]] = [
+    ("huge integer", 10**30), ("huge float", 1.7e308), ("negative", -1), ("zero", 0),
+    ("true", True), ("list", ["x"]), ("object", {"x": 1}), ("empty object", {}),
+    ("nested", [[[[{"a": [1]}]]]]),
+    ("formula", '=HYPERLINK("http://evil.example","x")'), ("html", "<script>alert(1)</script>"),
+    ("sql", "'; DROP TABLE sae_case;--"), ("path", "../../etc/passwd"), ("Chinese", GOOD_TEXT),
+    ("emoji", "😷🤒 fever"), ("right-to-left with marks", "\u200fحمى\u200e"),
+    ("zero-width joiner", "a\u200db"), ("percent", "%(field)s %s %d {0}"),
+]  # fmt: skip
+CASE_EVERY_FIELD = [*CASE_TEXT_FIELDS, *CASE_DATE_FIELDS, "reporter_qualification",
+                    "reporter_country", "autopsy", "conmeds[0].dose",
+                    "medical_history[0].ongoing", "dechallenge", "rechallenge",
+                    "medical_history", "conmeds", "tests"]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", CASE_EVERY_FIELD)
+def test_case_data_hostile_values_are_refused_or_stored_exactly(case_env, field):
+    """Every value is either refused (422 naming the field, nothing stored) or stored and
+    read back exactly as sent; text that passes the text rule is stored in a text field."""
+    env = case_env
+    stored = 0
+    for label, value in CASE_HOSTILE:
+        before = _counts(env)
+        problems = api_case(env, field, value)
+        if problems:
+            assert any(f == field or f.startswith(field) for f in problems), (label, problems)
+            assert _counts(env) == before, label
+            continue
+        r = env.client.get(f"{API}/events/{env.case_event}/sae-case", headers=env.auth("inv1"))
+        assert r.status_code == 200
+        got = _case_value(r.json(), field)
+        if field in ("dechallenge", "rechallenge", "medical_history", "conmeds", "tests"):
+            assert value in ({}, []), (label, got)  # only an empty map or list is accepted
+            assert got == value, label
+        elif field in ("tests[0].value", "tests[0].low") and not isinstance(value, str):
+            assert got == str(value), (label, got)  # a number is kept as its text
+        else:
+            assert got == value, (label, value, got)
+            stored += isinstance(value, str)
+    if field in CASE_TEXT_FIELDS:  # each text value of the corpus, no other kind
+        texts = [v for _, v in CASE_HOSTILE if isinstance(v, str)]
+        assert stored == len(texts), (field, stored)
