@@ -55,7 +55,7 @@ __all__ = [
     "masked",
     "prepare_version",
     "standing",
-    "submissions_of",
+    "version_submissions",
     "thaw",
     "version_file",
     "versions_of",
@@ -86,7 +86,7 @@ def versions_of(session: Session, event_id: int) -> list[ReportVersion]:
     )
 
 
-def submissions_of(session: Session, version_id: int) -> list[Submission]:
+def version_submissions(session: Session, version_id: int) -> list[Submission]:
     return list(
         session.exec(
             select(Submission)
@@ -232,7 +232,7 @@ def prepare_version(
     latest = versions[-1] if versions else None
     refresh = latest is not None and not any(
         standing(s)
-        for s in submissions_of(session, latest.id)  # type: ignore[arg-type]
+        for s in version_submissions(session, latest.id)  # type: ignore[arg-type]
     )
     number = latest.number if refresh and latest else (latest.number + 1 if latest else 1)
     previous = next((v for v in versions if v.number == number - 1), None)

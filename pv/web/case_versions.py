@@ -28,7 +28,7 @@ from pv.i18n import N_
 from pv.i18n import gettext as _
 from pv.icsr.build import CaseError
 from pv.icsr.models import ReportVersion
-from pv.icsr.versions import NOTE_MAX, prepare_version, standing, submissions_of, versions_of
+from pv.icsr.versions import NOTE_MAX, prepare_version, standing, version_submissions, versions_of
 from pv.labels import label
 from pv.review.workflow import RoleRefused, TransitionRefused
 from pv.study.models import Study
@@ -116,7 +116,7 @@ def versions_context(
     rows = []
     versions = versions_of(session, event.id)
     for v in versions:
-        subs = submissions_of(session, v.id)  # type: ignore[arg-type]
+        subs = version_submissions(session, v.id)  # type: ignore[arg-type]
         changes = [readable_change(c["field"], c.get("old"), c.get("new"), masked=masked)
                    for c in v.changes or ()]  # fmt: skip
         rows.append({
@@ -133,7 +133,7 @@ def versions_context(
     latest = versions[-1] if versions else None
     refresh = latest is not None and not any(
         standing(s)
-        for s in submissions_of(session, latest.id)  # type: ignore[arg-type]
+        for s in version_submissions(session, latest.id)  # type: ignore[arg-type]
     )
     if latest is None:
         action, explain = (
