@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -167,7 +168,9 @@ def _snap(sub: Submission, fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: getattr(sub, f) for f in fields}
 
 
-def _choice(value: str | None, allowed: type, field: str, findings: Findings) -> str | None:
+def _choice(
+    value: str | None, allowed: type[StrEnum], field: str, findings: Findings
+) -> str | None:
     text = (value or "").strip()
     if text in {m.value for m in allowed}:
         return text
@@ -393,6 +396,7 @@ def attach_ack(session: Session, actor: Actor, submission_id: int, data: bytes) 
     sub.ack_sha256 = hashlib.sha256(data).hexdigest()
     session.add(sub)
     session.flush()
+    assert sub.id is not None
     record(session=session, actor=actor, action="ack", entity_type=ENTITY, entity_id=sub.id,
            study_id=sub.study_id, changes=diff(before, _snap(sub, ACK_AUDITED)))  # fmt: skip
     if sub.ack_outcome == AckOutcome.rejected and sub.expedited_report_id is not None:

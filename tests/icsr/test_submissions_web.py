@@ -12,6 +12,7 @@ from datetime import date
 
 from sqlmodel import select
 
+from pv.audit.models import AuditEntry
 from pv.db import read_session, write_session
 from pv.icsr.ack import build_ack
 from pv.icsr.models import Submission
@@ -92,6 +93,11 @@ def test_the_form_preselects_the_clock_and_places_refusals_beside_the_fields(wor
     assert '<option value="email" selected>' in r.text  # the typed form is kept
     assert 'value="2021-02-30"' in r.text and PASSWORD not in r.text
     assert _count(world) == 0
+    with read_session(world.engine) as s:  # the wrong password counts as a failed log-in
+        failed = s.exec(select(AuditEntry).where(AuditEntry.action == "sign_failed")).all()
+        assert [(a.entity_type, a.entity_id) for a in failed] == [
+            ("user", str(world.users["officer"].id))
+        ]
 
     r = officer.post(url, data=_form(version_id, clock_id) | {"csrf_token": csrf}, headers=HX)
     assert r.status_code == 200 and "<html" not in r.text
