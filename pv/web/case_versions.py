@@ -165,7 +165,8 @@ def versions_context(
             and bool(event.aeser)
             and event.status != Status.draft,
             "errors": {k: v for k, v in mine.items() if k not in ("typed_note", "done")},
-            "note": mine.get("typed_note", ""),
+            # a refresh starts from the version's note (an empty field keeps it too)
+            "note": mine.get("typed_note", (latest.note or "") if refresh and latest else ""),
             "note_max": NOTE_MAX,
             "masked": masked,
             "done": mine.get("done"),
