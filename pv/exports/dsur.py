@@ -44,7 +44,8 @@ Rules (stated on the cover too):
   Columns: each arm (investigational and comparator arms, the comparator marked), "No
   arm" when an event's subject has none, and Total. When the reader may not see arms
   (`masked`: a blinded study and a user without the unblinded permission), one pooled
-  "Blinded" column replaces the arms (E2F's "blinded" column), then Total.
+  "Blinded" column replaces the arms (E2F's "blinded" column); "No arm" stays (not
+  randomized says nothing of the treatment: pv.blinding.policy), then Total.
 - Interval line listing of serious adverse reactions: in-scope events received within
   [start, end] (both inclusive) that are suspected: the sponsor's causality is WHO-UMC
   certain, probable or possible for any study drug; when the sponsor has not assessed the
@@ -92,7 +93,7 @@ from pv.events.models import SERIOUS_CRITERIA, AdverseEvent, Status
 from pv.exports import styles as st
 from pv.exports.arms import StudyDrug
 from pv.exports.book import save, sheet_name
-from pv.exports.xlsx_layout import LINE_PT, lines, print_setup
+from pv.exports.xlsx_layout import A4_UNITS, LINE_PT, lines, print_setup
 from pv.exports.xlsx_safe import iso_value, safe_cell
 from pv.exposure.models import Exposure
 from pv.i18n import N_, ngettext, use
@@ -144,7 +145,8 @@ RULE_PARTIAL = N_(
 )
 RULE_MASKED = N_(
     "Blinded: the reader may not see the arms. The tabulation pools every arm in one "
-    "'Blinded' column; the listing's arm reads 'Blinded'; a study drug not given in every "
+    "'Blinded' column (subjects without an arm stay under 'No arm'); the listing's arm reads "
+    "'Blinded'; a study drug not given in every "
     "arm is named 'blinded study drug' without dose, route, dates or causality. An event "
     "suspected only for such a drug still implies, by being listed, that its subject "
     "received it: it is kept, not hidden."
@@ -347,14 +349,14 @@ def collect(session: Session, study: Study, start: date, end: date, *, masked: b
         columns = [
             _("%(arm)s (comparator)", arm=a.label) if a.is_control else a.label for a in arms
         ]
-        if any(e.arm_id is None for e in events):
-            keys.append(None)
-            columns.append(_("No arm"))
+    if any(e.arm_id is None for e in events):  # not randomized: says nothing of treatment
+        keys.append(None)
+        columns.append(_("No arm"))
     columns.append(_("Total"))
     data = Dsur(columns=columns)
     counts: dict[str, dict[str, Counter[Any]]] = defaultdict(lambda: defaultdict(Counter))
     for e in events:
-        counts[e.soc][e.term]["blinded" if masked else e.arm_id] += 1
+        counts[e.soc][e.term]["blinded" if masked and e.arm_id is not None else e.arm_id] += 1
 
     def row(counter: Counter[Any]) -> list[int]:
         values = [counter.get(k, 0) for k in keys]
@@ -597,10 +599,15 @@ def _write_cover(
         _key_value(ws, _("Rule"), _(rule))
 
 
-def _header(ws: Worksheet, title: str, subtitle: str, heads: list[str]) -> None:
+def _header(ws: Worksheet, title: str, subtitle: str, heads: list[str], widths: list[int]) -> None:
+    """Title, subtitle, a blank row and the header row, as tall as its longest wrapped
+    header (an arm's label is long: "Glucocorticoid monotherapy Group (comparator)")."""
     ws.append([st.apply(safe_cell(ws, title), "title")])
     ws.append([st.apply(safe_cell(ws, subtitle), "subtitle")])
     ws.append([])
+    tallest = max(lines(h, w, bold=True) for h, w in zip(heads, widths, strict=True))
+    if tallest > 1:
+        ws.row_dimensions[HEADER_ROW].height = tallest * LINE_PT
     ws.append([st.apply(safe_cell(ws, h), "header") for h in heads])
 
 
@@ -622,12 +629,14 @@ def _write_tabulation(
             end=end.isoformat(),
         ),
         [_("System organ class / term"), *data.columns],
+        [60] + [16] * len(data.columns),
     )
     for label, level, counts in data.tabulation:
         style = "label0" if level == 0 else "label1"
         ws.append([_text(ws, label, style), *[_text(ws, n, "int") for n in counts]])
     ws.append([])
-    ws.append([st.apply(safe_cell(ws, _(RULE_TABULATION)), "note")])
+    _footnote(ws, HEADER_ROW + len(data.tabulation) + 2, _(RULE_TABULATION),
+              [60] + [16] * len(data.columns))  # fmt: skip
 
 
 LISTING_COLUMNS: list[tuple[str, int]] = [
@@ -669,6 +678,13 @@ def _write_listing(
         ws.column_dimensions[_letter(i + 1)].width = width
     ws.freeze_panes = f"C{HEADER_ROW + 1}"
     print_setup(ws, *printed, width=sum(w for _h, w in LISTING_COLUMNS))
+    # Every column matters to the regulator and the listing is wider than a page: it
+    # prints at 100 % (8 pt, issue 14's smallest printed size) across pages, each page
+    # repeating the header row and the study, case id and subject columns.
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.scale = 100
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    ws.print_title_cols = "A:C"
     _header(
         ws,
         _("Interval line listing of serious adverse reactions"),
@@ -680,6 +696,7 @@ def _write_listing(
             end=end.isoformat(),
         ),
         [_(h) for h, _w in LISTING_COLUMNS],
+        [w for _h, w in LISTING_COLUMNS],
     )
     for number, values in enumerate(data.listing):
         height = max(
@@ -697,7 +714,22 @@ def _write_listing(
         ws.append([st.apply(safe_cell(ws, _("No serious adverse reaction received in the "
                                             "reporting period.")), "note")])  # fmt: skip
     ws.append([])
-    ws.append([st.apply(safe_cell(ws, _(RULE_LISTING)), "note")])
+    _footnote(ws, HEADER_ROW + max(len(data.listing), 1) + 2, _(RULE_LISTING),
+              [w for _h, w in LISTING_COLUMNS])  # fmt: skip
+
+
+def _footnote(ws: Worksheet, row: int, text: str, widths: list[int]) -> None:
+    """A rule under a table: one wrapped cell merged across the columns that fit an A4
+    page (the DSMB workbook's footnotes), as tall as its lines."""
+    span, used = 0, 0
+    for w in widths:
+        if used + w > A4_UNITS and span:
+            break
+        span, used = span + 1, used + w
+    if span > 1:
+        ws.merged_cells.add(f"A{row}:{_letter(span)}{row}")
+    ws.row_dimensions[row].height = lines(text, used) * LINE_PT
+    ws.append([st.apply(safe_cell(ws, text), "footnote")])
 
 
 def _letter(n: int) -> str:

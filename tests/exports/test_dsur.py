@@ -55,7 +55,8 @@ pneumonias count 2. Columns Control (comparator), Active, No arm (S4), Total:
     Total                        2 4 1 7
 
 SOCs alphabetical (G < I < N), terms alphabetical within a SOC (Pneumonia < Sepsis).
-Masked: one "Blinded" column = the Total column (every event pooled, S4's too).
+Masked: one "Blinded" column = Control + Active; S4's event stays under "No arm" (no arm
+says nothing of the treatment: pv.blinding.policy).
 
 Interval listing: suspected (sponsor certain/probable/possible; not assessed: investigator
 related/possibly related) and received within the period: e1 (sponsor Beli possible),
@@ -255,6 +256,11 @@ def test_the_sheets_and_the_cover(engine: Engine, study: dict[str, int]) -> None
     rules = [r[1] for r in wb["Cover"].iter_rows(values_only=True) if r[0] == "Rule"]
     assert any("counted as EVENTS" in r for r in rules)
     assert any("partial" in r.lower() for r in rules)
+    listing = wb[LIST]  # wider than a page: printed across pages at 100 %, titles repeated
+    assert listing.print_title_rows == "$4:$4" and listing.print_title_cols == "$A:$C"
+    assert (
+        int(listing.page_setup.scale) == 100 and not listing.sheet_properties.pageSetUpPr.fitToPage
+    )
     for ws in wb.worksheets:  # A4 landscape, the DSMB workbook's print set-up
         assert ws.page_setup.orientation == "landscape"
         assert int(ws.page_setup.paperSize) == 9  # A4
@@ -292,8 +298,10 @@ def test_a_later_data_lock_point_takes_the_later_event(
 def test_masked_tabulation_pools_every_arm(engine: Engine, study: dict[str, int]) -> None:
     wb = workbook(build_dsur(engine, STUDY, START, END, masked=True))
     ws = wb[TAB]
-    assert [c.value for c in ws[HEADER_ROW]] == ["System organ class / term", "Blinded", "Total"]
-    assert rows(ws) == [[r[0], r[4], r[4]] for r in TABULATION]
+    heads = ["System organ class / term", "Blinded", "No arm", "Total"]
+    assert [c.value for c in ws[HEADER_ROW]] == heads
+    # Blinded = Control + Active; S4 has no arm, which says nothing of treatment
+    assert rows(ws) == [[r[0], r[1] + r[2], r[3], r[4]] for r in TABULATION]
     texts = [str(v) for w in wb.worksheets[1:] for r in w.iter_rows(values_only=True) for v in r
              if v is not None]  # fmt: skip
     assert not any("Active" in t or "Control" in t or "Beli" in t for t in texts)

@@ -110,5 +110,5 @@ def test_a_blinded_study_is_pooled_for_a_reader_who_may_not_see_arms(world) -> N
     assert r.status_code == 200 and "-blinded" in r.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(r.content))
     assert wb[TAB].cell(HEADER_ROW, 2).value == "Blinded"
-    assert rows(wb[TAB]) == [[t[0], t[4], t[4]] for t in TABULATION]
+    assert rows(wb[TAB]) == [[t[0], t[1] + t[2], t[3], t[4]] for t in TABULATION]
     assert {r[6] for r in rows(wb[LIST])} == {"Blinded"}
