@@ -22,8 +22,10 @@ A CSV upload is one sheet (AE): it carries no case data.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +33,12 @@ from sqlmodel import Session
 
 from pv.audit.service import Actor
 from pv.events.bulk import BulkContext
-from pv.i18n import N_
+from pv.i18n import N_, ngettext
 from pv.i18n import gettext as _
 from pv.icsr import casedata
 from pv.imports.spreadsheet.common import (
     CASE_SHEETS,
+    MAX_CASE_EVENTS,
     MAX_ERRORS,
     Converted,
     ParsedUpload,
@@ -65,6 +68,11 @@ LIST_KEYS = {"MEDICAL_HISTORY": "medical_history", "CONMEDS": "conmeds", "TESTS"
 # Items of one list of one event: the case-data service's limit (each row beyond it is an
 # error of its own).
 MAX_ITEMS = casedata.MAX_ITEMS
+# The longest text the service keeps (free text); a longer cell is refused here, by its
+# length alone, before any character of it is looked at (a cell may name a shared string
+# of megabytes, and 20,000 rows may name it).
+MAX_CELL = casedata.TEXT_MAX
+SHOWN = 100  # characters of an over-long cell repeated in its error
 
 _NOT_SERIOUS = N_("the event on row %(row)s of sheet AE is not serious: case data is kept "
                   "only for a serious event (AESER = Y)")  # fmt: skip
@@ -157,6 +165,7 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
     width = len(sub.header)
     unnamed = [i for i, h in enumerate(sub.header) if not (h or "").strip()]
     no_header = _("a value in a column without a header")
+    too_long = ngettext("at most %(num)d character", "at most %(num)d characters", MAX_CELL)
     list_key = LIST_KEYS.get(name)
     own = [c for c in SHEET_COLUMNS[name] if c in columns]
     for row_no, values in sub.rows:
@@ -170,11 +179,20 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
         bad: list[RowError] = []
         for j in [*unnamed, *range(width, len(values))]:
             if j < len(values) and values[j] is not None and values[j].strip():  # type: ignore[union-attr]
-                bad.append(RowError(row_no, _col_name(j), values[j] or "", no_header, name))
+                bad.append(RowError(row_no, _col_name(j), _shown(values[j]), no_header, name))
 
-        def cell(col: str, values: list[str | None] = values) -> str | None:
+        long: set[str] = set()
+
+        def cell(col: str, values: list[str | None] = values, row_no: int = row_no,
+                 long: set[str] = long, bad: list[RowError] = bad) -> str | None:  # fmt: skip
             i = columns.get(col)
-            return _stripped(values[i]) if i is not None and i < len(values) else None
+            v = _stripped(values[i]) if i is not None and i < len(values) else None
+            if v is not None and len(v) > MAX_CELL:
+                if col not in long:
+                    long.add(col)
+                    bad.append(RowError(row_no, col, v[:SHOWN] + "…", too_long, name))
+                return None
+            return v
 
         index = _event_of(name, row_no, cell, by_row, by_spid, has_spid, conv, bad)
         if index is None:
@@ -188,6 +206,12 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
             errors.extend(bad)
             continue
         payload = out.payloads.get(index)
+        if payload is None and len(out.payloads) >= MAX_CASE_EVENTS:
+            bad.append(RowError(row_no, "AE_ROW", cell("AE_ROW") or "", _(
+                "at most %(n)s events may have case data in one upload; upload the others "
+                "in another file", n=f"{MAX_CASE_EVENTS:,}"), name))  # fmt: skip
+            errors.extend(bad)
+            continue
         if payload is None:
             payload = out.payloads[index] = _empty_payload()
             out.origin[index] = {}
@@ -225,6 +249,13 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
         else:  # CHALLENGE
             _challenge(name, row_no, cell, ctx, conv, index, payload, origin, bad)
         errors.extend(bad)
+
+
+def _shown(value: str | None) -> str:
+    """A cell's text as an error repeats it: at most SHOWN characters."""
+    if not value:
+        return ""
+    return value if len(value) <= SHOWN else value[:SHOWN] + "…"
 
 
 def _event_of(name: str, row_no: int, cell: Any, by_row: dict[int, int],
@@ -336,11 +367,15 @@ def _where(path: str, origin: Mapping[str, tuple[str, int]]) -> tuple[str, int, 
     return None
 
 
-def findings_to_errors(findings: Any, index: int, conv: Converted, out: CaseData
-                       ) -> list[RowError]:  # fmt: skip
+Cell = tuple[str, int, str]  # sheet, row, column
+
+
+def findings_to_errors(findings: Any, index: int, conv: Converted, out: CaseData,
+                       known: set[Cell] | None = None) -> list[RowError]:  # fmt: skip
     """The errors of `check_case_data` / `save_case_data` for the event at `index`, each on
     the sheet, row and column its value came from (the event's row of sheet AE when it
-    names no cell of the case sheets)."""
+    names no cell of the case sheets). Root causes only: none on a cell in `known` (sheet,
+    row, column) refused already (a name too long to read is not also "required")."""
     origin = out.origin.get(index, {})
     errors = []
     for issue in findings.errors:
@@ -350,6 +385,8 @@ def findings_to_errors(findings: Any, index: int, conv: Converted, out: CaseData
                                    issue.message))  # fmt: skip
             continue
         sheet, row, column = where
+        if known and (sheet, row, column) in known:
+            continue
         value = out.cells.get((sheet, row), {}).get(column, "")
         errors.append(RowError(row, column, value, issue.message, sheet))
     return errors
@@ -363,15 +400,32 @@ def _event_view(data: Any) -> Any:
 
 def _check(conv: Converted, ctx: BulkContext, out: CaseData) -> None:
     now = today()
+    known = {(e.sheet, e.row, e.column) for e in out.errors}
     for index in sorted(out.payloads):
         row = conv.rows[index]
         keys = [d.key for d in _subject_drugs(ctx, row.usubjid)]
         clean, findings = casedata.check_case_data(out.payloads[index], event=_event_view(row.data),
                                           drug_keys=keys, today=now)  # fmt: skip
         if findings.errors:
-            out.errors.extend(findings_to_errors(findings, index, conv, out))
+            out.errors.extend(findings_to_errors(findings, index, conv, out, known))
         else:
             out.clean[index] = clean
+
+
+@contextmanager
+def _gc_resumed() -> Iterator[None]:
+    """The cyclic garbage collector running again for a block of an upload that paused it
+    (`pv.events.bulk.gc_paused`). Saving a case builds ORM rows whose construction leaves
+    cyclic garbage behind (pydantic inspects the JSON columns' default factories: a class
+    and a copy of sys.modules each time); with the collector paused, 1,000 cases held
+    +300 MB until the upload ended (measured), with it about nothing."""
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was:
+            gc.disable()
 
 
 class CaseStoreFailed(Exception):
@@ -389,11 +443,20 @@ def store_case_data(session: Session, actor: Actor, out: CaseData, indexes: Sequ
     (the one that inserted the events: `indexes` are the positions of the inserted rows,
     `ids` their new event ids). Raises `CaseStoreFailed` on any refusal (the caller's
     transaction is then rolled back whole). Returns how many cases were saved."""
-    from pv.events.service import ValidationFailed
-
     if not out.payloads:
         return 0
     id_of = dict(zip(indexes, ids, strict=True))
+    with _gc_resumed():
+        saved, errors = _save_all(session, actor, out, id_of, conv)
+    if errors:
+        raise CaseStoreFailed(errors)
+    return saved
+
+
+def _save_all(session: Session, actor: Actor, out: CaseData, id_of: dict[int, int],
+              conv: Converted) -> tuple[int, list[RowError]]:  # fmt: skip
+    from pv.events.service import ValidationFailed
+
     errors: list[RowError] = []
     saved = 0
     for index in sorted(out.payloads):
@@ -405,9 +468,7 @@ def store_case_data(session: Session, actor: Actor, out: CaseData, indexes: Sequ
             saved += 1
         except ValidationFailed as exc:
             errors.extend(findings_to_errors(exc.findings, index, conv, out))
-    if errors:
-        raise CaseStoreFailed(errors)
-    return saved
+    return saved, errors
 
 
 def sorted_case_errors(errors: list[RowError]) -> list[RowError]:
