@@ -315,7 +315,7 @@ def case_data_context(
     assert subject is not None
     stored, stored_version = stored_case(session, event.id)
     editable = may_edit(auth, event)
-    values = typed if typed is not None else stored
+    values = typed if typed is not None and editable else stored  # read-only: as stored
     section = sae_section(
         drugs=subject_drugs(session, subject),
         values=values,

@@ -15,6 +15,7 @@ import re
 from sqlmodel import func, select
 
 from pv.audit.models import AuditEntry
+from pv.auth.service import actor_for
 from pv.db import read_session, write_session
 from pv.events.models import AdverseEvent
 from pv.icsr.models import SaeCase
@@ -432,3 +433,32 @@ def test_a_non_serious_event_without_case_data_has_no_section(world):
     officer, _csrf = login(world.app, "officer")
     page = officer.get(f"/review/events/{world.ids['own'][1]}").text  # IRR: not serious
     assert 'id="case-data"' not in page
+
+
+def test_an_event_no_longer_serious_shows_its_stored_case_data_read_only(world):
+    from pv.events.service import to_input, update_event
+
+    event_id, _ = add_event(world)
+    officer, csrf = login(world.app, "officer")
+    url = f"/review/events/{event_id}/sae-case"
+    body = {"csrf_token": csrf, "sae_version": "0", "reporter_name": "Dr Ma"}
+    r = officer.post(url, headers=HX, data=body)
+    assert r.status_code == 200, _error_text(r.text)
+    with write_session(world.engine) as s:  # the site changes its mind: not serious
+        data = to_input(s.get(AdverseEvent, event_id))
+        data.aeser, data.aeshosp = False, False
+        update_event(session=s, actor=actor_for(world.users["inv1"]), event_id=event_id,
+                     data=data, expected_version=version(world, event_id),
+                     reason="not serious after all")  # fmt: skip
+    page = officer.get(f"/review/events/{event_id}").text
+    section = page[page.index('<section id="case-data"') :]
+    section = section[: section.index("</section>")]
+    assert "<input" not in section and "<select" not in section
+    assert "The event is no longer serious: the case data is shown as stored." in text_of(section)
+    assert 'data-testid="sae-reporter_name">Dr Ma<' in section
+    # a save is refused (at the top of the section: no field of its own): not serious
+    r = officer.post(url, headers=HX, data={**body, "sae_version": "1", "reporter_name": "X"})
+    assert r.status_code == 422
+    assert "case data is only for a serious event" in text_of(r.text)
+    assert 'data-testid="sae-reporter_name">Dr Ma<' in r.text  # shown as stored, not as typed
+    assert _case(world, event_id).reporter_name == "Dr Ma"
