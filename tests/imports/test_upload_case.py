@@ -448,3 +448,57 @@ def test_other_sheets_are_ignored(upload_study):
     sheets = {"Notes": [["anything"], ["at all"]], "README": [["x"]]}
     result = upload(env, workbook([serious(env.subject("007"))], sheets))
     assert result.ok and cases(env) == {}
+
+
+def test_at_most_max_case_events_events_may_carry_case_data(upload_study, monkeypatch):
+    """The limit of events with case data in one upload (MAX_CASE_EVENTS, 1,000; here 2):
+    each row of a further event is an error naming it."""
+    from pv.imports.spreadsheet import case_sheets
+
+    monkeypatch.setattr(case_sheets, "MAX_CASE_EVENTS", 2)
+    env = upload_study
+    ae = [serious(env.subject(s)) for s in ("0012", "12", "007")]
+    sheets = {"SAE_CASE": [["AE_ROW", "REPORTER_NAME"], [2, "a"], [3, "b"], [4, "c"]],
+              "TESTS": [["AE_ROW", "NAME"], [2, "ALT"], [4, "ALT"]]}  # fmt: skip
+    result = upload(env, workbook(ae, sheets))
+    assert [(e.sheet, e.row, e.column, e.reason) for e in result.errors] == [
+        ("SAE_CASE", 4, "AE_ROW", "at most 2 events may have case data in one upload; upload "
+                                  "the others in another file"),
+        ("TESTS", 3, "AE_ROW", "at most 2 events may have case data in one upload; upload the "
+                               "others in another file"),
+    ]  # fmt: skip
+    assert event_ids(env) == []
+
+
+# --- through the web route --------------------------------------------------------------------
+
+from tests.web.conftest import app_env, world  # noqa: E402, F401
+from tests.web.webhelpers import login, upload_and_wait  # noqa: E402
+
+
+def test_the_web_upload_shows_and_reports_the_sheet_of_each_problem(world):  # noqa: F811
+    """The job's errors and the page name SHEET!COLUMN for a case sheet; the CSV report too;
+    a valid file stores the events and their case data, and the page says so."""
+    usubjid = world.ids["own"][2]
+    sheets = {"SAE_CASE": [["AE_ROW", "REPORTER_COUNTRY"], [2, "XX"]]}
+    client, csrf = login(world.app, "inv1")
+    page = client.get("/upload").text
+    assert "SAE_CASE, MEDICAL_HISTORY, CONMEDS, TESTS, CHALLENGE" in page
+    _, state, fragment = upload_and_wait(client, csrf, world.study_id, "case.xlsx",
+                                         workbook([serious(usubjid)], sheets))  # fmt: skip
+    assert state["status"] == "rejected"
+    assert [(e["row"], e["column"], e["value"]) for e in state["errors"]] == [
+        (2, "SAE_CASE!REPORTER_COUNTRY", "XX")
+    ]
+    assert "<td>SAE_CASE!REPORTER_COUNTRY</td>" in fragment
+    report = list(csv.reader(io.StringIO(client.get(state["report"]).content
+                                         .decode("utf-8-sig"))))  # fmt: skip
+    assert report[1][:3] == ["2", "SAE_CASE!REPORTER_COUNTRY", "XX"]
+    assert report[1][3].startswith("'XX' is not an ISO 3166-1 alpha-2 country code")
+    sheets["SAE_CASE"][1][1] = "cn"
+    _, state, fragment = upload_and_wait(client, csrf, world.study_id, "case.xlsx",
+                                         workbook([serious(usubjid)], sheets))  # fmt: skip
+    assert state["status"] == "stored" and state["stored"] == 1
+    with read_session(world.engine) as s:
+        (row,) = s.exec(select(SaeCase)).all()
+        assert row.reporter_country == "CN" and row.updated_by_name == "inv1"
