@@ -30,22 +30,32 @@ Rules (stated on the cover too):
 - Cumulative tabulation: every in-scope event received on or before the data lock point
   (the study start is the development international birth date here: no earlier data).
   It counts EVENTS, not subjects: a subject with two serious pneumonias counts 2 under
-  Pneumonia. E2F §3.7.3 asks for a "cumulative summary tabulation of SAEs", and its
-  appendix's example tabulation gives numbers of serious adverse events per term;
-  safety-database vendors' DSUR tabulations (Oracle Argus "summary tabulation counts",
-  Veeva Vault Safety "Cumulative Tabulation of Serious Adverse Events from Clinical
-  Trials") count terms of cases, not patients. Rows: system organ class (AEBODSYS) then
-  the coded term (AEDECOD: the CTCAE v5.0 term, a MedDRA LLT, or the MedDRA PT of an
-  imported study); an uncoded event is listed under "Not coded" by its verbatim term.
-  SOCs and, within a SOC, terms are in alphabetical order (case-insensitive; E2F
-  prescribes no order; MedDRA's internationally agreed SOC order is not used because
-  CTCAE terms carry SOC names only). Each SOC row is the sum of its term rows (events, so
+  Pneumonia. Sources: E2F §3.7.3 asks for a "cumulative summary tabulation of SAEs"
+  organised by SOC for the investigational drug and the comparator arms (active,
+  placebo, blinded), and its appendix's example tabulation gives numbers of serious
+  adverse events per term (the guideline's text was not in the reference search corpus;
+  this is from the guideline as published, EMA/CHMP/ICH/309348/2008). The safety
+  databases that produce DSURs agree: Oracle Argus Safety's DSUR "Summary Tabulations of
+  Serious Adverse Events" give "row-level totals for Total event counts for a preferred
+  term including investigational, blinded, comparator, placebo and No Study Drug Given"
+  and "subtotal per System Organ Class" per column, and count "Total Number of Events:
+  the sum of all events terms" separately from distinct cases and patients
+  (docs.oracle.com/en/industries/life-sciences/argus-safety/8.4.1/aeoan/totals.html and
+  summary-counts.html); Veeva Vault Safety's "Cumulative Tabulation of Serious Adverse
+  Events from Clinical Trials" is the same table. Rows: system organ class (AEBODSYS)
+  then the coded term (AEDECOD: the CTCAE v5.0 term, a MedDRA LLT, or the MedDRA PT of
+  an imported study); an uncoded event is listed under "Not coded" by its verbatim term.
+  Terms are alphabetical within a SOC, as Argus prints them ("LLT or PT is arranged in
+  the alphabetical order within an SOC"); SOCs are alphabetical too (case-insensitive):
+  MedDRA's internationally agreed SOC order, which Argus uses, is not applied because
+  CTCAE terms carry SOC names only. Each SOC row is the sum of its term rows (events, so
   the sum is exact, unlike a subject count); the last row totals every SOC.
   Columns: each arm (investigational and comparator arms, the comparator marked), "No
-  arm" when an event's subject has none, and Total. When the reader may not see arms
-  (`masked`: a blinded study and a user without the unblinded permission), one pooled
-  "Blinded" column replaces the arms (E2F's "blinded" column); "No arm" stays (not
-  randomized says nothing of the treatment: pv.blinding.policy), then Total.
+  arm" when an event's subject has none (Argus's "No Study Drug Given"), and Total.
+  When the reader may not see arms (`masked`: a blinded study and a user without the
+  unblinded permission), one pooled "Blinded" column replaces the arms (E2F's "blinded"
+  column); "No arm" stays (not randomized says nothing of the treatment:
+  pv.blinding.policy), then Total.
 - Interval line listing of serious adverse reactions: in-scope events received within
   [start, end] (both inclusive) that are suspected: the sponsor's causality is WHO-UMC
   certain, probable or possible for any study drug; when the sponsor has not assessed the
