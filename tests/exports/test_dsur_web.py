@@ -112,3 +112,25 @@ def test_a_blinded_study_is_pooled_for_a_reader_who_may_not_see_arms(world) -> N
     assert wb[TAB].cell(HEADER_ROW, 2).value == "Blinded"
     assert rows(wb[TAB]) == [[t[0], t[1] + t[2], t[3], t[4]] for t in TABULATION]
     assert {r[6] for r in rows(wb[LIST])} == {"Blinded"}
+    # an officer with the unblinded permission sees the arms
+    from pv.auth.models import User
+
+    with write_session(env.engine) as s:
+        s.execute(update(User).where(User.username == "officer").values(unblinded=True))
+    r = officer.get(f"/reports/dsur.xlsx?{PERIOD}")
+    assert r.status_code == 200 and "-blinded" not in r.headers["content-disposition"]
+    assert rows(load_workbook(io.BytesIO(r.content))[TAB]) == TABULATION
+
+
+def test_the_workbook_language(world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    env = _env(world)
+    officer, _ = login(env.app, "officer")
+    r = officer.get(f"/reports/dsur.xlsx?{PERIOD}&lang=zh-Hans")
+    assert r.status_code == 200 and "-zh-Hans.xlsx" in r.headers["content-disposition"]
+    wb = load_workbook(io.BytesIO(r.content))
+    assert rows(wb.worksheets[2])[0][13] == "重症肺炎"  # data stay as entered
+    r = officer.get(f"/reports/dsur?{PERIOD}&lang=xx", headers=HX)
+    assert r.status_code == 422
+    assert _error(r.text, "lang") == (
+        "&#39;xx&#39; is not a workbook language; choose one of en, zh-Hans"
+    )
