@@ -75,6 +75,15 @@ def test_the_investigator_enters_the_case_data_with_the_event(
                     "Dechallenge and rechallenge"):  # fmt: skip
         expect(page.locator("#sae-case legend", has_text=heading)).to_be_visible()
     expect(page.get_by_test_id("sae-death")).to_have_count(0)  # not a fatal event
+    # "No" takes them away again, "Yes" brings them back; "results in death" adds the death
+    page.locator("#aeser-N").check()
+    expect(page.get_by_test_id("sae-reporter")).to_have_count(0)
+    page.locator("#aeser-Y").check()
+    expect(page.get_by_test_id("sae-reporter")).to_be_visible()
+    page.locator("input[name=aesdth]").check()
+    expect(page.get_by_test_id("sae-death")).to_be_visible()
+    page.locator("input[name=aesdth]").uncheck()
+    expect(page.get_by_test_id("sae-death")).to_have_count(0)
     page.locator("input[name=aeshosp]").check()
     page.get_by_test_id("aeawaredtc").fill("2021-05-03")
 
