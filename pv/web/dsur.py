@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from sqlmodel import col, select
 
 from pv import inputs
 from pv.auth.models import Role
@@ -113,6 +114,7 @@ def dsur_form(request: Request, auth: WebAuth, session: DB, study: str = "",
         if params.get("go"):  # the swapped form's loader: the browser downloads the file
             return Response(status_code=204, headers={"HX-Redirect": form["ready"]})
         form["go"] = f"/reports/dsur?{query}&go=1"
-    ctx = {"auth": auth, "study": study, "dsur": form, "languages": LANGUAGES}
+    studies = list(session.exec(select(Study).order_by(col(Study.id))))
+    ctx = {"auth": auth, "study": study, "studies": studies, "dsur": form, "languages": LANGUAGES}
     return render(request, "reports/_dsur_form.html", ctx,
                   status_code=422 if errors else 200)  # fmt: skip

@@ -1,7 +1,8 @@
-"""The reports page's DSUR form in a real Chromium (tests/live's server and browser): a
-wrong date is refused beside its field after the htmx swap (the page stays, the typed
-value too); corrected, the same button downloads the workbook, whose tabulation is the
-hand-derived one of tests/exports/test_dsur.py. Screenshot: /tmp/dsur-form-refused.png."""
+"""The reports page's DSUR form in a real Chromium (tests/live's server and browser): the
+form names its own study (the page shows another study's tables); a wrong date is refused
+beside its field after the htmx swap (the page stays, the typed values too); corrected,
+the same button downloads the workbook, whose tabulation is the hand-derived one of
+tests/exports/test_dsur.py. Screenshot: /tmp/dsur-form-refused.png."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def test_refused_beside_the_field_then_downloaded(
         engine.dispose()
     officer = Person(browser, live_server, live_server.officer, live_server.officer_password)
     page = officer.page
-    page.goto(f"/reports?study={STUDY}")
+    page.goto("/reports?study=NCT04660565")  # the tables of another study
     form = page.get_by_test_id("dsur-form")
+    form.get_by_label("Study").select_option(STUDY)  # the DSUR form's own choice
     form.get_by_label("Reporting period from").fill("2021-13-01")
     form.get_by_label("to (data lock point)").fill("2021-12-31")
     form.get_by_role("button", name="Download DSUR .xlsx").click()
@@ -48,6 +50,7 @@ def test_refused_beside_the_field_then_downloaded(
     assert page.get_by_role("heading", name="Safety tables").is_visible()
     form = page.get_by_test_id("dsur-form")
     assert form.get_by_label("Reporting period from").input_value() == "2021-13-01"
+    assert form.get_by_label("Study").input_value() == STUDY
     assert page.get_by_test_id("dsur-error-to").count() == 0
     officer.shot(SHOT)
 

@@ -64,6 +64,7 @@ def test_refusals_are_shown_beside_the_fields(world) -> None:  # type: ignore[no
     assert "is not a date of the calendar" in (_error(r.text, "from") or "")
     assert _error(r.text, "to") is None
     assert 'value="2021-13-01"' in r.text  # what was typed stays in the field
+    assert f'<option value="{STUDY}" selected>' in r.text  # and the study chosen
     r = officer.get(f"/reports/dsur?study={STUDY}&from=2022-01-01&to=2021-12-31", headers=HX)
     assert r.status_code == 422
     assert _error(r.text, "to") == (
