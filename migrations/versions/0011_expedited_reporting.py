@@ -3,6 +3,7 @@
 - sae_case: the SAE case data of a serious event (reporter, hospitalization, medical
   history, concomitant medications, tests, dechallenge / rechallenge, death details).
 - report_version: the frozen versions of an event's expedited report (initial, follow-ups).
+- study.conditions: the conditions studied (the study drugs' indication in the reports).
 - submission: each sending of a report version, the file sent and its digest, the ACK.
 
 Revision ID: 0011
@@ -23,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("study", sa.Column("conditions", sqlmodel.sql.sqltypes.AutoString()))
     op.create_table(
         "report_version",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -154,6 +156,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("study", "conditions")
     with op.batch_alter_table("submission", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_submission_report_version_id"))
         batch_op.drop_index(batch_op.f("ix_submission_event_id"))

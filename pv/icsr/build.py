@@ -23,9 +23,7 @@ Where the data comes from:
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
-from functools import cache
 
 from sqlmodel import Session, col, select
 
@@ -92,35 +90,9 @@ def _iso(value: datetime | date | None) -> str | None:
 
 
 def study_indication(study: StudyRow) -> str | None:
-    """The study's condition, the indication of its study drugs (G.k.7.r.1, CIOMS 17).
-
-    The study table keeps no condition column yet: a `conditions` attribute is used when
-    the table has one (text, or a list joined with "; "), else the conditions of the
-    ClinicalTrials.gov record bundled with pv-tracker for that NCT id (pv.demo's
-    NCT04660565: "IgG4-related Disease"); None (unknown) otherwise."""
-    value = getattr(study, "conditions", None)
-    if isinstance(value, list | tuple):
-        value = "; ".join(str(v) for v in value if v) or None
-    if value:
-        return str(value)
-    if study.nct_id:
-        return _bundled_conditions().get(study.nct_id)
-    return None
-
-
-@cache
-def _bundled_conditions() -> dict[str, str]:
-    from pv.demo import RECORD_PATH
-
-    try:
-        record = json.loads(RECORD_PATH.read_text(encoding="utf-8"))
-        protocol = record["protocolSection"]
-        nct = protocol["identificationModule"]["nctId"]
-        names = protocol.get("conditionsModule", {}).get("conditions") or []
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    text = "; ".join(str(n) for n in names if n)
-    return {nct: text} if text else {}
+    """The study's conditions (ClinicalTrials.gov conditionsModule, stored at import), the
+    indication of its study drugs (G.k.7.r.1, CIOMS 17); None (unknown) without them."""
+    return study.conditions or None
 
 
 def _text(value: object) -> str | None:

@@ -75,6 +75,7 @@ class StudySpec:
     start_date: str | None = None
     completion_date: str | None = None
     brief_summary: str | None = None
+    conditions: str | None = None  # conditionsModule.conditions, joined with "; "
     min_age_years: float | None = None
     max_age_years: float | None = None
     sex: str | None = None
@@ -166,6 +167,8 @@ def parse_ctgov(record: Any) -> StudySpec:
     spec.start_date = r.get(f"{p}.statusModule.startDateStruct.date", str)
     spec.completion_date = r.get(f"{p}.statusModule.completionDateStruct.date", str)
     spec.brief_summary = r.get(f"{p}.descriptionModule.briefSummary", str)
+    conditions = r.get(f"{p}.conditionsModule.conditions", list) or []
+    spec.conditions = "; ".join(str(x) for x in conditions if isinstance(x, str) and x) or None
     spec.study_type = r.get(f"{p}.designModule.studyType", str)
     phases = r.get(f"{p}.designModule.phases", list) or []
     spec.phase = ", ".join(str(x) for x in phases) or None

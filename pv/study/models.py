@@ -28,6 +28,9 @@ class Study(SQLModel, table=True):
     max_age_years: float | None = None
     sex: str | None = None
     brief_summary: str | None = None
+    # The conditions studied (ClinicalTrials.gov conditionsModule, "; "-joined): the
+    # indication of the study drugs in expedited reports (CIOMS 17, E2B G.k.7.r.1).
+    conditions: str | None = None
     source: str = "ctgov"  # ctgov | sdtm
     # Default interface language of the study's site users (en, zh-Hans).
     language: str = Field(default="en", max_length=16, sa_column_kwargs={"server_default": "en"})

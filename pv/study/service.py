@@ -31,6 +31,7 @@ _STUDY_FIELDS = (
     "start_date",
     "completion_date",
     "brief_summary",
+    "conditions",
     "min_age_years",
     "max_age_years",
     "sex",

@@ -216,7 +216,7 @@ def test_an_officer_cannot_lock_while_a_report_is_unsent(
     page.get_by_role("button", name="Lock the event").click()
     refusal = page.get_by_test_id("lock-error")
     expect(refusal).to_contain_text(
-        "1 expedited report of this event is not sent: mark it sent before locking"
+        "1 expedited report of this event is not sent: record its submission before locking"
     )
     expect(page.get_by_test_id("event-status")).to_have_text("assessed")
     person.shot(SHOTS / "pv-clocks-lock-refused.png")

@@ -145,9 +145,11 @@ def test_locking_is_refused_while_an_expedited_report_is_unsent(world: World):
     [issue] = err.value.findings.errors
     assert issue.field == "lock"
     assert issue.message == (
-        "1 expedited report of this event is not sent: mark it sent before locking"
+        "1 expedited report of this event is not sent: record its submission before locking"
     )
-    refused = pytest.raises(TransitionRefused, match="not sent: mark it sent before locking")
+    refused = pytest.raises(
+        TransitionRefused, match="not sent: record its submission before locking"
+    )
     with refused, write_session(world.engine) as s:  # the generic route refuses it too
         change_status(session=s, actor=officer, event_id=ev, to="locked", expected_version=3)
     assert world.event(ev).status == Status.assessed

@@ -33,6 +33,8 @@ def test_it_imports_the_reference_trial(engine):
         assert study.title == "Belimumab Treatment for IgG4-related Disease"
         assert study.enrollment == 60 and study.phase == "PHASE4"
         assert (study.min_age_years, study.max_age_years) == (18.0, 75.0)
+        # conditionsModule.conditions: the study drugs' indication in expedited reports
+        assert study.conditions == "IgG4-related Disease"
         arms = {a.label: a for a in s.exec(select(Arm))}
         assert set(arms) == {"Glucocorticoid monotherapy Group", "Combination therapy Group"}
         # Both arms are typed EXPERIMENTAL in the record: the comparator is the arm whose
