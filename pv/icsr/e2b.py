@@ -44,7 +44,7 @@ What a report says (ICH element ids):
   number with a UCUM unit, start and stop), G.k.7.r indication, G.k.8 action taken,
   G.k.9.i.2.r the investigator's (global introspection) and the sponsor's (WHO-UMC)
   causality, G.k.9.i.4 rechallenge (pv.icsr.models.CHALLENGE_RESULTS: yes 1, no 2,
-  unknown 3, na 4; not sent when nobody said, as the IG asks), G.k.11 the dechallenge.
+  na 4; not sent when unknown or when nobody said, as the IG asks), G.k.11 the dechallenge.
 - H.1 narrative (as written, with the treatment given and the hospital stay), H.4
   sender's comments on a follow-up (which follow-up, the officer's note, every change
   since the version before), H.5.r the narrative with its language when not English.
@@ -183,9 +183,10 @@ WORDS = {
     },
 }  # fmt: skip
 # G.k.9.i.4 (code list 16) from pv.icsr.models.CHALLENGE_RESULTS: yes -> 1 (rechallenge
-# done, reaction recurred), no -> 2 (done, did not recur), unknown -> 3 (done, outcome
-# unknown), na -> 4 (no rechallenge).
-RECHALLENGE = {"yes": "1", "no": "2", "unknown": "3", "na": "4"}
+# done, reaction recurred), no -> 2 (done, did not recur), na -> 4 (no rechallenge).
+# "unknown" is the site not knowing what happened, which is not code 3 ("rechallenge done,
+# outcome unknown"): it is not sent, as when nobody answered.
+RECHALLENGE = {"yes": "1", "no": "2", "na": "4"}
 AUTOPSY_DONE = {"Y": True, "N": False}  # D.9.3; "U" -> ASKU, not given -> UNK
 PHONE = re.compile(r"^\+?[0-9(][0-9 ()./\-]{4,30}[0-9]$")  # C.2.r.2.7 when it looks like one
 _QUALIFIED = re.compile(r"^(<=|>=|<|>|≤|≥)?\s*([+-]?\d+(?:\.\d+)?)$")  # F.r.3.2 value

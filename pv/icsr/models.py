@@ -36,8 +36,9 @@ QUALIFICATIONS = {
 }
 # CIOMS I box 20 "did reaction abate after stopping drug?" and box 21 "did reaction
 # reappear after reintroduction?": yes, no, not applicable (not stopped / not
-# reintroduced), unknown. E2B G.k.9.i.4 (recurrence on re-administration): yes -> 1,
-# no -> 2, unknown -> 3, na -> 4.
+# reintroduced), unknown (the site does not know). E2B G.k.9.i.4 (recurrence on
+# re-administration): yes -> 1, no -> 2, na -> 4; unknown is not sent (code 3 means a
+# rechallenge was done with an unknown outcome, which is not what "unknown" says).
 CHALLENGE_RESULTS = ("yes", "no", "na", "unknown")
 AUTOPSY = ("Y", "N", "U")  # autopsy done: yes, no, unknown (E2B D.9.3)
 

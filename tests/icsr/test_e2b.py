@@ -725,7 +725,7 @@ def test_drug_indication_rechallenge_dechallenge(tmp_path):
     assert xp(metformin, f"h:outboundRelationship2/h:observation{obs('31')}") == []
 
 
-@pytest.mark.parametrize(("answer", "code"), [("yes", "1"), ("no", "2"), ("unknown", "3"),
+@pytest.mark.parametrize(("answer", "code"), [("yes", "1"), ("no", "2"), ("unknown", None),
                                                ("na", "4"), (None, None)])  # fmt: skip
 def test_rechallenge_codes(answer, code):
     case = rich_case()
