@@ -502,3 +502,11 @@ def test_the_web_upload_shows_and_reports_the_sheet_of_each_problem(world):  # n
     with read_session(world.engine) as s:
         (row,) = s.exec(select(SaeCase)).all()
         assert row.reporter_country == "CN" and row.updated_by_name == "inv1"
+
+
+def test_a_case_row_of_an_event_whose_aeser_cannot_be_read_adds_no_derived_error(upload_study):
+    env = upload_study
+    sheets = {"SAE_CASE": [["AE_ROW", "REPORTER_NAME"], [2, "王芳"]]}
+    result = upload(env, workbook([serious(env.subject("007"), AESER="perhaps")], sheets))
+    assert [(e.sheet, e.row, e.column) for e in result.errors] == [("", 2, "AESER")]
+    assert event_ids(env) == []

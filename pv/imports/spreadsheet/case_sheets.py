@@ -168,6 +168,7 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
     too_long = ngettext("at most %(num)d character", "at most %(num)d characters", MAX_CELL)
     list_key = LIST_KEYS.get(name)
     own = [c for c in SHEET_COLUMNS[name] if c in columns]
+    bad_aeser = {(e.row, e.column) for e in conv.errors if e.column == "AESER"}
     for row_no, values in sub.rows:
         if len(errors) >= MAX_ERRORS:
             errors.append(RowError(row_no, "", "", _("more than %(n)s problems: checking "
@@ -199,6 +200,9 @@ def _read_sheet(name: str, sub: ParsedUpload, conv: Converted, ctx: BulkContext,
             errors.extend(bad)
             continue
         data = conv.rows[index].data
+        if data.aeser is None and (conv.row_numbers[index], "AESER") in bad_aeser:
+            errors.extend(bad)  # AESER could not be read: its own error is the root cause
+            continue
         if data.aeser is not True:
             column = "AE_ROW" if cell("AE_ROW") is not None else "USUBJID"
             bad.append(RowError(row_no, column, cell(column) or "",
