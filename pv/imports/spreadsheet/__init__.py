@@ -27,7 +27,9 @@ write transaction, which is rolled back when any row fails.
 Modules: `common` (results, errors, columns), `template` (the xlsx template),
 `xlsx_package` (the zip and its parts, vetted), `xlsx_reader` (the data sheet, streamed),
 `csv_reader` (CSV, and `parse_upload`, which decides the type), `convert`
-(`validate_rows`), `upload` (`import_upload`, the error report). Throughput is measured
+(`validate_rows`), `case_sheets` (the optional SAE case-data sheets of an xlsx, issue 16:
+read, checked by `pv.icsr.casedata` and stored in the same transaction), `upload`
+(`import_upload`, the error report). Throughput is measured
 by bench/bench_upload.py (100,000 rows, SQLite).
 """
 
