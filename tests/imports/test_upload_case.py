@@ -510,3 +510,17 @@ def test_a_case_row_of_an_event_whose_aeser_cannot_be_read_adds_no_derived_error
     result = upload(env, workbook([serious(env.subject("007"), AESER="perhaps")], sheets))
     assert [(e.sheet, e.row, e.column) for e in result.errors] == [("", 2, "AESER")]
     assert event_ids(env) == []
+
+
+def test_a_case_the_uploader_may_not_save_is_an_error_and_stores_nothing(upload_study):
+    """save_case_data refuses an investigator who is not at the event's site (here an actor
+    without a user, whom `at_site` never places): the refusal names the case's first row and
+    the whole upload is rolled back."""
+    env = upload_study
+    actor = Actor(username="nobody", user_id=None, role="investigator")
+    sheets = {"MEDICAL_HISTORY": [["AE_ROW", "TERM"], [2, "哮喘"]]}
+    result = upload(env, workbook([serious(env.subject("007"))], sheets), actor=actor)
+    assert [(e.sheet, e.row, e.column, e.reason) for e in result.errors] == [
+        ("MEDICAL_HISTORY", 2, "", "you may change the case data of your own sites' events only")
+    ]
+    assert event_ids(env) == [] and cases(env) == {}

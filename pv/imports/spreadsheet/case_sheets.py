@@ -459,7 +459,8 @@ def store_case_data(session: Session, actor: Actor, out: CaseData, indexes: Sequ
 
 def _save_all(session: Session, actor: Actor, out: CaseData, id_of: dict[int, int],
               conv: Converted) -> tuple[int, list[RowError]]:  # fmt: skip
-    from pv.events.service import ValidationFailed
+    from pv.events.service import NotEditable, ValidationFailed
+    from pv.review.workflow import RoleRefused
 
     errors: list[RowError] = []
     saved = 0
@@ -472,6 +473,9 @@ def _save_all(session: Session, actor: Actor, out: CaseData, id_of: dict[int, in
             saved += 1
         except ValidationFailed as exc:
             errors.extend(findings_to_errors(exc.findings, index, conv, out))
+        except (RoleRefused, NotEditable) as exc:  # the uploader may not save this case
+            sheet, row = next(iter(out.origin[index].values()))
+            errors.append(RowError(row, "", "", str(exc), sheet))
     return saved, errors
 
 
