@@ -32,8 +32,8 @@ from pv.icsr.versions import NOTE_MAX, prepare_version, standing, version_submis
 from pv.labels import label
 from pv.review.workflow import RoleRefused, TransitionRefused
 from pv.study.models import Study
-from pv.web.deps import Auth, PathId, WebAuth, engine, event_or_404, require
-from pv.web.review_common import field_errors, text
+from pv.web.deps import DB, Auth, PathId, WebAuth, engine, event_or_404, require
+from pv.web.review_common import REVIEWERS, field_errors, text
 from pv.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -214,4 +214,14 @@ async def prepare(request: Request, auth: WebAuth, event_id: PathId) -> Response
         if not is_htmx(request):
             return RedirectResponse(f"/review/events/{event_id}?done=version#case-versions", 303)
         done = _("Version %(n)s saved.", n=row.number)
-        return _section(request, session, auth, event_id, {FORM: {"done": done}})
+        response = _section(request, session, auth, event_id, {FORM: {"done": done}})
+        # the Expedited reports section offers the new version: it reloads itself on this
+        response.headers["HX-Trigger"] = "pv-versions-changed"
+        return response
+
+
+@router.get("/review/events/{event_id}/versions")
+def section(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
+    """The section as it stands (htmx: after a submission or an ACK changed what stands)."""
+    require(auth, *REVIEWERS)
+    return _section(request, session, auth, event_id, {})

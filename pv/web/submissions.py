@@ -155,8 +155,18 @@ def _done(request: Request, session: Session, auth: Auth, event_id: int) -> Resp
 
     if is_htmx(request):
         session.flush()
-        return _page(request, session, auth, event_id, {})
+        response = _page(request, session, auth, event_id, {})
+        # the Report versions section counts what stands: it reloads itself on this
+        response.headers["HX-Trigger"] = "pv-reports-changed"
+        return response
     return RedirectResponse(f"/review/events/{event_id}?done=submission#reports", 303)
+
+
+@router.get("/review/events/{event_id}/reports")
+def section(request: Request, auth: WebAuth, session: DB, event_id: PathId) -> Response:
+    """The section as it stands (htmx: after a new report version was prepared)."""
+    require(auth, *REVIEWERS)
+    return _page(request, session, auth, event_id, {})
 
 
 @router.post("/review/submissions/{submission_id}/ack")

@@ -192,3 +192,34 @@ def test_who_sees_the_section_and_its_forms(world):
     r = post(officer, csrf, f"/clocks/{clock_id}/sent", sent_date="2021-03-10",
              password=PASSWORD)  # fmt: skip
     assert r.status_code in (404, 405)
+
+
+def test_the_versions_and_reports_sections_reload_each_other(world):
+    """Preparing a version tells the page (HX-Trigger) so that the Expedited reports section,
+    whose form offers the versions, reloads itself; recording a submission does the same
+    for the Report versions section, which counts what stands."""
+    event_id, clock_id, version_id, officer, csrf = _ready(world)
+    r = officer.post(f"/review/events/{event_id}/versions", headers=HX,
+                     data={"csrf_token": csrf, "note": ""})  # fmt: skip
+    assert r.status_code == 200 and r.headers["HX-Trigger"] == "pv-versions-changed"
+    assert 'hx-trigger="pv-versions-changed from:body"' in officer.get(
+        f"/review/events/{event_id}").text  # the reports section listens  # fmt: skip
+    section = officer.get(f"/review/events/{event_id}/reports", headers=HX)
+    assert section.status_code == 200 and section.text.lstrip().startswith(
+        '<section id="reports"')  # the section alone  # fmt: skip
+    assert f'<option value="{version_id}"' in section.text
+    r = officer.post(
+        f"/review/events/{event_id}/submissions",
+        headers=HX,
+        data={
+            "csrf_token": csrf,
+            **_form(version_id, clock_id, sent_date=date.today().isoformat()),
+        },
+    )
+    # (sent today: the refresh above froze version 1 again today)  # fmt: skip
+    assert r.status_code == 200 and r.headers["HX-Trigger"] == "pv-reports-changed"
+    versions = officer.get(f"/review/events/{event_id}/versions", headers=HX)
+    assert versions.status_code == 200 and "1 submission (1 standing)" in text_of(versions.text)
+    dsmb, _ = login(world.app, "dsmb")
+    for url in ("reports", "versions"):
+        assert dsmb.get(f"/review/events/{event_id}/{url}", headers=HX).status_code in (403, 404)
