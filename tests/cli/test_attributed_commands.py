@@ -57,6 +57,7 @@ READ_ONLY = {
     ("sae-clocks",): "prints the clocks",
     ("report", "cioms"): "writes a file",
     ("report", "e2b"): "writes a file",
+    ("dsur",): "writes a workbook file",
     ("backup",): "copies the database to a file",
     ("user", "list"): "prints the users",
     ("user", "tokens"): "prints API tokens (never their secrets)",
