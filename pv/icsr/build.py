@@ -154,7 +154,8 @@ def _clock(reports: list[ExpeditedReport], version: int) -> ExpeditedReport | No
     wanted = ("initial_7", "initial_15") if version == 1 else (ReportKind.followup_8.value,)
     mine = [r for r in reports if r.kind in wanted]
     pending = [r for r in mine if r.submitted_date is None]
-    return (pending or mine or [None])[0]
+    chosen = pending or mine
+    return chosen[0] if chosen else None
 
 
 def _onset_key(text: str | None) -> str:

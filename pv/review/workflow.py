@@ -224,8 +224,7 @@ def change_status(
 
 def unsent_message(unsent: int) -> str:
     return ngettext(
-        "%(num)d expedited report of this event is not sent: record its submission before "
-        "locking",
+        "%(num)d expedited report of this event is not sent: record its submission before locking",
         "%(num)d expedited reports of this event are not sent: record their submissions "
         "before locking",
         unsent,

@@ -84,4 +84,3 @@ def clocks_page(
     require(auth, *QUERY_READERS)
     ctx = _clocks_context(session, auth, study, show)
     return render(request, "review/clocks.html", ctx, partial="review/_clocks_table.html")
-
