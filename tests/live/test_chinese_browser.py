@@ -46,7 +46,9 @@ ALWAYS = ["pv-tracker", "NCI CTCAE v5.0", "CTCAE v5.0", "MedDRA", "CONFIRM_DUPLI
           "English", "DSMB", "SUSAR", "TEAE", "AESI", "USUBJID", "AETERM", "AESTDTC",
           "RECOVERED/RESOLVED", "NOT RELATED", "POSSIBLY RELATED", "YYYY-MM-DDThh:mm",
           "YYYY-MM-DD", "YYYY-MM", "Kaplan-Meier",
-          "admiral derive_var_trtemfl"]  # fmt: skip
+          "admiral derive_var_trtemfl",
+          # the upload's sheet names are codes, like the CDISC variable names
+          "SAE_CASE, MEDICAL_HISTORY, CONMEDS, TESTS, CHALLENGE"]  # fmt: skip
 
 
 def _data_texts(db_url: str) -> list[str]:
@@ -62,7 +64,7 @@ def _data_texts(db_url: str) -> list[str]:
             for st in s.exec(select(Study)):
                 out.update(v for v in (st.title, st.official_title, st.sponsor, st.phase,
                                        st.brief_summary, st.overall_status, st.study_type,
-                                       st.allocation, st.masking) if v)  # fmt: skip
+                                       st.allocation, st.masking, st.conditions) if v)  # fmt: skip
             for a in s.exec(select(Arm)):
                 out.update(v for v in (a.label, a.description, a.arm_type) if v)
             for d in s.exec(select(Drug)):
