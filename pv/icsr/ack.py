@@ -43,9 +43,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from lxml import etree
 
 from pv.i18n import gettext as _
+from pv.icsr.e2b import HL7, _el  # one HL7 v3 element writer for the ICSR and its ACK
 from pv.icsr.models import AckOutcome
 
-HL7 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 H = {"h": HL7}
 ICH = "2.16.840.1.113883.3.989.2.1"
@@ -276,16 +276,6 @@ def parse_ack(data: bytes) -> Ack:
 
 
 # --------------------------------------------------------------------------- building
-
-
-def _el(parent, tag: str, attrib: dict[str, str | None] | None = None, text=None):
-    node = etree.SubElement(parent, f"{{{HL7}}}{tag}")
-    for key, value in (attrib or {}).items():
-        if value is not None:
-            node.set(key, value)
-    if text is not None:
-        node.text = text
-    return node
 
 
 def _device(parent, tag: str, type_code: str, ident: str | None, root: str) -> None:

@@ -39,7 +39,8 @@ from pv.icsr.models import AUTOPSY, CHALLENGE_RESULTS, QUALIFICATIONS, SaeCase
 from pv.review.workflow import RoleRefused
 from pv.study.models import Subject
 from pv.web import api_schemas as sch
-from pv.web.deps import DB, EVENT_READERS, ApiAuth, Auth, event_or_404, require
+from pv.web.api import Reader  # who reads events reads their case data
+from pv.web.deps import DB, ApiAuth, Auth, event_or_404, require
 from pv.web.json_body import StrictJsonRoute
 
 router = APIRouter(
@@ -58,17 +59,11 @@ READ_ONLY = ("event_id", "drug_keys", "updated_at", "updated_by")
 EventId = Annotated[int, Path(ge=1, le=sch.INT_MAX)]
 
 
-def _readers(auth: ApiAuth) -> Auth:
-    require(auth, *EVENT_READERS)
-    return auth
-
-
 def _writers(auth: ApiAuth) -> Auth:
     require(auth, *CASE_WRITERS)
     return auth
 
 
-Reader = Annotated[Auth, Depends(_readers)]
 Writer = Annotated[Auth, Depends(_writers)]
 
 # --- the bodies -------------------------------------------------------------------------------

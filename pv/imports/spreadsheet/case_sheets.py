@@ -49,17 +49,19 @@ from pv.imports.spreadsheet.common import (
 from pv.timeutil import today
 
 REF_COLUMNS = ("AE_ROW", "USUBJID", "AESPID")
-SAE_CASE_COLUMNS = (
-    "REPORTER_NAME", "REPORTER_QUALIFICATION", "REPORTER_COUNTRY", "REPORTER_CONTACT",
-    "HOSP_ADMIT_DATE", "HOSP_DISCHARGE_DATE", "DEATH_DATE", "DEATH_CAUSE", "AUTOPSY",
-    "AUTOPSY_CAUSE",
-)  # fmt: skip
+# The columns are the case-data payload's keys upper-cased (pv.icsr.casedata).
+SAE_CASE_COLUMNS = tuple(name.upper() for name in casedata.CASE_SCALARS)
 # Sheet -> its columns after the event reference, in the template's order.
 SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
     "SAE_CASE": SAE_CASE_COLUMNS,
-    "MEDICAL_HISTORY": ("TERM", "START", "ONGOING"),
-    "CONMEDS": ("NAME", "DOSE", "UNIT", "ROUTE", "START", "STOP", "INDICATION"),
-    "TESTS": ("NAME", "DATE", "VALUE", "UNIT", "LOW", "HIGH"),
+    **{
+        sheet: tuple(key.upper() for key in casedata.CASE_LISTS[payload])
+        for sheet, payload in (
+            ("MEDICAL_HISTORY", "medical_history"),
+            ("CONMEDS", "conmeds"),
+            ("TESTS", "tests"),
+        )
+    },  # fmt: skip
     "CHALLENGE": ("DRUG", "DECHALLENGE", "RECHALLENGE"),
 }
 assert tuple(SHEET_COLUMNS) == CASE_SHEETS
