@@ -31,7 +31,8 @@ cannot send what one may not see). An open-label study is never masked.
 
 The acknowledgement (E2B only): an uploaded MCCI_IN200101UV01 is parsed
 (pv.icsr.ack.parse_ack), must acknowledge this file's report (C.1.1 = the safety report
-id in the stored XML) when it names reports, and is stored with its code, outcome,
+id in the stored XML) when it names reports and this file's batch (ACK.A.1 = its N.1.2,
+which tells the versions of a case apart) when it names one, and is stored with its code, outcome,
 message, bytes, SHA-256 and the time received (audited "ack"). A "rejected" ACK reopens
 the clock the submission closed (submitted_date back to None, audited "reopen") unless
 another standing submission still answers it. One ACK per submission: a second upload is
@@ -334,16 +335,28 @@ def _clock(
 
 def report_id_of(data: bytes) -> str | None:
     """The safety report id (C.1.1) of a stored E2B file."""
-    from lxml import etree
-
     from pv.icsr.e2b import OID_REPORT_ID
+
+    return _id_of(data, OID_REPORT_ID)  # C.1.1 (the message id N.2.r.1 is the same)
+
+
+def batch_id_of(data: bytes) -> str | None:
+    """The batch number (N.1.2) of a stored E2B file: it names the version (`-V<n>`) and
+    the moment it was built, where C.1.1 is the same in every version of the case."""
+    from pv.icsr.e2b import OID_BATCH_NUMBER
+
+    return _id_of(data, OID_BATCH_NUMBER)
+
+
+def _id_of(data: bytes, root_oid: str) -> str | None:
+    from lxml import etree
 
     try:
         root = etree.fromstring(data)
     except etree.XMLSyntaxError:
         return None
     for el in root.iter("{*}id"):
-        if el.get("root") == OID_REPORT_ID:  # C.1.1 (the message id N.2.r.1 is the same)
+        if el.get("root") == root_oid:
             return el.get("extension")
     return None
 
@@ -382,6 +395,18 @@ def attach_ack(session: Session, actor: Actor, submission_id: int, data: bytes) 
                         "this acknowledgement is of report %(theirs)s, not of %(mine)s",
                         theirs=", ".join(_safe(x) for x in ack.report_ids),
                         mine=mine or "?",
+                    ),
+                )
+            batch = batch_id_of(sub.file)
+            if findings.ok and ack.batch_id and batch and ack.batch_id != batch:
+                # the same case's report, but another version's batch
+                findings.error(
+                    "ack",
+                    _(
+                        "this acknowledgement is of batch %(theirs)s, not of the batch sent "
+                        "(%(mine)s)",
+                        theirs=_safe(ack.batch_id),
+                        mine=batch,
                     ),
                 )
     if not findings.ok:

@@ -323,6 +323,13 @@ def test_an_ack_must_be_an_ack_of_this_files_report_and_only_for_e2b(world: Worl
     theirs = build_ack(_sub(world, other_sid).file, "accepted")
     message = _ack_refused(world, sid, theirs)
     assert message.startswith("this acknowledgement is of report ")
+    # Another version of the same case: C.1.1 is the same, its batch number (N.1.2) is not.
+    mine = _sub(world, sid).file
+    assert mine.count(b"-V1-") == 1  # the batch number names the version
+    version_2 = build_ack(mine.replace(b"-V1-", b"-V2-"), "accepted")
+    assert _ack_refused(world, sid, version_2).startswith(
+        "this acknowledgement is of batch "
+    ) and "not of the batch sent" in _ack_refused(world, sid, version_2)
     with read_session(world.engine) as s:
         version = s.exec(select(ReportVersion).where(ReportVersion.event_id == ev)).one()
     cioms = _record(world, version.id, recipient_kind="ethics", recipient="EC",
