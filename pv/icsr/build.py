@@ -226,7 +226,9 @@ def build_case(session: Session, event_id: int, *, created: date | None = None,
 
     received = assessment.awareness_date if assessment else (
         event.submitted_at.date() if event.submitted_at else event.created_at.date())  # fmt: skip
-    most_recent = max(received, event.updated_at.date()) if event.updated_at else received
+    # C.1.5: the latest of day 0 and the last change of the event or of its case data
+    changed = [t.date() for t in (event.updated_at, data.updated_at if data else None) if t]
+    most_recent = max([received, *changed])
     country = country_code(site.country)
     case_id = f"{country or 'XX'}-{SENDER_CODE}-{study_row.id}-{event.id}"
     term_lang = language_of(event.aeterm)

@@ -3,6 +3,8 @@ assessed SUSARs, read independently here from the same tables."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -71,6 +73,9 @@ def test_only_a_serious_event_has_a_case(demo: Engine) -> None:
             build_case(s, 10**9)
 
 
+LATER = datetime(2099, 1, 2, 3, 4, tzinfo=UTC)  # a last change of the case data
+
+
 def test_the_case_data_go_into_the_case(world: World) -> None:  # noqa: F811
     ev = world.report(SERIOUS_PNEUMONIA)
     with read_session(world.engine) as s:
@@ -100,6 +105,7 @@ def test_the_case_data_go_into_the_case(world: World) -> None:  # noqa: F811
                     "low": "0", "high": "8"}],
             dechallenge={"belimumab": "yes", "prednisone": "na"},
             rechallenge={"belimumab": "unknown"},
+            updated_at=LATER,
         ))  # fmt: skip
     with read_session(world.engine) as s:
         case = build_case(s, ev)
@@ -118,6 +124,8 @@ def test_the_case_data_go_into_the_case(world: World) -> None:  # noqa: F811
     assert (by_key["belimumab"].dechallenge, by_key["belimumab"].rechallenge) == ("yes", "unknown")
     assert (by_key["prednisone"].dechallenge, by_key["prednisone"].rechallenge) == ("na", None)
     assert case.version == 1 and case.initial
+    # C.1.5 most recent information: the case data changed after the event
+    assert bare.most_recent < LATER.date() and case.most_recent == LATER.date()
 
 
 def test_country_codes() -> None:
