@@ -64,6 +64,7 @@ lint: setup
 	$(BIN)/ruff format --check pv tests
 
 bench: setup
+	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_tables.py
 	$(BIN)/python bench/bench_upload.py

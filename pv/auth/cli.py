@@ -11,14 +11,20 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
-
-from pv.auth.models import Role, User
 from pv.cli import CommandError, acting_username, add_actor_argument, command_actor, database
-from pv.db import read_session, write_session
 from pv.i18n import gettext as _
-from pv.study.models import Site
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from pv.study.models import Site
+
+
+# pv.auth.models.Role's values, written out so that building the parser imports no ORM
+# (`pvtracker --help` starts at once; tests/cli/test_cli_start.py checks they agree).
+ROLES = ("investigator", "officer", "dsmb", "admin")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     us = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = us.add_parser("add", help=_("create a user"))
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=list(Role.__members__))
+    add.add_argument("--role", required=True, choices=list(ROLES))
     add.add_argument(
         "--site", action="append", default=[], help=_("site id (investigators; repeatable)")
     )
@@ -82,6 +88,10 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _sites(session: Session, codes: list[str], study: str | None) -> list[Site]:
+    from sqlmodel import select
+
+    from pv.study.models import Site
+
     found = []
     for code in codes:
         q = select(Site).where(Site.code == code)
@@ -111,10 +121,16 @@ def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
 
 def _admin(session: Session, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The administrator a data-changing user command acts as (--as / PV_ACTOR)."""
+    from pv.auth.models import Role
+
     return command_actor(session, args, Role.admin)
 
 
 def _has_active_admin(session: Session) -> bool:
+    from sqlmodel import select
+
+    from pv.auth.models import Role, User
+
     return (
         session.exec(
             select(User.id).where(
@@ -128,7 +144,9 @@ def _has_active_admin(session: Session) -> bool:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from pv.auth.models import Role
     from pv.auth.service import AccountError, create_user
+    from pv.db import write_session
 
     password = _password(args) if args.password_stdin or sys.stdin.isatty() else None
     with write_session(database(upgrade=True)) as session:
@@ -157,6 +175,7 @@ def _add(args: argparse.Namespace) -> int:
 
 def _set_password(args: argparse.Namespace) -> int:
     from pv.auth.service import AccountError, set_password
+    from pv.db import write_session
 
     password = _password(args)
     with write_session(database(upgrade=True)) as session:
@@ -176,6 +195,7 @@ def _set_password(args: argparse.Namespace) -> int:
 
 def _disable(args: argparse.Namespace) -> int:
     from pv.auth.service import disable_user
+    from pv.db import write_session
 
     with write_session(database(upgrade=True)) as session:
         actor = _admin(session, args)
@@ -186,6 +206,7 @@ def _disable(args: argparse.Namespace) -> int:
 
 def _unlock(args: argparse.Namespace) -> int:
     from pv.auth.service import unlock_user
+    from pv.db import write_session
 
     with write_session(database(upgrade=True)) as session:
         actor = _admin(session, args)
@@ -199,6 +220,7 @@ def _unlock(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from pv.auth.service import AccountError, issue_token, token_expiry, tokens_of
+    from pv.db import write_session
 
     with write_session(database(upgrade=True)) as session:
         actor = _admin(session, args)
@@ -230,6 +252,7 @@ def _token(args: argparse.Namespace) -> int:
 def _revoke_token(args: argparse.Namespace) -> int:
     from pv.auth.models import ApiToken
     from pv.auth.service import revoke_token
+    from pv.db import write_session
 
     with write_session(database(upgrade=True)) as session:
         actor = _admin(session, args)
@@ -249,6 +272,11 @@ def _when(dt) -> str:  # type: ignore[no-untyped-def]
 
 
 def _list(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from pv.auth.models import User
+    from pv.db import read_session
+
     with read_session(database(upgrade=True)) as session:
         users = session.exec(select(User).order_by(User.username)).all()
         for u in users:
@@ -264,6 +292,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _tokens(args: argparse.Namespace) -> int:
     from pv.auth.service import token_expiry, token_state, tokens_of
+    from pv.db import read_session
 
     with read_session(database(upgrade=True)) as session:
         user = _user(session, args.username)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 
 from pv.cli import CommandError, add_actor_argument, command_actor, database
-from pv.db import read_session, write_session
 from pv.i18n import gettext as _
 
 YES, NO = ("yes", "y", "true", "1"), ("no", "n", "false", "0")
@@ -53,6 +52,7 @@ def _yes_no(text: str) -> bool:
 
 def _set(args: argparse.Namespace) -> int:
     from pv.blinding.service import BlindingError, set_blinded
+    from pv.db import write_session
 
     blinded = _yes_no(args.blinded)
     engine = database(upgrade=True)
@@ -74,6 +74,7 @@ def _set(args: argparse.Namespace) -> int:
 
 def _permission(args: argparse.Namespace) -> int:
     from pv.blinding.service import BlindingError, set_permission
+    from pv.db import write_session
 
     engine = database(upgrade=True)
     with write_session(engine) as session:
@@ -95,6 +96,7 @@ def _show(args: argparse.Namespace) -> int:
     from sqlmodel import col, select
 
     from pv.auth.models import User
+    from pv.db import read_session
     from pv.study.models import Study
 
     with read_session(database(upgrade=True)) as session:

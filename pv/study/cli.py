@@ -11,17 +11,21 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pv.audit.service import Actor
 from pv.cli import CommandError, add_actor_argument, command_actor, database
-from pv.db import read_session, write_session
 from pv.i18n import gettext as _
+
+if TYPE_CHECKING:
+    from pv.audit.service import Actor
 
 
 def acting_user(engine, args: argparse.Namespace) -> Actor:  # type: ignore[no-untyped-def]
     """The Actor of a data-changing command: the active user named by --as / PV_ACTOR,
     holding one of the roles the command's parser sets (`set_defaults(roles=...)`; the
     README's table of commands lists them). Checked before anything is written."""
+    from pv.db import read_session
+
     with read_session(engine) as session:
         return command_actor(session, args, *args.roles)
 
@@ -85,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _study_language(args: argparse.Namespace) -> int:
+    from pv.db import write_session
     from pv.study.service import StudyError, set_study_language
 
     engine = database(upgrade=True)
@@ -139,6 +144,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pv.db import read_session
     from pv.status import format_status, status
 
     with read_session(database(upgrade=True)) as session:
@@ -148,6 +154,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def import_study_file(engine, path: Path, actor: Actor):  # type: ignore[no-untyped-def]
+    from pv.db import write_session
     from pv.study.ctgov import RecordError, parse_ctgov
     from pv.study.service import import_ctgov
 
@@ -180,6 +187,7 @@ def _study_import(args: argparse.Namespace) -> int:
 
 
 def _site_add(args: argparse.Namespace) -> int:
+    from pv.db import write_session
     from pv.study.service import StudyError, add_site
 
     engine = database(upgrade=True)
@@ -213,6 +221,7 @@ def _subject_add(args: argparse.Namespace) -> int:
 
     from pv.auth.service import get_user, visible_site_ids
     from pv.blinding.policy import arms_visible
+    from pv.db import write_session
     from pv.inputs import parse_date
     from pv.study.models import Arm, Site, Study
     from pv.study.service import StudyError, add_subject

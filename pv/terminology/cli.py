@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pv.audit.service import Actor
 from pv.cli import CommandError, add_actor_argument, database
-from pv.db import read_session, write_session
 from pv.i18n import gettext as _
+
+if TYPE_CHECKING:
+    from pv.audit.service import Actor
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def release_ids(engine) -> set[int]:  # type: ignore[no-untyped-def]
     from sqlmodel import select
 
+    from pv.db import read_session
     from pv.terminology.models import TerminologyRelease
 
     with read_session(engine) as session:
@@ -43,6 +46,7 @@ def release_ids(engine) -> set[int]:  # type: ignore[no-untyped-def]
 def record_load(engine, actor: Actor, release_id: int, before: set[int]) -> None:  # type: ignore[no-untyped-def]
     """Audit a release the command loaded (one that was there already is not loaded again)."""
     from pv.audit.service import record
+    from pv.db import write_session
     from pv.terminology.models import TerminologyRelease
 
     if release_id in before:
@@ -85,6 +89,7 @@ def _load_meddra(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from pv.db import read_session
     from pv.terminology.search import search_terms
 
     with read_session(database(upgrade=True)) as session:
