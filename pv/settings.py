@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Interface language when neither the user, the browser nor a study names one.
     default_language: str = "en"
     log_level: str = "INFO"
+    # One log line per HTTP request (uvicorn's access log). Off by default: deployed, the app
+    # sits behind a proxy that logs requests (and a line per request costs CPU on a busy
+    # review queue); `pvtracker serve --access-log` or PV_ACCESS_LOG=true turns it on.
+    access_log: bool = False
     # Notifications by e-mail (pv/notify): none of these set means in-app only.
     smtp_host: str = ""
     smtp_port: int = 587

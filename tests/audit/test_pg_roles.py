@@ -109,7 +109,7 @@ def test_the_application_role_cannot_rewrite_the_trail(two_roles, cli, monkeypat
         # `serve` as the application's role: starts at head, refuses (not migrates) behind.
         started: list[str] = []
         monkeypatch.setattr("pv.web.cli.run_server",
-                            lambda host, port, workers=1: started.append(host))  # fmt: skip
+                            lambda host, port, workers=1, **_: started.append(host))  # fmt: skip
         code, _out, err = cli(app_url, "serve")
         assert code == 0 and started == ["127.0.0.1"], err
         cfg = alembic_config()
