@@ -40,17 +40,24 @@ from pv.web import api_schemas as sch
 from pv.web.deps import DB, EVENT_READERS, EVENT_WRITERS, ApiAuth, Auth, event_or_404, require
 from pv.web.json_body import StrictJsonRoute
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["api"],
-    route_class=StrictJsonRoute,  # a JSON body repeating a key is 422 naming it
-    # Documents the bearer scheme in /openapi.json; `api_auth` does the checking.
-    dependencies=[Depends(HTTPBearer(auto_error=False))],
-    responses={
-        401: {"model": sch.Detail, "description": "no or invalid bearer token"},
-        403: {"model": sch.Detail, "description": "the role may not use this route"},
-    },
-)
+
+def api_router() -> APIRouter:
+    """A router of the JSON API (/api/v1): strict JSON bodies, the bearer scheme, the
+    common 401/403 answers (this module's routes, pv.web.api_case's)."""
+    return APIRouter(
+        prefix="/api/v1",
+        tags=["api"],
+        route_class=StrictJsonRoute,  # a JSON body repeating a key is 422 naming it
+        # Documents the bearer scheme in /openapi.json; `api_auth` does the checking.
+        dependencies=[Depends(HTTPBearer(auto_error=False))],
+        responses={
+            401: {"model": sch.Detail, "description": "no or invalid bearer token"},
+            403: {"model": sch.Detail, "description": "the role may not use this route"},
+        },
+    )
+
+
+router = api_router()
 MAX_LIMIT = 200
 T = TypeVar("T")
 

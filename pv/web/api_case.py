@@ -21,9 +21,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -39,20 +38,10 @@ from pv.icsr.models import AUTOPSY, CHALLENGE_RESULTS, QUALIFICATIONS, SaeCase
 from pv.review.workflow import RoleRefused
 from pv.study.models import Subject
 from pv.web import api_schemas as sch
-from pv.web.api import Reader  # who reads events reads their case data
+from pv.web.api import Reader, api_router  # who reads events reads their case data
 from pv.web.deps import DB, ApiAuth, Auth, event_or_404, require
-from pv.web.json_body import StrictJsonRoute
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["api"],
-    route_class=StrictJsonRoute,  # a JSON body repeating a key is 422 naming it
-    dependencies=[Depends(HTTPBearer(auto_error=False))],
-    responses={
-        401: {"model": sch.Detail, "description": "no or invalid bearer token"},
-        403: {"model": sch.Detail, "description": "the role may not use this route"},
-    },
-)
+router = api_router()
 # Who writes case data: the event's site, and the safety officers who complete the case.
 CASE_WRITERS = (Role.investigator, Role.officer, Role.admin)
 READ_ONLY = ("event_id", "drug_keys", "updated_at", "updated_by")
