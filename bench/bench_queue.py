@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_queue.py [--db FILE] [--pg URL] [--clients 10] [--rounds 3]
                                           [--driver wrk|python] [--seconds 15]
                                           [--requests 3000] [--time-limit 120]
-                                          [--bare-on-loop]
+                                          [--bare-on-loop] [--workers-compare] [--query]
 
 Set-up (not timed, bench_queue_data.py): a SQLite file at the current schema with
 1,000,000 adverse events in every workflow status and the review rows a page decorates;
@@ -29,6 +29,18 @@ and the server's CPU time per request; the verdict uses the median round of each
 Targets: queue p95 <= 60 ms at 10 clients, queue req/s >= 0.9 x the bare page's. Both
 servers are stopped by PID at the end.
 
+`--workers-compare` (issue 17, point 3): instead, four servers started as
+`pvtracker serve --workers N` starts one (pv.web.cli.run_server: uvicorn, the import string
+pv.web.asgi:app, access log off): the queue with 1 and with 2 workers, and the bare page
+with 1 and with 2 (its floor: what the machine gives a second worker in the same run).
+Rounds alternate the four (the order reversed every other round); each line adds the
+client's own CPU per request (wrk's, or this process's threads') and the established
+connections each worker holds mid-round (uvicorn's workers share one listening socket and
+keep-alive connections stay where they were accepted). The verdict: req/s, p50 and p95
+as min / median / max over the rounds, the 2-worker / 1-worker ratio per round (target
+>= 1.6 x) and the 2-worker p95 (target <= 50 ms), each beside the bare page's.
+`--query` runs bench_queue_query.py (the queue's SQL per filter, no server) instead.
+
 The queue's requests carry no `sort`: they measure its default order, most urgent first
 (issue 15; pv/review/queue.py). In the bench data 100 events have an overdue report and
 about 24,000 serious events await assessment (tier 1, whose sort keys no index holds and
@@ -44,6 +56,7 @@ import functools
 import http.client
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +65,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from bench_queue_data import EVENTS, STUDY, build, check_tally
@@ -165,6 +179,36 @@ def start(
     return launch(cmd, env, port, log, kind), port
 
 
+def start_workers(
+    kind: str, url: str, log: Path, workers: int, bare_on_loop: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A server with `workers` uvicorn worker processes, started as `pvtracker serve`
+    starts one: pv.web.cli.run_server (the import string pv.web.asgi:app, uvicorn's
+    supervisor above the workers when there are two or more; access log off, as
+    PV_ACCESS_LOG's default). The bare page: the same uvicorn options, its app from a
+    factory each worker calls."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
+    env.update(PV_DATABASE_URL=url, PV_LOG_LEVEL="WARNING")
+    if kind == "queue":
+        code = f"from pv.web.cli import run_server; run_server({HOST!r}, {port}, {workers})"
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, __file__, "--serve-bare", "--url", url, "--port", str(port),
+               "--serve-workers", str(workers)]  # fmt: skip
+        cmd += ["--bare-on-loop"] if bare_on_loop else []
+    proc = launch(cmd, env, port, log, f"{kind} ({workers} workers)")
+    deadline = time.monotonic() + 60  # the supervisor listens before its workers start
+    while workers > 1 and len(workers_of(proc.pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return proc, port
+
+
+def bare_from_env():  # type: ignore[no-untyped-def]
+    """The bare page's app in a uvicorn worker process (an app factory: --workers > 1)."""
+    return bare_app(os.environ["BENCH_BARE_URL"], os.environ.get("BENCH_BARE_ON_LOOP") == "1")
+
+
 def login(port: int, url: str) -> str:
     """Create the bench officer (once) and log in through the form; the session cookie."""
     from pv.audit.service import Actor
@@ -213,6 +257,45 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def workers_of(pid: int) -> list[int]:
+    """The worker processes of a uvicorn server started with --workers > 1 (the children
+    of its supervisor); the server itself when it has none (one worker: in-process)."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        kids = [k for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    except OSError:
+        return [pid]
+    return [int(k) for k in kids] or [pid]  # not multiprocessing's resource tracker
+
+
+def server_cpu(pid: int) -> float | None:
+    """CPU time of a server: its process and its worker processes."""
+    found = [cpu_seconds(p) for p in {pid, *workers_of(pid)}]
+    return None if None in found else sum(found)  # type: ignore[arg-type]
+
+
+def connections(port: int, pids: list[int]) -> list[int]:
+    """Established connections on `port` held by each of `pids` (Linux: /proc/net/tcp and
+    the processes' socket descriptors); [] off Linux."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    local = f":{port:04X}"
+    inodes = {f.split()[9] for f in table if f.split()[1].endswith(local) and f.split()[3] == "01"}
+    counts = []
+    for pid in pids:
+        held = 0
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                link = os.readlink(fd)
+                held += link.startswith("socket:[") and link[8:-1] in inodes
+        except OSError:
+            pass
+        counts.append(held)
+    return counts
+
+
 def load(
     port: int,
     requests: list[Request],
@@ -249,14 +332,16 @@ def load(
         conn.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    cpu0 = cpu_seconds(pid) if pid else None
+    cpu0 = server_cpu(pid) if pid else None
+    client0 = time.process_time()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    cpu1 = cpu_seconds(pid) if pid else None
+    client_cpu = time.process_time() - client0  # this process: the client threads
+    cpu1 = server_cpu(pid) if pid else None
     if errors:
         raise SystemExit(f"{len(errors)} failed requests, e.g. {errors[:3]}")
     ms = sorted(x * 1000 for x in latencies)
@@ -268,6 +353,7 @@ def load(
         "p95": ms[int(len(ms) * 0.95) - 1],
         "max": ms[-1],
         "cpu_ms": cpu,
+        "client_ms": client_cpu * 1000 / len(ms),
     }
 
 
@@ -306,13 +392,15 @@ def load_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT % ", ".join(entries))
     try:
-        cpu0 = cpu_seconds(pid) if pid else None
+        cpu0 = server_cpu(pid) if pid else None
+        spent0 = _children_cpu()
         out = subprocess.run(
             ["wrk", "-t", "1", "-c", str(clients), "-d", f"{seconds:.0f}s", "-s", f.name,
              "--timeout", "30s", f"http://{HOST}:{port}"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        cpu1 = cpu_seconds(pid) if pid else None
+        cpu1 = server_cpu(pid) if pid else None
+        client_cpu = _children_cpu() - spent0  # wrk's own CPU time, once it has ended
     finally:
         os.unlink(f.name)
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
@@ -321,7 +409,12 @@ def load_wrk(
         raise SystemExit(f"wrk: {errors:.0f} socket errors, {non2xx:.0f} non-2xx answers")
     cpu = (cpu1 - cpu0) * 1000 / n if cpu0 is not None and cpu1 is not None else float("nan")
     return {"n": n, "rps": n / (duration_us / 1e6), "p50": p50 / 1000, "p95": p95 / 1000,
-            "max": most / 1000, "cpu_ms": cpu}  # fmt: skip
+            "max": most / 1000, "cpu_ms": cpu, "client_ms": client_cpu * 1000 / n}  # fmt: skip
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def requests_for(port: int, cookie: str) -> tuple[list[Request], list[Request]]:
@@ -374,24 +467,62 @@ def main() -> None:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-workers", type=int, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--workers-compare",
+        action="store_true",
+        help="instead of the queue against the bare page: each served with 1 and with 2 "
+        "uvicorn workers (as `pvtracker serve --workers N`), rounds alternating",
+    )
+    ap.add_argument(
+        "--query",
+        action="store_true",
+        help="only the queue's SQL per filter, in this process (no server): bench_queue_query",
+    )
     args = ap.parse_args()
     if args.serve_bare:
         import uvicorn
 
+        if args.serve_workers:  # uvicorn's workers import the app: a factory, by name
+            os.environ.update(
+                BENCH_BARE_URL=args.url, BENCH_BARE_ON_LOOP=str(int(args.bare_on_loop))
+            )
+            app: Any = "bench_queue:bare_from_env"
+        else:
+            app = bare_app(args.url, args.bare_on_loop)
         uvicorn.run(
-            bare_app(args.url, args.bare_on_loop),
+            app,
+            factory=bool(args.serve_workers),
             host=HOST,
             port=args.port,
-            workers=1,
+            workers=args.serve_workers or 1,
             log_level="warning",
             access_log=False,
         )
         return
+    if args.driver == "python" or not shutil.which("wrk"):
+        args.driver = "python"
+        print("load: Python threads (wrk is not installed, or --driver python): the client "
+              "shares the machine's cores with the servers, and costs more than wrk")  # fmt: skip
+    else:
+        print("load: wrk")
     tmp = tempfile.TemporaryDirectory()
     db = args.db or Path(tmp.name) / "queue.sqlite"
     url = bench_database(db, args.pg, study=STUDY, events=EVENTS, build=build)
     check_tally(url)
     log = db.with_suffix(".log")
+    if args.query:
+        from bench_queue_query import query_bench
+
+        query_bench(url)
+        tmp.cleanup()
+        return
+    if args.workers_compare:
+        try:
+            compare_workers(args, url, log)
+        finally:
+            tmp.cleanup()
+        return
     servers: list[subprocess.Popen[bytes]] = []
     results: dict[str, list[dict[str, float]]] = {"bare": [], "queue": []}
     try:
@@ -433,6 +564,95 @@ def main() -> None:
             stop(proc)
         tmp.cleanup()
     _verdict(results)
+
+
+def _run(args: argparse.Namespace, pid: int, port: int, reqs: list[Request]) -> dict[str, Any]:
+    """One round against one server, and its connections per worker mid-round."""
+    held: list[int] = []
+    mid = args.seconds / 2 if args.driver == "wrk" else 1.0
+    timer = threading.Timer(mid, lambda: held.extend(connections(port, workers_of(pid))))
+    timer.start()
+    try:
+        if args.driver == "wrk":
+            res: dict[str, Any] = load_wrk(
+                port, reqs, seconds=args.seconds, clients=args.clients, pid=pid
+            )
+        else:
+            res = load(port, reqs, total=args.requests, clients=args.clients,
+                       limit_s=args.time_limit, pid=pid)  # fmt: skip
+    finally:
+        timer.cancel()
+        timer.join()
+    res["conns"] = held
+    return res
+
+
+def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """min / median / max."""
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def compare_workers(args: argparse.Namespace, url: str, log: Path) -> None:
+    """The real app and the bare page, each served with 1 and with 2 workers, in the same
+    run; rounds alternate (and reverse their order every other round)."""
+    servers: list[subprocess.Popen[bytes]] = []
+    names = ["bare 1w", "queue 1w", "bare 2w", "queue 2w"]
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    try:
+        targets: dict[str, tuple[int, int, list[Request]]] = {}
+        ports = {}
+        for name in names:
+            kind, workers = name.split()[0], int(name.split()[1][0])
+            proc, port = start_workers(kind, url, log, workers, args.bare_on_loop)
+            servers.append(proc)
+            ports[name] = (proc.pid, port)
+        cookie = login(ports["queue 1w"][1], url)  # a session of the database: both servers
+        queue_requests, bare_requests = requests_for(ports["queue 1w"][1], cookie)
+        for name, (pid, port) in ports.items():
+            targets[name] = (pid, port, queue_requests if "queue" in name else bare_requests)
+        for _pid, port, reqs in targets.values():  # warm-up: every worker's caches
+            load(port, reqs, total=600, clients=args.clients, limit_s=60)
+        per_round = (
+            f"{args.seconds:.0f} s of wrk" if args.driver == "wrk" else f"{args.requests} requests"
+        )
+        print(f"workers: {per_round} per round and server, {args.clients} clients, "
+              f"{args.rounds} rounds; {os.cpu_count()} cores: servers and client")  # fmt: skip
+        for r in range(1, args.rounds + 1):
+            order = names if r % 2 else names[::-1]
+            for name in order:
+                pid, port, reqs = targets[name]
+                res = _run(args, pid, port, reqs)
+                results[name].append(res)
+                print(_line(r, name, res) + f"   client CPU {res['client_ms']:.2f} ms/request"
+                      f"   connections per worker {res['conns']}")  # fmt: skip
+    finally:
+        for proc in servers:
+            stop(proc)
+    _workers_verdict(results)
+
+
+def _workers_verdict(results: dict[str, list[dict[str, Any]]]) -> None:
+    print("min / median / max over the rounds:")
+    for name, rounds in results.items():
+        print(
+            f"  {name:8}  req/s {_spread([x['rps'] for x in rounds], '{:.0f}')}   "
+            f"p50 {_spread([x['p50'] for x in rounds])} ms   "
+            f"p95 {_spread([x['p95'] for x in rounds])} ms   "
+            f"server CPU {_spread([x['cpu_ms'] for x in rounds], '{:.2f}')} ms/request   "
+            f"client CPU {_spread([x['client_ms'] for x in rounds], '{:.2f}')} ms/request"
+        )
+    rounds = range(len(results["queue 1w"]))
+    ratio = [results["queue 2w"][i]["rps"] / results["queue 1w"][i]["rps"] for i in rounds]
+    floor = [results["bare 2w"][i]["rps"] / results["bare 1w"][i]["rps"] for i in rounds]
+    p95 = [x["p95"] for x in results["queue 2w"]]
+    bare_p95 = [x["p95"] for x in results["bare 2w"]]
+    print(f"  2 workers / 1 worker, per round: queue {_spread(ratio, '{:.2f}')} x; "
+          f"floor (bare page) {_spread(floor, '{:.2f}')} x")  # fmt: skip
+    print(f"  target queue 2w/1w >= 1.6 x (median round): {statistics.median(ratio):.2f} x, "
+          f"{'met' if statistics.median(ratio) >= 1.6 else 'NOT met'}")  # fmt: skip
+    print(f"  target queue p95 <= 50 ms with 2 workers (median round): "
+          f"{statistics.median(p95):.1f} ms, {'met' if statistics.median(p95) <= 50 else 'NOT met'}"
+          f"; floor (bare page, 2 workers) {statistics.median(bare_p95):.1f} ms")  # fmt: skip
 
 
 def _verdict(results: dict[str, list[dict[str, float]]]) -> None:

@@ -14,9 +14,11 @@ Three orders (`SORTS`):
   has no index on the receipt time (no new migration): its sort keys (receipt, id) come
   from the range of ix_ae_queue_serious for the unassessed statuses, read and sorted (a
   backlog of tens in a live trial; 24,000 events in the 10^6-event benchmark, where one
-  such read costs tens of milliseconds), kept NEW_SERIOUS_TTL seconds per study and
-  filters. Kept keys are never trusted for membership: every candidate row is read live
-  and kept only if it is still a serious unassessed event matching the filters, and the
+  such read costs tens to hundreds of milliseconds), kept per study and filters in each
+  worker process, refreshed every NEW_SERIOUS_TTL seconds by merging in the keys changed
+  since (a short read) and read whole again every NEW_SERIOUS_REBUILD seconds. Kept keys
+  are never trusted for membership: every candidate row is read live and kept only if
+  it is still a serious unassessed event matching the filters, and the
   events changed since the keys were read (an updated_at range of the same index: a
   submission, a follow-up making an event serious) are merged in; a page is therefore
   what a fresh read would give.
@@ -179,17 +181,23 @@ def _statuses(filters: QueueFilters, include_drafts: bool) -> list[str]:
 def _open_due(session: Session, study_id: str) -> dict[int, date]:
     """{event id: earliest due date} of the events with an open expedited report (unsent,
     not cancelled): few at any time (ix_expeditedreport_open_due)."""
+    rows = session.connection().execute(_open_due_statement(), {"study": study_id})
+    return {event_id: _day(due) for event_id, due in rows}
+
+
+@lru_cache(maxsize=1)
+def _open_due_statement() -> Select:
+    """A Core statement, built once: the ORM's execution layer cost more than the read."""
     r = ExpeditedReport
-    rows = session.exec(
-        select(r.event_id, func.min(r.due_date))
+    return (
+        core_select(col(r.event_id), func.min(r.due_date))
         .where(
-            r.study_id == study_id,
+            col(r.study_id) == bindparam("study"),
             col(r.submitted_date).is_(None),
             col(r.cancelled_at).is_(None),
         )
         .group_by(col(r.event_id))
-    ).all()
-    return {event_id: _day(due) for event_id, due in rows}
+    )
 
 
 def _day(value: Any) -> date:
@@ -384,11 +392,17 @@ def _recent_serious_keys(
     )
 
 
-# Tier 1's sort keys per (database, study, filters, scope, statuses): (read at, UTC time
-# before the read, [(receipt µs, id)] sorted).
+# Tier 1's sort keys per (database, study, filters, scope, statuses): (refreshed at, UTC
+# time before the last read, [(receipt µs, id)] sorted, fully read at). Each worker process
+# keeps its own: every NEW_SERIOUS_TTL seconds the keys changed since the last read (the
+# small "recent" range below) are merged in, instead of reading the whole range again (tens
+# to hundreds of milliseconds at 10^6 events, on the worker's event loop); the whole range
+# is read again every NEW_SERIOUS_REBUILD seconds, which drops the keys of the events that
+# have left tier 1 (harmless meanwhile: rows are checked live, they only cost a read).
 NEW_SERIOUS_TTL = 60.0  # staleness is harmless (rows are checked live): only the cost
+NEW_SERIOUS_REBUILD = 900.0
 RECENT_MARGIN = timedelta(seconds=60)  # a write committed this long after its updated_at
-_NEW_SERIOUS: dict[Any, tuple[float, datetime, list[tuple[int, int]]]] = {}
+_NEW_SERIOUS: dict[Any, tuple[float, datetime, list[tuple[int, int]], float]] = {}
 
 
 def _serious_keys(
@@ -403,16 +417,22 @@ def _serious_keys(
     key = (str(conn.engine.url), study_id, filters, scope, statuses)
     now = time.monotonic()
     hit = _NEW_SERIOUS.get(key)
-    if hit is None or now - hit[0] >= NEW_SERIOUS_TTL:
+    q = _recent_serious_keys(study_id, filters, scope, statuses)
+    if hit is None or now - hit[3] >= NEW_SERIOUS_REBUILD:
         built = utcnow()
-        q = _new_serious_keys(study_id, filters, scope, statuses, False)
-        rows = conn.execute(q, {"skip": [], "n": 2**31 - 1})
-        hit = (now, built, sorted((_us(at), event_id) for event_id, at in rows))
+        whole = _new_serious_keys(study_id, filters, scope, statuses, False)
+        rows = conn.execute(whole, {"skip": [], "n": 2**31 - 1})
+        hit = (now, built, sorted((_us(at), event_id) for event_id, at in rows), now)
         _NEW_SERIOUS[key] = hit
         if len(_NEW_SERIOUS) > 512:
             for old in sorted(_NEW_SERIOUS, key=lambda k: _NEW_SERIOUS[k][0])[:128]:
                 _NEW_SERIOUS.pop(old, None)
-    q = _recent_serious_keys(study_id, filters, scope, statuses)
+    elif now - hit[0] >= NEW_SERIOUS_TTL:  # merge the recent keys in: a short read
+        built = utcnow()
+        fresh = {(_us(at), event_id) for event_id, at in conn.execute(
+            q, {"since": hit[1] - RECENT_MARGIN})}  # fmt: skip
+        hit = (now, built, sorted(fresh.union(hit[2])), hit[3])
+        _NEW_SERIOUS[key] = hit
     recent = conn.execute(q, {"since": hit[1] - RECENT_MARGIN})
     return hit[2], sorted((_us(at), event_id) for event_id, at in recent)
 
