@@ -14,12 +14,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from pv.analysis import teae
-from pv.analysis.fetch import FLAGS
-from pv.analysis.fetch import fetch as _fetch
+from pv.analysis.fetch import FLAGS, Source, open_source
 from pv.events.models import AdverseEvent
 from pv.exposure.models import Exposure
 from pv.study.models import Arm, Drug, Site, Study, Subject
@@ -91,15 +90,15 @@ def load_study(
     """Everything the tables need for one study, with TEAE flags derived."""
     rule = rule or teae.TEAERule()
     wanted = tuple(dict.fromkeys(BASE_COLUMNS + tuple(sorted(columns))))
-    opts = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
-    with engine.connect().execution_options(**opts) as conn, conn.begin():
-        study = conn.execute(sa.select(col(Study.title)).where(col(Study.id) == study_id)).first()
-        if study is None:
+    with open_source(engine) as source:
+        found = source.rows(sa.select(col(Study.title)).where(col(Study.id) == study_id))
+        if not found:
             raise StudyNotFound(f"no study {study_id!r}")
-        arms = _arms(conn, study_id)
-        subjects = _subjects(conn, study_id, arms)
-        exposure = _exposure(conn, study_id)
-        events = _events(conn, study_id, wanted)
+        study = found[0]
+        arms = _arms(source, study_id)
+        subjects = _subjects(source, study_id, arms)
+        exposure = _exposure(source, study_id)
+        events = _events(source, study_id, wanted)
     cut = teae.day_number(cutoff) if cutoff else None
     subjects = _dosing(subjects, exposure, cut)
     events, subjects = _derive(events, subjects, rule, cut)
@@ -119,19 +118,19 @@ def load_study(
     )
 
 
-def _arms(conn: Connection, study_id: str) -> pd.DataFrame:
+def _arms(source: Source, study_id: str) -> pd.DataFrame:
     stmt = (
         sa.select(col(Arm.id), col(Arm.label), col(Arm.code), col(Arm.is_control))
         .where(col(Arm.study_id) == study_id)
         .order_by(col(Arm.position), col(Arm.id))
     )
-    rows = conn.execute(stmt).all()
+    rows = source.rows(stmt)
     frame = pd.DataFrame(rows, columns=["id", "label", "code", "is_control"])
     frame["is_control"] = frame["is_control"].astype(bool)
     return frame.reset_index(drop=True)
 
 
-def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFrame:
+def _subjects(source: Source, study_id: str, arms: pd.DataFrame) -> pd.DataFrame:
     stmt = (
         sa.select(
             col(Subject.id),
@@ -143,13 +142,13 @@ def _subjects(conn: Connection, study_id: str, arms: pd.DataFrame) -> pd.DataFra
         .join(Site, col(Site.id) == col(Subject.site_id))
         .where(col(Subject.study_id) == study_id)
     )
-    frame = _fetch(conn, stmt, ("id", "usubjid", "arm_id", "site", *SUBJECT_COLUMNS))
+    frame = source.fetch(stmt, ("id", "usubjid", "arm_id", "site", *SUBJECT_COLUMNS))
     arm_pos = pd.Index(arms["id"]).get_indexer(pd.to_numeric(frame["arm_id"]))
     frame["arm"] = arm_pos.astype(np.int16)
     return frame.drop(columns="arm_id").reset_index(drop=True)
 
 
-def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
+def _exposure(source: Source, study_id: str) -> pd.DataFrame:
     stmt = (
         sa.select(
             col(Exposure.subject_id),
@@ -165,8 +164,8 @@ def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
         .join(Drug, col(Drug.id) == col(Exposure.drug_id))
         .where(col(Subject.study_id) == study_id)
     )
-    frame = _fetch(
-        conn, stmt, ("subject_id", "frequency", "start", "end", "drug", "dose_mg", "unit", "route")
+    frame = source.fetch(
+        stmt, ("subject_id", "frequency", "start", "end", "drug", "dose_mg", "unit", "route")
     )
     for name in ("start", "end"):
         moment = pd.to_datetime(frame[name], errors="coerce", format="mixed")
@@ -174,12 +173,12 @@ def _exposure(conn: Connection, study_id: str) -> pd.DataFrame:
     return frame
 
 
-def _events(conn: Connection, study_id: str, names: tuple[str, ...]) -> pd.DataFrame:
+def _events(source: Source, study_id: str, names: tuple[str, ...]) -> pd.DataFrame:
     cols = [getattr(AdverseEvent, n) for n in names]
     stmt = sa.select(*cols).where(
         col(AdverseEvent.study_id) == study_id, col(AdverseEvent.status) != "draft"
     )
-    return _fetch(conn, stmt, names)
+    return source.fetch(stmt, names)
 
 
 def _exposure_in_scope(exposure: pd.DataFrame, cut: float | None) -> pd.DataFrame:
