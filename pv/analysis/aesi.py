@@ -79,7 +79,7 @@ def table_rows(events: pd.DataFrame, wanted: list[str] | None = None) -> list[Ae
             continue
         out.append(AesiRow(GC_EXCL_INFECTION, _(GC_EXCL_INFECTION_LABEL)))
         domains = [d for d in GTI_DOMAIN_LABELS if d != INFECTION_DOMAIN]
-        if len(events) and (member(events, GC_TOXICITY) & (gc_domain(events) == "")).any():
+        if len(events) and (member(events, GC_TOXICITY) & _domain_is(events, "")).any():
             domains.append(UNASSIGNED)
         out += [AesiRow(DOMAIN_PREFIX + d, _domain_label(d), indent=1) for d in domains]
     return out
@@ -95,29 +95,43 @@ def member(events: pd.DataFrame, key: str) -> np.ndarray:
     if key == GC_EXCL_INFECTION:
         return (
             member(events, GC_TOXICITY)
-            & (gc_domain(events) != INFECTION_DOMAIN)
+            & ~_domain_is(events, INFECTION_DOMAIN)
             & ~member(events, INFECTION_DOMAIN)
         )
     if key.startswith(DOMAIN_PREFIX):
         domain = key[len(DOMAIN_PREFIX) :]
         wanted = "" if domain == UNASSIGNED else domain
-        return member(events, GC_TOXICITY) & (gc_domain(events) == wanted)
-    cat = pd.Categorical(events["aesi"])
-    hit = np.array(
-        [key in {k.strip() for k in str(c).split(",")} for c in cat.categories] + [False]
-    )
-    return hit[cat.codes]
+        return member(events, GC_TOXICITY) & _domain_is(events, wanted)
+    codes, categories = _codes(events["aesi"])
+    hit = np.array([key in {k.strip() for k in str(c).split(",")} for c in categories] + [False])
+    return hit[codes]
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1: missing) and their distinct values: a column the loader read as
+    a Categorical gives its own, without a pass over its rows."""
+    cat = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values)
+    return cat.codes, cat.categories
+
+
+def _domain_is(events: pd.DataFrame, domain: str) -> np.ndarray:
+    """Boolean mask: gc_domain(events) == domain, decided once per distinct code."""
+    return np.array([d == domain for d in _domains(events)])[_codes(events["aelltcd"])[0]]
+
+
+def _domains(events: pd.DataFrame) -> list[str]:
+    """The GTI domain of each distinct code of `events`, then "" for events without one."""
+    if "aelltcd" not in events:
+        raise KeyError("gc_domain needs the aelltcd column (add aesi.COLUMNS to the table's)")
+    catalog = load_aesi()
+    _, categories = _codes(events["aelltcd"])
+    return [catalog.subgroup_of(str(c), GC_TOXICITY) or "" for c in categories] + [""]
 
 
 def gc_domain(events: pd.DataFrame) -> np.ndarray:
     """Per event, the GTI domain key of its code in the GC toxicity grouping ("" when the
     code is not in it, or the event has no code). One catalogue look-up per distinct code."""
-    if "aelltcd" not in events:
-        raise KeyError("gc_domain needs the aelltcd column (add aesi.COLUMNS to the table's)")
-    catalog = load_aesi()
-    cat = pd.Categorical(events["aelltcd"])
-    found = [catalog.subgroup_of(str(c), GC_TOXICITY) or "" for c in cat.categories] + [""]
-    return np.array(found, dtype=object)[cat.codes]
+    return np.array(_domains(events), dtype=object)[_codes(events["aelltcd"])[0]]
 
 
 def wanted_keys(params: dict) -> list[str] | None:
