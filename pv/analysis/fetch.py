@@ -137,8 +137,7 @@ class _ArrowSource:
             if self.sqlite:  # batches of 64 Ki rows: fewer conversions than the default 1 Ki
                 cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
             cur.execute(sql, args or None)
-            reader = cur.fetch_record_batch()
-            for batch in reader:
+            for batch in _read_ahead(cur.fetch_record_batch()):
                 if marked:
                     _check_marker(batch)
                     batch, marked = batch.slice(1), False
@@ -152,6 +151,49 @@ class _ArrowSource:
 
 
 _PACKED = "\x00flags"
+_AHEAD = 2  # batches read ahead of the conversion: memory stays a few batches
+
+
+def _read_ahead(reader: Any) -> Iterator[Any]:
+    """The reader's batches, read by a second thread while this one converts the last:
+    the driver's read runs without the interpreter lock, so on a machine with two cores
+    the read and the conversion overlap. At most _AHEAD batches wait (the load streams);
+    an error in the read is raised here, and stopping early stops the reader."""
+    import queue
+    import threading
+
+    box: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer has stopped
+
+    def produce() -> None:
+        try:
+            for batch in reader:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="pv-fetch", daemon=True)
+    worker.start()
+    try:
+        while (item := box.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _packed(

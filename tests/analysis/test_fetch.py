@@ -159,3 +159,34 @@ def test_the_arrow_read_cannot_write(fixture_engine: Engine) -> None:
             cur.execute("DELETE FROM adverseevent")
     with fixture_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM adverseevent")).scalar() == 12
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error() -> None:
+    assert list(fetch._read_ahead(iter(range(50)))) == list(range(50))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in fetch._read_ahead(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_read_ahead_stops_its_reader_when_the_consumer_stops() -> None:
+    """A consumer that stops early (an error in the conversion) leaves no thread blocked on
+    a full queue: the reader is not read further than the batches waiting."""
+    pulled = []
+
+    def reader():  # type: ignore[no-untyped-def]
+        for i in range(1000):
+            pulled.append(i)
+            yield i
+
+    items = fetch._read_ahead(reader())
+    assert next(items) == 0
+    items.close()  # joins the reading thread
+    assert len(pulled) <= 2 + fetch._AHEAD
