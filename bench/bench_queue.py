@@ -31,12 +31,13 @@ servers are stopped by PID at the end.
 
 `--workers-compare` (issue 17, point 3): instead, four servers started as
 `pvtracker serve --workers N` starts one (pv.web.cli.run_server: uvicorn, the import string
-pv.web.asgi:app, access log off): the queue with 1 and with 2 workers, and the bare page
-with 1 and with 2 (its floor: what the machine gives a second worker in the same run).
-Rounds alternate the four (the order reversed every other round); each line adds the
-client's own CPU per request (wrk's, or this process's threads') and the established
-connections each worker holds mid-round (uvicorn's workers share one listening socket and
-keep-alive connections stay where they were accepted). The verdict: req/s, p50 and p95
+pv.web.asgi:app, access log off; with 2 workers its supervisor, pv.web.cli.serve_workers,
+each worker on its own SO_REUSEPORT socket): the queue with 1 and with 2 workers, and the
+bare page with 1 and with 2 served the same way (its floor: what the machine gives a second
+worker in the same run). Rounds alternate the four (the order reversed every other round);
+each line adds the client's own CPU per request (wrk's, or this process's threads') and the
+established connections each worker holds mid-round (keep-alive connections stay where they
+were accepted). The verdict: req/s, p50 and p95
 as min / median / max over the rounds, the 2-worker / 1-worker ratio per round (target
 >= 1.6 x) and the 2-worker p95 (target <= 50 ms), each beside the bare page's.
 `--query` runs bench_queue_query.py (the queue's SQL per filter, no server) instead.
@@ -71,6 +72,8 @@ from urllib.parse import urlencode
 from bench_queue_data import EVENTS, STUDY, build, check_tally
 from pg_copy import add_pg_option, bench_database
 from served import free_port, launch, stop
+
+from pv.web.cli import reuseport_balances, serve_workers
 
 PASSWORD = "queue reviewer lantern"
 HOST = "127.0.0.1"
@@ -183,10 +186,10 @@ def start_workers(
     kind: str, url: str, log: Path, workers: int, bare_on_loop: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
     """A server with `workers` uvicorn worker processes, started as `pvtracker serve`
-    starts one: pv.web.cli.run_server (the import string pv.web.asgi:app, uvicorn's
-    supervisor above the workers when there are two or more; access log off, as
-    PV_ACCESS_LOG's default). The bare page: the same uvicorn options, its app from a
-    factory each worker calls."""
+    starts one: pv.web.cli.run_server (the import string pv.web.asgi:app, a supervisor
+    above the workers when there are two or more; access log off, as PV_ACCESS_LOG's
+    default). The bare page: the same uvicorn options and supervisor, its app from a
+    factory each worker calls. Returns once every worker listens."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env.update(PV_DATABASE_URL=url, PV_LOG_LEVEL="WARNING")
@@ -198,8 +201,11 @@ def start_workers(
                "--serve-workers", str(workers)]  # fmt: skip
         cmd += ["--bare-on-loop"] if bare_on_loop else []
     proc = launch(cmd, env, port, log, f"{kind} ({workers} workers)")
-    deadline = time.monotonic() + 60  # the supervisor listens before its workers start
-    while workers > 1 and len(workers_of(proc.pid)) < workers and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # the first worker may listen before the others
+    while workers > 1 and time.monotonic() < deadline:
+        kids = workers_of(proc.pid)
+        if len(kids) >= workers and 0 not in connections(port, kids, state="0A"):
+            break
         time.sleep(0.2)
     return proc, port
 
@@ -274,15 +280,16 @@ def server_cpu(pid: int) -> float | None:
     return None if None in found else sum(found)  # type: ignore[arg-type]
 
 
-def connections(port: int, pids: list[int]) -> list[int]:
-    """Established connections on `port` held by each of `pids` (Linux: /proc/net/tcp and
-    the processes' socket descriptors); [] off Linux."""
+def connections(port: int, pids: list[int], state: str = "01") -> list[int]:
+    """Established connections (or with state "0A", listening sockets) on `port` held by
+    each of `pids` (Linux: /proc/net/tcp and the processes' socket descriptors); [] off
+    Linux."""
     try:
         table = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return []
     local = f":{port:04X}"
-    inodes = {f.split()[9] for f in table if f.split()[1].endswith(local) and f.split()[3] == "01"}
+    inodes = {f.split()[9] for f in table if f.split()[1].endswith(local) and f.split()[3] == state}
     counts = []
     for pid in pids:
         held = 0
@@ -488,6 +495,10 @@ def main() -> None:
                 BENCH_BARE_URL=args.url, BENCH_BARE_ON_LOOP=str(int(args.bare_on_loop))
             )
             app: Any = "bench_queue:bare_from_env"
+            if args.serve_workers > 1 and reuseport_balances():  # as `pvtracker serve` does
+                serve_workers(app, HOST, args.port, args.serve_workers, factory=True,
+                              log_level="warning", access_log=False)  # fmt: skip
+                return
         else:
             app = bare_app(args.url, args.bare_on_loop)
         uvicorn.run(
