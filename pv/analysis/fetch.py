@@ -144,7 +144,10 @@ class _ArrowSource:
                 for i, column in enumerate(columns):
                     column.add_arrow(batch.column(i), pa, pc)
                 del batch
-        got = {c.name: c.result() for c in columns}
+        got = {}
+        for column in columns:
+            got[column.name] = column.result()
+        del columns
         if flags:
             got.update(_unpack(got.pop(_PACKED).to_numpy(), flags))
         return pd.DataFrame({name: got[name] for name in names})
@@ -333,13 +336,19 @@ class _Column:
         self.parts.append(np.array([*ids, -1], dtype=np.int32)[codes])
 
     def result(self) -> pd.Series:
+        """The whole column; the chunks are released as it is made (a load's peak memory is
+        the columns of one table plus one column's chunks, not twice the table)."""
+        parts, self.parts = self.parts, []
         if self.text:
-            codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
+            codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            del parts
             labels = list(self.categories)  # in order of appearance: sort them, as pandas does
             rank = np.argsort(np.array(labels, dtype=object)).argsort()
-            recode = np.append(rank, -1).astype(np.int32)
+            # the smallest integer type that holds the codes (as pandas would choose)
+            small = np.int8 if len(labels) < 127 else np.int16 if len(labels) < 32767 else np.int32
+            recode = np.append(rank, -1).astype(small)
             categories = sorted(labels)
             return pd.Series(pd.Categorical.from_codes(recode[codes], categories=categories))
-        if not self.parts:
+        if not parts:
             return pd.Series(dtype=object)
-        return pd.Series(np.concatenate(self.parts))
+        return pd.Series(np.concatenate(parts))
