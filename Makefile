@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PV_DATABASE_URL ?= sqlite:///./pv.sqlite
 
-.PHONY: demo test setup browser fonts lint bench bench-pg clean i18n i18n-compile
+.PHONY: demo test setup browser fonts lint bench bench-pg bench-scale clean i18n i18n-compile
 
 demo: setup fonts
 	$(BIN)/pvtracker demo --port $(PORT)
@@ -78,6 +78,12 @@ PV_BENCH_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvbench
 bench-pg: setup
 	$(BIN)/python bench/bench_tables.py --pg $(PV_BENCH_PG_URL)
 	$(BIN)/python bench/bench_queue.py --pg $(PV_BENCH_PG_URL)
+
+# Scale beyond one database file (issue 17): the table set and the review queue on PostgreSQL
+# at 10^5, 10^6 and 10^7 events, built in that database (replaced); about 30 minutes.
+PV_SCALE_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale
+bench-scale: setup
+	$(BIN)/python bench/bench_scale.py --url $(PV_SCALE_PG_URL) $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules pv.sqlite pv.sqlite-wal pv.sqlite-shm
