@@ -97,6 +97,9 @@ def _adbc_connect(url: URL) -> Any:
         conn = driver.connect(libpq, autocommit=False)
         with conn.cursor() as cur:  # first in the transaction the driver opened
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The selects are sent with their values written in (see _ArrowSource._sql):
+            # quotes doubled, backslashes as they are, which this setting makes exact.
+            cur.execute("SET LOCAL standard_conforming_strings = on")
         return conn
     return None
 
@@ -115,6 +118,19 @@ class _ArrowSource:
             self.dialect = postgresql.psycopg.dialect(paramstyle="numeric_dollar")
 
     def _sql(self, stmt: sa.Select | sa.CompoundSelect) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and its parameters. PostgreSQL's driver streams a result (COPY, batches
+        of about 16 MB) only for a statement without parameters: with one, it returns the
+        whole result as one batch (10^7 events at once). So on PostgreSQL the values, a
+        study id and constants, are written into the statement as literals, by SQLAlchemy's
+        literal rendering (strings quoted, quotes doubled; tests/analysis/test_fetch.py
+        loads a study whose id holds quotes and backslashes)."""
+        if not self.sqlite:
+            params = stmt.compile(dialect=self.dialect).params
+            bad = [v for v in params.values() if not isinstance(v, str | int | float)]
+            if bad:  # never reached by the loader's selects: strings and numbers only
+                raise TypeError(f"no literal form for {bad!r}")
+            literal = stmt.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})
+            return str(literal), ()
         compiled = stmt.compile(dialect=self.dialect)
         params = compiled.params
         return str(compiled), tuple(params[k] for k in compiled.positiontup or ())

@@ -190,3 +190,26 @@ def test_read_ahead_stops_its_reader_when_the_consumer_stops() -> None:
     assert next(items) == 0
     items.close()  # joins the reading thread
     assert len(pulled) <= 2 + fetch._AHEAD
+
+
+def test_a_study_id_with_quotes_and_backslashes(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL's selects carry their values written in (the driver streams only a
+    statement without parameters): a quote or backslash in the study id must select that
+    study and nothing else, as the cursor path's bound parameter does."""
+    from .conftest import build_fixture_study
+
+    odd = "F'X\\1' OR '1'='1"
+    build_fixture_study(engine, odd)
+    build_fixture_study(engine, "FIX")
+    _assert_same_load(engine, odd, monkeypatch)
+    data = load_study(engine, odd, columns=EVERY_COLUMN)
+    assert len(data.events) == 11 and len(data.subjects) == len(load_study(engine, "FIX").subjects)
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's statement form")
+def test_postgresql_selects_carry_no_parameters(fixture_engine: Engine) -> None:
+    with fetch.open_source(fixture_engine) as source:
+        assert isinstance(source, fetch._ArrowSource)
+        t = sa.table("study", sa.column("id"), sa.column("title"))
+        sql, args = source._sql(sa.select(t.c.title).where(t.c.id == "FIX"))
+    assert args == () and "'FIX'" in sql
