@@ -93,6 +93,20 @@ class AdverseEvent(SQLModel, table=True):
             "aetoxgr",
             "aesi",
         ),
+        # The queue's tier 1 keys (serious, not yet assessed, oldest receipt first: receipt is
+        # submitted_at, else created_at), read whole per worker: index-only (migration 0012).
+        Index(
+            "ix_ae_queue_receipt",
+            "study_id",
+            "aeser",
+            "status",
+            "submitted_at",
+            "created_at",
+            "id",
+            "site_id",
+            "aetoxgr",
+            "aesi",
+        ),
         # The home page's latest changes, newest first (optionally within the user's sites).
         Index("ix_ae_updated", "updated_at", "site_id", "status"),
         UniqueConstraint("subject_id", "aeseq"),

@@ -22,7 +22,7 @@ N_SUBJECTS = 40
 N_EVENTS = 600
 STATUSES = ("draft", "submitted", "under_review", "queried", "answered", "assessed", "locked")
 T0 = datetime(2021, 3, 1, 9, 30, tzinfo=UTC)
-HEAD = "0011"
+HEAD = "0012"
 
 
 def _migrate(engine, direction: str, revision: str) -> None:
