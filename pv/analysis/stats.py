@@ -32,21 +32,21 @@ tests/analysis/test_stats_vectorized.py); scipy.special gives the special functi
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 
 import numpy as np
-from scipy.special import betainc, betaincc, chdtrc, gammaln, ndtr, ndtri
+from scipy.special import (
+    betainc,
+    betaincc,
+    betaincinv,
+    chdtrc,
+    gammaincinv,
+    gammaln,
+    ndtr,
+    ndtri,
+)
 
 Z95 = float(ndtri(0.975))  # scipy.stats.norm.ppf(0.975), without importing scipy.stats
 _FISHER_TOL = np.log1p(1e-7)  # relative tolerance on "at most as likely" (as R and SAS)
-
-
-def _st() -> ModuleType:
-    """scipy.stats, imported when a test or interval needs it: the import alone costs tens
-    of MiB, which processes that only draw charts or write listings need not pay."""
-    from scipy import stats
-
-    return stats
 
 
 def _arr(x: object) -> np.ndarray:
@@ -212,11 +212,25 @@ def _log_choose(n: np.ndarray, j: np.ndarray) -> np.ndarray:
 def poisson_exact_ci(x: object, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood) limits for a Poisson count x."""
     x = _arr(x)
-    st = _st()
     with np.errstate(invalid="ignore"):
-        lower = np.where(x > 0, st.chi2.ppf(alpha / 2, 2 * x) / 2, 0.0)
-        upper = st.chi2.ppf(1 - alpha / 2, 2 * x + 2) / 2
+        lower = np.where(x > 0, _chi2_ppf(alpha / 2, 2 * x) / 2, 0.0)
+        upper = _chi2_ppf(1 - alpha / 2, 2 * x + 2) / 2
     return lower, upper
+
+
+def _chi2_ppf(q: float, df: np.ndarray) -> np.ndarray:
+    """The chi-square quantile (scipy.stats.chi2.ppf: 2 * gammaincinv(df/2, q)) through
+    scipy.special alone: importing scipy.stats costs about a second at the first table."""
+    df = np.asarray(df, dtype=float)
+    return np.where(df > 0, 2 * gammaincinv(np.where(df > 0, df, 1.0) / 2, q), np.nan)
+
+
+def _beta_ppf(q: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The beta quantile (scipy.stats.beta.ppf) through scipy.special's betaincinv; NaN
+    where a shape is not positive (the callers replace those by the interval's end)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = (a > 0) & (b > 0)
+    return np.where(ok, betaincinv(np.where(ok, a, 1.0), np.where(ok, b, 1.0), q), np.nan)
 
 
 CONF_TYPES = ("exact", "byar", "normal", "normal_log")  # tern control_incidence_rate
@@ -271,11 +285,10 @@ def rate_ratio_exact(
     can be below 0.05 while the central CI still holds 1 (R's documented behaviour)."""
     x1, t1, x0, t0 = np.broadcast_arrays(*(np.atleast_1d(_arr(v)) for v in (x1, t1, x0, t0)))
     n = x1 + x0
-    st = _st()
     with np.errstate(divide="ignore", invalid="ignore"):
         irr = (x1 / t1) / (x0 / t0)
-        pi_lo = np.where(x1 > 0, st.beta.ppf(alpha / 2, x1, x0 + 1), 0.0)
-        pi_hi = np.where(x0 > 0, st.beta.ppf(1 - alpha / 2, x1 + 1, x0), 1.0)
+        pi_lo = np.where(x1 > 0, _beta_ppf(alpha / 2, x1, x0 + 1), 0.0)
+        pi_hi = np.where(x0 > 0, _beta_ppf(1 - alpha / 2, x1 + 1, x0), 1.0)
         lower = pi_lo / (1 - pi_lo) * t0 / t1
         upper = np.where(pi_hi < 1, pi_hi / (1 - pi_hi) * t0 / t1, np.inf)
         pi0 = t1 / (t1 + t0)

@@ -382,7 +382,8 @@ def test_aml_survdiff_table_as_printed_by_r() -> None:
 
 def test_statistics_do_not_import_statsmodels() -> None:
     """Every module of pv.analysis (the table builders, the API) and every function of
-    pv.analysis.stats run without importing statsmodels (a test-only dependency now)."""
+    pv.analysis.stats run without importing statsmodels (a test-only dependency now) or
+    scipy.stats (its import alone costs about a second at a command's first table)."""
     code = """
 import importlib
 import pkgutil
@@ -399,8 +400,27 @@ stats.poisson_regression([9, 2], [16660, 17877], control=0)
 stats.rate_ratio_exact([2, 5], [17877, 10], [9, 5], [16660, 12])
 stats.fisher_two_sided([3, 1], [4, 4], [1, 3], [4, 4])
 stats.kaplan_meier(t, e)
-print(sorted(m for m in sys.modules if m.split(".")[0] == "statsmodels"))
+stats.poisson_exact_ci([0, 3, 120])
+print(sorted(m for m in sys.modules
+             if m.split(".")[0] == "statsmodels" or m.startswith("scipy.stats")))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_quantiles_through_scipy_special_are_scipy_stats() -> None:
+    """The exact Poisson and Clopper-Pearson limits use chi-square and beta quantiles from
+    scipy.special; they are scipy.stats' chi2.ppf and beta.ppf."""
+    from scipy.stats import beta, chi2
+
+    df = np.array([2.0, 4, 7, 20, 200, 2e4, 2e6])
+    for q in (0.005, 0.025, 0.05, 0.95, 0.975, 0.995):
+        np.testing.assert_allclose(stats._chi2_ppf(q, df), chi2.ppf(q, df), rtol=1e-12)
+    rng = np.random.default_rng(17)
+    a = rng.integers(1, 5000, 200).astype(float)
+    b = rng.integers(1, 5000, 200).astype(float)
+    for q in (0.025, 0.975, 0.05, 0.95):
+        np.testing.assert_allclose(stats._beta_ppf(q, a, b), beta.ppf(q, a, b), rtol=1e-10)
+    assert np.isnan(stats._beta_ppf(0.025, np.array([0.0]), np.array([3.0]))).all()
+    assert np.isnan(stats._chi2_ppf(0.025, np.array([0.0]))).all()
