@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 WRITE_OPTION = "pv_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 8192
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -52,6 +53,11 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
+        # 8 MiB of pages (the default is 2 MiB): a review-queue page's working set (its
+        # rows, the subject, assessment, report and query indexes) outgrew 2 MiB at 10^6
+        # events, and each page read the same pages from the OS again (0.6 ms instead of
+        # 0.26 ms of SQL for a page of tier 1). Grown on use, per connection.
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")
