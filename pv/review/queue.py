@@ -9,19 +9,23 @@ Three orders (`SORTS`):
      oldest receipt first (receipt: `submitted_at`, else `created_at`);
   2. the rest, as the "status" order below.
   Tier 0 is computed, not indexed: the open reports are few (ix_expeditedreport_open_due
-  finds them; a report is open for days), so their events are read by primary key and
-  sorted here, and the other tiers leave them out by id (NOT IN, a short list). Tier 1
-  has no index on the receipt time (no new migration): its sort keys (receipt, id) come
-  from the range of ix_ae_queue_serious for the unassessed statuses, read and sorted (a
-  backlog of tens in a live trial; 24,000 events in the 10^6-event benchmark, where one
-  such read costs tens to hundreds of milliseconds), kept per study and filters in each
-  worker process, refreshed every NEW_SERIOUS_TTL seconds by merging in the keys changed
-  since (a short read) and read whole again every NEW_SERIOUS_REBUILD seconds. Kept keys
-  are never trusted for membership: every candidate row is read live and kept only if
-  it is still a serious unassessed event matching the filters, and the
-  events changed since the keys were read (an updated_at range of the same index: a
-  submission, a follow-up making an event serious) are merged in; a page is therefore
-  what a fresh read would give.
+  finds them; a report is open for days). One statement reads them, joins their events
+  by primary key, filters and sorts the keys and limits them before the decorations
+  (`_open_page`); a row's own due date (`next_due`) tells tier 0's events apart, and tier
+  2 leaves them out with NOT EXISTS on ix_expeditedreport_event_id. Tier 1 has no index
+  on the receipt time (an expression): its sort keys (receipt, id) come from the range of
+  ix_ae_queue_receipt (migration 0012: both receipt columns, index-only) for the
+  unassessed statuses, read and sorted (a backlog of tens in a live trial; 24,000 events
+  in the 10^6-event benchmark, where one such read costs tens of milliseconds), kept per
+  study and filters in each worker process, refreshed every NEW_SERIOUS_TTL seconds by
+  merging in the keys changed since (a short read) and read whole again every
+  NEW_SERIOUS_REBUILD seconds. Kept keys are never trusted for membership: every
+  candidate row is read live and kept only if it is still a serious unassessed event
+  matching the filters, and the events changed since the keys were read (an updated_at
+  range of ix_ae_queue_serious: a submission, a follow-up making an event serious) are
+  read with them; a page is therefore what a fresh read would give. When tier 0 left
+  the last such page short, tier 0 and tier 1's first candidates are one statement
+  (`_open_and_serious`): a page is one SQL statement in most cases.
   Tier 2 walks ix_ae_queue per status as before, skipping the rows of tiers 0 and 1
   (aeser IS NOT true in the unassessed statuses: tested on the index entries).
 - "status": by status priority (new reports, then answered queries, then the rest of the
