@@ -81,7 +81,7 @@ bench-pg: setup
 
 # Scale beyond one database file (issue 17): the table set and the review queue on PostgreSQL
 # at 10^5, 10^6 and 10^7 events, built in that database (replaced); about 30 minutes.
-PV_SCALE_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale
+PV_SCALE_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale_{scale}
 bench-scale: setup
 	$(BIN)/python bench/bench_scale.py --url $(PV_SCALE_PG_URL) $(BENCH_SCALE_ARGS)
 

@@ -10,7 +10,9 @@
 
     make bench-scale [PV_SCALE_PG_URL=URL] [BENCH_SCALE_ARGS="--scales 1e6 --reuse"]
 
-URL defaults to postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale (`make
+URL defaults to postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale_{scale}: "{scale}"
+gives each scale its own database (pvscale_1e5, pvscale_1e6, pvscale_1e7, created
+beforehand by an administrator and owned by the bench role), so `--reuse` keeps all three (`make
 bench-scale` passes PV_SCALE_PG_URL; the whole run takes about 30 minutes on 2 cores,
 the 10^7 build 3.5-6 of them and 4.8 GB of disk): a bench database whose public schema
 is dropped and recreated. Scales: 1e5 = 1,000 subjects and 100,000 events, 1e6 = 10,000
@@ -74,7 +76,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_URL = "postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale"
+DEFAULT_URL = "postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale_{scale}"
 STUDY = "BENCH01"  # bench_tables.STUDY and bench_queue_data.STUDY
 ARMS = [("Placebo", "PBO", True), ("Drug 10 mg", "D10", False), ("Drug 20 mg", "D20", False)]
 SITES = 50
@@ -521,6 +523,8 @@ def _f(values: tuple[float, float, float], fmt: str = ".2f") -> str:
 def measure(args: argparse.Namespace, scale: str) -> dict[str, object]:
     subjects, events = SCALES[scale]
     res: dict[str, object] = {"scale": scale, "subjects": subjects, "events": events}
+    # "{scale}" in the URL gives each scale its own database (kept with --reuse)
+    args = argparse.Namespace(**{**vars(args), "url": args.url.replace("{scale}", scale)})
     log(f"== {scale}: {subjects:,} subjects, {events:,} events")
     if args.reuse and holds(args.url, subjects, events):
         log("  the database holds this scale: reused")
@@ -663,8 +667,8 @@ def main() -> None:
     results = [measure(args, scale) for scale in scales]
     command = " ".join(["python", "bench/bench_scale.py", *sys.argv[1:]])
     text = (
-        f"`{command}` on {os.cpu_count()} CPUs, PostgreSQL {_pg_version(args.url)}\n\n"
-        + summarize(results, args)
+        f"`{command}` on {os.cpu_count()} CPUs, PostgreSQL "
+        f"{_pg_version(args.url.replace('{scale}', scales[0]))}\n\n" + summarize(results, args)
     )
     print(text)
     if args.out:
