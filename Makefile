@@ -71,6 +71,8 @@ bench: setup
 	$(BIN)/python bench/bench_upload_availability.py
 	$(BIN)/python bench/bench_workbook.py
 	$(BIN)/python bench/bench_queue.py
+	$(BIN)/python bench/bench_queue.py --workers-compare
+	$(BIN)/python bench/bench_queue_query.py
 	$(BIN)/python bench/bench_login.py
 
 # The 10^6-event scale runs on PostgreSQL (issue 7): a bench database whose contents are replaced.
@@ -80,7 +82,8 @@ bench-pg: setup
 	$(BIN)/python bench/bench_queue.py --pg $(PV_BENCH_PG_URL)
 
 # Scale beyond one database file (issue 17): the table set and the review queue on PostgreSQL
-# at 10^5, 10^6 and 10^7 events, built in that database (replaced); about 30 minutes.
+# at 10^5, 10^6 and 10^7 events, each built in its own database (pvscale_1e5, _1e6, _1e7,
+# created beforehand, owned by the bench role; their contents are replaced); about 30 minutes.
 PV_SCALE_PG_URL ?= postgresql+psycopg://pvtest:pvtest@127.0.0.1:5432/pvscale_{scale}
 bench-scale: setup
 	$(BIN)/python bench/bench_scale.py --url $(PV_SCALE_PG_URL) $(BENCH_SCALE_ARGS)

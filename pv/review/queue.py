@@ -469,6 +469,13 @@ def _recent_serious_keys(
     """(id, receipt) of the serious unassessed events changed since `since`: a range of
     ix_ae_queue_serious (study_id, aeser, status, updated_at) per status."""
     return _keys(study_id, filters, site_ids, RECEIPT.label("receipt")).where(
+        *_changed_serious(statuses)
+    )
+
+
+def _changed_serious(statuses: tuple[str, ...]) -> tuple[Any, ...]:
+    """Serious events in `statuses` changed since the bound `since`: tier 1's recent rows."""
+    return (
         col(AE.aeser).is_(True),
         _status_in(statuses),
         col(AE.updated_at) >= bindparam("since", type_=STAMP),
@@ -495,11 +502,7 @@ def _recent_rows(
     site_ids: tuple[int, ...] | None,
     statuses: tuple[str, ...],
 ) -> Select:
-    return _base(study_id, filters, site_ids).where(
-        col(AE.aeser).is_(True),
-        _status_in(statuses),
-        col(AE.updated_at) >= bindparam("since", type_=STAMP),
-    )
+    return _base(study_id, filters, site_ids).where(*_changed_serious(statuses))
 
 
 @lru_cache(maxsize=1024)

@@ -39,6 +39,23 @@ def _walk(world: World, limit: int, sort: str, **kw) -> list[int]:
             cursor = page.next_cursor
 
 
+def _assess(world: World, event_id: int) -> None:
+    """An officer assesses a new serious event (unrelated): it leaves tier 1."""
+    officer = world.actor("officer")
+    with write_session(world.engine) as s:
+        review.start_review(session=s, actor=officer, event_id=event_id, expected_version=1)
+        review.save_assessment(
+            session=s,
+            actor=officer,
+            event_id=event_id,
+            expected_version=2,
+            awareness_date=date.today(),
+            seriousness_confirmed=True,
+            causality={"belimumab": "unlikely", "prednisone": "unlikely"},
+            password=PASSWORD,
+        )
+
+
 def _expected(world: World, keep=lambda e: True) -> list[int]:
     """The urgency order computed from the tables, independently of the queue module."""
     with read_session(world.engine) as s:
@@ -193,19 +210,7 @@ def test_kept_tier1_keys_never_hide_or_misplace_an_event(queue: World, monkeypat
     leaving = queue.report(SERIOUS_PNEUMONIA)
     walked = _walk(queue, 2, "urgency")  # the keys are read and kept
     assert walked == _expected(queue) and leaving in walked
-    officer = queue.actor("officer")
-    with write_session(queue.engine) as s:  # assessed: leaves tier 1
-        review.start_review(session=s, actor=officer, event_id=leaving, expected_version=1)
-        review.save_assessment(
-            session=s,
-            actor=officer,
-            event_id=leaving,
-            expected_version=2,
-            awareness_date=date.today(),
-            seriousness_confirmed=True,
-            causality={"belimumab": "unlikely", "prednisone": "unlikely"},
-            password=PASSWORD,
-        )
+    _assess(queue, leaving)  # assessed: leaves tier 1
     arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
     for limit in (1, 2, 50):
         walked = _walk(queue, limit, "urgency")

@@ -4,14 +4,12 @@ fresh read gives."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-from pv.db import write_session
 from pv.review import queue as queue_module
-from pv.review import service as review
 
-from .conftest import PASSWORD, SERIOUS_PNEUMONIA, World
-from .test_q15_urgency import _expected, _walk, queue  # noqa: F401 (queue: the fixture)
+from .conftest import SERIOUS_PNEUMONIA, World
+from .test_q15_urgency import _assess, _expected, _walk, queue  # noqa: F401 (queue: fixture)
 
 
 def _kept(world: World) -> list[list[tuple[int, int]]]:
@@ -26,19 +24,7 @@ def test_refreshed_keys_merge_the_changes_and_never_misplace_an_event(queue: Wor
     leaving = queue.report(SERIOUS_PNEUMONIA)
     assert _walk(queue, 2, "urgency") == _expected(queue)  # the keys are read and kept
     read_at = {k: v[3] for k, v in queue_module._NEW_SERIOUS.items()}
-    officer = queue.actor("officer")
-    with write_session(queue.engine) as s:  # assessed: leaves tier 1
-        review.start_review(session=s, actor=officer, event_id=leaving, expected_version=1)
-        review.save_assessment(
-            session=s,
-            actor=officer,
-            event_id=leaving,
-            expected_version=2,
-            awareness_date=date.today(),
-            seriousness_confirmed=True,
-            causality={"belimumab": "unlikely", "prednisone": "unlikely"},
-            password=PASSWORD,
-        )
+    _assess(queue, leaving)  # assessed: leaves tier 1
     arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
     for limit in (1, 2, 50):
         walked = _walk(queue, limit, "urgency")
