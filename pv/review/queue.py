@@ -225,8 +225,10 @@ def _has_key(column: Any, key: str) -> Any:
     # A grouping key (lower-case letters, digits, "_") is written into the statement (built
     # once per filter): SQLite evaluates a LIKE on a bound pattern measurably slower.
     value: Any = (lambda v: literal_column(f"'{v}'")) if AESI_KEY.fullmatch(key) else str
-    # One LIKE first: most rows (no AESI, another one) fail it, and skip the other four.
-    return column.like(value(f"%{like}%"), escape="\\") & or_(
+    # No "LIKE '%key%'" before the four: a second condition on the column makes PostgreSQL
+    # multiply the two selectivities, guess a handful of rows and sort every event of a
+    # status instead of walking the queue index (150 ms a page at 10^6 events, not 3 ms).
+    return or_(
         column == value(key),
         column.like(value(f"{like},%"), escape="\\"),
         column.like(value(f"%,{like}"), escape="\\"),
