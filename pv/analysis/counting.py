@@ -20,6 +20,10 @@ from pv.analysis.table import TOTAL, ArmInfo, Cell, Row
 from pv.i18n import gettext as _
 
 DENSE_LIMIT = 1 << 25  # largest key space handled with dense arrays instead of sorting
+# `distinct` marks keys in a yes/no array (one byte a key), so it stays dense further: a
+# (term, subject) key space at 10^7 events (427 levels x 100,000 subjects, 43 MB) would
+# otherwise sort 10^7 keys for every count (AET02 took 20 s there instead of 1 s).
+DISTINCT_DENSE_LIMIT = 1 << 28
 
 
 @dataclass
@@ -74,7 +78,7 @@ def count(
 
 def distinct(keys: np.ndarray, size: int) -> np.ndarray:
     """The sorted distinct values of integer keys in [0, size)."""
-    if size > DENSE_LIMIT:
+    if size > DISTINCT_DENSE_LIMIT:
         return np.unique(keys)
     seen = np.zeros(size, dtype=bool)
     seen[keys] = True

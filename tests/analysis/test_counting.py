@@ -12,6 +12,7 @@ from pv.analysis import counting
 @pytest.mark.parametrize("limit", [counting.DENSE_LIMIT, 0])  # dense arrays, then sorting
 def test_helpers_match_numpy_and_pandas(monkeypatch, limit) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(counting, "DENSE_LIMIT", limit)
+    monkeypatch.setattr(counting, "DISTINCT_DENSE_LIMIT", limit and counting.DISTINCT_DENSE_LIMIT)
     rng = np.random.default_rng(7)
     size = 5_000
     keys = rng.integers(0, size, 20_000)
