@@ -117,8 +117,12 @@ def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int
 
 def _bind_error(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
-        return f"port {port} is in use on {host}: cannot serve there ({exc.strerror})"
-    return f"cannot listen on {host} port {port}: {exc}"
+        return _(
+            "port %(port)s is in use on %(host)s: cannot serve there (%(reason)s)",
+            port=port, host=host, reason=exc.strerror,
+        )  # fmt: skip
+    return _("cannot listen on %(host)s port %(port)s: %(reason)s", host=host, port=port,
+             reason=str(exc))  # fmt: skip
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -235,8 +239,11 @@ class _Supervisor:
         if not slot.serving:
             slot.failures += 1
             if slot.failures >= START_ATTEMPTS:
-                self.failure = (f"a worker died {slot.failures} times before serving (exit "
-                                f"status {code}); see the log above")  # fmt: skip
+                self.failure = _(
+                    "a worker died %(count)d times before serving (exit status %(status)s); "
+                    "see the log above",
+                    count=slot.failures, status=code,
+                )  # fmt: skip
                 return
         delay = BACKOFF_S * 2 ** max(slot.failures - 1, 0)
         LOG.warning("Worker [%d] died (exit status %s); restarting it in %.1f s",

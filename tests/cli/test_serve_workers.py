@@ -196,10 +196,17 @@ def test_two_workers_share_the_connections_and_a_dead_one_is_replaced(
 
 
 @linux_reuseport
-@pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "reuseport"])
-def test_a_port_in_use_fails_naming_the_port(db_url: str, reuseport: bool) -> None:
+@pytest.mark.parametrize(
+    ("reuseport", "language", "says"),
+    [(False, "en", "port {port} is in use"), (True, "en", "port {port} is in use"),
+     (True, "zh-Hans", "端口 {port} 已被占用")],
+    ids=["plain", "reuseport", "reuseport-zh"],
+)  # fmt: skip
+def test_a_port_in_use_fails_naming_the_port(
+    db_url: str, reuseport: bool, language: str, says: str
+) -> None:
     """Another server on the port, whether its socket allows SO_REUSEPORT or not (another
-    `serve --workers` there would silently share its connections)."""
+    `serve --workers` there would silently share its connections); in the user's language."""
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuseport:
@@ -209,10 +216,11 @@ def test_a_port_in_use_fails_naming_the_port(db_url: str, reuseport: bool) -> No
         port = taken.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-m", "pv", "serve", "--workers", "2", "--port", str(port)],
-            env=_env(db_url), cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S,
+            env={**_env(db_url), "PV_LANGUAGE": language}, cwd=ROOT, capture_output=True,
+            text=True, timeout=WAIT_S,
         )  # fmt: skip
     assert done.returncode != 0
-    assert f"port {port} is in use" in done.stderr, done.stderr
+    assert says.format(port=port) in done.stderr, done.stderr
     assert "spawn_main" not in done.stderr  # it failed before starting any worker
 
 
