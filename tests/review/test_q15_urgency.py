@@ -56,6 +56,17 @@ def _assess(world: World, event_id: int) -> None:
         )
 
 
+def _arrives_while_one_left(world: World, leaving: int) -> int:
+    """A new serious event enters tier 1 (last) after `leaving` was assessed: every page
+    size walks the expected order, the new one in it and the assessed one once."""
+    arriving = world.report(SERIOUS_PNEUMONIA)
+    for limit in (1, 2, 50):
+        walked = _walk(world, limit, "urgency")
+        assert walked == _expected(world), limit
+    assert arriving in walked and walked.count(leaving) == 1
+    return arriving
+
+
 def _expected(world: World, keep=lambda e: True) -> list[int]:
     """The urgency order computed from the tables, independently of the queue module."""
     with read_session(world.engine) as s:
@@ -211,8 +222,4 @@ def test_kept_tier1_keys_never_hide_or_misplace_an_event(queue: World, monkeypat
     walked = _walk(queue, 2, "urgency")  # the keys are read and kept
     assert walked == _expected(queue) and leaving in walked
     _assess(queue, leaving)  # assessed: leaves tier 1
-    arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
-    for limit in (1, 2, 50):
-        walked = _walk(queue, limit, "urgency")
-        assert walked == _expected(queue), limit
-    assert arriving in walked and walked.count(leaving) == 1
+    _arrives_while_one_left(queue, leaving)

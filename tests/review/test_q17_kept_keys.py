@@ -9,7 +9,13 @@ from datetime import timedelta
 from pv.review import queue as queue_module
 
 from .conftest import SERIOUS_PNEUMONIA, World
-from .test_q15_urgency import _assess, _expected, _walk, queue  # noqa: F401 (queue: fixture)
+from .test_q15_urgency import (  # noqa: F401 (queue: the fixture)
+    _arrives_while_one_left,
+    _assess,
+    _expected,
+    _walk,
+    queue,
+)
 
 
 def _kept(world: World) -> list[list[tuple[int, int]]]:
@@ -25,11 +31,7 @@ def test_refreshed_keys_merge_the_changes_and_never_misplace_an_event(queue: Wor
     assert _walk(queue, 2, "urgency") == _expected(queue)  # the keys are read and kept
     read_at = {k: v[3] for k, v in queue_module._NEW_SERIOUS.items()}
     _assess(queue, leaving)  # assessed: leaves tier 1
-    arriving = queue.report(SERIOUS_PNEUMONIA)  # enters tier 1, last
-    for limit in (1, 2, 50):
-        walked = _walk(queue, limit, "urgency")
-        assert walked == _expected(queue), limit
-    assert arriving in walked and walked.count(leaving) == 1
+    arriving = _arrives_while_one_left(queue, leaving)
     # Refreshed by merging: the arriving event's key is kept now, the whole range was not
     # read again (same full-read time), and the leaving one's stale key is only skipped.
     assert {k: v[3] for k, v in queue_module._NEW_SERIOUS.items()} == read_at
